@@ -1,0 +1,25 @@
+/*
+ * cli.h — the didcl command-line tool: one function per subcommand (src/cli/<name>.c)
+ * and the few helpers they share. Only the CLI decides to exit; the library returns.
+ */
+#ifndef DIDCL_CLI_H
+#define DIDCL_CLI_H
+
+#include "didcl.h"
+
+/* Each subcommand gets argv with argv[0] = its own name and returns the exit status. */
+typedef int (*didcl_cli_fn)(int argc, char **argv);
+
+int didcl_cli_devices(int argc, char **argv);
+
+/* Print "didcl: <context>: <last library error>" to stderr and return 1. */
+int didcl_cli_fail(const char *context);
+
+/* Print "didcl <cmd>: <message>" for a usage error to stderr and return 2. */
+int didcl_cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif /* DIDCL_CLI_H */

@@ -1,0 +1,65 @@
+/*
+ * main.c — entry point of the didcl CLI: dispatches to a subcommand.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    didcl_cli_fn fn;
+    const char *help;
+} commands[] = {
+    {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: didcl <command> [options]   (didcl <command> --help for details)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nenvironment: DIDCL_DEVICE (device selector), DIDCL_CACHE_DIR (kernel cache, "
+               "'off' disables), DIDCL_CL_DIR (load cl/*.cl from a directory)\n");
+}
+
+int didcl_cli_fail(const char *context) {
+    const char *msg = didcl_last_error();
+    if (context && *context)
+        fprintf(stderr, "didcl: %s: %s\n", context, *msg ? msg : "unknown error");
+    else
+        fprintf(stderr, "didcl: %s\n", *msg ? msg : "unknown error");
+    return 1;
+}
+
+int didcl_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "didcl %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("didcl %s\n", didcl_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "didcl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

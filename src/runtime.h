@@ -1,0 +1,27 @@
+/*
+ * runtime.h — internal view of a didcl_runtime: the OpenCL objects other modules use.
+ */
+#ifndef DIDCL_RUNTIME_H
+#define DIDCL_RUNTIME_H
+
+#include <CL/cl.h>
+#ifndef CL_PLATFORM_NOT_FOUND_KHR
+#define CL_PLATFORM_NOT_FOUND_KHR -1001 /* cl_khr_icd, returned by ICD loaders */
+#endif
+
+#include "didcl.h"
+
+struct didcl_program_cache; /* program.c: in-memory program/kernel cache */
+
+struct didcl_runtime {
+    didcl_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    struct didcl_program_cache *programs; /* owned; freed by didcl_runtime_free */
+    didcl_cache_stats stats;
+    char cache_dir[1024];                 /* "" when the disk cache is off */
+};
+
+#endif /* DIDCL_RUNTIME_H */
