@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -27,6 +28,24 @@ didcl_runtime_t testutil_runtime_or_skip(void) {
     }
     ck_assert_msg(st == DIDCL_OK, "didcl_runtime_init: %s", didcl_last_error());
     return rt;
+}
+
+/* The probe runs in a child process: an OpenCL runtime initialised in the parent (PoCL
+ * starts worker threads) does not survive the fork Check makes for every test. */
+void testutil_skip_without_device(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        didcl_device_info *devs = NULL;
+        size_t n = 0;
+        if (didcl_devices_list(&devs, &n) != DIDCL_OK || n == 0) {
+            fprintf(stderr, "SKIP: no OpenCL device: %s\n", didcl_last_error());
+            _exit(77);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        exit(77);
 }
 
 char *testutil_tmpdir(void) {

@@ -19,8 +19,13 @@
 /* Run suite and return the process exit status (0 if no test failed). */
 int testutil_run(Suite *s);
 
-/* Open the default device, or exit(77) (SKIP) when the machine has no OpenCL device. */
+/* Open the default device, or exit(77) (SKIP) when the machine has no OpenCL device.
+ * Call inside a test. */
 didcl_runtime_t testutil_runtime_or_skip(void);
+
+/* Call from main() of a suite that needs OpenCL: exit(77) (SKIP) with a message when no
+ * OpenCL device exists, so automake reports SKIP instead of a failure. */
+void testutil_skip_without_device(void);
 
 /* A fresh empty temporary directory (mkdtemp under $TMPDIR or /tmp); caller frees the
  * string. testutil_rmtree removes it again. */
