@@ -1,5 +1,10 @@
 # Check suites: one program per module (tests/check_<module>.c), run by `make check`.
 # Suites needing an OpenCL device exit 77 (SKIP) only where no device exists.
+# Keep kernel binaries of test runs inside the build tree, shared by the suites.
+AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export DIDCL_CACHE_DIR; \
+	DIDCL=$(abs_top_builddir)/didcl; export DIDCL; \
+	DIDCL_TEST_SRCDIR=$(abs_top_srcdir)/tests; export DIDCL_TEST_SRCDIR;
+
 if HAVE_CHECK
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENCL_CFLAGS)
@@ -10,8 +15,6 @@ tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
 tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
-# Keep kernel binaries of test runs inside the build tree, shared by the suites.
-AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export DIDCL_CACHE_DIR;
 
 check_PROGRAMS += \
 	tests/check_status \
@@ -35,6 +38,10 @@ tests_check_program_LDADD = $(TEST_LDADD)
 
 TESTS += $(check_PROGRAMS)
 endif
+
+# Shell tests of the CLI; they run ./didcl from the build tree.
+TESTS += tests/cli_devices.sh
+EXTRA_DIST += tests/cli_devices.sh
 
 clean-local: clean-local-kcache
 clean-local-kcache:
