@@ -32,4 +32,11 @@ fi
 "$didcl" devices extra >/dev/null 2>&1; [ $? -eq 2 ] || fail "extra argument should exit 2"
 msg=$("$didcl" devices extra 2>&1)
 echo "$msg" | grep -q "unexpected argument 'extra'" || fail "message: $msg"
+# No platform at all (an empty ICD vendor directory): a clear message and exit 1.
+empty=$(mktemp -d)
+msg=$(OCL_ICD_VENDORS=$empty "$didcl" devices 2>&1); rc=$?
+rmdir "$empty"
+[ $rc -eq 1 ] || fail "no platform should exit 1, got $rc"
+echo "$msg" | grep -q "no OpenCL platform is installed: install a driver's ICD, e.g. 'apt-get install pocl-opencl-icd'" \
+    || fail "no-platform message: $msg"
 echo "PASS"
