@@ -19,7 +19,8 @@ tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
-	tests/check_program
+	tests/check_program \
+	tests/check_remask_header
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -35,6 +36,11 @@ tests_check_program_SOURCES = tests/check_program.c
 tests_check_program_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_program_CFLAGS = $(TEST_CFLAGS)
 tests_check_program_LDADD = $(TEST_LDADD)
+
+tests_check_remask_header_SOURCES = tests/check_remask_header.c
+tests_check_remask_header_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_remask_header_CFLAGS = $(TEST_CFLAGS) -Wpedantic -Wconversion
+tests_check_remask_header_LDADD = $(TEST_LDADD)
 
 TESTS += $(check_PROGRAMS)
 endif
