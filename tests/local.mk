@@ -16,7 +16,9 @@ AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export 
 check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
-	tests/check_program
+	tests/check_program \
+	tests/check_safetensors \
+	tests/check_modelfiles
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -33,7 +35,23 @@ tests_check_program_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_program_CFLAGS = $(TEST_CFLAGS)
 tests_check_program_LDADD = $(TEST_LDADD)
 
+tests_check_safetensors_SOURCES = tests/check_safetensors.c
+tests_check_safetensors_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_safetensors_CFLAGS = $(TEST_CFLAGS)
+tests_check_safetensors_LDADD = $(TEST_LDADD)
+
+tests_check_modelfiles_SOURCES = tests/check_modelfiles.c
+tests_check_modelfiles_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_modelfiles_CFLAGS = $(TEST_CFLAGS)
+tests_check_modelfiles_LDADD = $(TEST_LDADD)
+
 TESTS += $(check_PROGRAMS)
+
+# didcl inspect end to end; tests/check_modelfiles --write-model builds its model dirs.
+TESTS += tests/inspect.sh
+EXTRA_DIST += tests/inspect.sh
+AM_TESTS_ENVIRONMENT += DIDCL=$(abs_top_builddir)/didcl; \
+	MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export DIDCL MKMODEL;
 endif
 
 clean-local: clean-local-kcache
