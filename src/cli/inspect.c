@@ -73,7 +73,7 @@ static int print_json(didcl_model_files_t m, int tensors) {
         }
         json_object_set_new(o, "tensors", arr);
     }
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     puts(s);
     free(s);
     json_decref(o);
