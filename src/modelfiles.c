@@ -80,10 +80,12 @@ static didcl_status validate(struct didcl_model_files *m, const char *config_pat
             m->n_params += t->numel;
     }
     if (rc == DIDCL_OK && c->arch == DIDCL_ARCH_BD3LM) {
+        /* the learned noise clip travels with the weights and overrides config.json */
         const didcl_tensor_info *lo = didcl_weights_find(m->weights, "sampling_eps_min"),
                                 *hi = didcl_weights_find(m->weights, "sampling_eps_max");
-        if (lo && hi && (rc = read_scalar(lo, &c->sampling_eps_min)) == DIDCL_OK &&
-            (rc = read_scalar(hi, &c->sampling_eps_max)) == DIDCL_OK)
+        if (lo && (rc = read_scalar(lo, &c->sampling_eps_min)) == DIDCL_OK)
+            c->eps_from_checkpoint = 1;
+        if (rc == DIDCL_OK && hi && (rc = read_scalar(hi, &c->sampling_eps_max)) == DIDCL_OK)
             c->eps_from_checkpoint = 1;
     }
     size_t unused = 0;
