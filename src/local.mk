@@ -5,7 +5,10 @@ libdidcl_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/program.c \
-	src/progcache.c
+	src/progcache.c \
+	src/safetensors.c \
+	src/modelconfig.c \
+	src/modelfiles.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -15,8 +18,11 @@ noinst_HEADERS += \
 	src/program.h \
 	src/progcache.h \
 	src/cl-sources.h \
+	src/safetensors.h \
+	src/modelconfig.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
-	src/cli/devices.c
+	src/cli/devices.c \
+	src/cli/inspect.c

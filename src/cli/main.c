@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+    {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
 };
 
 static void usage(FILE *f) {
