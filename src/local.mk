@@ -5,7 +5,9 @@ libdidcl_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/program.c \
-	src/progcache.c
+	src/progcache.c \
+	src/ops.c \
+	src/ops_ref.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -14,6 +16,8 @@ noinst_HEADERS += \
 	src/runtime.h \
 	src/program.h \
 	src/progcache.h \
+	src/ops.h \
+	src/ops_ref.h \
 	src/cl-sources.h \
 	src/cli/cli.h
 
