@@ -16,7 +16,8 @@ AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export 
 check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
-	tests/check_program
+	tests/check_program \
+	tests/check_ops
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -32,6 +33,11 @@ tests_check_program_SOURCES = tests/check_program.c
 tests_check_program_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_program_CFLAGS = $(TEST_CFLAGS)
 tests_check_program_LDADD = $(TEST_LDADD)
+
+tests_check_ops_SOURCES = tests/check_ops.c
+tests_check_ops_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_ops_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_LDADD = $(TEST_LDADD)
 
 TESTS += $(check_PROGRAMS)
 endif
