@@ -1,1 +1,7 @@
 # tools: see Makefile.am
+# Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
+EXTRA_PROGRAMS = tools/bench-ops
+tools_bench_ops_SOURCES = tools/bench-ops.c
+tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
+tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
+CLEANFILES += $(EXTRA_PROGRAMS)
