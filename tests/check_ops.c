@@ -551,6 +551,111 @@ START_TEST(test_elementwise) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
+ * Parity of the reference with PyTorch (tests/ops_parity.py): the semantics (RoPE
+ * convention, the 2L mask, LayerNorm + modulate, GELU tanh, log-softmax without the mask
+ * token, Linear) as BD3-LM and GPT-2 compute them. atol 1e-5, rtol 1e-5 (fp32 on both
+ * sides). Skipped, with a note, where configure found no Python with torch.
+ * ------------------------------------------------------------------------------------ */
+
+#ifndef DIDCL_PYTHON_TORCH
+#define DIDCL_PYTHON_TORCH ""
+#endif
+
+static char parity_dir[4096];
+
+static float *parity_input(const char *name, size_t n, float amp) {
+    float *a = rnd_array(n, amp);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/in_%s.f32", parity_dir, name);
+    ck_assert_int_eq(testutil_write_file(path, a, n * sizeof(float)), 0);
+    return a;
+}
+
+static void parity_check(const char *name, const float *got, size_t n) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out_%s.f32", parity_dir, name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: missing (did ops_parity.py fail?)", path);
+    float *want = malloc(n * sizeof(float));
+    ck_assert_msg(fread(want, sizeof(float), n, f) == n && fgetc(f) == EOF,
+                  "%s: expected %zu floats", path, n);
+    fclose(f);
+    char label[64];
+    snprintf(label, sizeof label, "torch parity %s", name);
+    CHECK_TENSOR(label, got, want, n, 1e-5, 1e-5);
+    free(want);
+}
+
+START_TEST(test_torch_parity) {
+    if (!*DIDCL_PYTHON_TORCH) {
+        fprintf(stderr, "note: no Python with torch configured, parity case skipped\n");
+        return;
+    }
+    rng_seed(81);
+    char *dir = testutil_tmpdir();
+    snprintf(parity_dir, sizeof parity_dir, "%s", dir);
+
+    const int T = 5, H = 2, HD = 64, P0 = 1000;
+    float *rope = parity_input("rope", (size_t)T * 3 * H * HD, 1.0f);
+    const int L = 12, B = 4, AH = 2, W = 3 * AH * HD;
+    float *attn = parity_input("attn", (size_t)2 * L * W, 1.5f);
+    const int LT = 3, C = 96;
+    float *ln_x = parity_input("ln_x", (size_t)LT * C, 2.0f), *ln_w = parity_input("ln_w", C, 1.0f);
+    float *ln_shift = parity_input("ln_shift", C, 0.5f), *ln_scale = parity_input("ln_scale", C, 0.5f);
+    float *ln_b = parity_input("ln_b", C, 1.0f);
+    float *gelu = parity_input("gelu", 1000, 5.0f);
+    const int R = 2, V = 300;
+    float *lsm = parity_input("lsm", (size_t)R * V, 6.0f);
+    const int M = 4, N = 50, K = 64;
+    float *lin_x = parity_input("lin_x", (size_t)M * K, 1.0f), *lin_w = parity_input("lin_w", (size_t)N * K, 0.2f);
+    float *lin_b = parity_input("lin_b", N, 0.5f);
+
+    char cmd[8500];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/ops_parity.py' '%s'", DIDCL_PYTHON_TORCH, DIDCL_TEST_SRCDIR,
+             dir);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+
+    float inv_freq[32];
+    didcl_ref_rope_inv_freq(inv_freq, HD, 10000.0f);
+    didcl_ref_rope(rope, inv_freq, T, H, HD, P0);
+    parity_check("rope", rope, (size_t)T * 3 * H * HD);
+
+    float *out = malloc(sizeof(float) * 2 * L * AH * HD);
+    double att[24];
+    didcl_attn_mask bd3 = {DIDCL_ATTN_BD3_2L, 0, B, L}, causal = {DIDCL_ATTN_CAUSAL, 0, 0, 0};
+    didcl_ref_attention(out, att, attn, 0, W, attn, AH * HD, W, attn, 2 * AH * HD, W, 2 * L, 2 * L,
+                        AH, HD, 1.0f / 8.0f, &bd3);
+    parity_check("attn_bd3", out, (size_t)2 * L * AH * HD);
+    didcl_ref_attention(out, att, attn, 0, W, attn, AH * HD, W, attn, 2 * AH * HD, W, 2 * L, 2 * L,
+                        AH, HD, 1.0f / 8.0f, &causal);
+    parity_check("attn_causal", out, (size_t)2 * L * AH * HD);
+
+    float mod[2 * 96], ln_out[3 * 96];
+    memcpy(mod, ln_shift, sizeof(float) * C);
+    memcpy(mod + C, ln_scale, sizeof(float) * C);
+    didcl_ref_layernorm_modulate(ln_out, ln_x, ln_w, mod, 0, C, 0, LT, C, 1e-5f);
+    parity_check("ln_mod", ln_out, (size_t)LT * C);
+    didcl_ref_layernorm_bias(ln_out, ln_x, ln_w, ln_b, LT, C, 1e-5f);
+    parity_check("ln_bias", ln_out, (size_t)LT * C);
+
+    for (int i = 0; i < 1000; i++)
+        gelu[i] = didcl_ref_gelu(gelu[i]);
+    parity_check("gelu", gelu, 1000);
+
+    didcl_ref_log_softmax(lsm, lsm, R, V, V - 1);
+    parity_check("lsm", lsm, (size_t)R * V);
+
+    float lin_y[4 * 50];
+    didcl_ref_linear(lin_y, lin_x, lin_w, lin_b, M, N, K, DIDCL_ACT_NONE);
+    parity_check("linear", lin_y, (size_t)M * N);
+
+    testutil_rmtree(dir);
+    free(dir); free(rope); free(attn); free(out); free(ln_x); free(ln_w); free(ln_shift);
+    free(ln_scale); free(ln_b); free(gelu); free(lsm); free(lin_x); free(lin_w); free(lin_b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
  * Limits: argument checks and their messages
  * ------------------------------------------------------------------------------------ */
 
@@ -619,6 +724,7 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_sgemm);
     tcase_add_test(core, test_log_softmax);
     tcase_add_test(core, test_elementwise);
+    tcase_add_test(core, test_torch_parity);
     suite_add_tcase(s, core);
 
     TCase *limits = tcase_create("limits");

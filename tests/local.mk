@@ -35,9 +35,10 @@ tests_check_program_CFLAGS = $(TEST_CFLAGS)
 tests_check_program_LDADD = $(TEST_LDADD)
 
 tests_check_ops_SOURCES = tests/check_ops.c
-tests_check_ops_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_ops_CPPFLAGS = $(TEST_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 tests_check_ops_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/ops_parity.py
 
 TESTS += $(check_PROGRAMS)
 endif
