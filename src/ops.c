@@ -134,10 +134,13 @@ static int fits_int(long long a, long long b) {
  * ------------------------------------------------------------------------------------ */
 
 didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids, cl_mem table,
-                             cl_mem pos, int pos_start, enum didcl_wtype wt, cl_mem out) {
+                             cl_mem pos, int P, int pos_start, enum didcl_wtype wt, cl_mem out) {
     CHECK_DIMS("embed", fits_int(T, H) && fits_int(V, H),
                "shape T=%d H=%d V=%d, expected positive sizes with T*H and V*H below 2^31", T, H, V);
     CHECK_DIMS("embed", pos_start >= 0, "pos_start %d, expected >= 0", pos_start);
+    CHECK_DIMS("embed", !pos || (long long)pos_start + T <= P,
+               "positions %d..%d, expected below the %d rows of the position table", pos_start,
+               pos_start + T - 1, P);
     cl_kernel k = NULL;
     if (pos) {
         struct karg a[] = {KV(T), KV(H), KV(V), KV(pos_start), KV(ids), KV(table), KV(pos), KV(out)};

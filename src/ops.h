@@ -36,9 +36,10 @@ enum didcl_act {
 /* ---- embedding ---- */
 
 /* out (T, H) = table[ids[t]] (+ pos[pos_start + t] when pos is not NULL). ids (T,) int32
- * in [0, V) (others give zero rows); table (V, H) and pos (P, H) in storage wt. */
+ * in [0, V) (others give zero rows); table (V, H) and pos (P, H) in storage wt; with pos,
+ * pos_start + T MUST be <= P (checked). */
 didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids, cl_mem table,
-                             cl_mem pos, int pos_start, enum didcl_wtype wt, cl_mem out);
+                             cl_mem pos, int P, int pos_start, enum didcl_wtype wt, cl_mem out);
 
 /* ---- normalization ---- */
 

@@ -166,14 +166,14 @@ START_TEST(test_embed) {
     cl_mem d_table = upload(table, sizeof(float) * V * H), d_pos = upload(pos, sizeof(float) * P * H);
 
     /* float storage, no positions (BD3-LM) */
-    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, NULL, 0, DIDCL_WTYPE_F32, d_out));
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, NULL, 0, 0, DIDCL_WTYPE_F32, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, NULL, T, H, V, 0);
     CHECK_TENSOR("embed f32", got, want, (size_t)T * H, 0.0, 0.0);
     ck_assert(got[6 * H + 3] == 0.0f && got[7 * H] == 0.0f);
 
     /* float storage plus learned positions (GPT-2) */
-    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, d_pos, pos_start, DIDCL_WTYPE_F32, d_out));
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, d_pos, P, pos_start, DIDCL_WTYPE_F32, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
     CHECK_TENSOR("embed f32 + pos", got, want, (size_t)T * H, 0.0, 0.0);
@@ -181,7 +181,7 @@ START_TEST(test_embed) {
     /* half storage: the reference uses the same half-rounded tables */
     uint16_t *ht = to_half(table, (size_t)V * H), *hp = to_half(pos, (size_t)P * H);
     cl_mem d_ht = upload(ht, 2ull * V * H), d_hp = upload(hp, 2ull * P * H);
-    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_ht, d_hp, pos_start, DIDCL_WTYPE_F16, d_out));
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_ht, d_hp, P, pos_start, DIDCL_WTYPE_F16, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
     CHECK_TENSOR("embed f16 + pos", got, want, (size_t)T * H, 0.0, 0.0);
@@ -677,6 +677,9 @@ START_TEST(test_bad_arguments) {
     ck_assert_int_eq(didcl_ops_attention(rt, 2, 2, 1, 1, 1.0f, r, r, r, &bc, d),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("attention: mask block size 0, expected > 0");
+    ck_assert_int_eq(didcl_ops_embed(rt, 4, 8, 10, d, d, d, 6, 3, DIDCL_WTYPE_F32, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("embed: positions 3..6, expected below the 6 rows");
     clReleaseMemObject(d);
 }
 END_TEST
