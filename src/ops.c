@@ -183,17 +183,26 @@ didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float ep
  * RoPE
  * ------------------------------------------------------------------------------------ */
 
-didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
-                            cl_mem inv_freq, cl_mem qkv) {
+didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                 int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts) {
     CHECK_DIMS("rope", head_dim > 0 && head_dim % 2 == 0, "head_dim %d, expected even and > 0",
                head_dim);
-    CHECK_DIMS("rope", fits_int(T, 3LL * heads * head_dim), "shape T=%d heads=%d, expected positive",
-               T, heads);
+    CHECK_DIMS("rope", parts > 0 && fits_int(T, (long long)parts * heads * head_dim),
+               "shape T=%d heads=%d parts=%d, expected positive", T, heads, parts);
     CHECK_DIMS("rope", pos_start >= 0, "pos_start %d, expected >= 0", pos_start);
-    struct karg a[] = {KV(T), KV(heads), KV(head_dim), KV(pos_start), KV(inv_freq), KV(qkv)};
+    CHECK_DIMS("rope", view.off >= 0 && view.stride >= 0, "view offset %d stride %d, expected >= 0",
+               view.off, view.stride);
+    struct karg a[] = {KV(T),        KV(heads),    KV(head_dim),    KV(pos_start), KV(inv_freq),
+                       KV(view.buf), KV(view.off), KV(view.stride), KV(parts)};
     cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_qk", a, NARGS(a), &k));
-    return launch_1d(rt, k, "rope_qk", (size_t)T * heads * head_dim); /* T*2*heads*hd/2 */
+    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_rows", a, NARGS(a), &k));
+    return launch_1d(rt, k, "rope_rows", (size_t)T * parts * heads * (head_dim / 2));
+}
+
+didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
+                            cl_mem inv_freq, cl_mem qkv) {
+    didcl_ops_rows view = {qkv, 0, 3 * heads * head_dim};
+    return didcl_ops_rope_rows(rt, T, heads, head_dim, pos_start, inv_freq, view, 2);
 }
 
 /* ------------------------------------------------------------------------------------

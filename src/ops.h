@@ -33,6 +33,14 @@ enum didcl_act {
 /* Rows of gemv computed by one launch of the gemv kernel; larger M is chunked. */
 #define DIDCL_GEMV_MAX_M 16
 
+/* A row view of a float buffer: row r, head h, element d is at
+ * buf[off + r * stride + h * head_dim + d]. */
+typedef struct didcl_ops_rows {
+    cl_mem buf;
+    int off;    /* elements */
+    int stride; /* elements between rows */
+} didcl_ops_rows;
+
 /* ---- embedding ---- */
 
 /* out (T, H) = table[ids[t]] (+ pos[pos_start + t] when pos is not NULL). ids (T,) int32
@@ -63,6 +71,12 @@ didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float ep
 didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
                             cl_mem inv_freq, cl_mem qkv);
 
+/* The same on any row layout: row t of view holds `parts` consecutive (heads, head_dim)
+ * groups to rotate, from view.off + t * view.stride (e.g. a K cache: parts 1, stride
+ * heads*head_dim). */
+didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                 int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts);
+
 /* ---- attention ---- */
 
 enum didcl_attn_mode {
@@ -82,14 +96,6 @@ typedef struct didcl_attn_mask {
     int block;
     int half_len;
 } didcl_attn_mask;
-
-/* A row view of a float buffer: row r, head h, element d is at
- * buf[off + r * stride + h * head_dim + d]. */
-typedef struct didcl_ops_rows {
-    cl_mem buf;
-    int off;    /* elements */
-    int stride; /* elements between rows */
-} didcl_ops_rows;
 
 /* out (Tq, heads, head_dim) = softmax(scale * Q K^T | mask) V per head, fp32. For the
  * fused QKV (T, 3, heads, head_dim) of width W = 3 * heads * head_dim the views are

@@ -125,13 +125,13 @@ void didcl_ref_rope_inv_freq(float *inv_freq, int head_dim, float base) {
         inv_freq[j] = 1.0f / powf(base, (float)(2 * j) / (float)head_dim);
 }
 
-void didcl_ref_rope(float *qkv, const float *inv_freq, int T, int heads, int head_dim,
-                    int pos_start) {
+void didcl_ref_rope_rows(float *buf, int off, int stride, int parts, const float *inv_freq,
+                         int T, int heads, int head_dim, int pos_start) {
     const int half = head_dim / 2;
     for (int t = 0; t < T; t++)
-        for (int part = 0; part < 2; part++) /* Q, then K; V untouched */
+        for (int part = 0; part < parts; part++)
             for (int h = 0; h < heads; h++) {
-                float *v = qkv + ((size_t)t * 3 + part) * heads * head_dim + (size_t)h * head_dim;
+                float *v = buf + off + (size_t)t * stride + ((size_t)part * heads + h) * head_dim;
                 for (int j = 0; j < half; j++) {
                     const float a = (float)(pos_start + t) * inv_freq[j];
                     const double cs = cosf(a), sn = sinf(a);
@@ -140,6 +140,12 @@ void didcl_ref_rope(float *qkv, const float *inv_freq, int T, int heads, int hea
                     v[j + half] = (float)(x2 * cs + x1 * sn);
                 }
             }
+}
+
+void didcl_ref_rope(float *qkv, const float *inv_freq, int T, int heads, int head_dim,
+                    int pos_start) {
+    /* Q and K are the first two of the three parts of each row; V is left alone */
+    didcl_ref_rope_rows(qkv, 0, 3 * heads * head_dim, 2, inv_freq, T, heads, head_dim, pos_start);
 }
 
 /* ------------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ void didcl_ref_rope_inv_freq(float *inv_freq, int head_dim, float base);
 void didcl_ref_rope(float *qkv, const float *inv_freq, int T, int heads, int head_dim,
                     int pos_start);
 
+/* RoPE on `parts` (heads, head_dim) groups per row, rows at buf + off + t * stride. */
+void didcl_ref_rope_rows(float *buf, int off, int stride, int parts, const float *inv_freq,
+                         int T, int heads, int head_dim, int pos_start);
+
 /* Whether query index qa (absolute, i + q_offset) may see key j under mask. */
 int didcl_ref_attn_allowed(const didcl_attn_mask *mask, int qa, int j);
 

@@ -288,6 +288,20 @@ START_TEST(test_rope) {
     rope_case(7, 3, 64, 1000);
     rope_case(5, 2, 32, 0);
     rope_case(3, 1, 6, 17);
+
+    /* a K cache (T, heads, head_dim) at an offset: rows_view with one part */
+    const int T = 6, heads = 2, hd = 64, W = heads * hd, off = 2 * W;
+    float *k = rnd_array((size_t)(T + 2) * W, 1.0f), *want = malloc(sizeof(float) * (T + 2) * W);
+    float *got = malloc(sizeof(float) * (T + 2) * W);
+    memcpy(want, k, sizeof(float) * (T + 2) * W);
+    didcl_ref_rope_rows(want, off, W, 1, inv_freq, T, heads, hd, 300);
+    cl_mem dk = upload(k, sizeof(float) * (T + 2) * W), dif = upload(inv_freq, sizeof inv_freq);
+    OK(didcl_ops_rope_rows(rt, T, heads, hd, 300, dif, (didcl_ops_rows){dk, off, W}, 1));
+    download(dk, got, sizeof(float) * (T + 2) * W);
+    CHECK_TENSOR("rope_rows K cache", got, want, (size_t)(T + 2) * W, 2e-5, 1e-5);
+    ck_assert(memcmp(got, k, sizeof(float) * off) == 0); /* rows before off untouched */
+    clReleaseMemObject(dk); clReleaseMemObject(dif);
+    free(k); free(want); free(got);
 }
 END_TEST
 
