@@ -56,7 +56,7 @@ static didcl_status get_kernel(didcl_runtime_t rt, const char *family, const cha
 
 /* Largest power of two <= want that the device and kernel k accept as a work-group. */
 static didcl_status pick_wg(didcl_runtime_t rt, cl_kernel k, size_t want, size_t *out) {
-    size_t kmax = 0, dims[3] = {0, 0, 0};
+    size_t kmax = 0, dims[16] = {0}; /* CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS entries (>= 3) */
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                           &kmax, NULL),
                  "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
