@@ -119,3 +119,44 @@ __kernel void attention(const int Tq,               // queries
         }
     }
 }
+
+// --------------------------------------------------------------------------------------------
+// Wide path (didcl_ops_attention_wide): the scores S = scale * Q K^T of every head come from
+// CLBlast (strided batched SGEMM) as rows of (heads * Tq, Tk); this kernel masks them and
+// turns each row into softmax probabilities in place (one work-group per row), and a second
+// SGEMM forms P V. Same mask rules and fully-masked-row convention as `attention`.
+// --------------------------------------------------------------------------------------------
+
+__kernel void attention_probs(const int Tq,          // queries (rows of S per head)
+                              const int Tk,          // keys (columns of S)
+                              const int rows,        // heads * Tq
+                              __global float *S,     // (heads, Tq, Tk) scaled scores -> probs
+                              const int mask_mode,   // 0..3, as for `attention`
+                              const int q_offset,    // absolute index of query 0
+                              const int block,       // block size (modes 2, 3)
+                              const int half_len,    // half length L (mode 3)
+                              __local float *red) {  // (local size,) scratch
+    const int r = get_group_id(0);
+    if (r >= rows)
+        return;
+    const int lid = get_local_id(0), n = get_local_size(0);
+    const int qa = r % Tq + q_offset;
+    __global float *sr = S + (size_t)r * Tk;
+    float m = -INFINITY;
+    for (int j = lid; j < Tk; j += n) {
+        const float s = attn_allowed(mask_mode, qa, j, block, half_len) ? sr[j] : -INFINITY;
+        sr[j] = s;
+        m = fmax(m, s);
+    }
+    m = group_max(m, red);
+    float sum = 0.0f;
+    for (int j = lid; j < Tk; j += n) {
+        const float p = m == -INFINITY ? 0.0f : exp(sr[j] - m);
+        sr[j] = p;
+        sum += p;
+    }
+    sum = group_sum(sum, red);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int j = lid; j < Tk; j += n)
+        sr[j] *= inv;
+}

@@ -129,6 +129,13 @@ static int fits_int(long long a, long long b) {
             return didcl_fail(DIDCL_ERR_INVALID_ARG, op ": " __VA_ARGS__);            \
     } while (0)
 
+/* The same, for helpers that get the op's name in a variable `op`. */
+#define CHECK_OP(cond, fmt, ...)                                                      \
+    do {                                                                              \
+        if (!(cond))                                                                  \
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "%s: " fmt, op, __VA_ARGS__);    \
+    } while (0)
+
 /* ------------------------------------------------------------------------------------
  * Embedding
  * ------------------------------------------------------------------------------------ */
@@ -209,33 +216,39 @@ didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, 
  * Attention
  * ------------------------------------------------------------------------------------ */
 
+/* Shared argument checks of both attention paths; *mask is replaced by NONE if NULL. */
+static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, int head_dim,
+                                    didcl_ops_rows q, didcl_ops_rows k, didcl_ops_rows v,
+                                    const didcl_attn_mask **maskp) {
+    static const didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0};
+    if (!*maskp)
+        *maskp = &none;
+    const didcl_attn_mask *mask = *maskp;
+    const int mode = (int)mask->mode;
+    CHECK_OP(fits_int(Tq, (long long)heads * head_dim) && fits_int(Tk, 1),
+             "shape Tq=%d Tk=%d heads=%d head_dim=%d, expected positive", Tq, Tk, heads, head_dim);
+    CHECK_OP(q.off >= 0 && k.off >= 0 && v.off >= 0 && q.stride >= 0 && k.stride >= 0 &&
+                 v.stride >= 0,
+             "view offset/stride q %d/%d k %d/%d v %d/%d, expected >= 0", q.off, q.stride, k.off,
+             k.stride, v.off, v.stride);
+    CHECK_OP(mode >= 0 && mode <= 3, "mask mode %d, expected 0..3", mode);
+    CHECK_OP((mode != DIDCL_ATTN_BLOCK_CAUSAL && mode != DIDCL_ATTN_BD3_2L) || mask->block > 0,
+             "mask block size %d, expected > 0", mask->block);
+    CHECK_OP(mode != DIDCL_ATTN_BD3_2L ||
+                 (mask->half_len > 0 && mask->half_len % mask->block == 0 &&
+                  Tk <= 2 * mask->half_len &&
+                  (long long)Tq + mask->q_offset <= 2LL * mask->half_len),
+             "BD3_2L mask with half_len %d, block %d, Tq %d + q_offset %d, Tk %d: expected "
+             "half_len a multiple of block and queries and keys within 2*half_len",
+             mask->half_len, mask->block, Tq, mask->q_offset, Tk);
+    CHECK_OP(mask->q_offset >= 0, "q_offset %d, expected >= 0", mask->q_offset);
+    return DIDCL_OK;
+}
+
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
-    static const didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0};
-    if (!mask)
-        mask = &none;
-    CHECK_DIMS("attention", fits_int(Tq, (long long)heads * head_dim) && fits_int(Tk, 1),
-               "shape Tq=%d Tk=%d heads=%d head_dim=%d, expected positive", Tq, Tk, heads,
-               head_dim);
-    CHECK_DIMS("attention",
-               q.off >= 0 && k.off >= 0 && v.off >= 0 && q.stride >= 0 && k.stride >= 0 &&
-                   v.stride >= 0,
-               "negative view offset or stride");
-    CHECK_DIMS("attention", (int)mask->mode >= 0 && (int)mask->mode <= 3,
-               "mask mode %d, expected 0..3", (int)mask->mode);
-    CHECK_DIMS("attention",
-               (mask->mode != DIDCL_ATTN_BLOCK_CAUSAL && mask->mode != DIDCL_ATTN_BD3_2L) ||
-                   mask->block > 0,
-               "mask block size %d, expected > 0", mask->block);
-    CHECK_DIMS("attention",
-               mask->mode != DIDCL_ATTN_BD3_2L ||
-                   (mask->half_len > 0 && mask->half_len % mask->block == 0 &&
-                    Tk <= 2 * mask->half_len && (long long)Tq + mask->q_offset <= 2LL * mask->half_len),
-               "BD3_2L mask with half_len %d, block %d, Tq %d + q_offset %d, Tk %d: expected "
-               "half_len a multiple of block and queries and keys within 2*half_len",
-               mask->half_len, mask->block, Tq, mask->q_offset, Tk);
-    CHECK_DIMS("attention", mask->q_offset >= 0, "q_offset %d, expected >= 0", mask->q_offset);
+    DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
     int mode = (int)mask->mode;
     struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
                        KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
@@ -254,6 +267,45 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
                      "clSetKernelArg attention (scratch)");
     size_t global[2] = {(size_t)Tq * wg, (size_t)heads}, local[2] = {wg, 1};
     return enqueue(rt, kr, "attention", 2, global, local);
+}
+
+didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                      float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                      didcl_ops_rows v, const didcl_attn_mask *mask,
+                                      cl_mem scratch, cl_mem out) {
+    DIDCL_TRY(check_attention("attention_wide", Tq, Tk, heads, head_dim, q, k, v, &mask));
+    CHECK_DIMS("attention_wide", fits_int((long long)heads * Tq, Tk),
+               "scores of %d heads x %d x %d exceed 2^31 elements", heads, Tq, Tk);
+    const size_t hd = (size_t)head_dim, W = (size_t)heads * head_dim;
+    const size_t plane = (size_t)Tq * Tk;
+    /* S[h] (Tq, Tk) = scale * Q_h (Tq, hd) . K_h (Tk, hd)^T, heads hd apart in a row */
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)Tq, (size_t)Tk,
+        hd, scale, q.buf, (size_t)q.off, (size_t)q.stride, hd, k.buf, (size_t)k.off,
+        (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue, NULL);
+    if (s != CLBlastSuccess)
+        return didcl_fail(DIDCL_ERR_CLBLAST,
+                          "attention_wide: CLBlastSgemmStridedBatched Q.K^T (Tq=%d Tk=%d heads=%d "
+                          "head_dim=%d): CLBlast status %d",
+                          Tq, Tk, heads, head_dim, (int)s);
+    /* mask and softmax, row by row, in place */
+    int rows = heads * Tq, mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),   KV(Tk), KV(rows), KV(scratch), KV(mode), KV(mask->q_offset),
+                       KV(mask->block), KV(mask->half_len)};
+    cl_kernel kr = NULL;
+    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention_probs", a, NARGS(a), &kr));
+    DIDCL_TRY(launch_rows(rt, kr, "attention_probs", (cl_uint)NARGS(a), rows));
+    /* O_h (Tq, hd) = P_h (Tq, Tk) . V_h (Tk, hd), written at column h*hd of out */
+    s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo,
+                                   (size_t)Tq, hd, (size_t)Tk, 1.0f, scratch, 0, (size_t)Tk, plane,
+                                   v.buf, (size_t)v.off, (size_t)v.stride, hd, 0.0f, out, 0, W,
+                                   hd, (size_t)heads, &rt->queue, NULL);
+    if (s != CLBlastSuccess)
+        return didcl_fail(DIDCL_ERR_CLBLAST,
+                          "attention_wide: CLBlastSgemmStridedBatched P.V (Tq=%d Tk=%d heads=%d "
+                          "head_dim=%d): CLBlast status %d",
+                          Tq, Tk, heads, head_dim, (int)s);
+    return DIDCL_OK;
 }
 
 /* ------------------------------------------------------------------------------------

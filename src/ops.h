@@ -105,6 +105,15 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
 
+/* The same attention through CLBlast, for wide problems (Tq in the hundreds): per head
+ * S = scale * Q K^T by strided batched SGEMM into scratch, a masking softmax kernel over
+ * its rows, then O = P V by SGEMM. scratch MUST hold heads * Tq * Tk floats. Views need
+ * stride >= heads * head_dim (CLBlast's leading-dimension rule). */
+didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                      float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                      didcl_ops_rows v, const didcl_attn_mask *mask,
+                                      cl_mem scratch, cl_mem out);
+
 /* ---- products ---- */
 
 /* y (M, N) = act(x (M, K) . W (N, K)^T + b (N,)); b may be NULL. GEMV-style kernel for

@@ -306,7 +306,7 @@ START_TEST(test_rope) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
- * Attention: tolerance atol 2e-5, rtol 1e-4
+ * Attention, both paths (per-query kernel and CLBlast wide): atol 2e-5, rtol 1e-4
  * ------------------------------------------------------------------------------------ */
 
 /* Attention of a fused QKV buffer (T, 3, heads, head_dim) against itself: queries are
@@ -329,6 +329,15 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     OK(didcl_ops_attention(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
     download(d_out, got, sizeof(float) * Tq * heads * head_dim);
     CHECK_TENSOR(label, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+
+    /* the wide path (CLBlast products + masking softmax) gives the same */
+    cl_mem d_s = dev_alloc(sizeof(float) * heads * Tq * Tk);
+    OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_s, d_out));
+    download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+    char wlabel[128];
+    snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
+    CHECK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
     free(qkv); free(want); free(got); free(att);
 }
@@ -401,6 +410,13 @@ START_TEST(test_attention_separate_kv) {
                            (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, dout));
     download(dout, got, sizeof(float) * Tq * W);
     CHECK_TENSOR("attention separate K/V", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    cl_mem ds = dev_alloc(sizeof(float) * heads * Tq * Tk);
+    OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
+                                (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, ds,
+                                dout));
+    download(dout, got, sizeof(float) * Tq * W);
+    CHECK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    clReleaseMemObject(ds);
     clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
     clReleaseMemObject(dout);
     free(q); free(k); free(v); free(want); free(got);

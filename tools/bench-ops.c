@@ -2,7 +2,7 @@
  * bench-ops.c — prints timings of the product and attention kernels at the shapes of a
  * BD3-LM small (768 hidden, 12 heads) step, on the default device (DIDCL_DEVICE picks
  * another): our gemv (float and half weights) against CLBlast SGEMM for the skinny
- * products, and attention for a cached block step and a full 2L scoring pass.
+ * products, and both attention paths for a cached block step and a full 2L scoring pass.
  * Figures only, nothing asserted. Build with `make tools/bench-ops`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -89,12 +89,17 @@ int main(int argc, char **argv) {
     cl_mem qkv = filled(rt, sizeof(float) * 2048 * Wq), out = filled(rt, sizeof(float) * 2048 * heads * hd);
     didcl_ops_rows q = {qkv, 0, Wq}, k = {qkv, heads * hd, Wq}, v = {qkv, 2 * heads * hd, Wq};
     didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0}, bd3 = {DIDCL_ATTN_BD3_2L, 0, 4, 1024};
-    double ta, tb;
+    cl_mem S = filled(rt, sizeof(float) * heads * 2048 * 2048);
+    double ta, taw, tb, tbw;
     TIME(reps, didcl_ops_attention(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, out), ta);
-    TIME(reps > 10 ? 10 : reps,
-         didcl_ops_attention(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tb);
-    printf("attention Tq=4 Tk=1024 none: %.1f us; Tq=Tk=2048 bd3 2L: %.1f us\n", ta * 1e6, tb * 1e6);
-    clReleaseMemObject(qkv); clReleaseMemObject(out);
+    TIME(reps, didcl_ops_attention_wide(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, S, out), taw);
+    const int r2 = reps > 10 ? 10 : reps;
+    TIME(r2, didcl_ops_attention(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tb);
+    TIME(r2, didcl_ops_attention_wide(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, S, out), tbw);
+    printf("attention (per-query kernel / wide CLBlast path):\n");
+    printf("  Tq=4 Tk=1024 none:       %10.1f us %10.1f us\n", ta * 1e6, taw * 1e6);
+    printf("  Tq=Tk=2048 bd3 2L (B=4): %10.1f us %10.1f us\n", tb * 1e6, tbw * 1e6);
+    clReleaseMemObject(qkv); clReleaseMemObject(out); clReleaseMemObject(S);
     didcl_runtime_free(rt);
     return 0;
 }
