@@ -8,7 +8,9 @@ libdidcl_la_SOURCES += \
 	src/progcache.c \
 	src/safetensors.c \
 	src/modelconfig.c \
-	src/modelfiles.c
+	src/modelfiles.c \
+	src/ops.c \
+	src/ops_ref.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -17,6 +19,8 @@ noinst_HEADERS += \
 	src/runtime.h \
 	src/program.h \
 	src/progcache.h \
+	src/ops.h \
+	src/ops_ref.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \

@@ -22,9 +22,13 @@ check_PROGRAMS += \
 	tests/check_program \
 	tests/check_remask_header \
 	tests/check_safetensors \
-	tests/check_modelfiles
+	tests/check_modelfiles \
+	tests/check_ops
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
+
+tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
+EXTRA_DIST += tests/ops_parity.py
 
 TESTS += $(check_PROGRAMS)
 

@@ -1,2 +1,8 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
 EXTRA_DIST += tools/install-deps.sh tools/setup.sh
+# Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
+EXTRA_PROGRAMS = tools/bench-ops
+tools_bench_ops_SOURCES = tools/bench-ops.c
+tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
+tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
+CLEANFILES += $(EXTRA_PROGRAMS)
