@@ -772,5 +772,6 @@ static Suite *ops_suite(void) {
 }
 
 int main(void) {
+    testutil_skip_without_device();
     return testutil_run(ops_suite());
 }
