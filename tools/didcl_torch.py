@@ -61,10 +61,13 @@ def mask_block_causal(block_size, L, device=None):
     return (blk[:, None] >= blk[None, :]).unsqueeze(0)
 
 
-def attention(q, k, v, mask):
-    """q, k, v: [b, h, s, d]; mask: bool [b or 1, s, s] (True = attend). Returns [b, h, s, d]."""
+def attention(q, k, v, mask, causal=False):
+    """q, k, v: [b, h, s, d]; mask: bool [b or 1, s, s] (True = attend). Returns [b, h, s, d].
+    causal=True promises that mask is the plain causal mask (lets SDPA use flash kernels)."""
     m = mask.unsqueeze(1)                                            # [b, 1, s, s]
     if _HAS_SDPA:
+        if causal:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=m)
     scale = 1.0 / math.sqrt(q.shape[-1])
     att = torch.matmul(q, k.transpose(-2, -1)) * scale
@@ -302,7 +305,7 @@ class GPT2Attention(nn.Module):
         b, s, d = x.shape
         q, k, v = self.c_attn(x).split(d, dim=2)
         q, k, v = [t.view(b, s, self.h, d // self.h).transpose(1, 2) for t in (q, k, v)]
-        o = attention(q, k, v, mask).transpose(1, 2).reshape(b, s, d)
+        o = attention(q, k, v, mask, causal=True).transpose(1, 2).reshape(b, s, d)
         return F.dropout(self.c_proj(o), self.p, self.training)
 
 
@@ -437,14 +440,12 @@ def read_safetensors(path):
 
 
 def export_state(model):
-    """Tensors to store: state_dict without derived buffers, '_orig_mod.' stripped; the tied
-    GPT-2 lm_head is stored under its own name as HF does (same values)."""
+    """Tensors to store: the state_dict with any '_orig_mod.' (torch.compile) stripped. GPT-2's
+    lm_head is tied to transformer.wte and not stored (as HF save_pretrained does)."""
     sd = {}
     for k, v in model.state_dict().items():
         k = k.replace("_orig_mod.", "")
         sd[k] = v
-    if isinstance(model, GPT2) or "transformer.wte.weight" in sd:
-        sd["lm_head.weight"] = sd["transformer.wte.weight"]
     return sd
 
 

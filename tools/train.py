@@ -57,6 +57,16 @@ def load_tok(spec):
     return ByteTok() if spec == "bytes" else HFTok(spec)
 
 
+def tok_vocab_size(spec):
+    """Vocabulary size from tokenizer.json alone (no `tokenizers` needed)."""
+    if spec == "bytes":
+        return ByteTok.vocab_size
+    with open(spec, encoding="utf-8") as f:
+        j = json.load(f)
+    ids = list(j["model"]["vocab"].values()) + [t["id"] for t in j.get("added_tokens", [])]
+    return max(ids) + 1
+
+
 def tok_tag(spec):
     if spec == "bytes":
         return "bytes"
@@ -211,7 +221,7 @@ def run(a, train_bins, valid_bins, log):
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    vocab = 258 if a.tokenizer == "bytes" else load_tok(a.tokenizer).vocab_size
+    vocab = tok_vocab_size(a.tokenizer)
     eos, mask_id = vocab - 2, vocab - 1
     L = a.model_length
 
@@ -268,7 +278,10 @@ def run(a, train_bins, valid_bins, log):
     step, elapsed, tokens = 0, 0.0, 0
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     if (a.resume or a.export_only) and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=dev)
+        try:
+            ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        except TypeError:   # torch < 1.13.1 has no weights_only
+            ck = torch.load(ckpt_path, map_location=dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         for e, s in zip(ema, ck["ema"]):
@@ -279,7 +292,11 @@ def run(a, train_bins, valid_bins, log):
     elif a.export_only:
         sys.exit("train: --export-only: %s not found" % ckpt_path)
 
-    fwd_model = torch.compile(model) if (a.compile and hasattr(torch, "compile")) else model
+    # the training forward (compiled with --compile on torch 2.x; the module itself stays
+    # uncompiled so checkpoints and exports keep the plain parameter names)
+    fwd = model.forward_train if a.arch == "bd3lm" else model
+    if a.compile and hasattr(torch, "compile"):
+        fwd = torch.compile(fwd)
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else None
 
     def noise(x0, bsz, eps_min, eps_max, g, antithetic):
@@ -300,29 +317,29 @@ def run(a, train_bins, valid_bins, log):
         xt = torch.where(move, torch.full_like(x0, mask_id), x0)
         return xt, t, move
 
-    def bd3_loss(m, x0, bsz, eps_min, eps_max, g, antithetic, reduce=True):
+    def bd3_loss(fw, x0, bsz, eps_min, eps_max, g, antithetic, reduce=True):
         xt, t, move = noise(x0, bsz, eps_min, eps_max, g, antithetic)
         if amp:
             with amp():
-                logits = m.forward_train(xt, x0, bsz)
+                logits = fw(xt, x0, bsz)
         else:
-            logits = m.forward_train(xt, x0, bsz)
-        logits = logits.float()
-        logits[..., mask_id] = float("-inf")
-        nll = F.cross_entropy(logits.reshape(-1, vocab), x0.reshape(-1), reduction="none").view_as(t)
+            logits = fw(xt, x0, bsz)
+        # SUBS: the [MASK] logit is -inf; as mask_id is the last id, drop that column
+        logits = logits[..., :mask_id].float()
+        nll = F.cross_entropy(logits.reshape(-1, mask_id), x0.reshape(-1), reduction="none").view_as(t)
         per_tok = nll * move.float() / t                               # [b, L]
         ntok = L - 1 if a.chunk_bos else L
         if reduce:
             return per_tok.sum() / (x0.shape[0] * ntok)
         return per_tok.sum(), x0.shape[0] * ntok
 
-    def gpt_loss(m, x, reduce=True):
+    def gpt_loss(fw, x, reduce=True):
         inp, tgt = x[:, :L], x[:, 1:L + 1]
         if amp:
             with amp():
-                logits = m(inp)
+                logits = fw(inp)
         else:
-            logits = m(inp)
+            logits = fw(inp)
         nll = F.cross_entropy(logits.float().reshape(-1, vocab), tgt.reshape(-1), reduction="sum")
         return nll / tgt.numel() if reduce else (nll, tgt.numel())
 
@@ -370,7 +387,7 @@ def run(a, train_bins, valid_bins, log):
                 for i in range(0, starts_all.numel(), bs):
                     x0 = chunks(valid, starts_all[i:i + bs])
                     bsz = torch.full((x0.shape[0],), B, dtype=torch.long, device=dev)
-                    s, c = bd3_loss(model, x0, bsz, 1e-3, 1.0, g, True, reduce=False)
+                    s, c = bd3_loss(model.forward_train, x0, bsz, 1e-3, 1.0, g, True, reduce=False)
                     tot += float(s)
                     cnt += c
                 res[str(B)] = tot / cnt
@@ -407,9 +424,9 @@ def run(a, train_bins, valid_bins, log):
         x = train_batch()
         if a.arch == "bd3lm":
             bsz = size_t[torch.multinomial(prob_t, a.batch, replacement=True, generator=gen)]
-            loss = bd3_loss(fwd_model, x, bsz, a.eps_min, a.eps_max, gen, a.antithetic)
+            loss = bd3_loss(fwd, x, bsz, a.eps_min, a.eps_max, gen, a.antithetic)
         else:
-            loss = gpt_loss(fwd_model, x)
+            loss = gpt_loss(fwd, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(params, a.grad_clip)
