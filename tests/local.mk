@@ -45,3 +45,7 @@ EXTRA_DIST += tests/cli_devices.sh
 clean-local: clean-local-kcache
 clean-local-kcache:
 	-rm -rf tests/kcache
+
+# PyTorch training tool smoke test (CPU; skips without torch on /usr/bin/python3).
+TESTS += tests/train_smoke.sh
+EXTRA_DIST += tests/train_smoke.sh tests/train_equiv.py tests/data/smoke.txt

@@ -6,3 +6,5 @@ tools_bench_ops_SOURCES = tools/bench-ops.c
 tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
+# PyTorch tools (training, model definitions, tokenizer, reference sampler).
+EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py
