@@ -5,7 +5,8 @@ libdidcl_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/program.c \
-	src/progcache.c
+	src/progcache.c \
+	src/tokenizer.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -15,8 +16,10 @@ noinst_HEADERS += \
 	src/program.h \
 	src/progcache.h \
 	src/cl-sources.h \
+	src/tokenizer.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
-	src/cli/devices.c
+	src/cli/devices.c \
+	src/cli/tokenize.c

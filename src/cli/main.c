@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+    {"tokenize", didcl_cli_tokenize, "text to token ids and back (--tokenizer PATH, --decode)"},
 };
 
 static void usage(FILE *f) {
