@@ -524,22 +524,20 @@ static didcl_status bytes_check(struct didcl_tokenizer *t) {
     return DIDCL_OK;
 }
 
-/* One merge rule "left right" (where/line locate it for messages). */
+/* One merge rule "left right"; the caller adds where it is to a failure's message. */
 static didcl_status merge_add(struct didcl_tokenizer *t, const char *l, size_t ln, const char *r,
-                              size_t rn, uint32_t rank, const char *where, size_t line,
-                              bytebuf *scratch) {
+                              size_t rn, uint32_t rank, bytebuf *scratch) {
     uint64_t a, b, m;
     int have_l = strmap_get(&t->vocab, l, ln, &a), have_r = have_l && strmap_get(&t->vocab, r, rn, &b);
     if (!have_l || !have_r)
-        return didcl_fail(DIDCL_ERR_FORMAT, "%s:%zu: merge names unknown token '%.*s'", where, line,
+        return didcl_fail(DIDCL_ERR_FORMAT, "merge names unknown token '%.*s'",
                           (int)(have_l ? rn : ln), have_l ? r : l);
-    scratch->n = 0;
-    if (bytebuf_add(scratch, l, ln, NULL) || reserve(&scratch->p, &scratch->cap, ln + rn + 1, 1))
-        return oom(where);
+    if (reserve(&scratch->p, &scratch->cap, ln + rn, 1))
+        return oom("merges");
+    memcpy(scratch->p, l, ln);
     memcpy(scratch->p + ln, r, rn);
     if (!strmap_get(&t->vocab, scratch->p, ln + rn, &m))
-        return didcl_fail(DIDCL_ERR_FORMAT,
-                          "%s:%zu: merge result '%.*s%.*s' is not in the vocabulary", where, line,
+        return didcl_fail(DIDCL_ERR_FORMAT, "merge result '%.*s%.*s' is not in the vocabulary",
                           (int)ln, l, (int)rn, r);
     pairmap_put(&t->merges, (int32_t)a, (int32_t)b, rank, (int32_t)m);
     return DIDCL_OK;
@@ -572,9 +570,9 @@ static didcl_status merges_from_text(struct didcl_tokenizer *t, const char *path
                                 "%s:%zu: malformed merge '%.*s', expected two tokens separated by "
                                 "one space",
                                 path, line, (int)n, p);
-            else
-                st = merge_add(t, p, (size_t)(sp - p), sp + 1, (size_t)(p + n - sp - 1), rank++,
-                               path, line, &scratch);
+            else if ((st = merge_add(t, p, (size_t)(sp - p), sp + 1, (size_t)(p + n - sp - 1),
+                                     rank++, &scratch)) != DIDCL_OK)
+                didcl_fail_context(st, "%s:%zu", path, line);
         }
         p = eol;
     }
@@ -585,8 +583,6 @@ static didcl_status merges_from_text(struct didcl_tokenizer *t, const char *path
 
 /* model.merges of tokenizer.json: strings "left right" or arrays ["left", "right"]. */
 static didcl_status merges_from_json(struct didcl_tokenizer *t, json_t *merges, const char *path) {
-    char where[1100];
-    snprintf(where, sizeof where, "%s: model.merges", path);
     if (pairmap_init(&t->merges, json_array_size(merges)))
         return oom(path);
     bytebuf scratch = {0};
@@ -611,14 +607,15 @@ static didcl_status merges_from_json(struct didcl_tokenizer *t, json_t *merges, 
         }
         if (!l) {
             st = didcl_fail(DIDCL_ERR_FORMAT,
-                            "%s[%zu]: malformed merge, expected \"left right\" or [\"left\", "
-                            "\"right\"]",
-                            where, i);
+                            "%s: model.merges[%zu]: malformed merge, expected \"left right\" or "
+                            "[\"left\", \"right\"]",
+                            path, i);
             break;
         }
-        /* "line" in messages is the merge's index */
-        if ((st = merge_add(t, l, ln, r, rn, (uint32_t)i, where, i, &scratch)) != DIDCL_OK)
+        if ((st = merge_add(t, l, ln, r, rn, (uint32_t)i, &scratch)) != DIDCL_OK) {
+            didcl_fail_context(st, "%s: model.merges[%zu]", path, i);
             break;
+        }
     }
     free(scratch.p);
     return st;

