@@ -25,8 +25,13 @@
 #include "error.h"
 #include "tokenizer.h"
 
-/* GPT-2's pre-tokenizer: contractions, letters, numbers, other symbols, whitespace. */
+/* GPT-2's pre-tokenizer: contractions, letters, numbers, other symbols, whitespace. PCRE2's
+ * \s also matches U+180E, which Unicode stopped calling white space in 6.3, unlike the
+ * reference encoders, so the Unicode property is used where PCRE2 knows it (10.40 on). */
 static const char GPT2_PATTERN[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\p{White_Space}\\p{L}\\p{N}]+"
+    "|\\p{White_Space}+(?!\\P{White_Space})|\\p{White_Space}+";
+static const char GPT2_PATTERN_OLD[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 #define MAX_IDS (1u << 24)        /* ids beyond this are rejected as out of range */
@@ -626,6 +631,9 @@ static didcl_status regex_init(struct didcl_tokenizer *t) {
     PCRE2_SIZE at;
     t->re = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
                           &err, &at, NULL);
+    if (!t->re)
+        t->re = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN_OLD, PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
     if (!t->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);

@@ -239,6 +239,10 @@ START_TEST(test_special_tokens) {
     expect_ids(tok, "a<|endoftext|>b", DIDCL_TOKENIZE_NO_SPECIAL,
                (const int32_t[]){64, 27, 91, 437, 1659, 5239, 91, 29, 65}, 9);
     expect_ids(tok, "<|endoftext", 0, (const int32_t[]){27, 91, 437, 1659, 5239}, 5);
+    /* U+180E is not white space (Unicode 6.3 on), U+0085 and U+2028 are; as HF tokenizers */
+    expect_ids(tok, " \xe1\xa0\x8e", 0, (const int32_t[]){28053, 254, 236}, 3);
+    expect_ids(tok, "a\xc2\x85" "b\xe2\x80\xa8 c", 0,
+               (const int32_t[]){64, 126, 227, 65, 447, 101, 269}, 7);
     char *text;
     size_t len;
     ck_assert_int_eq(didcl_tokenizer_decode(tok, (const int32_t[]){15496, 50256, 995}, 3, &text,
