@@ -306,6 +306,7 @@ struct didcl_tokenizer {
     int32_t byte_id[256];        /* id of the one-byte symbol of each byte */
     char byte_str[256][3];       /* each byte's symbol as UTF-8 (1 or 2 bytes + NUL) */
     uint8_t byte_len[256];
+    int16_t unmap[324];          /* symbol code point → byte, -1 for other code points */
     pairmap merges;
     int ignore_merges;           /* a pre-token that is itself a token skips merging */
 
@@ -405,15 +406,6 @@ static didcl_status load_json(const char *path, json_t **out) {
 /* Token string (byte-to-unicode form) → the bytes it stands for, appended to t->text. */
 static int add_raw_bytes(struct didcl_tokenizer *t, const char *s, size_t n, uint32_t *off,
                          uint32_t *len) {
-    static int16_t unmap[324]; /* code point → byte, -1 if none */
-    static int unmap_ready;
-    if (!unmap_ready) {
-        for (int i = 0; i < 324; i++)
-            unmap[i] = -1;
-        for (int b = 0; b < 256; b++)
-            unmap[didcl_byte_to_unicode((uint8_t)b)] = (int16_t)b;
-        unmap_ready = 1;
-    }
     if (reserve(&t->text.p, &t->text.cap, t->text.n + n + 1, 1) || t->text.n + n + 1 > UINT32_MAX)
         return -1;
     char *dst = t->text.p + t->text.n;
@@ -421,8 +413,8 @@ static int add_raw_bytes(struct didcl_tokenizer *t, const char *s, size_t n, uin
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t l = utf8_next((const uint8_t *)s + i, n - i, &cp);
-        if (cp < 324 && unmap[cp] >= 0)
-            dst[k++] = (char)unmap[cp];
+        if (cp < 324 && t->unmap[cp] >= 0)
+            dst[k++] = (char)t->unmap[cp];
         else /* not a byte-level symbol: the character's own bytes */
             memcpy(dst + k, s + i, l), k += l;
         i += l;
@@ -432,6 +424,26 @@ static int add_raw_bytes(struct didcl_tokenizer *t, const char *s, size_t n, uin
     *len = (uint32_t)k;
     t->text.n += k + 1;
     return 0;
+}
+
+/* A new empty tokenizer with the byte-level tables filled in. */
+static struct didcl_tokenizer *tokenizer_new(const char *source) {
+    struct didcl_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    snprintf(t->source, sizeof t->source, "%s", source);
+    for (int i = 0; i < 324; i++)
+        t->unmap[i] = -1;
+    for (int b = 0; b < 256; b++) {
+        uint32_t cp = didcl_byte_to_unicode((uint8_t)b);
+        char *u = t->byte_str[b];
+        t->unmap[cp] = (int16_t)b;
+        if (cp < 0x80)
+            u[0] = (char)cp, t->byte_len[b] = 1;
+        else
+            u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), t->byte_len[b] = 2;
+    }
+    return t;
 }
 
 static didcl_status ids_alloc(struct didcl_tokenizer *t, uint32_t n_ids) {
@@ -508,22 +520,15 @@ static int added_cmp(const void *a, const void *b) {
     return x->len != y->len ? (x->len > y->len ? -1 : 1) : (x->id > y->id) - (x->id < y->id);
 }
 
-/* Every byte must have its one-symbol token; record its id and its symbol string. */
+/* Every byte must have its one-symbol token. */
 static didcl_status bytes_check(struct didcl_tokenizer *t) {
     for (int b = 0; b < 256; b++) {
-        uint32_t cp = didcl_byte_to_unicode((uint8_t)b);
-        char *s = t->byte_str[b];
-        if (cp < 0x80)
-            s[0] = (char)cp, s[1] = '\0', t->byte_len[b] = 1;
-        else
-            s[0] = (char)(0xc0 | (cp >> 6)), s[1] = (char)(0x80 | (cp & 0x3f)), s[2] = '\0',
-            t->byte_len[b] = 2;
         uint64_t id;
-        if (!strmap_get(&t->vocab, s, t->byte_len[b], &id))
+        if (!strmap_get(&t->vocab, t->byte_str[b], t->byte_len[b], &id))
             return didcl_fail(DIDCL_ERR_FORMAT,
                               "%s: the vocabulary lacks the symbol '%s' of byte 0x%02x, expected "
                               "all 256 byte-level symbols",
-                              t->source, s, b);
+                              t->source, t->byte_str[b], b);
         t->byte_id[b] = (int32_t)id;
     }
     return DIDCL_OK;
@@ -800,10 +805,11 @@ didcl_status didcl_tokenizer_load_pair(const char *vocab_path, const char *merge
                                        didcl_tokenizer_t *out) {
     if (!vocab_path || !merges_path || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "tokenizer: vocabulary and merges paths needed");
-    struct didcl_tokenizer *t = calloc(1, sizeof *t);
+    char source[4200];
+    snprintf(source, sizeof source, "%s + %s", vocab_path, merges_path);
+    struct didcl_tokenizer *t = tokenizer_new(source);
     if (!t)
         return oom(vocab_path);
-    snprintf(t->source, sizeof t->source, "%s + %s", vocab_path, merges_path);
     return finish(t, load_pair(t, vocab_path, merges_path), out);
 }
 
@@ -835,12 +841,11 @@ didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out) {
     }
     json_t *root;
     DIDCL_TRY(load_json(path, &root));
-    struct didcl_tokenizer *t = calloc(1, sizeof *t);
+    struct didcl_tokenizer *t = tokenizer_new(path);
     if (!t) {
         json_decref(root);
         return oom(path);
     }
-    snprintf(t->source, sizeof t->source, "%s", path);
     didcl_status st = load_tokenizer_json(t, root, path);
     json_decref(root);
     return finish(t, st, out);
