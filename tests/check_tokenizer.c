@@ -268,6 +268,43 @@ START_TEST(test_prefix_space) {
 }
 END_TEST
 
+START_TEST(test_added_tokens) {
+    /* GPT-2 plus "<mask>" (50257, not special, lstrip) and "[SEP]" (50260, special, rstrip),
+     * leaving ids 50258..50259 unassigned; expected ids as HF tokenizers gives them */
+    char *dir = testutil_tmpdir(), *path = write_tokenizer_json(dir, 1, 0, 0);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err), *added = json_object_get(root, "added_tokens");
+    json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b}", "id", 50257, "content",
+                                           "<mask>", "lstrip", 1, "special", 0));
+    json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b}", "id", 50260, "content",
+                                           "[SEP]", "rstrip", 1, "special", 1));
+    ck_assert_int_eq(json_dump_file(root, path, JSON_COMPACT), 0);
+    json_decref(root);
+    didcl_tokenizer_t tok = load_ok(path);
+    ck_assert_uint_eq(didcl_tokenizer_vocab_size(tok), 50261);
+    ck_assert_str_eq(didcl_tokenizer_token(tok, 50257), "<mask>");
+    ck_assert_ptr_null(didcl_tokenizer_token(tok, 50258));
+    ck_assert_int_eq(didcl_tokenizer_token_id(tok, "[SEP]"), 50260);
+    expect_ids(tok, "a  <mask> b", 0, (const int32_t[]){64, 50257, 275}, 3);
+    expect_ids(tok, "x [SEP]  y", 0, (const int32_t[]){87, 220, 50260, 88}, 4);
+    /* without specials "[SEP]" is text, the plain added "<mask>" still matches */
+    expect_ids(tok, "[SEP]<mask>", DIDCL_TOKENIZE_NO_SPECIAL,
+               (const int32_t[]){58, 5188, 47, 60, 50257}, 5);
+    char *text = NULL;
+    size_t len;
+    ck_assert_int_eq(didcl_tokenizer_decode(tok, (const int32_t[]){50260, 50257}, 2, &text, &len),
+                     DIDCL_OK);
+    ck_assert_str_eq(text, "[SEP]<mask>");
+    free(text);
+    ck_assert_int_eq(didcl_tokenizer_decode(tok, (const int32_t[]){50259}, 1, &text, &len),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("id 50259 at position 0 has no token");
+    didcl_tokenizer_free(tok);
+    testutil_rmtree(dir);
+    free(path), free(dir);
+}
+END_TEST
+
 START_TEST(test_empty_and_long) {
     didcl_tokenizer_t tok = load_ok(GPT2_DIR);
     int32_t *ids = (int32_t *)1;
@@ -454,6 +491,7 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(core, test_lookups);
     tcase_add_test(core, test_special_tokens);
     tcase_add_test(core, test_prefix_space);
+    tcase_add_test(core, test_added_tokens);
     tcase_add_test(core, test_empty_and_long);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
