@@ -195,8 +195,10 @@ DIDCL_API int32_t didcl_tokenizer_token_id(didcl_tokenizer_t tok, const char *to
 DIDCL_API didcl_status didcl_tokenizer_special_id(didcl_tokenizer_t tok, const char *content,
                                                   int32_t *id);
 
-/* didcl_tokenizer_encode flags */
-#define DIDCL_TOKENIZE_NO_SPECIAL 1u /* special tokens in the text are plain text */
+/* Flags of didcl_tokenizer_encode, or'ed together. */
+enum didcl_tokenize_flags {
+    DIDCL_TOKENIZE_NO_SPECIAL = 1, /* special tokens written in the text are plain text */
+};
 
 /* Encode len bytes of UTF-8 text. Special and added tokens written in the text become
  * their ids (specials not with DIDCL_TOKENIZE_NO_SPECIAL). On success *ids is a malloc'd

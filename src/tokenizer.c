@@ -37,6 +37,7 @@ static const char GPT2_PATTERN_OLD[] =
 #define MAX_IDS (1u << 24)        /* ids beyond this are rejected as out of range */
 #define CACHE_MAX_WORD 256        /* longer pre-tokens are not cached */
 #define CACHE_MAX_ENTRIES (1u << 20) /* the word cache is emptied when it grows past this */
+#define CACHE_MAX_BYTES (32u << 20)  /* ... or when its keys take this many bytes */
 #define UNASSIGNED UINT32_MAX
 
 /* ---- growable arrays and hash tables ---------------------------------------------- */
@@ -1013,7 +1014,7 @@ static didcl_status bpe_word(struct didcl_tokenizer *t, const char *w, size_t n,
 store:
     if (n <= CACHE_MAX_WORD) {
         size_t cnt = out->n - start;
-        if (t->cache.count >= CACHE_MAX_ENTRIES) {
+        if (t->cache.count >= CACHE_MAX_ENTRIES || t->cache.keys.n >= CACHE_MAX_BYTES) {
             strmap_clear(&t->cache);
             t->cache_ids.n = 0;
         }
