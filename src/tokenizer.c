@@ -539,7 +539,8 @@ static didcl_status bytes_check(struct didcl_tokenizer *t) {
 static didcl_status merge_add(struct didcl_tokenizer *t, const char *l, size_t ln, const char *r,
                               size_t rn, uint32_t rank, bytebuf *scratch) {
     uint64_t a, b, m;
-    int have_l = strmap_get(&t->vocab, l, ln, &a), have_r = have_l && strmap_get(&t->vocab, r, rn, &b);
+    int have_l = strmap_get(&t->vocab, l, ln, &a);
+    int have_r = have_l && strmap_get(&t->vocab, r, rn, &b);
     if (!have_l || !have_r)
         return didcl_fail(DIDCL_ERR_FORMAT, "merge names unknown token '%.*s'",
                           (int)(have_l ? rn : ln), have_l ? r : l);
@@ -709,12 +710,15 @@ static didcl_status load_tokenizer_json(struct didcl_tokenizer *t, json_t *root,
     t->ignore_merges = json_flag(model, "ignore_merges", 0) == 1;
     json_t *norm = json_object_get(root, "normalizer");
     if (norm && !json_is_null(norm))
-        return didcl_fail(DIDCL_ERR_UNSUPPORTED, "%s: normalizer %s is not supported, expected null",
-                          path, json_str(norm, "type") ? json_str(norm, "type") : "?");
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "%s: normalizer %s is not supported, expected null", path,
+                          json_str(norm, "type") ? json_str(norm, "type") : "?");
     json_t *dec = json_object_get(root, "decoder");
-    if (dec && !json_is_null(dec) && (!json_str(dec, "type") || strcmp(json_str(dec, "type"), "ByteLevel")))
-        return didcl_fail(DIDCL_ERR_UNSUPPORTED, "%s: decoder %s is not supported, expected ByteLevel",
-                          path, json_str(dec, "type") ? json_str(dec, "type") : "?");
+    const char *dec_type = json_str(dec, "type");
+    if (dec && !json_is_null(dec) && (!dec_type || strcmp(dec_type, "ByteLevel")))
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "%s: decoder %s is not supported, expected ByteLevel", path,
+                          dec_type ? dec_type : "?");
     DIDCL_TRY(pretok_from_json(t, json_object_get(root, "pre_tokenizer"), path));
 
     /* ids: the vocabulary is 0..n-1, added tokens may extend it */
@@ -732,13 +736,14 @@ static didcl_status load_tokenizer_json(struct didcl_tokenizer *t, json_t *root,
         json_t *id = json_object_get(a, "id");
         if (!json_is_integer(id) || !json_str(a, "content"))
             return didcl_fail(DIDCL_ERR_FORMAT,
-                              "%s: added_tokens[%zu]: expected integer \"id\" and string \"content\"",
+                              "%s: added_tokens[%zu]: expected integer \"id\" and string "
+                              "\"content\"",
                               path, i);
         json_int_t v = json_integer_value(id);
         if (v < 0 || v >= MAX_IDS)
             return didcl_fail(DIDCL_ERR_FORMAT,
-                              "%s: added_tokens[%zu]: id %lld out of range, expected 0..%u", path, i,
-                              (long long)v, MAX_IDS - 1);
+                              "%s: added_tokens[%zu]: id %lld out of range, expected 0..%u",
+                              path, i, (long long)v, MAX_IDS - 1);
         if ((uint32_t)v >= n_ids)
             n_ids = (uint32_t)v + 1;
     }
@@ -767,8 +772,9 @@ static didcl_status load_pair(struct didcl_tokenizer *t, const char *vocab_path,
     didcl_status st = DIDCL_OK;
     t->n_vocab = (uint32_t)json_object_size(vocab);
     if (!json_is_object(vocab) || t->n_vocab == 0 || t->n_vocab > MAX_IDS)
-        st = didcl_fail(DIDCL_ERR_FORMAT, "%s: expected a JSON object of 1..%u token → id entries",
-                        vocab_path, MAX_IDS);
+        st = didcl_fail(DIDCL_ERR_FORMAT,
+                        "%s: expected a JSON object of 1..%u \"token\": id entries", vocab_path,
+                        MAX_IDS);
     if (st == DIDCL_OK)
         st = ids_alloc(t, t->n_vocab);
     if (st == DIDCL_OK)

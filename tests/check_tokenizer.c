@@ -185,7 +185,8 @@ START_TEST(test_golden_encoder_json) {
 END_TEST
 
 START_TEST(test_golden_vocab_json) {
-    char *dir = testutil_tmpdir(), *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt");
+    char *dir = testutil_tmpdir();
+    char *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt");
     copy_file(GPT2_DIR "/encoder.json", v);
     copy_file(GPT2_DIR "/vocab.bpe", m);
     didcl_tokenizer_t tok = load_ok(dir);
@@ -364,7 +365,8 @@ END_TEST
 
 /* A directory with GPT-2's vocabulary as vocab.json and the given merges.txt. */
 static char *dir_with_merges(const char *merges) {
-    char *dir = testutil_tmpdir(), *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt");
+    char *dir = testutil_tmpdir();
+    char *v = path_join(dir, "vocab.json"), *m = path_join(dir, "merges.txt");
     copy_file(GPT2_DIR "/encoder.json", v);
     ck_assert_int_eq(testutil_write_file(m, merges, strlen(merges)), 0);
     free(v), free(m);
@@ -417,7 +419,8 @@ START_TEST(test_bad_tokenizer_json) {
     expect_bad_json("{\"version\": \"1.0\"}", DIDCL_ERR_FORMAT, "no \"model\" object");
     expect_bad_json("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", DIDCL_ERR_UNSUPPORTED,
                     "model type WordPiece is not supported, expected BPE");
-    const char *pre = "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", ";
+    const char *pre =
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", ";
     char buf[512];
     snprintf(buf, sizeof buf, "%s\"vocab\": {\"a\": 0, \"b\": 0}, \"merges\": []}}", pre);
     expect_bad_json(buf, DIDCL_ERR_FORMAT, "duplicate id 0 for tokens 'a' and 'b'");
