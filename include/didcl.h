@@ -187,6 +187,10 @@ DIDCL_API uint32_t didcl_tokenizer_vocab_size(didcl_tokenizer_t tok);
  * " the"; added tokens as their content), or NULL when id has no token. Owned by tok. */
 DIDCL_API const char *didcl_tokenizer_token(didcl_tokenizer_t tok, int32_t id);
 
+/* The bytes id stands for (what decode writes for it; maybe part of a UTF-8 character),
+ * len in *len, or NULL when id has no token. Owned by tok; handy for streaming output. */
+DIDCL_API const char *didcl_tokenizer_token_bytes(didcl_tokenizer_t tok, int32_t id, size_t *len);
+
 /* Id of a token string in the same form (or of an added token's content); -1 if none. */
 DIDCL_API int32_t didcl_tokenizer_token_id(didcl_tokenizer_t tok, const char *token);
 

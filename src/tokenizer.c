@@ -870,6 +870,14 @@ const char *didcl_tokenizer_token(didcl_tokenizer_t t, int32_t id) {
     return t->text.p + t->str_off[id];
 }
 
+const char *didcl_tokenizer_token_bytes(didcl_tokenizer_t t, int32_t id, size_t *len) {
+    if (!didcl_tokenizer_token(t, id))
+        return NULL;
+    if (len)
+        *len = t->raw_len[id];
+    return t->text.p + t->raw_off[id];
+}
+
 int32_t didcl_tokenizer_token_id(didcl_tokenizer_t t, const char *token) {
     uint64_t id;
     if (!t || !token)
@@ -1099,7 +1107,7 @@ didcl_status didcl_tokenizer_encode(didcl_tokenizer_t t, const char *text, size_
     size_t ok = didcl_utf8_valid_prefix(text, len);
     if (ok < len)
         return didcl_fail(DIDCL_ERR_ENCODING,
-                          "text: invalid UTF-8 at byte offset %zu (byte 0x%02x), expected UTF-8",
+                          "invalid UTF-8 at byte offset %zu (byte 0x%02x), expected UTF-8 text",
                           ok, (uint8_t)text[ok]);
     int specials = !(flags & DIDCL_TOKENIZE_NO_SPECIAL);
     idvec out = {0};

@@ -222,6 +222,11 @@ START_TEST(test_lookups) {
     ck_assert_ptr_null(didcl_tokenizer_token(tok, 50257));
     ck_assert_ptr_null(didcl_tokenizer_token(tok, -1));
     ck_assert_int_eq(didcl_tokenizer_token_id(tok, "\xc4\xa0the"), 262);
+    size_t len = 0;
+    ck_assert_str_eq(didcl_tokenizer_token_bytes(tok, 262, &len), " the");
+    ck_assert_uint_eq(len, 4);
+    ck_assert_str_eq(didcl_tokenizer_token_bytes(tok, 198, &len), "\n"); /* "Ċ" */
+    ck_assert_ptr_null(didcl_tokenizer_token_bytes(tok, 50257, &len));
     ck_assert_int_eq(didcl_tokenizer_token_id(tok, "Hello"), 15496);
     ck_assert_int_eq(didcl_tokenizer_token_id(tok, "no such token"), -1);
     int32_t id = -1;
