@@ -311,6 +311,29 @@ START_TEST(test_added_tokens) {
 }
 END_TEST
 
+START_TEST(test_ignore_merges) {
+    /* one merge "h e"; with ignore_merges a pre-token that is a token is taken whole */
+    char *dir = testutil_tmpdir(), *path = write_tokenizer_json(dir, 1, 0, 0);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err), *model = json_object_get(root, "model");
+    json_object_set_new(model, "merges", json_pack("[[ss]]", "h", "e"));
+    for (int ignore = 0; ignore < 2; ignore++) {
+        json_object_set_new(model, "ignore_merges", json_boolean(ignore));
+        ck_assert_int_eq(json_dump_file(root, path, JSON_COMPACT), 0);
+        didcl_tokenizer_t tok = load_ok(path);
+        if (ignore)
+            expect_ids(tok, "hello hellx", 0, (const int32_t[]){31373, 220, 258, 75, 75, 87}, 6);
+        else
+            expect_ids(tok, "hello hellx", 0,
+                       (const int32_t[]){258, 75, 75, 78, 220, 258, 75, 75, 87}, 9);
+        didcl_tokenizer_free(tok);
+    }
+    json_decref(root);
+    testutil_rmtree(dir);
+    free(path), free(dir);
+}
+END_TEST
+
 START_TEST(test_empty_and_long) {
     didcl_tokenizer_t tok = load_ok(GPT2_DIR);
     int32_t *ids = (int32_t *)1;
@@ -500,6 +523,7 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(core, test_special_tokens);
     tcase_add_test(core, test_prefix_space);
     tcase_add_test(core, test_added_tokens);
+    tcase_add_test(core, test_ignore_merges);
     tcase_add_test(core, test_empty_and_long);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
