@@ -334,6 +334,41 @@ START_TEST(test_ignore_merges) {
 }
 END_TEST
 
+START_TEST(test_random_round_trip) {
+    /* random strings over tricky pieces: every one must decode back to its bytes */
+    static const char *const pieces[] = {
+        " ", "  ", "\t", "\n", "\r\n", "\xc2\xa0", "\xe3\x80\x80", "\xe1\xa0\x8e", "'s", "'ll",
+        "'", "a", "Z", "hello", " world", "7", "2024", "\xc2\xb2", "\xd9\xa3", "\xc3\xa9",
+        "e\xcc\x81", "\xe6\x97\xa5\xe6\x9c\xac", "\xce\xb1", "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",
+        "\xe2\x80\x8d", "\xf0\x9f\x87\xba\xf0\x9f\x87\xb8", "!", "...", "<|", "|>",
+        "<|endoftext|>", "\x01", "\x7f", "\xf4\x8f\xbf\xbf", "\xef\xbb\xbf"};
+    const size_t n_pieces = sizeof pieces / sizeof pieces[0];
+    didcl_tokenizer_t tok = load_ok(GPT2_DIR);
+    uint32_t rng = 12345;
+    char buf[1024];
+    for (int c = 0; c < 2000; c++) {
+        size_t len = 0;
+        rng = rng * 1664525u + 1013904223u;
+        for (int k = (int)(rng >> 28) + 1; k > 0; k--) {
+            rng = rng * 1664525u + 1013904223u;
+            const char *piece = pieces[(rng >> 8) % n_pieces];
+            memcpy(buf + len, piece, strlen(piece));
+            len += strlen(piece);
+        }
+        int32_t *ids;
+        size_t n;
+        char *text;
+        size_t tlen;
+        ck_assert_int_eq(didcl_tokenizer_encode(tok, buf, len, 0, &ids, &n), DIDCL_OK);
+        ck_assert_int_eq(didcl_tokenizer_decode(tok, ids, n, &text, &tlen), DIDCL_OK);
+        ck_assert_msg(tlen == len && !memcmp(text, buf, len), "case %d: round trip differs", c);
+        free(ids);
+        free(text);
+    }
+    didcl_tokenizer_free(tok);
+}
+END_TEST
+
 START_TEST(test_empty_and_long) {
     didcl_tokenizer_t tok = load_ok(GPT2_DIR);
     int32_t *ids = (int32_t *)1;
@@ -524,6 +559,7 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(core, test_prefix_space);
     tcase_add_test(core, test_added_tokens);
     tcase_add_test(core, test_ignore_merges);
+    tcase_add_test(core, test_random_round_trip);
     tcase_add_test(core, test_empty_and_long);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
