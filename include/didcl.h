@@ -270,6 +270,66 @@ DIDCL_API uint64_t didcl_model_files_param_count(didcl_model_files_t m);
 DIDCL_API const didcl_tensor_info *didcl_model_files_tensor(didcl_model_files_t m,
                                                             const char *name);
 
+/* ------------------------------------------------------------------------------------
+ * Tokenizer: GPT-2-style byte-level BPE
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct didcl_tokenizer *didcl_tokenizer_t;
+
+/* Load a tokenizer. path is a Hugging Face tokenizer.json (model BPE, pre-tokenizer
+ * ByteLevel) or a directory holding tokenizer.json, vocab.json + merges.txt, or GPT-2's
+ * encoder.json + vocab.bpe (tried in that order). With the two-file sets, vocabulary
+ * entries written <|...|> (e.g. <|endoftext|>) are special tokens. Free with
+ * didcl_tokenizer_free. A handle MUST NOT be used by two threads at once. */
+DIDCL_API didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out);
+
+/* Load from an explicit vocabulary (vocab.json / encoder.json) and merges file
+ * (merges.txt / vocab.bpe). */
+DIDCL_API didcl_status didcl_tokenizer_load_pair(const char *vocab_path,
+                                                 const char *merges_path,
+                                                 didcl_tokenizer_t *out);
+DIDCL_API void didcl_tokenizer_free(didcl_tokenizer_t tok);
+
+/* The file(s) the tokenizer was loaded from. */
+DIDCL_API const char *didcl_tokenizer_source(didcl_tokenizer_t tok);
+
+/* Number of ids (largest id + 1), added tokens included. */
+DIDCL_API uint32_t didcl_tokenizer_vocab_size(didcl_tokenizer_t tok);
+
+/* Token string of id as the file writes it (GPT-2 byte-to-unicode form, "Ġthe" for
+ * " the"; added tokens as their content), or NULL when id has no token. Owned by tok. */
+DIDCL_API const char *didcl_tokenizer_token(didcl_tokenizer_t tok, int32_t id);
+
+/* The bytes id stands for (what decode writes for it; maybe part of a UTF-8 character),
+ * len in *len, or NULL when id has no token. Owned by tok; handy for streaming output. */
+DIDCL_API const char *didcl_tokenizer_token_bytes(didcl_tokenizer_t tok, int32_t id, size_t *len);
+
+/* Id of a token string in the same form (or of an added token's content); -1 if none. */
+DIDCL_API int32_t didcl_tokenizer_token_id(didcl_tokenizer_t tok, const char *token);
+
+/* Id of a special/added token by content, e.g. "<|endoftext|>"; DIDCL_ERR_NOT_FOUND if
+ * the tokenizer has none. */
+DIDCL_API didcl_status didcl_tokenizer_special_id(didcl_tokenizer_t tok, const char *content,
+                                                  int32_t *id);
+
+/* Flags of didcl_tokenizer_encode, or'ed together. */
+enum didcl_tokenize_flags {
+    DIDCL_TOKENIZE_NO_SPECIAL = 1, /* special tokens written in the text are plain text */
+};
+
+/* Encode len bytes of UTF-8 text. Special and added tokens written in the text become
+ * their ids (specials not with DIDCL_TOKENIZE_NO_SPECIAL). On success *ids is a malloc'd
+ * array of *n_ids ids (NULL when 0) that the caller frees with free().
+ * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8. */
+DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char *text, size_t len,
+                                              uint32_t flags, int32_t **ids, size_t *n_ids);
+
+/* Decode ids to the exact bytes they stand for (special tokens as their content). On
+ * success *text is a malloc'd, NUL-terminated buffer of *len bytes the caller frees.
+ * DIDCL_ERR_INVALID_ARG names an id out of range and its position. */
+DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32_t *ids,
+                                              size_t n_ids, char **text, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

