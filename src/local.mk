@@ -5,7 +5,8 @@ libdidcl_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/program.c \
-	src/progcache.c
+	src/progcache.c \
+	src/remask.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -14,9 +15,15 @@ noinst_HEADERS += \
 	src/runtime.h \
 	src/program.h \
 	src/progcache.h \
+	src/remask.h \
 	src/cl-sources.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
-	src/cli/devices.c
+	src/cli/devices.c \
+	src/cli/plugins.c
+
+# The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
+# this build tree (src/remask.c checks its own file with dladdr).
+AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'
