@@ -119,7 +119,7 @@ static const char *build_tree_plugins(void) {
     size_t len = strlen(build);
     if (strncmp(self, build, len) || self[len] != '/')
         return NULL;
-    snprintf(dir, sizeof dir, "%s/plugins/.libs", build);
+    snprintf(dir, sizeof dir, "%s/plugins/.libs", DIDCL_BUILD_DIR);
     return dir;
 #else
     return NULL;

@@ -20,7 +20,8 @@ check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
-	tests/check_remask_header
+	tests/check_remask_header \
+	tests/check_remask
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -42,8 +43,40 @@ tests_check_remask_header_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_remask_header_CFLAGS = $(TEST_CFLAGS) -Wpedantic -Wconversion
 tests_check_remask_header_LDADD = $(TEST_LDADD)
 
+tests_check_remask_SOURCES = tests/check_remask.c
+tests_check_remask_CPPFLAGS = $(TEST_CPPFLAGS) \
+	-DTEST_PLUGINS_DIR='"$(abs_top_builddir)/tests/.libs"' \
+	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
+tests_check_remask_CFLAGS = $(TEST_CFLAGS)
+tests_check_remask_LDADD = $(TEST_LDADD)
+EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
+
 TESTS += $(check_PROGRAMS)
 endif
+
+# Deliberately broken remask plugins for check_remask: one source, one module per defect.
+BAD_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere
+check_LTLIBRARIES += \
+	tests/didcl-remask-misbehave.la \
+	tests/didcl-remask-noentry.la \
+	tests/didcl-remask-badabi.la \
+	tests/didcl-remask-badsize.la \
+	tests/didcl-remask-nullselect.la
+tests_didcl_remask_misbehave_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_misbehave_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_didcl_remask_misbehave_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_noentry_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_noentry_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NOENTRY
+tests_didcl_remask_noentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badabi_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badabi_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_ABI
+tests_didcl_remask_badabi_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badsize_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badsize_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_SIZE
+tests_didcl_remask_badsize_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_nullselect_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_nullselect_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NULLSELECT
+tests_didcl_remask_nullselect_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh
