@@ -3,7 +3,10 @@
 # Keep kernel binaries of test runs inside the build tree, shared by the suites.
 AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export DIDCL_CACHE_DIR; \
 	DIDCL=$(abs_top_builddir)/didcl; export DIDCL; \
-	DIDCL_TEST_SRCDIR=$(abs_top_srcdir)/tests; export DIDCL_TEST_SRCDIR;
+	DIDCL_TEST_SRCDIR=$(abs_top_srcdir)/tests; export DIDCL_TEST_SRCDIR; \
+	DIDCL_TOP_BUILDDIR=$(abs_top_builddir); export DIDCL_TOP_BUILDDIR; \
+	DIDCL_TOP_SRCDIR=$(abs_top_srcdir); export DIDCL_TOP_SRCDIR; \
+	DIDCL_MAKE='$(MAKE)'; export DIDCL_MAKE;
 
 if HAVE_CHECK
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
@@ -81,6 +84,12 @@ tests_didcl_remask_nullselect_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh
 EXTRA_DIST += tests/cli_devices.sh
+
+# Remask plugins from the CLI, and the out-of-tree example built against a temporary
+# install (it runs `make install DESTDIR=<tmp>` on this build tree).
+TESTS += tests/cli_plugins.sh tests/plugin_example.sh
+EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
+	examples/remask-example/example.c examples/remask-example/Makefile docs/plugins.md
 
 clean-local: clean-local-kcache
 clean-local-kcache:
