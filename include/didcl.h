@@ -203,8 +203,9 @@ DIDCL_API const char *didcl_remask_path(didcl_remask_t r);
  * needs room for n entries. With count_flexible the plugin may return any number in
  * [1, unlocked]. The selection is validated (count, duplicates, locked or out-of-range
  * positions) and written to out_indices/n_out only if valid; an invalid selection is
- * DIDCL_ERR_PLUGIN and nothing is written. When count is 0 (and not flexible) or no
- * position is unlocked, the plugin is not called and *n_out = 0. */
+ * DIDCL_ERR_PLUGIN and nothing is written. When count is 0 the plugin is not called
+ * and *n_out = 0. stage and block_size describe the stage about to run; sample is the
+ * sequence's index in a batch (all passed on to the plugin). */
 DIDCL_API didcl_status didcl_remask_select(didcl_remask_t r,
                                            const didcl_remask_position *positions, uint32_t n,
                                            uint32_t count, int count_flexible, uint32_t stage,

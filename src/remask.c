@@ -363,7 +363,7 @@ didcl_status didcl_remask_select(didcl_remask_t r, const didcl_remask_position *
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "remask select: count %u exceeds the %u unlocked positions", count,
                           unlocked);
-    if (unlocked == 0 || (count == 0 && !count_flexible)) {
+    if (count == 0) { /* nothing to choose: the ABI promises plugins count >= 1 */
         *n_out = 0;
         return DIDCL_OK;
     }

@@ -471,6 +471,13 @@ START_TEST(test_select_args) {
     /* count 0 never reaches the plugin (which would fail here). */
     ck_assert_int_eq(didcl_remask_select(r, d.pos, 4, 0, 0, 2, 4, 0, out, &n_out), DIDCL_OK);
     ck_assert_uint_eq(n_out, 0);
+    n_out = 9;
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 4, 0, 1, 2, 4, 0, out, &n_out), DIDCL_OK);
+    ck_assert_uint_eq(n_out, 0);
+    /* NULL arguments. */
+    ck_assert_int_eq(didcl_remask_select(r, NULL, 4, 1, 0, 2, 4, 0, out, &n_out),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("didcl_remask_select: NULL argument");
     didcl_remask_free(r);
     didcl_remask_free(NULL);
 }
