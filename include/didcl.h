@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "didcl/remask.h" /* the plugin ABI: didcl_remask_position, for didcl_remask_select */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -170,8 +172,6 @@ DIDCL_API const char *didcl_runtime_cache_dir(didcl_runtime_t rt);
  *      plugins/.libs, so an uninstalled build finds its bundled plugins.
  * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file.
  * ------------------------------------------------------------------------------------ */
-
-#include "didcl/remask.h"
 
 typedef struct didcl_remask *didcl_remask_t;
 

@@ -107,9 +107,8 @@ static didcl_status dirlist_add_path(dirlist *d, const char *path) {
  * (its file lies under the build directory): an installed didcl never looks into a
  * build tree, even if that tree still exists. dladdr() finds our own file whichever way
  * the program was started (libtool wrapper, LD_LIBRARY_PATH, rpath). */
-static const char *build_tree_plugins(void) {
+static const char *build_tree_plugins(char *dir, size_t size) {
 #if defined(DIDCL_BUILD_DIR)
-    static char dir[PATH_MAX + 32];
     char self[PATH_MAX], build[PATH_MAX];
     Dl_info info;
     if (!dladdr((void *)didcl_remask_search_path, &info) || !info.dli_fname)
@@ -119,16 +118,18 @@ static const char *build_tree_plugins(void) {
     size_t len = strlen(build);
     if (strncmp(self, build, len) || self[len] != '/')
         return NULL;
-    snprintf(dir, sizeof dir, "%s/plugins/.libs", DIDCL_BUILD_DIR);
+    snprintf(dir, size, "%s/plugins/.libs", DIDCL_BUILD_DIR);
     return dir;
 #else
+    (void)dir, (void)size;
     return NULL;
 #endif
 }
 
 static didcl_status search_dirs(const char *plugin_path, dirlist *d) {
     didcl_status st;
-    const char *build = build_tree_plugins();
+    char buf[PATH_MAX + 32];
+    const char *build = build_tree_plugins(buf, sizeof buf);
     if ((st = dirlist_add_path(d, plugin_path)) != DIDCL_OK ||
         (st = dirlist_add_path(d, didcl_settings_plugin_path())) != DIDCL_OK ||
         (st = dirlist_add(d, DIDCL_PLUGINS_DIR, strlen(DIDCL_PLUGINS_DIR))) != DIDCL_OK ||
