@@ -375,6 +375,11 @@ START_TEST(test_refuse_descriptor) {
     expect_open_fails("badsize", TEST_PLUGINS_DIR, msg);
     expect_open_fails("nullselect", TEST_PLUGINS_DIR,
                       "/didcl-remask-nullselect.so: descriptor 'misbehave' has no select function");
+    expect_open_fails("nullentry", TEST_PLUGINS_DIR,
+                      "/didcl-remask-nullentry.so: didcl_remask_plugin_entry() returned NULL");
+    expect_open_fails("badname", TEST_PLUGINS_DIR,
+                      "/didcl-remask-badname.so: descriptor name 'Mis Behave' is not a valid "
+                      "name, expected lowercase letters, digits, '-' and '_'");
     expect_open_fails("misbehave:mode=bogus", TEST_PLUGINS_DIR,
                       "/didcl-remask-misbehave.so: create failed: option mode: 'bogus', "
                       "expected ok, count, dup, locked, range, fail");
@@ -399,6 +404,11 @@ START_TEST(test_refuse_files) {
     ck_assert_int_eq(testutil_write_file(path, "this is not ELF\n", 16), 0);
     snprintf(msg, sizeof msg, "plugin %s: cannot load: ", path);
     expect_open_fails(path, NULL, msg);
+    /* ... with dlerror()'s reason (glibc: "file too short"; others: "invalid ELF header"
+     * or "not a dynamic library"). */
+    ck_assert_msg(strstr(didcl_last_error(), "too short") || strstr(didcl_last_error(), "ELF") ||
+                      strstr(didcl_last_error(), "dynamic"),
+                  "no dlerror text in \"%s\"", didcl_last_error());
     expect_open_fails("junk", dir, msg);
     /* ... listed with the same reason. */
     didcl_remask_info *list;

@@ -64,7 +64,9 @@ check_LTLIBRARIES += \
 	tests/didcl-remask-noentry.la \
 	tests/didcl-remask-badabi.la \
 	tests/didcl-remask-badsize.la \
-	tests/didcl-remask-nullselect.la
+	tests/didcl-remask-nullselect.la \
+	tests/didcl-remask-nullentry.la \
+	tests/didcl-remask-badname.la
 tests_didcl_remask_misbehave_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_misbehave_la_CPPFLAGS = -I$(top_srcdir)/include
 tests_didcl_remask_misbehave_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
@@ -80,6 +82,12 @@ tests_didcl_remask_badsize_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_didcl_remask_nullselect_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_nullselect_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NULLSELECT
 tests_didcl_remask_nullselect_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_nullentry_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_nullentry_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NULLENTRY
+tests_didcl_remask_nullentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badname_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badname_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NAME
+tests_didcl_remask_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh

@@ -5,6 +5,8 @@
  *   BAD_ABI         abi_version 2
  *   BAD_SIZE        struct_size 16
  *   BAD_NULLSELECT  select is NULL
+ *   BAD_NULLENTRY   the entry returns NULL
+ *   BAD_NAME        the descriptor's name is "Mis Behave" (not a valid name)
  *   (none)          "misbehave": a valid plugin whose option mode=ok|count|dup|locked|
  *                   range|fail|none picks how select() misbehaves; mode=bogus fails create().
  */
@@ -79,7 +81,11 @@ static const didcl_remask_plugin descriptor = {
 #else
     sizeof(didcl_remask_plugin),
 #endif
+#if defined(BAD_NAME)
+    "Mis Behave",
+#else
     "misbehave",
+#endif
     "misbehaves on request (tests only)",
     "0.1",
     bad_create,
@@ -99,6 +105,10 @@ DIDCL_REMASK_EXPORT const didcl_remask_plugin *didcl_remask_plugin_entry_v0(void
 #else
 DIDCL_REMASK_EXPORT const didcl_remask_plugin *didcl_remask_plugin_entry(void);
 DIDCL_REMASK_EXPORT const didcl_remask_plugin *didcl_remask_plugin_entry(void) {
+#if defined(BAD_NULLENTRY)
+    return descriptor.name ? NULL : &descriptor;
+#else
     return &descriptor;
+#endif
 }
 #endif
