@@ -171,6 +171,7 @@ DIDCL_API const char *didcl_runtime_cache_dir(didcl_runtime_t rt);
  *   4. when libdidcl itself runs from its build tree (not installed): the build's
  *      plugins/.libs, so an uninstalled build finds its bundled plugins.
  * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file.
+ * A handle is used by one thread at a time; separate handles may run concurrently.
  * ------------------------------------------------------------------------------------ */
 
 typedef struct didcl_remask *didcl_remask_t;
