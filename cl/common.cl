@@ -12,3 +12,42 @@ typedef half wtype;
 typedef float wtype;
 #define WLOAD(p, i) ((p)[(i)])
 #endif
+
+// Work-group reductions over a __local scratch red of one float per work-item. The
+// work-group size MUST be a power of two (the host wrappers in src/ops.c ensure it) and
+// every work-item of the group MUST call them (they contain barriers). Every work-item
+// gets the result; red may be reused right after.
+static inline float group_sum(float v, __local float *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n / 2; s > 0; s /= 2) {
+        if (lid < s)
+            red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+static inline float group_max(float v, __local float *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n / 2; s > 0; s /= 2) {
+        if (lid < s)
+            red[lid] = fmax(red[lid], red[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+// GELU, tanh approximation (PyTorch approximate="tanh", GPT-2's gelu_new):
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+static inline float gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; // sqrt(2/pi)
+    return 0.5f * x * (1.0f + tanh(k * (x + 0.044715f * x * x * x)));
+}

@@ -2,7 +2,13 @@
 # tools/embed-cl.sh (C11 has no raw strings). DIDCL_CL_DIR overrides them at run time.
 CL_KERNEL_FILES = \
 	cl/common.cl \
-	cl/elementwise.cl
+	cl/elementwise.cl \
+	cl/embed.cl \
+	cl/norm.cl \
+	cl/rope.cl \
+	cl/attention.cl \
+	cl/gemv.cl \
+	cl/softmax.cl
 
 EXTRA_DIST += $(CL_KERNEL_FILES) tools/embed-cl.sh
 nodist_libdidcl_la_SOURCES += src/cl-sources.c

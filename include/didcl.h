@@ -159,6 +159,119 @@ DIDCL_API void didcl_runtime_cache_stats(didcl_runtime_t rt, didcl_cache_stats *
 /* Directory of the on-disk kernel cache in use ("" if disabled). */
 DIDCL_API const char *didcl_runtime_cache_dir(didcl_runtime_t rt);
 
+/* ---- Checkpoints: safetensors weights, config.json, model directories ---- */
+
+/* Element types of stored tensors that didcl reads. */
+enum didcl_dtype {
+    DIDCL_DTYPE_F32 = 0,
+    DIDCL_DTYPE_F16 = 1,
+    DIDCL_DTYPE_BF16 = 2,
+};
+
+/* "F32", "F16" or "BF16" (the safetensors spelling); bytes per element. */
+DIDCL_API const char *didcl_dtype_str(enum didcl_dtype dtype);
+DIDCL_API size_t didcl_dtype_size(enum didcl_dtype dtype);
+
+#define DIDCL_MAX_DIMS 8
+
+/* One stored tensor. All pointers stay valid until the owning weights are freed. */
+typedef struct didcl_tensor_info {
+    const char *name;
+    enum didcl_dtype dtype;
+    uint32_t ndim;                  /* 0 for a scalar */
+    uint64_t shape[DIDCL_MAX_DIMS]; /* row-major, outermost first; [out, in] for Linear */
+    uint64_t numel;                 /* product of shape (1 for a scalar) */
+    uint64_t nbytes;                /* numel * didcl_dtype_size(dtype) */
+    const void *data;               /* little-endian, read-only mapping of the file; may be
+                                     * unaligned (only when the writer did not pad) */
+    const char *file;               /* path of the .safetensors file holding it */
+    uint64_t offset;                /* byte offset of data within that file */
+} didcl_tensor_info;
+
+typedef struct didcl_weights *didcl_weights_t;
+
+/* Open safetensors weights read-only. path is a .safetensors file, a sharded checkpoint's
+ * model.safetensors.index.json (every shard is opened once), or a directory holding
+ * model.safetensors or, failing that, model.safetensors.index.json. Every header is
+ * validated in full: a corrupt file is DIDCL_ERR_FORMAT, a dtype other than F32/F16/BF16
+ * DIDCL_ERR_UNSUPPORTED, both naming the file and tensor. */
+DIDCL_API didcl_status didcl_weights_open(const char *path, didcl_weights_t *out);
+DIDCL_API void didcl_weights_free(didcl_weights_t w);
+
+/* Path of what was opened: the .safetensors file, or the index.json of a sharded set. */
+DIDCL_API const char *didcl_weights_source(didcl_weights_t w);
+DIDCL_API size_t didcl_weights_file_count(didcl_weights_t w);
+
+/* Tensors in file order (by shard, then by offset); at(i) is NULL past the end, find is
+ * NULL when no tensor has that exact name. */
+DIDCL_API size_t didcl_weights_count(didcl_weights_t w);
+DIDCL_API const didcl_tensor_info *didcl_weights_at(didcl_weights_t w, size_t i);
+DIDCL_API const didcl_tensor_info *didcl_weights_find(didcl_weights_t w, const char *name);
+
+/* Widen a tensor to fp32 into dst (t->numel floats): exact for F16 and BF16 (including
+ * subnormals, infinities and NaN payloads), a copy for F32. */
+DIDCL_API didcl_status didcl_tensor_to_f32(const didcl_tensor_info *t, float *dst);
+
+enum didcl_arch {
+    DIDCL_ARCH_BD3LM = 1, /* kuleshov-group BD3-LM DiT ("model_type": "bd3lm") */
+    DIDCL_ARCH_GPT2 = 2,  /* Hugging Face GPT2LMHeadModel ("model_type": "gpt2") */
+};
+DIDCL_API const char *didcl_arch_str(enum didcl_arch arch); /* "bd3lm", "gpt2" */
+
+/* A model's hyper-parameters, from config.json (keys named per field). */
+typedef struct didcl_model_config {
+    enum didcl_arch arch;
+    uint32_t n_layers;         /* bd3lm n_blocks, gpt2 n_layer */
+    uint32_t hidden;           /* H: bd3lm hidden_dim, gpt2 n_embd */
+    uint32_t n_heads;          /* n_heads / n_head; hidden % n_heads == 0 */
+    uint32_t head_dim;         /* hidden / n_heads */
+    uint32_t mlp_dim;          /* bd3lm 4*H, gpt2 n_inner (null: 4*H) */
+    uint32_t cond_dim;         /* bd3lm adaLN conditioning width cond_dim; 0 for gpt2 */
+    uint32_t vocab_size;       /* V, including [MASK] for bd3lm */
+    uint32_t context_length;   /* bd3lm model_length, gpt2 n_positions (or n_ctx) */
+    uint32_t block_size;       /* bd3lm block_size (divides context_length); gpt2 1 */
+    int time_conditioning;     /* bd3lm time_conditioning (false: sigma is fed as 0) */
+    double sampling_eps_min;   /* bd3lm noise clip; the checkpoint's scalars win if present */
+    double sampling_eps_max;
+    int eps_from_checkpoint;   /* 1 when the two values above came from the weights */
+    double norm_eps;           /* LayerNorm epsilon: 1e-5 for bd3lm, layer_norm_epsilon */
+    int32_t mask_token_id;     /* bd3lm default V-1; gpt2 -1 (none) unless given */
+    int32_t bos_token_id;      /* bd3lm default V-2, gpt2 default V-1 */
+    int32_t eos_token_id;      /* as bos */
+} didcl_model_config;
+
+/* Read and check config.json. model_type must be "bd3lm" or "gpt2"; a missing or
+ * wrongly typed key is DIDCL_ERR_FORMAT naming the key and the expected type. */
+DIDCL_API didcl_status didcl_model_config_load(const char *path, didcl_model_config *out);
+
+/* Number of parameters the config implies (the required tensors; for GPT-2 without a
+ * separate lm_head; BD3-LM's inv_freq and eps scalars are buffers, not counted). */
+DIDCL_API uint64_t didcl_model_config_param_count(const didcl_model_config *cfg);
+
+/* A checkpoint on the host: config.json plus its weights, checked against each other.
+ * No device memory is involved; the engine builds its device model from this. */
+typedef struct didcl_model_files *didcl_model_files_t;
+
+/* Open a model directory (config.json + model.safetensors or a sharded index) and check
+ * that every tensor the config requires is present with the implied shape
+ * (DIDCL_ERR_NOT_FOUND / DIDCL_ERR_SHAPE naming the tensor and file). Tensors the
+ * architecture does not use are logged as warnings and otherwise ignored. */
+DIDCL_API didcl_status didcl_model_files_open(const char *dir, didcl_model_files_t *out);
+DIDCL_API void didcl_model_files_free(didcl_model_files_t m);
+DIDCL_API const char *didcl_model_files_dir(didcl_model_files_t m);
+DIDCL_API const didcl_model_config *didcl_model_files_config(didcl_model_files_t m);
+DIDCL_API didcl_weights_t didcl_model_files_weights(didcl_model_files_t m);
+
+/* Parameters actually stored: the required tensors plus present optional ones (GPT-2
+ * lm_head), excluding BD3-LM's inv_freq and eps scalars. */
+DIDCL_API uint64_t didcl_model_files_param_count(didcl_model_files_t m);
+
+/* Look a tensor up by its architecture name, e.g. "backbone.blocks.0.attn_qkv.weight"
+ * or, for GPT-2, "h.0.attn.c_attn.weight" whether or not the file uses the
+ * "transformer." prefix. NULL when absent (GPT-2 "lm_head.weight": tied to wte). */
+DIDCL_API const didcl_tensor_info *didcl_model_files_tensor(didcl_model_files_t m,
+                                                            const char *name);
+
 /* ---- remask plugins ----------------------------------------------------------------
  * Loading and running remask-selection plugins (the ABI plugins implement is
  * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME

@@ -6,6 +6,11 @@ libdidcl_la_SOURCES += \
 	src/runtime.c \
 	src/program.c \
 	src/progcache.c \
+	src/safetensors.c \
+	src/modelconfig.c \
+	src/modelfiles.c \
+	src/ops.c \
+	src/ops_ref.c \
 	src/remask.c
 
 noinst_HEADERS += \
@@ -15,13 +20,18 @@ noinst_HEADERS += \
 	src/runtime.h \
 	src/program.h \
 	src/progcache.h \
+	src/ops.h \
+	src/ops_ref.h \
 	src/remask.h \
 	src/cl-sources.h \
+	src/safetensors.h \
+	src/modelconfig.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
+	src/cli/inspect.c \
 	src/cli/plugins.c
 
 # The remask loader falls back to the build's plugins/.libs only while libdidcl runs from

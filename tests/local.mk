@@ -9,52 +9,42 @@ AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export 
 	DIDCL_MAKE='$(MAKE)'; export DIDCL_MAKE;
 
 if HAVE_CHECK
-TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
-TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENCL_CFLAGS)
-TEST_LDADD = tests/libtestutil.la libdidcl.la $(CHECK_LIBS) $(OPENCL_LIBS)
+AM_CPPFLAGS += -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
+AM_CFLAGS += $(CHECK_CFLAGS) $(OPENCL_CFLAGS)
+LDADD = tests/libtestutil.la libdidcl.la $(CHECK_LIBS) $(OPENCL_LIBS) $(JANSSON_LIBS)
 
 check_LTLIBRARIES += tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
-tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
 
+# Each suite tests/check_<module> is built from tests/check_<module>.c with the
+# flags above (automake's default source and LDADD): list new suites here, nothing else.
 check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
 	tests/check_remask_header \
+	tests/check_safetensors \
+	tests/check_modelfiles \
+	tests/check_ops \
 	tests/check_remask
 
-tests_check_status_SOURCES = tests/check_status.c
-tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_check_status_CFLAGS = $(TEST_CFLAGS)
-tests_check_status_LDADD = $(TEST_LDADD)
+tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
-tests_check_runtime_SOURCES = tests/check_runtime.c
-tests_check_runtime_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_check_runtime_CFLAGS = $(TEST_CFLAGS)
-tests_check_runtime_LDADD = $(TEST_LDADD)
+tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
+EXTRA_DIST += tests/ops_parity.py
 
-tests_check_program_SOURCES = tests/check_program.c
-tests_check_program_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_check_program_CFLAGS = $(TEST_CFLAGS)
-tests_check_program_LDADD = $(TEST_LDADD)
-
-tests_check_remask_header_SOURCES = tests/check_remask_header.c
-tests_check_remask_header_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_check_remask_header_CFLAGS = $(TEST_CFLAGS) -Wpedantic -Wconversion
-tests_check_remask_header_LDADD = $(TEST_LDADD)
-
-tests_check_remask_SOURCES = tests/check_remask.c
-tests_check_remask_CPPFLAGS = $(TEST_CPPFLAGS) \
+tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_PLUGINS_DIR='"$(abs_top_builddir)/tests/.libs"' \
 	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
-tests_check_remask_CFLAGS = $(TEST_CFLAGS)
-tests_check_remask_LDADD = $(TEST_LDADD)
 EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
 
 TESTS += $(check_PROGRAMS)
+
+# didcl inspect end to end; tests/check_modelfiles --write-model builds its model dirs.
+TESTS += tests/inspect.sh
+EXTRA_DIST += tests/inspect.sh
+AM_TESTS_ENVIRONMENT += MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export MKMODEL;
 endif
 
 # Deliberately broken remask plugins for check_remask: one source, one module per defect.
@@ -102,3 +92,7 @@ EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
 clean-local: clean-local-kcache
 clean-local-kcache:
 	-rm -rf tests/kcache
+
+# PyTorch training tool smoke test (CPU; skips without torch on /usr/bin/python3).
+TESTS += tests/train_smoke.sh
+EXTRA_DIST += tests/train_smoke.sh tests/train_equiv.py tests/data/smoke.txt

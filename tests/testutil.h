@@ -46,4 +46,54 @@ int testutil_write_file(const char *path, const void *data, size_t n);
 #define DIDCL_TEST_SRCDIR "."
 #endif
 
+
+/* ---- checkpoint files (safetensors, config.json, model directories) ---- */
+
+#include <stdint.h>
+
+/* One tensor to write. dtype is written verbatim (so tests can write "I64"); data holds
+ * numel * element-size bytes, or is NULL for a deterministic non-NaN fill. */
+typedef struct testutil_tensor {
+    char name[96];
+    char dtype[8];
+    int ndim;
+    uint64_t shape[4];
+    const void *data;
+} testutil_tensor;
+
+/* Write a safetensors file from a literal header: the 8-byte length of header, header
+ * itself (not padded) and ndata bytes of data. For building malformed files. */
+int testutil_write_raw_safetensors(const char *path, const char *header, const void *data,
+                                   size_t ndata);
+
+/* Write a valid safetensors file holding tensors in order, the header padded with spaces
+ * to a multiple of 8 like the reference writer. Returns 0 on success. */
+int testutil_write_safetensors(const char *path, const testutil_tensor *t, size_t n);
+
+/* A tiny model in the exact layout of its architecture. */
+typedef struct testutil_model {
+    const char *arch;   /* "bd3lm" or "gpt2" */
+    int layers, hidden, heads, cond, vocab, length, block;
+    const char *dtype;  /* storage dtype of every tensor ("F32" when NULL) */
+    const char *prefix; /* gpt2: "" or "transformer." */
+    int lm_head;        /* gpt2: also store lm_head.weight */
+    int buffers;        /* bd3lm: also store inv_freq and the eps scalars (0.25, 0.75) */
+} testutil_model;
+
+/* The default tiny BD3-LM: 2 layers, hidden 64, 4 heads, cond 16, vocab 100, length 32,
+ * block 4. */
+testutil_model testutil_tiny_bd3lm(void);
+testutil_model testutil_tiny_gpt2(void);
+
+/* The model's tensors (malloc'd array, free with free()) and their count. */
+size_t testutil_model_tensors(const testutil_model *m, testutil_tensor **out);
+
+/* Write dir/config.json for m (extra is appended inside the object, e.g.
+ * "\"mask_token_id\": 7", or NULL). */
+int testutil_write_config(const char *dir, const testutil_model *m, const char *extra);
+
+/* Write config.json and model.safetensors (shards == 1) or model.safetensors.index.json
+ * with shards files model-0000i-of-0000n.safetensors (shards > 1) into dir. */
+int testutil_write_model(const char *dir, const testutil_model *m, int shards);
+
 #endif /* DIDCL_TESTUTIL_H */

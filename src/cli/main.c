@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
+    {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,445 @@
+/*
+ * ops.c — host wrappers of the transformer kernels (see ops.h): argument checks, kernel
+ * lookup through the program cache, argument setting, work-group sizing and enqueue.
+ * Work-group sizes are powers of two no larger than what the device and the kernel allow
+ * (CL_DEVICE_MAX_WORK_ITEM_SIZES, CL_KERNEL_WORK_GROUP_SIZE), so nothing here assumes a
+ * particular vendor; local scratch is checked against CL_DEVICE_LOCAL_MEM_SIZE.
+ */
+#include <limits.h>
+#include <stdint.h>
+
+#include <clblast_c.h>
+
+#include "error.h"
+#include "ops.h"
+#include "program.h"
+#include "runtime.h"
+
+#define WEIGHT_HALF_OPTIONS "-DDIDCL_WEIGHT_HALF"
+
+/* Preferred work-group sizes: element-wise kernels, and row reductions. */
+#define WG_ELEMENTWISE 64
+#define WG_ROW 256
+#define WG_GEMV 128
+#define WG_ATTENTION 128
+
+/* ------------------------------------------------------------------------------------
+ * Launch helpers
+ * ------------------------------------------------------------------------------------ */
+
+/* A kernel argument: size and pointer to the value (NULL value = __local scratch). */
+struct karg {
+    size_t size;
+    const void *value;
+};
+#define KV(v) {sizeof(v), &(v)}
+#define KLOCAL(bytes) {(bytes), NULL}
+#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *wt_options(enum didcl_wtype wt) {
+    return wt == DIDCL_WTYPE_F16 ? WEIGHT_HALF_OPTIONS : NULL;
+}
+
+static didcl_status get_kernel(didcl_runtime_t rt, const char *family, const char *options,
+                               const char *name, const struct karg *args, int nargs,
+                               cl_kernel *out) {
+    cl_kernel k = NULL;
+    DIDCL_TRY(didcl_program_kernel(rt, family, options, name, &k));
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS)
+            return didcl_fail_cl(err, "%s.cl: clSetKernelArg %s arg %d", family, name, i);
+    }
+    *out = k;
+    return DIDCL_OK;
+}
+
+/* Largest power of two <= want that the device and kernel k accept as a work-group. */
+static didcl_status pick_wg(didcl_runtime_t rt, cl_kernel k, size_t want, size_t *out) {
+    size_t kmax = 0, dims[16] = {0}; /* CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS entries (>= 3) */
+    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
+                                          &kmax, NULL),
+                 "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
+    DIDCL_CL_TRY(clGetDeviceInfo(rt->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL),
+                 "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES)");
+    size_t lim = want;
+    if (kmax && kmax < lim)
+        lim = kmax;
+    if (rt->info.max_work_group && rt->info.max_work_group < lim)
+        lim = (size_t)rt->info.max_work_group;
+    if (dims[0] && dims[0] < lim)
+        lim = dims[0];
+    size_t wg = 1;
+    while (wg * 2 <= lim)
+        wg *= 2;
+    *out = wg;
+    return DIDCL_OK;
+}
+
+/* Fail unless `bytes` of __local scratch fit beside the kernel's own local memory. */
+static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *name, size_t bytes) {
+    cl_ulong used = 0;
+    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used,
+                                          &used, NULL),
+                 "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)");
+    if (bytes + used > rt->info.local_mem)
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "%s: needs %zu bytes of local memory, device %s has %llu", name,
+                          bytes + (size_t)used, rt->info.name,
+                          (unsigned long long)rt->info.local_mem);
+    return DIDCL_OK;
+}
+
+static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
+                            const size_t *global, const size_t *local) {
+    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
+    return DIDCL_OK;
+}
+
+/* One work-item per element of n, in groups of WG_ELEMENTWISE (or less). */
+static didcl_status launch_1d(didcl_runtime_t rt, cl_kernel k, const char *name, size_t n) {
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, k, WG_ELEMENTWISE, &wg));
+    size_t global = (n + wg - 1) / wg * wg;
+    return enqueue(rt, k, name, 1, &global, &wg);
+}
+
+/* One work-group per row, for the row-reduction kernels whose last argument is a
+ * __local scratch of one float per work-item (set here). */
+static didcl_status launch_rows(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint red_arg,
+                                int rows) {
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, k, WG_ROW, &wg));
+    DIDCL_TRY(check_local(rt, k, name, wg * sizeof(float)));
+    DIDCL_CL_TRY(clSetKernelArg(k, red_arg, wg * sizeof(float), NULL), "clSetKernelArg (scratch)");
+    size_t global = (size_t)rows * wg;
+    return enqueue(rt, k, name, 1, &global, &wg);
+}
+
+/* Shape checks: positive, and products that index buffers fit in an int. */
+static int fits_int(long long a, long long b) {
+    return a > 0 && b > 0 && a * b <= INT_MAX;
+}
+
+#define CHECK_DIMS(op, cond, ...)                                                     \
+    do {                                                                              \
+        if (!(cond))                                                                  \
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, op ": " __VA_ARGS__);            \
+    } while (0)
+
+/* The same, for helpers that get the op's name in a variable `op`. */
+#define CHECK_OP(cond, fmt, ...)                                                      \
+    do {                                                                              \
+        if (!(cond))                                                                  \
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "%s: " fmt, op, __VA_ARGS__);    \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------
+ * Embedding
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids, cl_mem table,
+                             cl_mem pos, int P, int pos_start, enum didcl_wtype wt, cl_mem out) {
+    CHECK_DIMS("embed", fits_int(T, H) && fits_int(V, H),
+               "shape T=%d H=%d V=%d, expected positive sizes with T*H and V*H below 2^31", T, H, V);
+    CHECK_DIMS("embed", pos_start >= 0, "pos_start %d, expected >= 0", pos_start);
+    CHECK_DIMS("embed", !pos || (long long)pos_start + T <= P,
+               "positions %d..%d, expected below the %d rows of the position table", pos_start,
+               pos_start + T - 1, P);
+    cl_kernel k = NULL;
+    if (pos) {
+        struct karg a[] = {KV(T), KV(H), KV(V), KV(pos_start), KV(ids), KV(table), KV(pos), KV(out)};
+        DIDCL_TRY(get_kernel(rt, "embed", wt_options(wt), "embed_tokens_pos", a, NARGS(a), &k));
+        return launch_1d(rt, k, "embed_tokens_pos", (size_t)T * H);
+    }
+    struct karg a[] = {KV(T), KV(H), KV(V), KV(ids), KV(table), KV(out)};
+    DIDCL_TRY(get_kernel(rt, "embed", wt_options(wt), "embed_tokens", a, NARGS(a), &k));
+    return launch_1d(rt, k, "embed_tokens", (size_t)T * H);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Normalization
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
+                                          cl_mem w, cl_mem mod, int shift_off, int scale_off,
+                                          int mod_stride, cl_mem out) {
+    CHECK_DIMS("layernorm_modulate", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
+    CHECK_DIMS("layernorm_modulate", shift_off >= 0 && scale_off >= 0 && mod_stride >= 0,
+               "shift_off=%d scale_off=%d mod_stride=%d, expected >= 0", shift_off, scale_off,
+               mod_stride);
+    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(mod), KV(shift_off),
+                       KV(scale_off), KV(mod_stride), KV(out)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_modulate", a, NARGS(a), &k));
+    return launch_rows(rt, k, "layernorm_modulate", (cl_uint)NARGS(a), T);
+}
+
+didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
+                                      cl_mem w, cl_mem b, cl_mem out) {
+    CHECK_DIMS("layernorm_bias", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
+    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(b), KV(out)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_bias", a, NARGS(a), &k));
+    return launch_rows(rt, k, "layernorm_bias", (cl_uint)NARGS(a), T);
+}
+
+/* ------------------------------------------------------------------------------------
+ * RoPE
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                 int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts) {
+    CHECK_DIMS("rope", head_dim > 0 && head_dim % 2 == 0, "head_dim %d, expected even and > 0",
+               head_dim);
+    CHECK_DIMS("rope", parts > 0 && fits_int(T, (long long)parts * heads * head_dim),
+               "shape T=%d heads=%d parts=%d, expected positive", T, heads, parts);
+    CHECK_DIMS("rope", pos_start >= 0, "pos_start %d, expected >= 0", pos_start);
+    CHECK_DIMS("rope", view.off >= 0 && view.stride >= 0, "view offset %d stride %d, expected >= 0",
+               view.off, view.stride);
+    struct karg a[] = {KV(T),        KV(heads),    KV(head_dim),    KV(pos_start), KV(inv_freq),
+                       KV(view.buf), KV(view.off), KV(view.stride), KV(parts)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_rows", a, NARGS(a), &k));
+    return launch_1d(rt, k, "rope_rows", (size_t)T * parts * heads * (head_dim / 2));
+}
+
+didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
+                            cl_mem inv_freq, cl_mem qkv) {
+    didcl_ops_rows view = {qkv, 0, 3 * heads * head_dim};
+    return didcl_ops_rope_rows(rt, T, heads, head_dim, pos_start, inv_freq, view, 2);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Attention
+ * ------------------------------------------------------------------------------------ */
+
+/* Shared argument checks of both attention paths; *mask is replaced by NONE if NULL. */
+static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, int head_dim,
+                                    didcl_ops_rows q, didcl_ops_rows k, didcl_ops_rows v,
+                                    const didcl_attn_mask **maskp) {
+    static const didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0};
+    if (!*maskp)
+        *maskp = &none;
+    const didcl_attn_mask *mask = *maskp;
+    const int mode = (int)mask->mode;
+    CHECK_OP(fits_int(Tq, (long long)heads * head_dim) && fits_int(Tk, 1),
+             "shape Tq=%d Tk=%d heads=%d head_dim=%d, expected positive", Tq, Tk, heads, head_dim);
+    CHECK_OP(q.off >= 0 && k.off >= 0 && v.off >= 0 && q.stride >= 0 && k.stride >= 0 &&
+                 v.stride >= 0,
+             "view offset/stride q %d/%d k %d/%d v %d/%d, expected >= 0", q.off, q.stride, k.off,
+             k.stride, v.off, v.stride);
+    CHECK_OP(mode >= 0 && mode <= 3, "mask mode %d, expected 0..3", mode);
+    CHECK_OP((mode != DIDCL_ATTN_BLOCK_CAUSAL && mode != DIDCL_ATTN_BD3_2L) || mask->block > 0,
+             "mask block size %d, expected > 0", mask->block);
+    CHECK_OP(mode != DIDCL_ATTN_BD3_2L ||
+                 (mask->half_len > 0 && mask->half_len % mask->block == 0 &&
+                  Tk <= 2 * mask->half_len &&
+                  (long long)Tq + mask->q_offset <= 2LL * mask->half_len),
+             "BD3_2L mask with half_len %d, block %d, Tq %d + q_offset %d, Tk %d: expected "
+             "half_len a multiple of block and queries and keys within 2*half_len",
+             mask->half_len, mask->block, Tq, mask->q_offset, Tk);
+    CHECK_OP(mask->q_offset >= 0, "q_offset %d, expected >= 0", mask->q_offset);
+    return DIDCL_OK;
+}
+
+didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                 float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
+    DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
+    int mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
+                       KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
+                       KV(k.buf),    KV(k.off),    KV(k.stride),       KV(v.buf),
+                       KV(v.off),    KV(v.stride), KV(out),            KV(mode),
+                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len)};
+    cl_kernel kr = NULL;
+    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention", a, NARGS(a), &kr));
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, kr, WG_ATTENTION, &wg));
+    size_t scratch[3] = {(size_t)Tk * sizeof(float), (size_t)head_dim * sizeof(float),
+                         wg * sizeof(float)};
+    DIDCL_TRY(check_local(rt, kr, "attention", scratch[0] + scratch[1] + scratch[2]));
+    for (int i = 0; i < 3; i++)
+        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), scratch[i], NULL),
+                     "clSetKernelArg attention (scratch)");
+    size_t global[2] = {(size_t)Tq * wg, (size_t)heads}, local[2] = {wg, 1};
+    return enqueue(rt, kr, "attention", 2, global, local);
+}
+
+didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                      float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                      didcl_ops_rows v, const didcl_attn_mask *mask,
+                                      cl_mem scratch, cl_mem out) {
+    DIDCL_TRY(check_attention("attention_wide", Tq, Tk, heads, head_dim, q, k, v, &mask));
+    CHECK_DIMS("attention_wide", fits_int((long long)heads * Tq, Tk),
+               "scores of %d heads x %d x %d exceed 2^31 elements", heads, Tq, Tk);
+    const size_t hd = (size_t)head_dim, W = (size_t)heads * head_dim;
+    const size_t plane = (size_t)Tq * Tk;
+    /* S[h] (Tq, Tk) = scale * Q_h (Tq, hd) . K_h (Tk, hd)^T, heads hd apart in a row */
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)Tq, (size_t)Tk,
+        hd, scale, q.buf, (size_t)q.off, (size_t)q.stride, hd, k.buf, (size_t)k.off,
+        (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue, NULL);
+    if (s != CLBlastSuccess)
+        return didcl_fail(DIDCL_ERR_CLBLAST,
+                          "attention_wide: CLBlastSgemmStridedBatched Q.K^T (Tq=%d Tk=%d heads=%d "
+                          "head_dim=%d): CLBlast status %d",
+                          Tq, Tk, heads, head_dim, (int)s);
+    /* mask and softmax, row by row, in place */
+    int rows = heads * Tq, mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),   KV(Tk), KV(rows), KV(scratch), KV(mode), KV(mask->q_offset),
+                       KV(mask->block), KV(mask->half_len)};
+    cl_kernel kr = NULL;
+    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention_probs", a, NARGS(a), &kr));
+    DIDCL_TRY(launch_rows(rt, kr, "attention_probs", (cl_uint)NARGS(a), rows));
+    /* O_h (Tq, hd) = P_h (Tq, Tk) . V_h (Tk, hd), written at column h*hd of out */
+    s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo,
+                                   (size_t)Tq, hd, (size_t)Tk, 1.0f, scratch, 0, (size_t)Tk, plane,
+                                   v.buf, (size_t)v.off, (size_t)v.stride, hd, 0.0f, out, 0, W,
+                                   hd, (size_t)heads, &rt->queue, NULL);
+    if (s != CLBlastSuccess)
+        return didcl_fail(DIDCL_ERR_CLBLAST,
+                          "attention_wide: CLBlastSgemmStridedBatched P.V (Tq=%d Tk=%d heads=%d "
+                          "head_dim=%d): CLBlast status %d",
+                          Tq, Tk, heads, head_dim, (int)s);
+    return DIDCL_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Products
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_gemv(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                            enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    CHECK_DIMS("gemv", fits_int(M, K) && fits_int(M, N) && fits_int(N, K),
+               "shape M=%d N=%d K=%d, expected positive sizes with products below 2^31", M, N, K);
+    CHECK_DIMS("gemv", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU, "activation %d, expected 0 or 1",
+               (int)act);
+    cl_kernel k = NULL;
+    DIDCL_TRY(didcl_program_kernel(rt, "gemv", wt_options(wt), "gemv", &k));
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, k, WG_GEMV, &wg));
+    size_t scratch = (size_t)DIDCL_GEMV_MAX_M * wg * sizeof(float);
+    DIDCL_TRY(check_local(rt, k, "gemv", scratch));
+    int iact = (int)act;
+    for (int m0 = 0; m0 < M; m0 += DIDCL_GEMV_MAX_M) {
+        int mc = M - m0 < DIDCL_GEMV_MAX_M ? M - m0 : DIDCL_GEMV_MAX_M;
+        int x_off = m0 * K, y_off = m0 * N;
+        struct karg a[] = {KV(mc), KV(N), KV(K), KV(x), KV(x_off), KV(W), KV(b), KV(iact), KV(y),
+                           KV(y_off), KLOCAL(scratch)};
+        DIDCL_TRY(get_kernel(rt, "gemv", wt_options(wt), "gemv", a, NARGS(a), &k));
+        size_t global = (size_t)N * wg;
+        DIDCL_TRY(enqueue(rt, k, "gemv", 1, &global, &wg));
+    }
+    return DIDCL_OK;
+}
+
+didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
+                             size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb,
+                             int trans_b, float beta, cl_mem C, size_t c_off, size_t ldc) {
+    CHECK_DIMS("sgemm", M > 0 && N > 0 && K > 0, "shape M=%d N=%d K=%d, expected positive", M, N, K);
+    CLBlastStatusCode s = CLBlastSgemm(
+        CLBlastLayoutRowMajor, CLBlastTransposeNo, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
+        (size_t)M, (size_t)N, (size_t)K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc,
+        &rt->queue, NULL);
+    if (s != CLBlastSuccess)
+        return didcl_fail(DIDCL_ERR_CLBLAST,
+                          "CLBlastSgemm M=%d N=%d K=%d lda=%zu ldb=%zu ldc=%zu trans_b=%d: CLBlast "
+                          "status %d",
+                          M, N, K, lda, ldb, ldc, trans_b ? 1 : 0, (int)s);
+    return DIDCL_OK;
+}
+
+didcl_status didcl_ops_linear(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                              enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    if (M <= DIDCL_GEMV_MAX_M || wt != DIDCL_WTYPE_F32)
+        return didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y);
+    CHECK_DIMS("linear", fits_int(M, N), "shape M=%d N=%d, expected M*N below 2^31", M, N);
+    CHECK_DIMS("linear", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU,
+               "activation %d, expected 0 or 1", (int)act);
+    DIDCL_TRY(didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, (size_t)K, W, 0, (size_t)K, 1, 0.0f, y, 0,
+                              (size_t)N));
+    if (b)
+        DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
+    if (act == DIDCL_ACT_GELU)
+        DIDCL_TRY(didcl_ops_gelu(rt, M * N, y));
+    return DIDCL_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Element-wise
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_axpy(didcl_runtime_t rt, int n, float a, cl_mem x, cl_mem y) {
+    CHECK_DIMS("axpy", n > 0, "n=%d, expected > 0", n);
+    struct karg args[] = {KV(n), KV(a), KV(x), KV(y)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "axpy_f32", args, NARGS(args), &k));
+    return launch_1d(rt, k, "axpy_f32", (size_t)n);
+}
+
+didcl_status didcl_ops_scale(didcl_runtime_t rt, int n, float a, cl_mem x) {
+    CHECK_DIMS("scale", n > 0, "n=%d, expected > 0", n);
+    struct karg args[] = {KV(n), KV(a), KV(x)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "scale_f32", args, NARGS(args), &k));
+    return launch_1d(rt, k, "scale_f32", (size_t)n);
+}
+
+didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x, cl_mem y,
+                                      cl_mem gate, int gate_off, int gate_stride) {
+    CHECK_DIMS("gated_residual", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
+    CHECK_DIMS("gated_residual", gate_off >= 0 && gate_stride >= 0,
+               "gate_off=%d gate_stride=%d, expected >= 0", gate_off, gate_stride);
+    struct karg a[] = {KV(T), KV(C), KV(x), KV(y), KV(gate), KV(gate_off), KV(gate_stride)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "gated_residual_f32", a, NARGS(a), &k));
+    return launch_1d(rt, k, "gated_residual_f32", (size_t)T * C);
+}
+
+didcl_status didcl_ops_bias_add(didcl_runtime_t rt, int M, int N, cl_mem y, cl_mem b) {
+    CHECK_DIMS("bias_add", fits_int(M, N), "shape M=%d N=%d, expected positive", M, N);
+    struct karg a[] = {KV(M), KV(N), KV(y), KV(b)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "bias_add_f32", a, NARGS(a), &k));
+    return launch_1d(rt, k, "bias_add_f32", (size_t)M * N);
+}
+
+didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x) {
+    CHECK_DIMS("gelu", n > 0, "n=%d, expected > 0", n);
+    struct karg a[] = {KV(n), KV(x)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "gelu_tanh_f32", a, NARGS(a), &k));
+    return launch_1d(rt, k, "gelu_tanh_f32", (size_t)n);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Softmax
+ * ------------------------------------------------------------------------------------ */
+
+didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
+                                   cl_mem out) {
+    CHECK_DIMS("log_softmax", fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
+    CHECK_DIMS("log_softmax", excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl,
+               V - 1);
+    CHECK_DIMS("log_softmax", V > 1 || excl < 0, "V=1 with its only index excluded");
+    struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(out)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "softmax", NULL, "log_softmax_rows", a, NARGS(a), &k));
+    return launch_rows(rt, k, "log_softmax_rows", (cl_uint)NARGS(a), R);
+}
+
+didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
+                               cl_mem stats) {
+    CHECK_DIMS("max_lse", fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
+    CHECK_DIMS("max_lse", excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl,
+               V - 1);
+    CHECK_DIMS("max_lse", V > 1 || excl < 0, "V=1 with its only index excluded");
+    struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(stats)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "softmax", NULL, "max_lse_rows", a, NARGS(a), &k));
+    return launch_rows(rt, k, "max_lse_rows", (cl_uint)NARGS(a), R);
+}

@@ -1,0 +1,163 @@
+/*
+ * ops.h — the transformer ops as OpenCL kernels (cl/embed.cl, norm.cl, rope.cl,
+ * attention.cl, gemv.cl, softmax.cl, elementwise.cl), enqueued on rt->queue.
+ *
+ * Every wrapper validates its shapes, sets the kernel arguments and enqueues; it does
+ * not wait (the queue is in order, so ops run in call order; read results back with a
+ * blocking read or clFinish). The caller owns every cl_mem and MUST size it for the
+ * shapes it passes: buffers are not bounds-checked here. Activations are float;
+ * large weight matrices (gemv W, embedding tables) may be stored as half (DIDCL_WTYPE_F16,
+ * read with vload_half, no fp16 extension needed). Shape letters: T rows (tokens),
+ * C/H channels, V vocabulary, M rows of a product, N outputs, K inputs.
+ * docs/kernels.md lists the families, their shapes and the tolerances of their tests.
+ */
+#ifndef DIDCL_OPS_H
+#define DIDCL_OPS_H
+
+#include <CL/cl.h>
+
+#include "didcl.h"
+
+/* Storage of a weight matrix on the device. */
+enum didcl_wtype {
+    DIDCL_WTYPE_F32 = 0, /* float */
+    DIDCL_WTYPE_F16 = 1, /* IEEE half bits (uint16), see didcl_ref_half_from_float */
+};
+
+/* Activation applied after a product's bias. */
+enum didcl_act {
+    DIDCL_ACT_NONE = 0,
+    DIDCL_ACT_GELU = 1, /* tanh approximation (BD3-LM MLP, GPT-2 gelu_new) */
+};
+
+/* Rows of gemv computed by one launch of the gemv kernel; larger M is chunked. */
+#define DIDCL_GEMV_MAX_M 16
+
+/* A row view of a float buffer: row r, head h, element d is at
+ * buf[off + r * stride + h * head_dim + d]. */
+typedef struct didcl_ops_rows {
+    cl_mem buf;
+    int off;    /* elements */
+    int stride; /* elements between rows */
+} didcl_ops_rows;
+
+/* ---- embedding ---- */
+
+/* out (T, H) = table[ids[t]] (+ pos[pos_start + t] when pos is not NULL). ids (T,) int32
+ * in [0, V) (others give zero rows); table (V, H) and pos (P, H) in storage wt; with pos,
+ * pos_start + T MUST be <= P (checked). */
+didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids, cl_mem table,
+                             cl_mem pos, int P, int pos_start, enum didcl_wtype wt, cl_mem out);
+
+/* ---- normalization ---- */
+
+/* out (T, C) = (LN(x) * w) * (1 + scale) + shift, LN weight-only (BD3-LM). shift and scale
+ * are read from buffer mod at element offsets shift_off and scale_off; mod_stride is 0
+ * for per-channel (C,) values or the row stride of per-row values. x (T, C), w (C,).
+ * out may be x. */
+didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
+                                          cl_mem w, cl_mem mod, int shift_off, int scale_off,
+                                          int mod_stride, cl_mem out);
+
+/* out (T, C) = LN(x) * w + b (GPT-2). out may be x. */
+didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
+                                      cl_mem w, cl_mem b, cl_mem out);
+
+/* ---- rotary embedding ---- */
+
+/* Rotate, in place, Q and K of the fused qkv (T, 3, heads, head_dim) by RoPE
+ * (rotate-half) at positions pos_start + t; inv_freq (head_dim/2,) from
+ * didcl_ref_rope_inv_freq. head_dim MUST be even. */
+didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
+                            cl_mem inv_freq, cl_mem qkv);
+
+/* The same on any row layout: row t of view holds `parts` consecutive (heads, head_dim)
+ * groups to rotate, from view.off + t * view.stride (e.g. a K cache: parts 1, stride
+ * heads*head_dim). */
+didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                 int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts);
+
+/* ---- attention ---- */
+
+enum didcl_attn_mode {
+    DIDCL_ATTN_NONE = 0,         /* bidirectional: every key */
+    DIDCL_ATTN_CAUSAL = 1,       /* key j <= query's absolute index (GPT-2) */
+    DIDCL_ATTN_BLOCK_CAUSAL = 2, /* block(j) <= block(query) (BD3-LM without cache) */
+    DIDCL_ATTN_BD3_2L = 3,       /* BD3-LM's x_t (+) x_0 mask, spec §2.3 */
+};
+
+/* Which query may see which key. Query i has absolute index i + q_offset in key
+ * coordinates (e.g. T_k - T_q for new causal queries after cached keys). block is the
+ * block size (modes BLOCK_CAUSAL, BD3_2L); half_len the length L of each half (BD3_2L,
+ * where keys 0..L-1 are x_t and L..2L-1 are x_0). */
+typedef struct didcl_attn_mask {
+    enum didcl_attn_mode mode;
+    int q_offset;
+    int block;
+    int half_len;
+} didcl_attn_mask;
+
+/* out (Tq, heads, head_dim) = softmax(scale * Q K^T | mask) V per head, fp32. For the
+ * fused QKV (T, 3, heads, head_dim) of width W = 3 * heads * head_dim the views are
+ * {qkv, 0, W}, {qkv, heads*head_dim, W}, {qkv, 2*heads*head_dim, W}. Needs Tk + head_dim
+ * + 256 floats of local memory (DIDCL_ERR_UNSUPPORTED if the device has less). */
+didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                 float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
+
+/* The same attention through CLBlast, for wide problems (Tq in the hundreds): per head
+ * S = scale * Q K^T by strided batched SGEMM into scratch, a masking softmax kernel over
+ * its rows, then O = P V by SGEMM. scratch MUST hold heads * Tq * Tk floats. Views need
+ * stride >= heads * head_dim (CLBlast's leading-dimension rule). */
+didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
+                                      float scale, didcl_ops_rows q, didcl_ops_rows k,
+                                      didcl_ops_rows v, const didcl_attn_mask *mask,
+                                      cl_mem scratch, cl_mem out);
+
+/* ---- products ---- */
+
+/* y (M, N) = act(x (M, K) . W (N, K)^T + b (N,)); b may be NULL. GEMV-style kernel for
+ * small M (any M works: it runs in chunks of DIDCL_GEMV_MAX_M rows, one read of W each). */
+didcl_status didcl_ops_gemv(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                            enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+
+/* C = alpha * A . op(B) + beta * C through CLBlast (row-major). A (M, K) at a_off with
+ * leading dimension lda; B (K, N), or (N, K) when trans_b (then op(B) = B^T, the
+ * [out, in] weight layout); C (M, N). Offsets and leading dimensions in elements.
+ * CLBlast failures give DIDCL_ERR_CLBLAST with its status code in the message. */
+didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
+                             size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb,
+                             int trans_b, float beta, cl_mem C, size_t c_off, size_t ldc);
+
+/* y (M, N) = act(x . W^T + b) by the right path: gemv for M <= DIDCL_GEMV_MAX_M or half
+ * weights, else CLBlast SGEMM followed by bias/activation kernels. */
+didcl_status didcl_ops_linear(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                              enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+
+/* ---- element-wise ---- */
+
+/* y (n,) += a * x (n,) */
+didcl_status didcl_ops_axpy(didcl_runtime_t rt, int n, float a, cl_mem x, cl_mem y);
+/* x (n,) *= a */
+didcl_status didcl_ops_scale(didcl_runtime_t rt, int n, float a, cl_mem x);
+/* x (T, C) += gate * y (T, C); gate[c] read at gate[gate_off + t * gate_stride + c]
+ * (gate_stride 0: per-channel). */
+didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x, cl_mem y,
+                                      cl_mem gate, int gate_off, int gate_stride);
+/* y (M, N) += b (N,) */
+didcl_status didcl_ops_bias_add(didcl_runtime_t rt, int M, int N, cl_mem y, cl_mem b);
+/* x (n,) = gelu_tanh(x), in place */
+didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x);
+
+/* ---- softmax ---- */
+
+/* out (R, V) = log_softmax(x (R, V)) per row, the excluded index excl (the mask token;
+ * -1 for none) set to -inf and left out of the normalization. out may be x. */
+didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
+                                   cl_mem out);
+
+/* stats (R, 2) = per row (max, log-sum-exp) of x (R, V) without excl. */
+didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
+                               cl_mem stats);
+
+#endif /* DIDCL_OPS_H */

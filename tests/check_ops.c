@@ -1,0 +1,777 @@
+/*
+ * check_ops.c — every kernel of src/ops.c against its plain-C reference in src/ops_ref.c,
+ * on random inputs from a fixed-seed xorshift generator. Each case states its tolerance:
+ * |got - want| <= atol + rtol * |want| element by element; on failure the max absolute
+ * and relative errors and the first bad element are printed (llm.c check_tensor style).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "ops_ref.h"
+#include "runtime.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------------------------
+ * Helpers: random numbers, device buffers, comparison
+ * ------------------------------------------------------------------------------------ */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s) {
+    rng_state = s ? s : 0x9e3779b97f4a7c15ull;
+}
+
+/* xorshift64*, uniform in [-1, 1). */
+static float rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+    return (float)((r >> 40) / 16777216.0 * 2.0 - 1.0);
+}
+
+static float *rnd_array(size_t n, float amp) {
+    float *a = malloc(n * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = amp * rnd();
+    return a;
+}
+
+static didcl_runtime_t rt;
+
+static void setup(void) {
+    rt = testutil_runtime_or_skip();
+}
+
+static void teardown(void) {
+    didcl_runtime_free(rt);
+    rt = NULL;
+}
+
+static cl_mem dev_alloc(size_t bytes) {
+    cl_int err;
+    cl_mem m = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+    ck_assert_msg(err == CL_SUCCESS, "clCreateBuffer %zu bytes: %d", bytes, err);
+    return m;
+}
+
+static cl_mem upload(const void *data, size_t bytes) {
+    cl_mem m = dev_alloc(bytes);
+    cl_int err = clEnqueueWriteBuffer(rt->queue, m, CL_TRUE, 0, bytes, data, 0, NULL, NULL);
+    ck_assert_msg(err == CL_SUCCESS, "clEnqueueWriteBuffer: %d", err);
+    return m;
+}
+
+static void download(cl_mem m, void *data, size_t bytes) {
+    cl_int err = clEnqueueReadBuffer(rt->queue, m, CL_TRUE, 0, bytes, data, 0, NULL, NULL);
+    ck_assert_msg(err == CL_SUCCESS, "clEnqueueReadBuffer: %d", err);
+}
+
+#define OK(call) ck_assert_msg((call) == DIDCL_OK, "%s: %s", #call, didcl_last_error())
+
+/* Compare got with want; returns 1 when every element is within atol + rtol*|want|
+ * (equal infinities match), else prints the error figures and returns 0. */
+static int check_tensor(const char *label, const float *got, const float *want, size_t n,
+                        double atol, double rtol) {
+    double max_abs = 0.0, max_rel = 0.0;
+    size_t bad = n;
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(want[i]) || isinf(got[i])) {
+            if (got[i] != want[i] && bad == n)
+                bad = i;
+            continue;
+        }
+        const double d = fabs((double)got[i] - want[i]);
+        const double rel = d / (fabs(want[i]) > 1e-30 ? fabs(want[i]) : 1e-30);
+        if (d > max_abs)
+            max_abs = d;
+        if (rel > max_rel && fabs(want[i]) > atol)
+            max_rel = rel;
+        if ((isnan(got[i]) || d > atol + rtol * fabs(want[i])) && bad == n)
+            bad = i;
+    }
+    if (bad == n)
+        return 1;
+    fprintf(stderr, "%s: MISMATCH (n=%zu, atol %g, rtol %g): max abs err %.3g, max rel err %.3g\n",
+            label, n, atol, rtol, max_abs, max_rel);
+    fprintf(stderr, "  first bad [%zu]: got %.9g want %.9g\n", bad, got[bad], want[bad]);
+    for (size_t i = 0; i < n && i < 5; i++)
+        fprintf(stderr, "  [%zu] got %.9g want %.9g\n", i, got[i], want[i]);
+    return 0;
+}
+
+#define CHECK_TENSOR(label, got, want, n, atol, rtol) \
+    ck_assert_msg(check_tensor((label), (got), (want), (n), (atol), (rtol)), "%s differs", (label))
+
+/* Round every element through half, giving the values a half-stored weight holds, and
+ * the half bits themselves. */
+static uint16_t *to_half(float *a, size_t n) {
+    uint16_t *h = malloc(n * sizeof *h);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = didcl_ref_half_from_float(a[i]);
+        a[i] = didcl_ref_float_from_half(h[i]);
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Half conversion (host only)
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_half_conversion) {
+    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f), 0x3c00);
+    ck_assert_uint_eq(didcl_ref_half_from_float(-2.0f), 0xc000);
+    ck_assert_uint_eq(didcl_ref_half_from_float(0.0f), 0x0000);
+    ck_assert_uint_eq(didcl_ref_half_from_float(-0.0f), 0x8000);
+    ck_assert_uint_eq(didcl_ref_half_from_float(65504.0f), 0x7bff);        /* max finite */
+    ck_assert_uint_eq(didcl_ref_half_from_float(65519.0f), 0x7bff);        /* rounds down */
+    ck_assert_uint_eq(didcl_ref_half_from_float(65520.0f), 0x7c00);        /* tie to even: inf */
+    ck_assert_uint_eq(didcl_ref_half_from_float(INFINITY), 0x7c00);
+    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f / 3.0f), 0x3555);
+    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f + 1.0f / 2048), 0x3c00); /* tie, even */
+    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f + 3.0f / 2048), 0x3c02); /* tie, even */
+    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -14)), 0x0400); /* min normal */
+    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -24)), 0x0001); /* min subnormal */
+    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -25)), 0x0000); /* tie to 0 */
+    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.5f, -25)), 0x0001);
+    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1023.5f, -24)), 0x0400); /* carry */
+    ck_assert((didcl_ref_half_from_float(NAN) & 0x7fff) > 0x7c00);
+    /* Every half value survives half -> float -> half. */
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
+            continue; /* NaN payloads */
+        ck_assert_uint_eq(didcl_ref_half_from_float(didcl_ref_float_from_half((uint16_t)h)), h);
+    }
+    ck_assert(didcl_ref_float_from_half(0x3555) == 0.333251953125f);
+    ck_assert(didcl_ref_float_from_half(0x0001) == ldexpf(1.0f, -24));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Embedding
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_embed) {
+    rng_seed(11);
+    const int T = 9, H = 70, V = 53, P = 40, pos_start = 5;
+    int32_t ids[9] = {0, 52, 7, 7, 31, 1, 60, -1, 26}; /* 60 and -1 out of range: zeros */
+    float *table = rnd_array((size_t)V * H, 1.0f), *pos = rnd_array((size_t)P * H, 0.5f);
+    float *want = malloc(sizeof(float) * T * H), *got = malloc(sizeof(float) * T * H);
+    cl_mem d_ids = upload(ids, sizeof ids), d_out = dev_alloc(sizeof(float) * T * H);
+    cl_mem d_table = upload(table, sizeof(float) * V * H), d_pos = upload(pos, sizeof(float) * P * H);
+
+    /* float storage, no positions (BD3-LM) */
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, NULL, 0, 0, DIDCL_WTYPE_F32, d_out));
+    download(d_out, got, sizeof(float) * T * H);
+    didcl_ref_embed(want, ids, table, NULL, T, H, V, 0);
+    CHECK_TENSOR("embed f32", got, want, (size_t)T * H, 0.0, 0.0);
+    ck_assert(got[6 * H + 3] == 0.0f && got[7 * H] == 0.0f);
+
+    /* float storage plus learned positions (GPT-2) */
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, d_pos, P, pos_start, DIDCL_WTYPE_F32, d_out));
+    download(d_out, got, sizeof(float) * T * H);
+    didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
+    CHECK_TENSOR("embed f32 + pos", got, want, (size_t)T * H, 0.0, 0.0);
+
+    /* half storage: the reference uses the same half-rounded tables */
+    uint16_t *ht = to_half(table, (size_t)V * H), *hp = to_half(pos, (size_t)P * H);
+    cl_mem d_ht = upload(ht, 2ull * V * H), d_hp = upload(hp, 2ull * P * H);
+    OK(didcl_ops_embed(rt, T, H, V, d_ids, d_ht, d_hp, P, pos_start, DIDCL_WTYPE_F16, d_out));
+    download(d_out, got, sizeof(float) * T * H);
+    didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
+    CHECK_TENSOR("embed f16 + pos", got, want, (size_t)T * H, 0.0, 0.0);
+
+    clReleaseMemObject(d_ids); clReleaseMemObject(d_out); clReleaseMemObject(d_table);
+    clReleaseMemObject(d_pos); clReleaseMemObject(d_ht); clReleaseMemObject(d_hp);
+    free(table); free(pos); free(want); free(got); free(ht); free(hp);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * LayerNorm: tolerance atol 1e-5, rtol 1e-4
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_layernorm_modulate) {
+    rng_seed(21);
+    const int T = 5, C = 771; /* C not a multiple of the work-group size */
+    const float eps = 1e-5f;
+    float *x = rnd_array((size_t)T * C, 3.0f), *w = rnd_array(C, 1.0f);
+    for (int i = 0; i < T * C; i++)
+        x[i] += 2.0f; /* a nonzero mean */
+    /* adaLN output layout: six C-vectors (shift_msa, scale_msa, gate_msa, ...) */
+    float *mod = rnd_array(6 * (size_t)C, 0.5f);
+    float *want = malloc(sizeof(float) * T * C), *got = malloc(sizeof(float) * T * C);
+    cl_mem d_x = upload(x, sizeof(float) * T * C), d_w = upload(w, sizeof(float) * C);
+    cl_mem d_mod = upload(mod, sizeof(float) * 6 * C), d_out = dev_alloc(sizeof(float) * T * C);
+
+    /* per-channel shift/scale (time conditioning off): shift_mlp = 3C, scale_mlp = 4C */
+    OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_out));
+    download(d_out, got, sizeof(float) * T * C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    CHECK_TENSOR("layernorm_modulate per-channel", got, want, (size_t)T * C, 1e-5, 1e-4);
+
+    /* per-row values: row t reads mod[off + t*C + c] (T <= 6 rows fit in mod) */
+    OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 0, C, C, d_out));
+    download(d_out, got, sizeof(float) * T * C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 0, C, C, T, C, eps);
+    CHECK_TENSOR("layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
+
+    /* in place */
+    OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_x));
+    download(d_x, got, sizeof(float) * T * C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    CHECK_TENSOR("layernorm_modulate in place", got, want, (size_t)T * C, 1e-5, 1e-4);
+
+    clReleaseMemObject(d_x); clReleaseMemObject(d_w); clReleaseMemObject(d_mod);
+    clReleaseMemObject(d_out);
+    free(x); free(w); free(mod); free(want); free(got);
+}
+END_TEST
+
+START_TEST(test_layernorm_bias) {
+    rng_seed(22);
+    const int T = 4, C = 768;
+    const float eps = 1e-5f;
+    float *x = rnd_array((size_t)T * C, 2.0f), *w = rnd_array(C, 1.0f), *b = rnd_array(C, 1.0f);
+    float *want = malloc(sizeof(float) * T * C), *got = malloc(sizeof(float) * T * C);
+    cl_mem d_x = upload(x, sizeof(float) * T * C), d_w = upload(w, sizeof(float) * C);
+    cl_mem d_b = upload(b, sizeof(float) * C), d_out = dev_alloc(sizeof(float) * T * C);
+    OK(didcl_ops_layernorm_bias(rt, T, C, eps, d_x, d_w, d_b, d_out));
+    download(d_out, got, sizeof(float) * T * C);
+    didcl_ref_layernorm_bias(want, x, w, b, T, C, eps);
+    CHECK_TENSOR("layernorm_bias", got, want, (size_t)T * C, 1e-5, 1e-4);
+    clReleaseMemObject(d_x); clReleaseMemObject(d_w); clReleaseMemObject(d_b);
+    clReleaseMemObject(d_out);
+    free(x); free(w); free(b); free(want); free(got);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * RoPE: tolerance atol 2e-5 (angles up to ~1000 rad; both sides use the same float
+ * angle, the kernel's cos/sin are within a few ulp)
+ * ------------------------------------------------------------------------------------ */
+
+static void rope_case(int T, int heads, int head_dim, int pos_start) {
+    const size_t n = (size_t)T * 3 * heads * head_dim;
+    float *qkv = rnd_array(n, 1.0f), *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+    float inv_freq[256];
+    didcl_ref_rope_inv_freq(inv_freq, head_dim, 10000.0f);
+    memcpy(want, qkv, n * sizeof(float));
+    didcl_ref_rope(want, inv_freq, T, heads, head_dim, pos_start);
+    cl_mem d_qkv = upload(qkv, n * sizeof(float));
+    cl_mem d_if = upload(inv_freq, sizeof(float) * (size_t)head_dim / 2);
+    OK(didcl_ops_rope(rt, T, heads, head_dim, pos_start, d_if, d_qkv));
+    download(d_qkv, got, n * sizeof(float));
+    char label[64];
+    snprintf(label, sizeof label, "rope T=%d heads=%d hd=%d start=%d", T, heads, head_dim, pos_start);
+    CHECK_TENSOR(label, got, want, n, 2e-5, 1e-5);
+    /* V is untouched, bit for bit */
+    for (int t = 0; t < T; t++) {
+        size_t v0 = ((size_t)t * 3 + 2) * heads * head_dim;
+        ck_assert(memcmp(got + v0, qkv + v0, sizeof(float) * heads * head_dim) == 0);
+    }
+    clReleaseMemObject(d_qkv); clReleaseMemObject(d_if);
+    free(qkv); free(want); free(got);
+}
+
+START_TEST(test_rope) {
+    rng_seed(31);
+    float inv_freq[32];
+    didcl_ref_rope_inv_freq(inv_freq, 64, 10000.0f);
+    ck_assert(inv_freq[0] == 1.0f);
+    ck_assert(fabsf(inv_freq[1] - 0.749894209f) < 1e-7f); /* 10000^(-2/64) */
+    rope_case(7, 3, 64, 1000);
+    rope_case(5, 2, 32, 0);
+    rope_case(3, 1, 6, 17);
+
+    /* a K cache (T, heads, head_dim) at an offset: rows_view with one part */
+    const int T = 6, heads = 2, hd = 64, W = heads * hd, off = 2 * W;
+    float *k = rnd_array((size_t)(T + 2) * W, 1.0f), *want = malloc(sizeof(float) * (T + 2) * W);
+    float *got = malloc(sizeof(float) * (T + 2) * W);
+    memcpy(want, k, sizeof(float) * (T + 2) * W);
+    didcl_ref_rope_rows(want, off, W, 1, inv_freq, T, heads, hd, 300);
+    cl_mem dk = upload(k, sizeof(float) * (T + 2) * W), dif = upload(inv_freq, sizeof inv_freq);
+    OK(didcl_ops_rope_rows(rt, T, heads, hd, 300, dif, (didcl_ops_rows){dk, off, W}, 1));
+    download(dk, got, sizeof(float) * (T + 2) * W);
+    CHECK_TENSOR("rope_rows K cache", got, want, (size_t)(T + 2) * W, 2e-5, 1e-5);
+    ck_assert(memcmp(got, k, sizeof(float) * off) == 0); /* rows before off untouched */
+    clReleaseMemObject(dk); clReleaseMemObject(dif);
+    free(k); free(want); free(got);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Attention, both paths (per-query kernel and CLBlast wide): atol 2e-5, rtol 1e-4
+ * ------------------------------------------------------------------------------------ */
+
+/* Attention of a fused QKV buffer (T, 3, heads, head_dim) against itself: queries are
+ * rows q_row0 .. q_row0 + Tq - 1, keys and values rows 0 .. Tk - 1. */
+static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head_dim,
+                                 didcl_attn_mask mask, const char *label) {
+    const int W = 3 * heads * head_dim, T = Tk > q_row0 + Tq ? Tk : q_row0 + Tq;
+    float *qkv = rnd_array((size_t)T * W, 1.5f);
+    float *want = malloc(sizeof(float) * Tq * heads * head_dim);
+    float *got = malloc(sizeof(float) * Tq * heads * head_dim);
+    double *att = malloc(sizeof(double) * Tk);
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    didcl_ops_rows q = {NULL, q_row0 * W, W}, k = {NULL, heads * head_dim, W},
+                   v = {NULL, 2 * heads * head_dim, W};
+    didcl_ref_attention(want, att, qkv, q.off, q.stride, qkv, k.off, k.stride, qkv, v.off,
+                        v.stride, Tq, Tk, heads, head_dim, scale, &mask);
+    cl_mem d_qkv = upload(qkv, sizeof(float) * T * W);
+    cl_mem d_out = dev_alloc(sizeof(float) * Tq * heads * head_dim);
+    q.buf = k.buf = v.buf = d_qkv;
+    OK(didcl_ops_attention(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
+    download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+    CHECK_TENSOR(label, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+
+    /* the wide path (CLBlast products + masking softmax) gives the same */
+    cl_mem d_s = dev_alloc(sizeof(float) * heads * Tq * Tk);
+    OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_s, d_out));
+    download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+    char wlabel[128];
+    snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
+    CHECK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    clReleaseMemObject(d_s);
+    clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
+    free(qkv); free(want); free(got); free(att);
+}
+
+START_TEST(test_attention_none) {
+    rng_seed(41);
+    didcl_attn_mask m = {DIDCL_ATTN_NONE, 0, 0, 0};
+    attention_fused_case(37, 37, 0, 3, 64, m, "attention none T=37");
+    attention_fused_case(1, 131, 0, 2, 64, m, "attention none Tq=1 Tk=131");
+    attention_fused_case(6, 300, 0, 2, 40, m, "attention none hd=40 Tk=300");
+    attention_fused_case(3, 9, 0, 2, 256, m, "attention none hd=256");
+}
+END_TEST
+
+START_TEST(test_attention_causal) {
+    rng_seed(42);
+    didcl_attn_mask m = {DIDCL_ATTN_CAUSAL, 0, 0, 0};
+    attention_fused_case(45, 45, 0, 2, 64, m, "attention causal T=45");
+    /* 5 new queries after 40 cached keys: query i is key 40 + i */
+    didcl_attn_mask m2 = {DIDCL_ATTN_CAUSAL, 40, 0, 0};
+    attention_fused_case(5, 45, 40, 2, 64, m2, "attention causal q_offset=40");
+}
+END_TEST
+
+START_TEST(test_attention_block_causal) {
+    rng_seed(43);
+    didcl_attn_mask m = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 4, 0};
+    attention_fused_case(38, 38, 0, 2, 64, m, "attention block-causal T=38 B=4");
+    didcl_attn_mask m2 = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 16, 0};
+    attention_fused_case(133, 133, 0, 1, 64, m2, "attention block-causal T=133 B=16");
+}
+END_TEST
+
+START_TEST(test_attention_bd3_2l) {
+    rng_seed(44);
+    /* the mask itself, spot-checked against spec §2.3 (L = 8, B = 4) */
+    didcl_attn_mask s = {DIDCL_ATTN_BD3_2L, 0, 4, 8};
+    ck_assert(didcl_ref_attn_allowed(&s, 5, 6));   /* x_t block 1 sees itself */
+    ck_assert(!didcl_ref_attn_allowed(&s, 5, 2));  /* ... but not x_t block 0 */
+    ck_assert(didcl_ref_attn_allowed(&s, 5, 8));   /* x_t block 1 sees x_0 block 0 */
+    ck_assert(!didcl_ref_attn_allowed(&s, 5, 12)); /* ... not x_0 block 1 (its own) */
+    ck_assert(!didcl_ref_attn_allowed(&s, 1, 8));  /* x_t block 0 sees no x_0 */
+    ck_assert(didcl_ref_attn_allowed(&s, 13, 9));  /* x_0 block 1 sees x_0 block 0 */
+    ck_assert(didcl_ref_attn_allowed(&s, 13, 15)); /* ... and its own block */
+    ck_assert(!didcl_ref_attn_allowed(&s, 9, 13)); /* x_0 block 0 not x_0 block 1 */
+    ck_assert(!didcl_ref_attn_allowed(&s, 13, 5)); /* x_0 never sees x_t */
+
+    didcl_attn_mask m = {DIDCL_ATTN_BD3_2L, 0, 4, 20};
+    attention_fused_case(40, 40, 0, 2, 64, m, "attention bd3 2L L=20 B=4");
+    didcl_attn_mask m2 = {DIDCL_ATTN_BD3_2L, 0, 8, 72};
+    attention_fused_case(144, 144, 0, 3, 64, m2, "attention bd3 2L L=72 B=8");
+    /* only the x_t half of the queries (the ones whose logits are used) */
+    attention_fused_case(72, 144, 0, 1, 64, m2, "attention bd3 2L x_t queries");
+}
+END_TEST
+
+/* Separate K and V buffers (a cache) with a different row stride than Q. */
+START_TEST(test_attention_separate_kv) {
+    rng_seed(45);
+    const int heads = 2, hd = 64, Tq = 4, Tk = 29, W = heads * hd;
+    float *q = rnd_array((size_t)Tq * W, 1.0f), *k = rnd_array((size_t)Tk * W, 1.0f);
+    float *v = rnd_array((size_t)Tk * W, 1.0f);
+    float *want = malloc(sizeof(float) * Tq * W), *got = malloc(sizeof(float) * Tq * W);
+    double att[29];
+    didcl_attn_mask m = {DIDCL_ATTN_NONE, 0, 0, 0};
+    didcl_ref_attention(want, att, q, 0, W, k, 0, W, v, 0, W, Tq, Tk, heads, hd, 0.125f, &m);
+    cl_mem dq = upload(q, sizeof(float) * Tq * W), dk = upload(k, sizeof(float) * Tk * W);
+    cl_mem dv = upload(v, sizeof(float) * Tk * W), dout = dev_alloc(sizeof(float) * Tq * W);
+    OK(didcl_ops_attention(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
+                           (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, dout));
+    download(dout, got, sizeof(float) * Tq * W);
+    CHECK_TENSOR("attention separate K/V", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    cl_mem ds = dev_alloc(sizeof(float) * heads * Tq * Tk);
+    OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
+                                (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, ds,
+                                dout));
+    download(dout, got, sizeof(float) * Tq * W);
+    CHECK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    clReleaseMemObject(ds);
+    clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
+    clReleaseMemObject(dout);
+    free(q); free(k); free(v); free(want); free(got);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Products: gemv atol 1e-4 rtol 1e-4 (K up to 770, fp32 sums); sgemm the same
+ * ------------------------------------------------------------------------------------ */
+
+static void gemv_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum didcl_act act,
+                      int use_linear, const char *label) {
+    float *x = rnd_array((size_t)M * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
+    float *b = rnd_array(N, 0.5f);
+    float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+    cl_mem dW;
+    uint16_t *hW = NULL;
+    if (wt == DIDCL_WTYPE_F16) {
+        hW = to_half(W, (size_t)N * K); /* W now holds the half-rounded values */
+        dW = upload(hW, 2ull * N * K);
+    } else {
+        dW = upload(W, sizeof(float) * N * K);
+    }
+    cl_mem dx = upload(x, sizeof(float) * M * K), db = upload(b, sizeof(float) * N);
+    cl_mem dy = dev_alloc(sizeof(float) * M * N);
+    didcl_ref_linear(want, x, W, bias ? b : NULL, M, N, K, act);
+    if (use_linear)
+        OK(didcl_ops_linear(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
+    else
+        OK(didcl_ops_gemv(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
+    download(dy, got, sizeof(float) * M * N);
+    CHECK_TENSOR(label, got, want, (size_t)M * N, 1e-4, 1e-4);
+    clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
+    free(x); free(W); free(b); free(want); free(got); free(hW);
+}
+
+START_TEST(test_gemv_f32) {
+    rng_seed(51);
+    gemv_case(4, 300, 770, DIDCL_WTYPE_F32, 1, DIDCL_ACT_NONE, 0, "gemv f32 M=4 bias");
+    gemv_case(1, 129, 64, DIDCL_WTYPE_F32, 0, DIDCL_ACT_NONE, 0, "gemv f32 M=1 no bias");
+    gemv_case(16, 77, 300, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 0, "gemv f32 M=16 gelu");
+    gemv_case(19, 50, 33, DIDCL_WTYPE_F32, 1, DIDCL_ACT_NONE, 0, "gemv f32 M=19 (chunked)");
+}
+END_TEST
+
+START_TEST(test_gemv_f16) {
+    rng_seed(52);
+    gemv_case(4, 300, 770, DIDCL_WTYPE_F16, 1, DIDCL_ACT_NONE, 0, "gemv f16 M=4 bias");
+    gemv_case(3, 65, 129, DIDCL_WTYPE_F16, 1, DIDCL_ACT_GELU, 0, "gemv f16 M=3 gelu");
+    gemv_case(20, 40, 48, DIDCL_WTYPE_F16, 0, DIDCL_ACT_NONE, 1, "linear f16 M=20 (gemv path)");
+}
+END_TEST
+
+START_TEST(test_sgemm) {
+    rng_seed(53);
+    const int M = 33, N = 70, K = 90;
+    float *A = rnd_array((size_t)M * K, 1.0f), *B = rnd_array((size_t)K * N, 1.0f);
+    float *C0 = rnd_array((size_t)M * N, 1.0f);
+    float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+    cl_mem dA = upload(A, sizeof(float) * M * K), dB = upload(B, sizeof(float) * K * N);
+    cl_mem dC = upload(C0, sizeof(float) * M * N);
+
+    /* C = 0.5 A B + 2 C, B (K, N) */
+    memcpy(want, C0, sizeof(float) * M * N);
+    didcl_ref_sgemm(want, A, B, M, N, K, 0.5f, K, N, 0, 2.0f, N);
+    OK(didcl_ops_sgemm(rt, M, N, K, 0.5f, dA, 0, K, dB, 0, N, 0, 2.0f, dC, 0, N));
+    download(dC, got, sizeof(float) * M * N);
+    CHECK_TENSOR("sgemm B (K,N)", got, want, (size_t)M * N, 1e-4, 1e-4);
+
+    /* C = A B^T with B read as (N, K) weights */
+    didcl_ref_sgemm(want, A, B, M, N, K, 1.0f, K, K, 1, 0.0f, N);
+    OK(didcl_ops_sgemm(rt, M, N, K, 1.0f, dA, 0, K, dB, 0, K, 1, 0.0f, dC, 0, N));
+    download(dC, got, sizeof(float) * M * N);
+    CHECK_TENSOR("sgemm B^T (N,K)", got, want, (size_t)M * N, 1e-4, 1e-4);
+
+    clReleaseMemObject(dA); clReleaseMemObject(dB); clReleaseMemObject(dC);
+    free(A); free(B); free(C0); free(want); free(got);
+
+    /* the wide path of linear: CLBlast, then bias and GELU kernels */
+    gemv_case(40, 96, 64, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 1, "linear f32 M=40 (sgemm path)");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Softmax: atol 1e-5, rtol 1e-5 on log-probabilities
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_log_softmax) {
+    rng_seed(61);
+    const int R = 3, V = 5003, excl = V - 1;
+    float *x = rnd_array((size_t)R * V, 8.0f);
+    x[excl] = 100.0f; /* the mask token's logit would dominate if it took part */
+    float *want = malloc(sizeof(float) * R * V), *got = malloc(sizeof(float) * R * V);
+    cl_mem dx = upload(x, sizeof(float) * R * V), dout = dev_alloc(sizeof(float) * R * V);
+    OK(didcl_ops_log_softmax(rt, R, V, excl, dx, dout));
+    download(dout, got, sizeof(float) * R * V);
+    didcl_ref_log_softmax(want, x, R, V, excl);
+    CHECK_TENSOR("log_softmax excl", got, want, (size_t)R * V, 1e-5, 1e-5);
+    for (int r = 0; r < R; r++) {
+        ck_assert(isinf(got[(size_t)r * V + excl]) && got[(size_t)r * V + excl] < 0);
+        double s = 0.0;
+        for (int i = 0; i < V; i++)
+            s += exp((double)got[(size_t)r * V + i]);
+        ck_assert_msg(fabs(s - 1.0) < 1e-4, "row %d: probabilities sum to %.9f", r, s);
+    }
+
+    /* no exclusion, in place */
+    OK(didcl_ops_log_softmax(rt, R, V, -1, dx, dx));
+    download(dx, got, sizeof(float) * R * V);
+    didcl_ref_log_softmax(want, x, R, V, -1);
+    CHECK_TENSOR("log_softmax in place", got, want, (size_t)R * V, 1e-5, 1e-5);
+    ck_assert(got[excl] <= 0.0f && got[excl] > -1e-3f); /* now the 100 logit takes ~all mass */
+
+    /* (max, lse) statistics */
+    float st[6], st_want[6];
+    cl_mem dx2 = upload(x, sizeof(float) * R * V), dst = dev_alloc(sizeof st);
+    OK(didcl_ops_max_lse(rt, R, V, excl, dx2, dst));
+    download(dst, st, sizeof st);
+    didcl_ref_max_lse(st_want, x, R, V, excl);
+    CHECK_TENSOR("max_lse excl", st, st_want, 6, 1e-5, 1e-6);
+    ck_assert(st[0] < 100.0f); /* the excluded 100 is not the max */
+
+    clReleaseMemObject(dx); clReleaseMemObject(dout); clReleaseMemObject(dx2);
+    clReleaseMemObject(dst);
+    free(x); free(want); free(got);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Element-wise: gated residual, bias, GELU (atol 1e-6, rtol 1e-6)
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_elementwise) {
+    rng_seed(71);
+    const int T = 3, C = 101;
+    float *x = rnd_array((size_t)T * C, 1.0f), *y = rnd_array((size_t)T * C, 1.0f);
+    float *mod = rnd_array(6 * (size_t)C, 1.0f);
+    float *want = malloc(sizeof(float) * T * C), *got = malloc(sizeof(float) * T * C);
+    cl_mem dx = upload(x, sizeof(float) * T * C), dy = upload(y, sizeof(float) * T * C);
+    cl_mem dmod = upload(mod, sizeof(float) * 6 * C);
+
+    /* gate_msa is the third C-vector of the adaLN output */
+    OK(didcl_ops_gated_residual(rt, T, C, dx, dy, dmod, 2 * C, 0));
+    download(dx, got, sizeof(float) * T * C);
+    memcpy(want, x, sizeof(float) * T * C);
+    didcl_ref_gated_residual(want, y, mod, 2 * C, 0, T, C);
+    CHECK_TENSOR("gated_residual", got, want, (size_t)T * C, 1e-6, 1e-6);
+
+    /* bias add then GELU on y, against the reference's GELU */
+    OK(didcl_ops_bias_add(rt, T, C, dy, dmod));
+    OK(didcl_ops_gelu(rt, T * C, dy));
+    download(dy, got, sizeof(float) * T * C);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++)
+            want[t * C + c] = didcl_ref_gelu(y[t * C + c] + mod[c]);
+    CHECK_TENSOR("bias_add + gelu", got, want, (size_t)T * C, 1e-6, 1e-5);
+    ck_assert(fabsf(didcl_ref_gelu(1.0f) - 0.841191990f) < 1e-6f); /* torch gelu tanh */
+
+    clReleaseMemObject(dx); clReleaseMemObject(dy); clReleaseMemObject(dmod);
+    free(x); free(y); free(mod); free(want); free(got);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Parity of the reference with PyTorch (tests/ops_parity.py): the semantics (RoPE
+ * convention, the 2L mask, LayerNorm + modulate, GELU tanh, log-softmax without the mask
+ * token, Linear) as BD3-LM and GPT-2 compute them. atol 1e-5, rtol 1e-5 (fp32 on both
+ * sides). Skipped, with a note, where configure found no Python with torch.
+ * ------------------------------------------------------------------------------------ */
+
+#ifndef DIDCL_PYTHON_TORCH
+#define DIDCL_PYTHON_TORCH ""
+#endif
+
+static char parity_dir[4096];
+
+static float *parity_input(const char *name, size_t n, float amp) {
+    float *a = rnd_array(n, amp);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/in_%s.f32", parity_dir, name);
+    ck_assert_int_eq(testutil_write_file(path, a, n * sizeof(float)), 0);
+    return a;
+}
+
+static void parity_check(const char *name, const float *got, size_t n) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out_%s.f32", parity_dir, name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: missing (did ops_parity.py fail?)", path);
+    float *want = malloc(n * sizeof(float));
+    ck_assert_msg(fread(want, sizeof(float), n, f) == n && fgetc(f) == EOF,
+                  "%s: expected %zu floats", path, n);
+    fclose(f);
+    char label[64];
+    snprintf(label, sizeof label, "torch parity %s", name);
+    CHECK_TENSOR(label, got, want, n, 1e-5, 1e-5);
+    free(want);
+}
+
+START_TEST(test_torch_parity) {
+    if (!*DIDCL_PYTHON_TORCH) {
+        fprintf(stderr, "note: no Python with torch configured, parity case skipped\n");
+        return;
+    }
+    rng_seed(81);
+    char *dir = testutil_tmpdir();
+    snprintf(parity_dir, sizeof parity_dir, "%s", dir);
+
+    const int T = 5, H = 2, HD = 64, P0 = 1000;
+    float *rope = parity_input("rope", (size_t)T * 3 * H * HD, 1.0f);
+    const int L = 12, B = 4, AH = 2, W = 3 * AH * HD;
+    float *attn = parity_input("attn", (size_t)2 * L * W, 1.5f);
+    const int LT = 3, C = 96;
+    float *ln_x = parity_input("ln_x", (size_t)LT * C, 2.0f), *ln_w = parity_input("ln_w", C, 1.0f);
+    float *ln_shift = parity_input("ln_shift", C, 0.5f), *ln_scale = parity_input("ln_scale", C, 0.5f);
+    float *ln_b = parity_input("ln_b", C, 1.0f);
+    float *gelu = parity_input("gelu", 1000, 5.0f);
+    const int R = 2, V = 300;
+    float *lsm = parity_input("lsm", (size_t)R * V, 6.0f);
+    const int M = 4, N = 50, K = 64;
+    float *lin_x = parity_input("lin_x", (size_t)M * K, 1.0f), *lin_w = parity_input("lin_w", (size_t)N * K, 0.2f);
+    float *lin_b = parity_input("lin_b", N, 0.5f);
+
+    char cmd[8500];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/ops_parity.py' '%s'", DIDCL_PYTHON_TORCH, DIDCL_TEST_SRCDIR,
+             dir);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+
+    float inv_freq[32];
+    didcl_ref_rope_inv_freq(inv_freq, HD, 10000.0f);
+    didcl_ref_rope(rope, inv_freq, T, H, HD, P0);
+    parity_check("rope", rope, (size_t)T * 3 * H * HD);
+
+    float *out = malloc(sizeof(float) * 2 * L * AH * HD);
+    double att[24];
+    didcl_attn_mask bd3 = {DIDCL_ATTN_BD3_2L, 0, B, L}, causal = {DIDCL_ATTN_CAUSAL, 0, 0, 0};
+    didcl_ref_attention(out, att, attn, 0, W, attn, AH * HD, W, attn, 2 * AH * HD, W, 2 * L, 2 * L,
+                        AH, HD, 1.0f / 8.0f, &bd3);
+    parity_check("attn_bd3", out, (size_t)2 * L * AH * HD);
+    didcl_ref_attention(out, att, attn, 0, W, attn, AH * HD, W, attn, 2 * AH * HD, W, 2 * L, 2 * L,
+                        AH, HD, 1.0f / 8.0f, &causal);
+    parity_check("attn_causal", out, (size_t)2 * L * AH * HD);
+
+    float mod[2 * 96], ln_out[3 * 96];
+    memcpy(mod, ln_shift, sizeof(float) * C);
+    memcpy(mod + C, ln_scale, sizeof(float) * C);
+    didcl_ref_layernorm_modulate(ln_out, ln_x, ln_w, mod, 0, C, 0, LT, C, 1e-5f);
+    parity_check("ln_mod", ln_out, (size_t)LT * C);
+    didcl_ref_layernorm_bias(ln_out, ln_x, ln_w, ln_b, LT, C, 1e-5f);
+    parity_check("ln_bias", ln_out, (size_t)LT * C);
+
+    for (int i = 0; i < 1000; i++)
+        gelu[i] = didcl_ref_gelu(gelu[i]);
+    parity_check("gelu", gelu, 1000);
+
+    didcl_ref_log_softmax(lsm, lsm, R, V, V - 1);
+    parity_check("lsm", lsm, (size_t)R * V);
+
+    float lin_y[4 * 50];
+    didcl_ref_linear(lin_y, lin_x, lin_w, lin_b, M, N, K, DIDCL_ACT_NONE);
+    parity_check("linear", lin_y, (size_t)M * N);
+
+    testutil_rmtree(dir);
+    free(dir); free(rope); free(attn); free(out); free(ln_x); free(ln_w); free(ln_shift);
+    free(ln_scale); free(ln_b); free(gelu); free(lsm); free(lin_x); free(lin_w); free(lin_b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
+ * Limits: argument checks and their messages
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_bad_arguments) {
+    cl_mem d = dev_alloc(64);
+    ck_assert_int_eq(didcl_ops_gemv(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("gemv: shape M=0 N=4 K=4");
+    ck_assert_int_eq(didcl_ops_rope(rt, 2, 1, 7, 0, d, d), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("rope: head_dim 7, expected even");
+    ck_assert_int_eq(didcl_ops_log_softmax(rt, 1, 8, 8, d, d), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("log_softmax: excluded index 8, expected -1..7");
+    didcl_attn_mask m = {DIDCL_ATTN_BD3_2L, 0, 4, 10};
+    didcl_ops_rows r = {d, 0, 1};
+    ck_assert_int_eq(didcl_ops_attention(rt, 20, 20, 1, 1, 1.0f, r, r, r, &m, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("half_len a multiple of block");
+    didcl_attn_mask bc = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 0, 0};
+    ck_assert_int_eq(didcl_ops_attention(rt, 2, 2, 1, 1, 1.0f, r, r, r, &bc, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention: mask block size 0, expected > 0");
+    ck_assert_int_eq(didcl_ops_embed(rt, 4, 8, 10, d, d, d, 6, 3, DIDCL_WTYPE_F32, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("embed: positions 3..6, expected below the 6 rows");
+    clReleaseMemObject(d);
+}
+END_TEST
+
+START_TEST(test_attention_local_memory) {
+    /* more keys than local memory holds scores for: refused before any launch */
+    cl_mem d = dev_alloc(64);
+    const int Tk = (int)(rt->info.local_mem / sizeof(float)) + 1;
+    didcl_ops_rows r = {d, 0, 0};
+    ck_assert_int_eq(didcl_ops_attention(rt, 1, Tk, 1, 64, 1.0f, r, r, r, NULL, d),
+                     DIDCL_ERR_UNSUPPORTED);
+    ck_assert_last_error_has("attention: needs");
+    ck_assert_last_error_has("bytes of local memory");
+    clReleaseMemObject(d);
+}
+END_TEST
+
+START_TEST(test_sgemm_error) {
+    /* CLBlast rejects a leading dimension smaller than the row: its status is reported */
+    cl_mem d = dev_alloc(4096);
+    ck_assert_int_eq(didcl_ops_sgemm(rt, 4, 4, 4, 1.0f, d, 0, 2, d, 0, 4, 0, 0.0f, d, 0, 4),
+                     DIDCL_ERR_CLBLAST);
+    ck_assert_last_error_has("CLBlastSgemm M=4 N=4 K=4 lda=2");
+    ck_assert_last_error_has("CLBlast status -");
+    clReleaseMemObject(d);
+}
+END_TEST
+
+static Suite *ops_suite(void) {
+    Suite *s = suite_create("ops");
+    TCase *core = tcase_create("core");
+    tcase_set_timeout(core, DIDCL_CL_TIMEOUT);
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_test(core, test_embed);
+    tcase_add_test(core, test_layernorm_modulate);
+    tcase_add_test(core, test_layernorm_bias);
+    tcase_add_test(core, test_rope);
+    tcase_add_test(core, test_attention_none);
+    tcase_add_test(core, test_attention_causal);
+    tcase_add_test(core, test_attention_block_causal);
+    tcase_add_test(core, test_attention_bd3_2l);
+    tcase_add_test(core, test_attention_separate_kv);
+    tcase_add_test(core, test_gemv_f32);
+    tcase_add_test(core, test_gemv_f16);
+    tcase_add_test(core, test_sgemm);
+    tcase_add_test(core, test_log_softmax);
+    tcase_add_test(core, test_elementwise);
+    tcase_add_test(core, test_torch_parity);
+    suite_add_tcase(s, core);
+
+    TCase *limits = tcase_create("limits");
+    tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
+    tcase_add_test(limits, test_half_conversion);
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_test(limits, test_bad_arguments);
+    tcase_add_test(limits, test_attention_local_memory);
+    tcase_add_test(limits, test_sgemm_error);
+    suite_add_tcase(s, limits);
+    return s;
+}
+
+int main(void) {
+    testutil_skip_without_device();
+    return testutil_run(ops_suite());
+}

@@ -1,0 +1,505 @@
+#!/usr/bin/env python3
+"""didcl training tool: BD3-LM (vectorized mixed-scale block diffusion) or a GPT-2 evaluator.
+
+Data: UTF-8 text files (documents separated by a line `<|endoftext|>`; .xz accepted) are
+tokenized once into uint16 .bin caches (documents joined with EOS); .bin files are used as
+they are. Training chunks of model_length tokens are cut at random offsets of the token
+stream; with --chunk-bos (default) each chunk starts with BOS, which is never masked.
+
+BD3-LM: each sample of a batch draws its own block size from --block-mix; the batch runs as
+one x_t (+) x_0 forward through the 2L mask with a per-sample block size. Per block
+t ~ U[eps_min, eps_max] (antithetic), each token masked with probability t, loss
+-(1/t) log p(x0 | xt) on masked tokens, mean over tokens (NELBO, nats/token).
+
+  python3 tools/train.py --arch bd3lm --tokenizer models/tokenizer.json \
+      --train corpus/train_0*.txt --valid corpus/valid.txt --out run/default ...
+  python3 tools/train.py --prepare-only ...    (tokenize only; needs neither torch nor numpy)
+
+Export: EMA weights as config.json + model.safetensors (shards with --shard-mb) in
+<out>/export, tokenizer.json copied beside.
+"""
+import argparse
+import array
+import glob
+import hashlib
+import json
+import lzma
+import math
+import os
+import shutil
+import sys
+import time
+
+EOT = "<|endoftext|>"
+
+
+# ------------------------------------------------------------------ tokenization (no torch)
+
+class ByteTok:
+    """Fallback tokenizer for tests: ids = UTF-8 bytes, eos = 256, mask = 257."""
+    vocab_size = 258
+
+    def encode_docs(self, docs):
+        return [list(d.encode("utf-8")) for d in docs]
+
+
+class HFTok:
+    def __init__(self, path):
+        from tokenizers import Tokenizer
+        self.t = Tokenizer.from_file(path)
+        self.vocab_size = self.t.get_vocab_size()
+
+    def encode_docs(self, docs):
+        return [e.ids for e in self.t.encode_batch(docs, add_special_tokens=False)]
+
+
+def load_tok(spec):
+    return ByteTok() if spec == "bytes" else HFTok(spec)
+
+
+def tok_vocab_size(spec):
+    """Vocabulary size from tokenizer.json alone (no `tokenizers` needed)."""
+    if spec == "bytes":
+        return ByteTok.vocab_size
+    with open(spec, encoding="utf-8") as f:
+        j = json.load(f)
+    ids = list(j["model"]["vocab"].values()) + [t["id"] for t in j.get("added_tokens", [])]
+    return max(ids) + 1
+
+
+def tok_tag(spec):
+    if spec == "bytes":
+        return "bytes"
+    with open(spec, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:10]
+
+
+def read_docs(path):
+    op = lzma.open if path.endswith(".xz") else open
+    with op(path, "rt", encoding="utf-8") as f:
+        doc = []
+        for line in f:
+            if line.rstrip("\n") == EOT:
+                if doc:
+                    yield "".join(doc)
+                doc = []
+            else:
+                doc.append(line)
+        if doc:
+            yield "".join(doc)
+
+
+def prepare(paths, tok_spec, cache_dir, log=print):
+    """Tokenize each text file once into cache_dir/<name>.<tok>.bin (uint16); returns the
+    list of .bin paths (given .bin files are passed through)."""
+    out, tok = [], None
+    tag = tok_tag(tok_spec)
+    for p in paths:
+        if p.endswith(".bin"):
+            out.append(p)
+            continue
+        name = os.path.basename(p).replace(".xz", "")
+        dst = os.path.join(cache_dir, "%s.%s.bin" % (name, tag))
+        if not os.path.exists(dst):
+            os.makedirs(cache_dir, exist_ok=True)
+            tok = tok or load_tok(tok_spec)
+            if tok.vocab_size > 65536:
+                sys.exit("train: vocab %d does not fit uint16" % tok.vocab_size)
+            eos = tok.vocab_size - 2
+            t0, n = time.time(), 0
+            with open(dst + ".tmp", "wb") as f:
+                batch = []
+                for d in list(read_docs(p)) + [None]:
+                    if d is not None:
+                        batch.append(d)
+                    if batch and (d is None or len(batch) == 64):
+                        arr = array.array("H")
+                        for ids in tok.encode_docs(batch):
+                            arr.extend(ids)
+                            arr.append(eos)
+                        arr.tofile(f)
+                        n += len(arr)
+                        batch = []
+            os.replace(dst + ".tmp", dst)
+            log("tokenized %s: %d tokens in %.1fs -> %s" % (p, n, time.time() - t0, dst))
+        out.append(dst)
+    return out
+
+
+# ------------------------------------------------------------------ training
+
+def parse_mix(s, L):
+    sizes, probs = [], []
+    for part in s.split(","):
+        b, p = part.split(":")
+        b = L if b.strip() in ("L", "l") else int(b)
+        if b <= 0 or L % b:
+            sys.exit("train: --block-mix: block size %d must divide model_length %d" % (b, L))
+        sizes.append(b)
+        probs.append(float(p))
+    tot = sum(probs)
+    return sizes, [p / tot for p in probs]
+
+
+def main():
+    ap = argparse.ArgumentParser(description="didcl training tool (BD3-LM mixed-scale / GPT-2)")
+    ap.add_argument("--arch", choices=["bd3lm", "gpt2"], default="bd3lm")
+    ap.add_argument("--train", nargs="+", required=True, help="text (.txt/.xz) or .bin files")
+    ap.add_argument("--valid", nargs="*", default=[])
+    ap.add_argument("--tokenizer", default="models/tokenizer.json", help="tokenizer.json or 'bytes'")
+    ap.add_argument("--cache-dir", default=None, help="token cache (default: <out>/../data_cache)")
+    ap.add_argument("--prepare-only", action="store_true")
+    ap.add_argument("--out", required=True)
+    # model
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--heads", type=int, default=6)
+    ap.add_argument("--cond-dim", type=int, default=128)
+    ap.add_argument("--model-length", type=int, default=512)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--chunk-bos", type=int, default=1, help="start every chunk with BOS (1/0)")
+    # diffusion
+    ap.add_argument("--block-mix", default="4:0.6,16:0.1,L:0.3")
+    ap.add_argument("--block-size", type=int, default=0, help="config block_size (default: first of mix)")
+    ap.add_argument("--eps-min", type=float, default=1e-3)
+    ap.add_argument("--eps-max", type=float, default=1.0)
+    ap.add_argument("--antithetic", type=int, default=1)
+    ap.add_argument("--eval-blocks", default="4,16,L")
+    # optimisation
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=1000, help="max steps (schedule length)")
+    ap.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds of training")
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--min-lr-ratio", type=float, default=0.1)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
+    ap.add_argument("--wd", type=float, default=0.0)
+    ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--ema", type=float, default=0.9999)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--compile", action="store_true")
+    # bookkeeping
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-batches", type=int, default=8)
+    ap.add_argument("--final-eval-batches", type=int, default=32)
+    ap.add_argument("--ckpt-every", type=int, default=1000)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export-only", action="store_true", help="load <out>/ckpt.pt and export")
+    ap.add_argument("--export-dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ap.add_argument("--shard-mb", type=float, default=0)
+    ap.add_argument("--verify-export", action="store_true")
+    a = ap.parse_args()
+
+    os.makedirs(a.out, exist_ok=True)
+    cache = a.cache_dir or os.path.join(os.path.dirname(os.path.abspath(a.out)), "data_cache")
+    logf = open(os.path.join(a.out, "log.txt"), "a")
+
+    def log(msg):
+        print(msg, flush=True)
+        logf.write(msg + "\n")
+        logf.flush()
+
+    train_bins = prepare(a.train, a.tokenizer, cache, log)
+    valid_bins = prepare(a.valid, a.tokenizer, cache, log)
+    if a.prepare_only:
+        return
+    run(a, train_bins, valid_bins, log)
+
+
+def run(a, train_bins, valid_bins, log):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import didcl_torch as dt
+
+    torch.manual_seed(a.seed)
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    vocab = tok_vocab_size(a.tokenizer)
+    eos, mask_id = vocab - 2, vocab - 1
+    L = a.model_length
+
+    def load_stream(bins):
+        if not bins:
+            return None
+        arrs = [np.fromfile(b, dtype=np.uint16) for b in bins]
+        return torch.from_numpy(np.concatenate(arrs).astype(np.int64)).to(dev)
+
+    train = load_stream(train_bins)
+    valid = load_stream(valid_bins) if valid_bins else None
+    log("data: %d train tokens, %d valid tokens, vocab %d, device %s, torch %s" % (
+        train.numel(), 0 if valid is None else valid.numel(), vocab, dev, torch.__version__))
+
+    body = L - 1 if a.chunk_bos else L          # stream tokens per chunk
+    need = body + (1 if a.arch == "gpt2" else 0)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(a.seed)
+
+    def chunks(stream, starts):
+        x = stream[starts[:, None] + torch.arange(need, device=dev)[None]]
+        if a.chunk_bos:
+            x = torch.cat([torch.full((x.shape[0], 1), eos, dtype=x.dtype, device=dev), x], 1)
+        return x
+
+    def train_batch():
+        starts = torch.randint(0, train.numel() - need, (a.batch,), device=dev, generator=gen)
+        return chunks(train, starts)
+
+    # model
+    if a.arch == "bd3lm":
+        sizes, probs = parse_mix(a.block_mix, L)
+        cfg = {"n_blocks": a.layers, "hidden_dim": a.hidden, "n_heads": a.heads,
+               "cond_dim": a.cond_dim, "vocab_size": vocab, "model_length": L,
+               "block_size": a.block_size or sizes[0], "dropout": a.dropout,
+               "sampling_eps_min": a.eps_min, "sampling_eps_max": a.eps_max, "var_min": False,
+               "mask_token_id": mask_id, "bos_token_id": eos, "eos_token_id": eos,
+               "didcl_block_mix": a.block_mix, "didcl_chunk_bos": bool(a.chunk_bos)}
+    else:
+        cfg = {"model_type": "gpt2", "n_layer": a.layers, "n_embd": a.hidden, "n_head": a.heads,
+               "n_positions": L, "vocab_size": vocab, "resid_pdrop": a.dropout,
+               "embd_pdrop": a.dropout, "attn_pdrop": a.dropout,
+               "bos_token_id": eos, "eos_token_id": eos, "didcl_chunk_bos": bool(a.chunk_bos)}
+    model = dt.build_model(cfg).to(dev)
+    nparam = sum(p.numel() for p in model.parameters())
+    log("model %s: %d parameters, config %s" % (a.arch, nparam, json.dumps(cfg, sort_keys=True)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    nodecay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd},
+                             {"params": nodecay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    ema = [p.detach().clone().float() for p in params]
+    step, elapsed, tokens = 0, 0.0, 0
+    ckpt_path = os.path.join(a.out, "ckpt.pt")
+    if (a.resume or a.export_only) and os.path.exists(ckpt_path):
+        try:
+            ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        except TypeError:   # torch < 1.13.1 has no weights_only
+            ck = torch.load(ckpt_path, map_location=dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        for e, s in zip(ema, ck["ema"]):
+            e.copy_(s)
+        step, elapsed, tokens = ck["step"], ck["elapsed"], ck["tokens"]
+        gen.set_state(ck["gen"].cpu())
+        log("resumed from %s at step %d (%.0fs, %d tokens)" % (ckpt_path, step, elapsed, tokens))
+    elif a.export_only:
+        sys.exit("train: --export-only: %s not found" % ckpt_path)
+
+    # the training forward (compiled with --compile on torch 2.x; the module itself stays
+    # uncompiled so checkpoints and exports keep the plain parameter names)
+    fwd = model.forward_train if a.arch == "bd3lm" else model
+    if a.compile and hasattr(torch, "compile"):
+        fwd = torch.compile(fwd)
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else None
+
+    def noise(x0, bsz, eps_min, eps_max, g, antithetic):
+        """Per-block t and the masked x_t. bsz: LongTensor [b]."""
+        b = x0.shape[0]
+        pos = torch.arange(L, device=dev)
+        blk = pos[None, :] // bsz[:, None]                             # [b, L]
+        if antithetic:
+            u = torch.rand((), device=dev, generator=g)
+            u = (u + torch.arange(b * L, device=dev).view(b, L).float() / (b * L)) % 1.0
+            u = u[:, torch.randperm(L, device=dev, generator=g)]
+        else:
+            u = torch.rand(b, L, device=dev, generator=g)
+        t = eps_min + (eps_max - eps_min) * u.gather(1, blk)           # [b, L] per-token t of its block
+        move = torch.rand(b, L, device=dev, generator=g) < t
+        if a.chunk_bos:
+            move[:, 0] = False
+        xt = torch.where(move, torch.full_like(x0, mask_id), x0)
+        return xt, t, move
+
+    def bd3_loss(fw, x0, bsz, eps_min, eps_max, g, antithetic, reduce=True):
+        xt, t, move = noise(x0, bsz, eps_min, eps_max, g, antithetic)
+        if amp:
+            with amp():
+                logits = fw(xt, x0, bsz)
+        else:
+            logits = fw(xt, x0, bsz)
+        # SUBS: the [MASK] logit is -inf; as mask_id is the last id, drop that column
+        logits = logits[..., :mask_id].float()
+        nll = F.cross_entropy(logits.reshape(-1, mask_id), x0.reshape(-1), reduction="none").view_as(t)
+        per_tok = nll * move.float() / t                               # [b, L]
+        ntok = L - 1 if a.chunk_bos else L
+        if reduce:
+            return per_tok.sum() / (x0.shape[0] * ntok)
+        return per_tok.sum(), x0.shape[0] * ntok
+
+    def gpt_loss(fw, x, reduce=True):
+        inp, tgt = x[:, :L], x[:, 1:L + 1]
+        if amp:
+            with amp():
+                logits = fw(inp)
+        else:
+            logits = fw(inp)
+        nll = F.cross_entropy(logits.float().reshape(-1, vocab), tgt.reshape(-1), reduction="sum")
+        return nll / tgt.numel() if reduce else (nll, tgt.numel())
+
+    def lr_at(step, elapsed):
+        if step < a.warmup:
+            return a.lr * (step + 1) / a.warmup
+        if a.schedule == "constant":
+            return a.lr
+        prog = (step - a.warmup) / max(1, a.steps - a.warmup)
+        if a.time_budget:
+            prog = max(prog, elapsed / a.time_budget)
+        prog = min(1.0, prog)
+        return a.lr * (a.min_lr_ratio + (1 - a.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * prog)))
+
+    def swap_ema():
+        for p, e in zip(params, ema):
+            tmp = p.detach().clone()
+            p.data.copy_(e)
+            e.copy_(tmp)
+
+    @torch.no_grad()
+    def evaluate(nbatches):
+        """Validation: nats/token per block size (bd3lm, t ~ U[1e-3, 1]) or AR NLL (gpt2)."""
+        if valid is None:
+            return {}
+        model.eval()
+        g = torch.Generator(device=dev)
+        g.manual_seed(1234)
+        n_chunks = (valid.numel() - need) // need
+        bs = a.batch
+        res = {}
+        starts_all = torch.arange(0, min(n_chunks, nbatches * bs), device=dev) * need
+        if a.arch == "gpt2":
+            tot, cnt = 0.0, 0
+            for i in range(0, starts_all.numel(), bs):
+                s, c = gpt_loss(model, chunks(valid, starts_all[i:i + bs]), reduce=False)
+                tot += float(s)
+                cnt += c
+            res["ar"] = tot / cnt
+        else:
+            for spec in a.eval_blocks.split(","):
+                B = L if spec.strip() in ("L", "l") else int(spec)
+                g.manual_seed(1234)
+                tot, cnt = 0.0, 0
+                for i in range(0, starts_all.numel(), bs):
+                    x0 = chunks(valid, starts_all[i:i + bs])
+                    bsz = torch.full((x0.shape[0],), B, dtype=torch.long, device=dev)
+                    s, c = bd3_loss(model.forward_train, x0, bsz, 1e-3, 1.0, g, True, reduce=False)
+                    tot += float(s)
+                    cnt += c
+                res[str(B)] = tot / cnt
+        model.train()
+        return res
+
+    def fmt_eval(res):
+        return ", ".join("%s: %.4f nats/tok (%.3f bits, ppl<=%.2f)" % (
+            k if a.arch == "gpt2" else "B=" + k, v, v / math.log(2), math.exp(v)) for k, v in res.items())
+
+    jl = open(os.path.join(a.out, "log.jsonl"), "a")
+
+    def jlog(d):
+        jl.write(json.dumps(d) + "\n")
+        jl.flush()
+
+    def save_ckpt():
+        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
+              "elapsed": elapsed, "tokens": tokens, "gen": gen.get_state(), "args": vars(a)}
+        torch.save(ck, ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+
+    if a.arch == "bd3lm":
+        size_t = torch.tensor(sizes, device=dev)
+        prob_t = torch.tensor(probs, device=dev)
+
+    model.train()
+    t_start = time.time() - elapsed
+    t_log, tok_log = time.time(), 0
+    while not a.export_only and step < a.steps and not (a.time_budget and elapsed >= a.time_budget):
+        lr = lr_at(step, elapsed)
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        x = train_batch()
+        if a.arch == "bd3lm":
+            bsz = size_t[torch.multinomial(prob_t, a.batch, replacement=True, generator=gen)]
+            loss = bd3_loss(fwd, x, bsz, a.eps_min, a.eps_max, gen, a.antithetic)
+        else:
+            loss = gpt_loss(fwd, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(params, a.grad_clip)
+        opt.step()
+        step += 1
+        d = min(a.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                e.mul_(d).add_(p.detach().float(), alpha=1 - d)
+        ntok = a.batch * L
+        tokens += ntok
+        tok_log += ntok
+        elapsed = time.time() - t_start
+        if step % a.log_every == 0 or step == 1:
+            lv = float(loss)
+            now = time.time()
+            tps = tok_log / max(1e-9, now - t_log)
+            t_log, tok_log = now, 0
+            log("step %d loss %.4f lr %.2e gnorm %.3f tok/s %.0f tokens %d elapsed %.0fs" % (
+                step, lv, lr, float(gnorm), tps, tokens, elapsed))
+            jlog({"step": step, "loss": lv, "lr": lr, "gnorm": float(gnorm), "tok_s": tps,
+                  "tokens": tokens, "elapsed": elapsed})
+            if not math.isfinite(lv):
+                sys.exit("train: loss is not finite at step %d" % step)
+        if a.eval_every and step % a.eval_every == 0:
+            res = evaluate(a.eval_batches)
+            log("eval step %d (raw weights): %s" % (step, fmt_eval(res)))
+            jlog({"step": step, "eval": res, "weights": "raw", "tokens": tokens})
+        if a.ckpt_every and step % a.ckpt_every == 0:
+            save_ckpt()
+
+    if not a.export_only:
+        save_ckpt()
+        log("training done: %d steps, %d tokens, %.0fs" % (step, tokens, elapsed))
+
+    # final: EMA weights, eval, export
+    swap_ema()
+    res = evaluate(a.final_eval_batches)
+    log("final eval (EMA weights, step %d): %s" % (step, fmt_eval(res)))
+    jlog({"step": step, "eval": res, "weights": "ema", "tokens": tokens, "final": True})
+    exp = os.path.join(a.out, "export")
+    dtype = {"f32": "F32", "f16": "F16", "bf16": "BF16"}[a.export_dtype]
+    files = dt.save_pretrained(model, exp, dtype, int(a.shard_mb * 1e6))
+    if a.tokenizer != "bytes":
+        shutil.copy(a.tokenizer, os.path.join(exp, "tokenizer.json"))
+    summary = {"arch": a.arch, "steps": step, "tokens_seen": tokens, "train_seconds": elapsed,
+               "parameters": nparam, "final_eval_nats_per_token": res,
+               "args": vars(a)}
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    log("exported %s (%s)" % (", ".join(files), dtype))
+    if a.verify_export:
+        model.eval()
+        m2 = dt.load_pretrained(exp, map_location=dev).eval()
+        g = torch.Generator(device=dev)
+        g.manual_seed(7)
+        x = chunks(valid if valid is not None else train,
+                   torch.randint(0, (valid if valid is not None else train).numel() - need, (2,),
+                                 device=dev, generator=g))
+        with torch.no_grad():
+            if a.arch == "bd3lm":
+                xt = x.clone()
+                xt[:, 1::3] = mask_id
+                ms = dt.mask_block_causal(4, L, dev)
+                l1, l2 = model(xt, ms), m2(xt, ms)
+            else:
+                l1, l2 = model(x[:, :L]), m2(x[:, :L])
+        diff = float((l1.float() - l2.float()).abs().max())
+        tol = 0.0 if dtype == "F32" else 5e-2 * max(1.0, float(l1.abs().max()))
+        log("export check: max |logit diff| %.3g (tolerance %.3g) %s" % (diff, tol, "OK" if diff <= tol else "FAIL"))
+        if diff > tol:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
