@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "didcl/remask.h" /* the plugin ABI: didcl_remask_position, for didcl_remask_select */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -329,6 +331,82 @@ DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char 
  * DIDCL_ERR_INVALID_ARG names an id out of range and its position. */
 DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32_t *ids,
                                               size_t n_ids, char **text, size_t *len);
+/* ---- remask plugins ----------------------------------------------------------------
+ * Loading and running remask-selection plugins (the ABI plugins implement is
+ * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME
+ * is either a path to a shared object (it contains '/' or ends in ".so") or a plugin
+ * name, resolved to the file didcl-remask-NAME.so in the first directory of the search
+ * path that has it:
+ *   1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
+ *   2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),
+ *   3. the installed plugin directory ($(libdir)/didcl/plugins),
+ *   4. when libdidcl itself runs from its build tree (not installed): the build's
+ *      plugins/.libs, so an uninstalled build finds its bundled plugins.
+ * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file.
+ * A handle is used by one thread at a time; separate handles may run concurrently.
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct didcl_remask *didcl_remask_t;
+
+/* What the host offers a plugin. All fields are optional: pass NULL for the defaults. */
+typedef struct didcl_remask_host_cfg {
+    /* Seed of the built-in uniform generator (a splitmix64 counter stream), used when
+     * uniform is NULL. */
+    uint64_t seed;
+    /* The caller's own generator: uniform double in [0, 1). The sampler passes its
+     * counter-based stream here so plugins draw from the run's RNG. */
+    double (*uniform)(void *user);
+    void *uniform_user;
+} didcl_remask_host_cfg;
+
+/* Load and instantiate a plugin (dlopen, ABI checks, create() with the spec's options).
+ * cfg may be NULL (seed 0, built-in generator). Free with didcl_remask_free. */
+DIDCL_API didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
+                                         const didcl_remask_host_cfg *cfg, didcl_remask_t *out);
+DIDCL_API void didcl_remask_free(didcl_remask_t r);
+
+/* The plugin's descriptor name, version, description and the file it was loaded from. */
+DIDCL_API const char *didcl_remask_name(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_version(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_description(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_path(didcl_remask_t r);
+
+/* Ask the plugin which positions of a draft to remask. positions has n entries in
+ * sequence order; count must not exceed the number of unlocked positions. out_indices
+ * needs room for n entries. With count_flexible the plugin may return any number in
+ * [1, unlocked]. The selection is validated (count, duplicates, locked or out-of-range
+ * positions) and written to out_indices/n_out only if valid; an invalid selection is
+ * DIDCL_ERR_PLUGIN and nothing is written. When count is 0 the plugin is not called
+ * and *n_out = 0. stage and block_size describe the stage about to run; sample is the
+ * sequence's index in a batch (all passed on to the plugin). */
+DIDCL_API didcl_status didcl_remask_select(didcl_remask_t r,
+                                           const didcl_remask_position *positions, uint32_t n,
+                                           uint32_t count, int count_flexible, uint32_t stage,
+                                           uint32_t block_size, uint32_t sample,
+                                           uint32_t *out_indices, uint32_t *n_out);
+
+/* One plugin file found on the search path (see didcl_remask_list). */
+typedef struct didcl_remask_info {
+    char name[64];          /* NAME of didcl-remask-NAME.so: what --remask takes */
+    char plugin_name[64];   /* the descriptor's name ("" if it could not be read) */
+    char version[32];       /* the descriptor's version ("" if unreadable) */
+    char description[256];  /* the descriptor's description ("" if unreadable) */
+    char path[4096];        /* the file */
+    uint32_t abi_version;   /* the descriptor's abi_version (0 if unreadable) */
+    didcl_status status;    /* DIDCL_OK if the plugin loads, else why not (in message) */
+    char message[512];      /* the refusal ("" when loadable) */
+    int shadowed;           /* an earlier directory has a plugin of the same NAME */
+} didcl_remask_info;
+
+/* Every didcl-remask-*.so on the search path, in search order (directories in order,
+ * names sorted inside a directory). Each is dlopen'ed and its descriptor checked (its
+ * create() is not called). *out is malloc'd; free it with free(). */
+DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
+                                         size_t *n);
+
+/* The search path as ':'-separated directories (the order above), into buf. */
+DIDCL_API didcl_status didcl_remask_search_path(const char *plugin_path, char *buf,
+                                                size_t size);
 
 #ifdef __cplusplus
 }

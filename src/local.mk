@@ -11,7 +11,8 @@ libdidcl_la_SOURCES += \
 	src/modelfiles.c \
 	src/ops.c \
 	src/ops_ref.c \
-	src/tokenizer.c
+	src/tokenizer.c \
+	src/remask.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -22,6 +23,7 @@ noinst_HEADERS += \
 	src/progcache.h \
 	src/ops.h \
 	src/ops_ref.h \
+	src/remask.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \
@@ -32,4 +34,9 @@ didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
 	src/cli/inspect.c \
-	src/cli/tokenize.c
+	src/cli/tokenize.c \
+	src/cli/plugins.c
+
+# The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
+# this build tree (src/remask.c checks its own file with dladdr).
+AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'
