@@ -5,7 +5,10 @@ libdidcl_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/program.c \
-	src/progcache.c
+	src/progcache.c \
+	src/philox.c \
+	src/sampling.c \
+	src/sampler.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -14,6 +17,10 @@ noinst_HEADERS += \
 	src/runtime.h \
 	src/program.h \
 	src/progcache.h \
+	src/philox.h \
+	src/sampling.h \
+	src/denoiser.h \
+	src/sampler.h \
 	src/cl-sources.h \
 	src/cli/cli.h
 
