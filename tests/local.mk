@@ -20,7 +20,10 @@ check_PROGRAMS += \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
-	tests/check_remask_header
+	tests/check_remask_header \
+	tests/check_philox \
+	tests/check_sampling \
+	tests/check_sampler
 
 tests_check_status_SOURCES = tests/check_status.c
 tests_check_status_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -41,6 +44,21 @@ tests_check_remask_header_SOURCES = tests/check_remask_header.c
 tests_check_remask_header_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_remask_header_CFLAGS = $(TEST_CFLAGS) -Wpedantic -Wconversion
 tests_check_remask_header_LDADD = $(TEST_LDADD)
+
+tests_check_philox_SOURCES = tests/check_philox.c
+tests_check_philox_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_philox_CFLAGS = $(TEST_CFLAGS)
+tests_check_philox_LDADD = $(TEST_LDADD) -lm
+
+tests_check_sampling_SOURCES = tests/check_sampling.c
+tests_check_sampling_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_sampling_CFLAGS = $(TEST_CFLAGS)
+tests_check_sampling_LDADD = $(TEST_LDADD) -lm
+
+tests_check_sampler_SOURCES = tests/check_sampler.c
+tests_check_sampler_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_sampler_CFLAGS = $(TEST_CFLAGS)
+tests_check_sampler_LDADD = $(TEST_LDADD) -lm
 
 TESTS += $(check_PROGRAMS)
 endif
