@@ -118,17 +118,15 @@ didcl_status didcl_sampling_draw(didcl_sampling *s, const float *logits, int32_t
     /* softmax in float64; T = 0 keeps the model's own (T = 1) distribution for stats */
     const double inv_t = temperature > 0.0 ? 1.0 / temperature : 1.0;
     double z = 0.0;
-    for (int32_t v = 0; v < V; v++)
-        if (v != mask_id)
-            z += exp(((double)logits[v] - m) * inv_t);
     int32_t n = 0;
-    for (int32_t v = 0; v < V; v++) {
-        if (v == mask_id)
-            continue;
-        double p = exp(((double)logits[v] - m) * inv_t) / z;
-        if (p > 0.0)
-            s->ranked[n++] = (struct didcl_ranked){p, v};
+    for (int32_t v = 0; v < V; v++) { /* one exp per token: the row's main cost */
+        double e = v == mask_id ? 0.0 : exp(((double)logits[v] - m) * inv_t);
+        z += e;
+        if (e > 0.0)
+            s->ranked[n++] = (struct didcl_ranked){e, v};
     }
+    for (int32_t j = 0; j < n; j++)
+        s->ranked[j].p /= z;
     /* nucleus; top_p == 1 keeps all, unsorted: only the two largest matter (margin) */
     int32_t kept;
     if (top_p >= 1.0) {
