@@ -5,7 +5,8 @@
  * the rest starts as [MASK]. Blocks of `block` positions are denoised left to right; a
  * block that the prompt fills only partly keeps its prompt tokens and masks the rest.
  * Cached (default): each step is a block_logits call; once the block is clean, one
- * store_kv pass (counted in store_kv, not in NFE). Uncached: global_logits over
+ * store_kv pass (counted in store_kv, not in NFE; skipped after the last block, whose
+ * K/V nothing reads, so a full draft makes L/B - 1 of them). Uncached: global_logits over
  * [0, start+B) with the block-causal mask of block size B, which computes the same
  * logits (BD3-LM's cache is exact), and no store pass.
  *
@@ -24,6 +25,13 @@
  * Random draws: Philox at (seed, purpose, sample, position, stage, forward), where
  * forward counts the stage's forwards (rejected attempts included), so each sample's
  * tokens depend only on the seed and its own history.
+ *
+ * Accounting (didcl_stage_stats): nfe counts committing forwards (stage 1 with
+ * first-hitting: one per masked position, L - 1 - n_prompt, since BOS is never masked;
+ * the reference's "NFE = L" counts the same way), including those of attempts the
+ * low-entropy rule rejected; flops sums the model's estimate over all forwards,
+ * store-KV passes included. Host memory: one fp32 row of logits per requested position
+ * (stage-2 steps/threshold modes ask for every masked row of the block at once).
  *
  * Trajectory: one didcl_remask_position per position (the plugin ABI's record), updated
  * at every commit: token, confidence/entropy/margin of the distribution drawn from,
