@@ -404,6 +404,11 @@ static int recording_select(void *st, const didcl_remask_input *in, uint32_t *ou
     return rc;
 }
 
+/* The selector type is the plugin ABI's: a descriptor's select passes straight through. */
+static const didcl_remask_plugin lowest_plugin = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "lowest", "lowest confidence",
+    "1.0", NULL, didcl_select_lowest_confidence, NULL};
+
 START_TEST(test_revision_changes_only_the_chosen) {
     use_fake(HASH);
     didcl_gen_options o = opts(64, 4);
@@ -450,6 +455,13 @@ START_TEST(test_revision_changes_only_the_chosen) {
     }
     ck_assert(max_chosen <= min_other); /* lowest snapshot confidence */
     ck_assert(changed > 0);
+    /* the built-in default and the same function as a plugin give the same run */
+    didcl_gen_result q;
+    use_fake(HASH);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, lowest_plugin.select, NULL, &q),
+                     DIDCL_OK);
+    ck_assert(memcmp(q.tokens, r.tokens, sizeof *q.tokens * 64) == 0);
+    didcl_gen_result_free(&q);
     didcl_gen_result_free(&d);
     didcl_gen_result_free(&r);
 }
