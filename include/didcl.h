@@ -407,6 +407,83 @@ DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_i
 /* The search path as ':'-separated directories (the order above), into buf. */
 DIDCL_API didcl_status didcl_remask_search_path(const char *plugin_path, char *buf,
                                                 size_t size);
+/* ------------------------------------------------------------------------------------
+ * Generation: options and per-stage statistics of the DiD sampler
+ * ------------------------------------------------------------------------------------ */
+
+/* How a denoising step chooses which masked positions of its block to commit. */
+enum didcl_commit_mode {
+    DIDCL_COMMIT_FIRST_HITTING = 0, /* one position per forward, uniformly at random among
+                                       the block's masked ones (BD3-LM): NFE = #masked */
+    DIDCL_COMMIT_STEPS = 1,         /* `steps` forwards per block; each commits
+                                       k = ceil(masked / steps_left) positions, those with
+                                       the highest confidence (LLaDA low_confidence; ties:
+                                       lower position): NFE = min(steps, #masked) per block */
+    DIDCL_COMMIT_THRESHOLD = 2,     /* every masked position with confidence >= threshold,
+                                       at least the most confident one (Fast-dLLM) */
+};
+
+/* What a stage does when the low-entropy rule rejects a sample. */
+enum didcl_reject_scope {
+    DIDCL_REJECT_SAMPLE = 0, /* restart the whole draft (what the BD3-LM reference does) */
+    DIDCL_REJECT_BLOCK = 1,  /* redraw only the block just finished */
+};
+
+#define DIDCL_MAX_REVISIONS 8
+
+/* One revision stage (stage 2, 3, ...): remask round(gamma * unlocked) positions (half
+ * away from zero) and regenerate them. */
+typedef struct didcl_revision {
+    double gamma;                   /* fraction of unlocked positions, in [0, 1] */
+    int32_t block;                  /* block size; 0 = the whole sequence (global) */
+} didcl_revision;
+
+typedef struct didcl_gen_options {
+    uint64_t seed;
+    int32_t length;                 /* total tokens incl. BOS and prompt (default 1024) */
+    int32_t block;                  /* stage-1 block size, must divide length (4) */
+    enum didcl_commit_mode mode;    /* stage-1 commit rule (first-hitting) */
+    int32_t steps;                  /* forwards per block in STEPS mode (4) */
+    double threshold;               /* tau of THRESHOLD mode, in (0, 1] (0.9) */
+    double temperature;             /* >= 0; 0 = greedy (1.0) */
+    double top_p;                   /* nucleus mass, in (0, 1] (0.9) */
+    int use_kv_cache;               /* stage 1 through block_logits + store_kv (1), or
+                                       uncached block-causal forwards (0) */
+    int var_length;                 /* stop after the first generated EOS (0) */
+    int reject_low_entropy;         /* apply the low-entropy rule (0) */
+    enum didcl_reject_scope reject_scope;
+    int32_t reject_window;          /* tokens the unigram entropy looks at (256) */
+    double reject_min_entropy;      /* nats; below it the sample is rejected (4.0) */
+    int32_t reject_max_tries;       /* attempts before giving up (10) */
+    int32_t n_revisions;            /* revision stages after the draft (0) */
+    didcl_revision revisions[DIDCL_MAX_REVISIONS];
+    enum didcl_commit_mode revise_mode; /* commit rule of revision stages (first-hitting) */
+    int32_t revise_steps;           /* STEPS mode: forwards per revision block (16) */
+    double revise_threshold;        /* THRESHOLD mode in revision stages (0.9) */
+} didcl_gen_options;
+
+/* The defaults above: BD3-LM's sampler (block 4, first-hitting, top-p 0.9), no revision. */
+DIDCL_API didcl_gen_options didcl_gen_options_default(void);
+
+/* Check options against a model and a prompt (n_prompt tokens, placed after BOS):
+ * DIDCL_ERR_INVALID_ARG with a message naming the option, e.g. "gen options: block 5
+ * does not divide length 1024". model_length <= 0 skips the model check. */
+DIDCL_API didcl_status didcl_gen_options_check(const didcl_gen_options *o,
+                                               int32_t model_length, int32_t n_prompt);
+
+/* What one stage cost and did. Stage 1 is the draft, 2.. the revisions. */
+typedef struct didcl_stage_stats {
+    int32_t stage;
+    int32_t block;                  /* block size used */
+    double gamma;                   /* revision ratio (0 for the draft) */
+    int32_t remasked;               /* positions set back to MASK (0 for the draft) */
+    int32_t committed;              /* tokens committed by this stage */
+    int32_t nfe;                    /* committing forwards (BD3-LM's NFE) */
+    int32_t store_kv;               /* store-KV forwards, not part of nfe */
+    int32_t tries;                  /* attempts (low-entropy rule), 1 if none rejected */
+    double flops;                   /* all forwards incl. store-KV, from the model's hook */
+    double seconds;                 /* wall time */
+} didcl_stage_stats;
 
 #ifdef __cplusplus
 }

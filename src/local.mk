@@ -12,7 +12,10 @@ libdidcl_la_SOURCES += \
 	src/ops.c \
 	src/ops_ref.c \
 	src/tokenizer.c \
-	src/remask.c
+	src/remask.c \
+	src/philox.c \
+	src/sampling.c \
+	src/sampler.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -24,6 +27,10 @@ noinst_HEADERS += \
 	src/ops.h \
 	src/ops_ref.h \
 	src/remask.h \
+	src/philox.h \
+	src/sampling.h \
+	src/denoiser.h \
+	src/sampler.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \

@@ -28,7 +28,10 @@ check_PROGRAMS += \
 	tests/check_modelfiles \
 	tests/check_ops \
 	tests/check_tokenizer \
-	tests/check_remask
+	tests/check_remask \
+	tests/check_philox \
+	tests/check_sampling \
+	tests/check_sampler
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
