@@ -149,7 +149,18 @@ typedef struct run {
     uint32_t stage;
     uint32_t fwd;                   /* forwards of this stage, for the RNG */
     didcl_stage_stats *st;
+    didcl_gen_observer observe;     /* may be NULL */
+    void *observe_user;
 } run;
+
+static void notify(run *r, enum didcl_gen_event_kind kind, int32_t start, int32_t len,
+                   int32_t remasked) {
+    if (!r->observe)
+        return;
+    didcl_gen_event ev = {kind, r->sample, r->stage, r->n, start, len, remasked,
+                          r->nfe_total, r->seq, r->traj};
+    r->observe(r->observe_user, &ev);
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -212,8 +223,10 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
         for (int32_t p = start; p < start + len; p++)
             if (r->masked[p])
                 r->pos[m++] = p;
-        if (m == 0)
+        if (m == 0) {
+            notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
             return DIDCL_OK;
+        }
         didcl_philox_at at = {o->seed, DIDCL_RNG_POSITION, r->sample, (uint32_t)start,
                               r->stage, r->fwd};
         /* which candidates to draw: first-hitting picks its one position up front */
@@ -271,6 +284,7 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
         }
         r->nfe_total++;
         r->fwd++;
+        notify(r, DIDCL_GEN_COMMIT, start, len, 0);
     }
 }
 
@@ -320,6 +334,7 @@ restart:
     r->n = L;
     *low_entropy = 0;
     init_draft(r, prompt, n_prompt);
+    notify(r, DIDCL_GEN_START, 0, 0, 0);
     if (o->use_kv_cache)
         DIDCL_TRY(dn->reset(dn->ctx, r->sample));
     for (int32_t start = 0, btries = 1; start < L; start += B, btries = 1) {
@@ -415,6 +430,7 @@ static didcl_status revise(run *r, const didcl_revision *rev, didcl_select_fn se
             r->masked[p] = 1;
         }
     r->st->remasked = (int32_t)count;
+    notify(r, DIDCL_GEN_REMASK, 0, n, (int32_t)count);
     for (int32_t start = 0; start < n; start += Bs) {
         int32_t len = start + Bs <= n ? Bs : n - start;
         DIDCL_TRY(denoise(r, start, len, 0, n, n, o->revise_mode, o->revise_steps,
@@ -459,6 +475,15 @@ didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options
                                const int32_t *prompt, int32_t n_prompt, uint32_t sample,
                                didcl_select_fn select, void *select_state,
                                didcl_gen_result *res) {
+    return didcl_sampler_run_observed(dn, o, prompt, n_prompt, sample, select, select_state,
+                                      NULL, NULL, res);
+}
+
+didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                        const int32_t *prompt, int32_t n_prompt,
+                                        uint32_t sample, didcl_select_fn select,
+                                        void *select_state, didcl_gen_observer observe,
+                                        void *observe_user, didcl_gen_result *res) {
     DIDCL_TRY(didcl_gen_options_check(o, dn->model_length, n_prompt));
     DIDCL_TRY(check_denoiser(dn, o));
     for (int32_t i = 0; i < n_prompt; i++)
@@ -468,7 +493,8 @@ didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options
                               "than the mask %d", (int)prompt[i], (int)i, (int)dn->vocab,
                               (int)dn->mask_id);
     const size_t L = (size_t)o->length;
-    run r = {.dn = dn, .o = o, .sample = sample};
+    run r = {.dn = dn, .o = o, .sample = sample, .observe = observe,
+             .observe_user = observe_user};
     r.seq = malloc(sizeof *r.seq * L);
     r.masked = malloc(L);
     r.rows = malloc(L);
@@ -499,6 +525,8 @@ didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options
                        select_state);
         }
         r.st->seconds = now_s() - t0;
+        if (s == DIDCL_OK)
+            notify(&r, DIDCL_GEN_STAGE_DONE, 0, r.n, 0);
     }
     if (s != DIDCL_OK) {
         run_free(&r);

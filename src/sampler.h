@@ -70,6 +70,33 @@ typedef struct didcl_gen_result {
     int low_entropy;                /* the last draft attempt still failed the rule */
 } didcl_gen_result;
 
+/* What a generation observer is told, as it happens (for streaming, live display and
+ * progress). Everything pointed to is owned by the run and valid only during the call. */
+enum didcl_gen_event_kind {
+    DIDCL_GEN_START = 0,      /* a draft attempt starts: seq holds BOS, prompt and masks */
+    DIDCL_GEN_COMMIT = 1,     /* a forward committed positions of [start, start+len) */
+    DIDCL_GEN_BLOCK_DONE = 2, /* the block [start, start+len) has no mask left (stage 1:
+                                 before its store-KV pass; a rejected block is redrawn
+                                 and reported again) */
+    DIDCL_GEN_REMASK = 3,     /* a revision stage set `remasked` positions back to MASK
+                                 (seq holds mask_id there) */
+    DIDCL_GEN_STAGE_DONE = 4, /* the stage is over; n is the length it left */
+};
+
+typedef struct didcl_gen_event {
+    enum didcl_gen_event_kind kind;
+    uint32_t sample;
+    uint32_t stage;                     /* 1 = draft, 2.. = revisions */
+    int32_t n;                          /* current length */
+    int32_t start, len;                 /* the block concerned (COMMIT, BLOCK_DONE) */
+    int32_t remasked;                   /* REMASK: positions set back to MASK */
+    int32_t nfe;                        /* committing forwards so far, all stages */
+    const int32_t *seq;                 /* (n,) tokens; masked positions hold mask_id */
+    const didcl_remask_position *traj;  /* (n,) the trajectory so far */
+} didcl_gen_event;
+
+typedef void (*didcl_gen_observer)(void *user, const didcl_gen_event *ev);
+
 /* Generate one sample. prompt (n_prompt ids, may be NULL when 0) goes after BOS.
  * On success *res owns its arrays (free with didcl_gen_result_free); on failure *res is
  * untouched. */
@@ -77,6 +104,13 @@ didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options
                                const int32_t *prompt, int32_t n_prompt, uint32_t sample,
                                didcl_select_fn select, void *select_state,
                                didcl_gen_result *res);
+
+/* didcl_sampler_run with an observer (NULL: none), called on the events above. */
+didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                        const int32_t *prompt, int32_t n_prompt,
+                                        uint32_t sample, didcl_select_fn select,
+                                        void *select_state, didcl_gen_observer observe,
+                                        void *observe_user, didcl_gen_result *res);
 
 void didcl_gen_result_free(didcl_gen_result *res);
 
