@@ -15,7 +15,8 @@ libdidcl_la_SOURCES += \
 	src/remask.c \
 	src/philox.c \
 	src/sampling.c \
-	src/sampler.c
+	src/sampler.c \
+	src/denoise_model.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -31,6 +32,7 @@ noinst_HEADERS += \
 	src/sampling.h \
 	src/denoiser.h \
 	src/sampler.h \
+	src/denoise_model.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \
@@ -42,8 +44,14 @@ didcl_SOURCES += \
 	src/cli/devices.c \
 	src/cli/inspect.c \
 	src/cli/tokenize.c \
-	src/cli/plugins.c
+	src/cli/plugins.c \
+	src/cli/generate.c
 
 # The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
 # this build tree (src/remask.c checks its own file with dladdr).
 AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'
+
+# generate's default model: the source tree's models/default while didcl runs from this
+# build tree (src/cli/generate.c checks /proc/self/exe), else the installed copy.
+didcl_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_SOURCE_DIR='"$(abs_top_srcdir)"' \
+	-DDIDCL_MODELS_DIR='"$(pkgdatadir)/models"'

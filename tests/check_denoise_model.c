@@ -1,0 +1,233 @@
+/*
+ * check_denoise_model.c — the sampler's denoiser over the OpenCL BD3-LM (denoise_model.c)
+ * on a tiny random model written at run time: the cached block step agrees with the
+ * uncached block-causal forward, only the flagged rows come back, the one-cache rule,
+ * FLOPs from the config, and whole cached/uncached generations give the same tokens.
+ *
+ * `check_denoise_model --write-model DIR` writes the tiny model tests/generate.sh uses
+ * (vocabulary 8192 to match models/tokenizer.json, copied beside it) and exits.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "denoise_model.h"
+#include "sampler.h"
+#include "testutil.h"
+
+enum { TINY_VOCAB = 8192, TINY_LENGTH = 32 };
+
+static testutil_model tiny(void) {
+    testutil_model m = testutil_tiny_bd3lm();
+    m.vocab = TINY_VOCAB;
+    m.length = TINY_LENGTH;
+    return m;
+}
+
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in)
+        ok &= !ferror(in), fclose(in);
+    if (out)
+        ok &= fclose(out) == 0;
+    return ok ? 0 : -1;
+}
+
+/* The tiny model plus the project's tokenizer in dir. */
+static int write_tiny(const char *dir) {
+    testutil_model m = tiny();
+    char to[4096];
+    snprintf(to, sizeof to, "%s/tokenizer.json", dir);
+    if (testutil_write_model(dir, &m, 1) != 0 ||
+        copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to) != 0)
+        return -1;
+    return 0;
+}
+
+static char *dir;
+static didcl_runtime_t rt;
+static didcl_model_files_t files;
+static didcl_model_t model;
+static didcl_model_denoiser md;
+
+static void setup(void) {
+    dir = testutil_tmpdir();
+    ck_assert_int_eq(write_tiny(dir), 0);
+    rt = testutil_runtime_or_skip();
+    ck_assert_int_eq(didcl_model_files_open(dir, &files), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, files, NULL, &model), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_denoiser_init(&md, model), DIDCL_OK);
+}
+
+static void teardown(void) {
+    didcl_model_free(model);
+    didcl_model_files_free(files);
+    didcl_runtime_free(rt);
+    testutil_rmtree(dir);
+    free(dir);
+}
+
+static void fill_seq(int32_t *seq, int n) {
+    seq[0] = md.dn.bos_id;
+    for (int i = 1; i < n; i++)
+        seq[i] = (i * 37 + 11) % 8000;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - (double)b[i]));
+    return m;
+}
+
+START_TEST(test_table) {
+    ck_assert_int_eq(md.dn.vocab, TINY_VOCAB);
+    ck_assert_int_eq(md.dn.mask_id, TINY_VOCAB - 1);
+    ck_assert_int_eq(md.dn.bos_id, TINY_VOCAB - 2);
+    ck_assert_int_eq(md.dn.eos_id, TINY_VOCAB - 2);
+    ck_assert_int_eq(md.dn.model_length, TINY_LENGTH);
+    ck_assert_ptr_eq(md.dn.ctx, &md);
+}
+END_TEST
+
+/* block step at [4, 8) over a stored block [0, 4) == rows 4..7 of the uncached forward
+ * over [0, 8) with block-causal blocks of 4; one flagged row comes back alone */
+START_TEST(test_cached_matches_global) {
+    const size_t V = TINY_VOCAB;
+    int32_t seq[8];
+    fill_seq(seq, 8);
+    seq[5] = seq[7] = md.dn.mask_id;
+    float *cached = malloc(4 * V * sizeof(float)), *global = malloc(8 * V * sizeof(float));
+    ck_assert_int_eq(md.dn.reset(md.dn.ctx, 0), DIDCL_OK);
+    ck_assert_int_eq(md.dn.store_kv(md.dn.ctx, 0, seq, 0, 4), DIDCL_OK);
+    ck_assert_int_eq(md.dn.block_logits(md.dn.ctx, 0, seq, 4, 4, cached), DIDCL_OK);
+    uint8_t rows[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    ck_assert_int_eq(md.dn.global_logits(md.dn.ctx, 0, seq, 8, 4, rows, global), DIDCL_OK);
+    ck_assert_double_lt(max_diff(cached, global, 4 * V), 1e-4);
+    /* rows 5 and 7 only: packed in position order */
+    uint8_t two[8] = {0, 0, 0, 0, 0, 1, 0, 1};
+    float *packed = malloc(2 * V * sizeof(float));
+    ck_assert_int_eq(md.dn.global_logits(md.dn.ctx, 0, seq, 8, 4, two, packed), DIDCL_OK);
+    ck_assert_double_lt(max_diff(packed, cached + V, V), 1e-4);
+    ck_assert_double_lt(max_diff(packed + V, cached + 3 * V, V), 1e-4);
+    /* full attention (attn_block = n) differs from block-causal for the first block */
+    ck_assert_int_eq(md.dn.global_logits(md.dn.ctx, 0, seq, 8, 8, rows, global), DIDCL_OK);
+    ck_assert_double_eq(max_diff(cached, global, 4 * V) > 1e-6, 1);
+    free(cached);
+    free(global);
+    free(packed);
+}
+END_TEST
+
+START_TEST(test_one_cache) {
+    int32_t seq[4];
+    fill_seq(seq, 4);
+    float *logits = malloc(4 * TINY_VOCAB * sizeof(float));
+    ck_assert_int_eq(md.dn.block_logits(md.dn.ctx, 0, seq, 0, 4, logits), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("block step for sample 0, but the KV cache belongs to no sample");
+    ck_assert_int_eq(md.dn.reset(md.dn.ctx, 0), DIDCL_OK);
+    ck_assert_int_eq(md.dn.store_kv(md.dn.ctx, 1, seq, 0, 4), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("store-KV for sample 1, but the KV cache belongs to sample 0");
+    ck_assert_int_eq(md.dn.reset(md.dn.ctx, 1), DIDCL_OK);
+    ck_assert_int_eq(md.dn.block_logits(md.dn.ctx, 1, seq, 0, 4, logits), DIDCL_OK);
+    free(logits);
+}
+END_TEST
+
+/* hidden 64, MLP 256, 2 layers, vocab 8192 (counted by hand) */
+START_TEST(test_flops) {
+    const didcl_model_config *c = didcl_model_get_config(model);
+    /* one layer, B = 4 queries over 8 keys: QKV 2*4*64*192 = 98304, out 2*4*64*64 = 32768,
+     * MLP 4*4*64*256 = 262144, attention 4*4*8*64 = 8192 → 401408; head 2*4*64*8192 */
+    ck_assert_double_eq(didcl_model_forward_flops(c, DIDCL_FWD_BLOCK, 4, 8),
+                        2 * 401408.0 + 4194304.0);
+    ck_assert_double_eq(didcl_model_forward_flops(c, DIDCL_FWD_STORE_KV, 4, 8),
+                        401408.0 + 98304.0);
+    ck_assert_double_eq(md.dn.flops(md.dn.ctx, DIDCL_FWD_GLOBAL, 4, 8),
+                        2 * 401408.0 + 4194304.0);
+}
+END_TEST
+
+/* a whole generation: cached and uncached drafts give the same tokens, and revision runs */
+START_TEST(test_generate_cached_uncached) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = TINY_LENGTH;
+    o.seed = 7;
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.25;
+    const int32_t prompt[3] = {39, 508, 78};
+    didcl_gen_result a, b;
+    ck_assert_int_eq(didcl_sampler_run(&md.dn, &o, prompt, 3, 0, NULL, NULL, &a), DIDCL_OK);
+    o.use_kv_cache = 0;
+    ck_assert_int_eq(didcl_sampler_run(&md.dn, &o, prompt, 3, 0, NULL, NULL, &b), DIDCL_OK);
+    ck_assert_int_eq(a.n, TINY_LENGTH);
+    ck_assert_int_eq(b.n, TINY_LENGTH);
+    for (int i = 0; i < TINY_LENGTH; i++)
+        ck_assert_int_eq(a.tokens[i], b.tokens[i]);
+    ck_assert_int_eq(a.tokens[0], md.dn.bos_id);
+    ck_assert_int_eq(a.tokens[2], 508);
+    ck_assert_int_eq(a.stages[0].nfe, TINY_LENGTH - 1 - 3);
+    ck_assert_int_eq(a.stages[0].store_kv, TINY_LENGTH / 4 - 1);
+    ck_assert_int_eq(b.stages[0].store_kv, 0);
+    ck_assert_int_eq(a.stages[1].remasked, 7); /* round(0.25 * 28) */
+    ck_assert_int_eq(a.stages[1].nfe, 7);
+    ck_assert_double_gt(a.stages[0].flops, 0);
+    didcl_gen_result_free(&a);
+    didcl_gen_result_free(&b);
+}
+END_TEST
+
+START_TEST(test_not_bd3lm) {
+    testutil_model g = testutil_tiny_gpt2();
+    char *gdir = testutil_tmpdir();
+    ck_assert_int_eq(testutil_write_model(gdir, &g, 1), 0);
+    didcl_model_files_t gf;
+    didcl_model_t gm;
+    ck_assert_int_eq(didcl_model_files_open(gdir, &gf), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, gf, NULL, &gm), DIDCL_OK);
+    didcl_model_denoiser d;
+    ck_assert_int_eq(didcl_model_denoiser_init(&d, gm), DIDCL_ERR_UNSUPPORTED);
+    ck_assert_last_error_has("a gpt2 model cannot denoise, expected bd3lm");
+    didcl_model_free(gm);
+    didcl_model_files_free(gf);
+    testutil_rmtree(gdir);
+    free(gdir);
+}
+END_TEST
+
+static Suite *denoise_model_suite(void) {
+    Suite *s = suite_create("denoise_model");
+    TCase *core = tcase_create("core");
+    tcase_set_timeout(core, DIDCL_CL_TIMEOUT);
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_test(core, test_table);
+    tcase_add_test(core, test_cached_matches_global);
+    tcase_add_test(core, test_flops);
+    tcase_add_test(core, test_generate_cached_uncached);
+    suite_add_tcase(s, core);
+    TCase *limits = tcase_create("limits");
+    tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_test(limits, test_one_cache);
+    tcase_add_test(limits, test_not_bd3lm);
+    suite_add_tcase(s, limits);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--write-model")) {
+        if (write_tiny(argv[2]) != 0) {
+            fprintf(stderr, "cannot write the tiny model into %s\n", argv[2]);
+            return 1;
+        }
+        return 0;
+    }
+    testutil_skip_without_device();
+    return testutil_run(denoise_model_suite());
+}
