@@ -18,11 +18,7 @@ static int before(const didcl_remask_input *in, uint32_t a, uint32_t b) {
 static int entropy_select(void *state, const didcl_remask_input *in, uint32_t *out,
                           uint32_t *n_out, char *err, size_t err_size) {
     (void)state, (void)err, (void)err_size;
-    uint32_t m = plugin_unlocked(in, out);
-    uint32_t k = in->count ? in->count : 1; /* a flexible count of 0 still takes one */
-    plugin_sort(out, m, in, before);
-    *n_out = k < m ? k : m;
-    return 0;
+    return plugin_select_ranked(in, out, n_out, before);
 }
 
 static const didcl_remask_plugin descriptor = {

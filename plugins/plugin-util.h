@@ -83,4 +83,15 @@ static inline uint32_t plugin_unlocked(const didcl_remask_input *in, uint32_t *o
     return m;
 }
 
+/* The common select() of ranking plugins: the first `count` unlocked positions in
+ * before() order (a flexible count of 0 still takes one). */
+static inline int plugin_select_ranked(const didcl_remask_input *in, uint32_t *out,
+                                       uint32_t *n_out, plugin_before_fn before) {
+    uint32_t m = plugin_unlocked(in, out);
+    uint32_t k = in->count ? in->count : 1;
+    plugin_sort(out, m, in, before);
+    *n_out = k < m ? k : m;
+    return 0;
+}
+
 #endif /* DIDCL_PLUGIN_UTIL_H */
