@@ -15,8 +15,7 @@ libdidcl_la_SOURCES += \
 	src/remask.c \
 	src/philox.c \
 	src/sampling.c \
-	src/sampler.c \
-	src/denoise_model.c
+	src/sampler.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -32,7 +31,6 @@ noinst_HEADERS += \
 	src/sampling.h \
 	src/denoiser.h \
 	src/sampler.h \
-	src/denoise_model.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \

@@ -1,14 +1,14 @@
 #!/bin/sh
 # generate.sh — `didcl generate` end to end on a tiny random BD3-LM (2 layers, hidden 64,
 # vocabulary 8192, length 32, block 4) written at run time by
-# `check_denoise_model --write-model`, with models/tokenizer.json: determinism, --json
+# `check_generate --write-model`, with models/tokenizer.json: determinism, --json
 # fields and NFE per stage, --trace (revision changes only remasked positions), the
 # bundled remask plugins, cached vs --no-cache, --stream, option errors (exit 2), runtime
 # errors (exit 1) leaving no --trace file, and the missing-default-model message.
 # Needs DIDCL and MKGEN (see tests/local.mk); python3 reads the JSON.
 set -u
 : "${DIDCL:?set DIDCL to the didcl binary}"
-[ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ] || { echo "SKIP: no check_denoise_model (Check missing)"; exit 77; }
+[ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ] || { echo "SKIP: no check_generate (Check missing)"; exit 77; }
 PY=$(command -v python3 || command -v /usr/bin/python3) || { echo "SKIP: python3 missing"; exit 77; }
 "$DIDCL" devices >/dev/null 2>&1 || { echo "SKIP: no OpenCL device"; exit 77; }
 

@@ -32,7 +32,7 @@ check_PROGRAMS += \
 	tests/check_philox \
 	tests/check_sampling \
 	tests/check_sampler \
-	tests/check_denoise_model
+	tests/check_generate
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -113,8 +113,8 @@ TESTS += tests/train_smoke.sh
 EXTRA_DIST += tests/train_smoke.sh tests/train_equiv.py tests/data/smoke.txt
 
 # didcl generate end to end on a tiny random BD3-LM that
-# `tests/check_denoise_model --write-model DIR` writes (with models/tokenizer.json).
+# `tests/check_generate --write-model DIR` writes (with models/tokenizer.json).
 TESTS += tests/generate.sh
 EXTRA_DIST += tests/generate.sh
-AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_denoise_model; export MKGEN; \
+AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export MKGEN; \
 	TEST_PLUGINS_DIR=$(abs_top_builddir)/tests/.libs; export TEST_PLUGINS_DIR;

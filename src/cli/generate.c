@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "denoise_model.h"
+#include "model.h"
 #include "philox.h"
 #include "sampler.h"
 
@@ -1094,14 +1094,14 @@ static int run(cli_opts *c, res_set *R) {
     didcl_model_options mo = {0, (uint32_t)o->length};
     if (didcl_model_open(R->rt, R->files, &mo, &R->model) != DIDCL_OK)
         return didcl_cli_fail(dir);
-    didcl_model_denoiser md;
-    if (didcl_model_denoiser_init(&md, R->model) != DIDCL_OK)
+    didcl_denoiser dn;
+    if (didcl_model_denoiser(R->model, &dn) != DIDCL_OK)
         return didcl_cli_fail(dir);
 
     /* generate */
     g->c = c;
     g->tok = R->tok;
-    g->dn = &md.dn;
+    g->dn = &dn;
     g->plugin = R->plugin;
     g->n_prompt = n_prompt;
     g->draft = malloc(sizeof *g->draft * (size_t)o->length);
@@ -1137,7 +1137,7 @@ static int run(cli_opts *c, res_set *R) {
         if (c->stream && c->samples > 1)
             printf("%s--- sample %d ---\n", s ? "\n" : "", (int)s);
         didcl_gen_result r;
-        didcl_status st = didcl_sampler_run_observed(&md.dn, o, R->prompt, n_prompt,
+        didcl_status st = didcl_sampler_run_observed(&dn, o, R->prompt, n_prompt,
                                                      (uint32_t)s, plugin_select_or_null(g),
                                                      g->plugin ? (void *)g : NULL, observe, g,
                                                      &r);
