@@ -647,10 +647,13 @@ static void visual_draw(gen *g, const didcl_gen_event *ev) {
         free(cv.c);
         return;
     }
-    const char *what = ev->stage == 1 ? "draft" : "revision";
-    fprintf(f, "\x1b[H\x1b[0;7m didcl generate  sample %u/%d  stage %u (%s)  NFE %d  %.1f s ",
-            g->sample + 1, g->c->samples, ev->stage, what, ev->nfe, now_s() - g->t_sample);
-    fputs("\x1b[0m\x1b[K\n", f);
+    char head[256];
+    snprintf(head, sizeof head, " didcl generate  sample %u/%d  stage %u (%s)  NFE %d  %.1f s ",
+             g->sample + 1, g->c->samples, ev->stage, ev->stage == 1 ? "draft" : "revision",
+             ev->nfe, now_s() - g->t_sample);
+    if (strlen(head) > (size_t)W)
+        head[W] = '\0'; /* ASCII only: one byte per column */
+    fprintf(f, "\x1b[H\x1b[0;7m%s\x1b[0m\x1b[K\n", head);
     int cur = -1;
     for (size_t l = first; l < nl; l++) {
         size_t end = l + 1 < nl ? starts[l + 1] : cv.n;
