@@ -644,6 +644,76 @@ START_TEST(test_option_messages) {
 }
 END_TEST
 
+/* ---- observer ---- */
+
+typedef struct seen {
+    int start, commit, block_done, remask, stage_done;
+    int32_t last_nfe, remasked, first_block_done_start, blocks_in_order;
+    uint32_t last_stage;
+    int masks_at_remask;
+} seen;
+
+static void watch(void *user, const didcl_gen_event *ev) {
+    seen *w = user;
+    switch (ev->kind) {
+    case DIDCL_GEN_START: w->start++; break;
+    case DIDCL_GEN_COMMIT:
+        w->commit++;
+        ck_assert_int_eq(ev->nfe, w->last_nfe + 1); /* after the forward is counted */
+        w->last_nfe = ev->nfe;
+        break;
+    case DIDCL_GEN_BLOCK_DONE:
+        if (ev->stage == 1) {
+            w->blocks_in_order += ev->start == 4 * w->block_done;
+            for (int32_t p = ev->start; p < ev->start + ev->len; p++)
+                ck_assert_int_ne(ev->seq[p], MASK);
+        }
+        w->block_done++;
+        break;
+    case DIDCL_GEN_REMASK:
+        w->remask++;
+        w->remasked = ev->remasked;
+        for (int32_t p = 0; p < ev->n; p++)
+            w->masks_at_remask += ev->seq[p] == MASK;
+        break;
+    case DIDCL_GEN_STAGE_DONE:
+        w->stage_done++;
+        w->last_stage = ev->stage;
+        break;
+    }
+}
+
+START_TEST(test_observer_events) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(32, 4);
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.25;
+    seen w;
+    memset(&w, 0, sizeof w);
+    w.last_nfe = 0;
+    didcl_gen_result r;
+    ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, NULL, watch, &w, &r),
+                     DIDCL_OK);
+    ck_assert_int_eq(w.start, 1);
+    ck_assert_int_eq(w.commit, r.stages[0].nfe + r.stages[1].nfe); /* 31 + 8 */
+    ck_assert_int_eq(w.commit, 39);
+    ck_assert_int_eq(w.last_nfe, 39);
+    ck_assert_int_eq(w.blocks_in_order, 8);      /* stage 1: blocks 0..7 left to right */
+    ck_assert_int_eq(w.block_done, 8 + 1);        /* + the one global revision block */
+    ck_assert_int_eq(w.remask, 1);
+    ck_assert_int_eq(w.remasked, 8);              /* round(0.25 * 31) */
+    ck_assert_int_eq(w.masks_at_remask, 8);
+    ck_assert_int_eq(w.stage_done, 2);
+    ck_assert_uint_eq(w.last_stage, 2);
+    /* the same tokens as without an observer */
+    didcl_gen_result q = gen(&o, NULL, 0);
+    for (int p = 0; p < 32; p++)
+        ck_assert_int_eq(r.tokens[p], q.tokens[p]);
+    didcl_gen_result_free(&r);
+    didcl_gen_result_free(&q);
+}
+END_TEST
+
 static Suite *sampler_suite(void) {
     Suite *s = suite_create("sampler");
     TCase *tc = tcase_create("core");
@@ -655,6 +725,7 @@ static Suite *sampler_suite(void) {
     tcase_add_test(tc, test_var_length_eos);
     tcase_add_test(tc, test_revision_changes_only_the_chosen);
     tcase_add_test(tc, test_revision_counts_and_stages);
+    tcase_add_test(tc, test_observer_events);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, test_low_entropy_rule);
