@@ -813,7 +813,8 @@ static int print_json(const gen *g, const didcl_gen_result *r, const char *text,
     json_object_set_new(o, "text", json_string(clean ? clean : ""));
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->c->o.seed);
-    json_object_set_new(o, "seed", json_loads(seed, JSON_DECODE_ANY, NULL));
+    json_t *js = json_loads(seed, JSON_DECODE_ANY, NULL); /* NULL past INT64_MAX */
+    json_object_set_new(o, "seed", js ? js : json_string(seed));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     int rc = s && puts(s) >= 0 ? 0 : -1;
     free(s);
