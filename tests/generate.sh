@@ -46,6 +46,8 @@ gen 0 $M --prompt "Hello world" --seed 2 --quiet
 cmp -s "$tmp/out" "$tmp/a1" && fail "seeds 1 and 2 gave the same text"
 gen 0 $M --seed 3 --quiet --temperature 0
 [ -s "$tmp/out" ] || fail "no text without a prompt"
+gen 0 $M --seed 3 --quiet --half --prompt "Hello world"
+head -c 11 "$tmp/out" | grep -q '^Hello world$' || fail "--half: $(cat "$tmp/out")"
 
 # ---- --json: fields and NFE per stage ----
 gen 0 $M --prompt "Hello world" --seed 1 --revise 0.25 --json

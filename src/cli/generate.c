@@ -73,6 +73,8 @@ static const char USAGE[] =
     "  --no-cache          draft without the KV cache (block-causal full forwards)\n"
     "  --var-length        stop a sample at its first generated end-of-text\n"
     "  --reject-low-entropy  redraw samples whose last 256 tokens have unigram entropy < 4\n"
+    "  --half              keep the large weight matrices as half floats on the device\n"
+    "                      (half the memory and bandwidth; compute stays fp32)\n"
     "  --quiet             no summary or progress on stderr\n";
 
 /* ---- options ---- */
@@ -81,7 +83,7 @@ typedef struct cli_opts {
     const char *model, *tokenizer, *device, *prompt, *prompt_file, *remask, *plugin_path;
     const char *trace;
     int32_t length, block, samples;
-    int length_set, block_set, seed_set, stream, visual, json, quiet;
+    int length_set, block_set, seed_set, stream, visual, json, quiet, half;
     int steps_set, threshold_set, revise_steps_set, revise_threshold_set;
     didcl_gen_options o;
 } cli_opts;
@@ -147,7 +149,7 @@ enum {
     OPT_TOKENIZER = 256, OPT_PROMPT_FILE, OPT_TOP_P, OPT_TEMPERATURE, OPT_STEPS, OPT_THRESHOLD,
     OPT_REVISE, OPT_REVISE_STEPS, OPT_REVISE_THRESHOLD, OPT_REMASK, OPT_PLUGIN_PATH,
     OPT_TRACE, OPT_STREAM, OPT_VISUAL, OPT_JSON, OPT_NO_CACHE, OPT_VAR_LENGTH, OPT_REJECT,
-    OPT_QUIET, OPT_SAMPLES, OPT_SEED, OPT_LENGTH, OPT_BLOCK,
+    OPT_QUIET, OPT_SAMPLES, OPT_SEED, OPT_LENGTH, OPT_BLOCK, OPT_HALF,
 };
 
 /* Returns -1 to go on, else an exit status. */
@@ -179,6 +181,7 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         {"var-length", no_argument, NULL, OPT_VAR_LENGTH},
         {"reject-low-entropy", no_argument, NULL, OPT_REJECT},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"half", no_argument, NULL, OPT_HALF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -279,6 +282,7 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         case OPT_VAR_LENGTH: c->o.var_length = 1; break;
         case OPT_REJECT: c->o.reject_low_entropy = 1; break;
         case OPT_QUIET: c->quiet = 1; break;
+        case OPT_HALF: c->half = 1; break;
         case 'h': fputs(USAGE, stdout); return 0;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default:
@@ -528,7 +532,8 @@ static void stream_out(gen *g, const int32_t *seq, int32_t end) {
             g->stream_stop = 1;
             break;
         }
-        fwrite(b, 1, len, stdout);
+        if (len)
+            fwrite(b, 1, len, stdout);
     }
     fflush(stdout);
 }
@@ -785,6 +790,7 @@ static json_t *options_json(const gen *g, const char *model_dir, const char *dev
         "temperature", o->temperature, "top_p", o->top_p, "revise", rev, "revise_mode",
         mode_name(o->revise_mode), "kv_cache", o->use_kv_cache, "var_length", o->var_length,
         "reject_low_entropy", o->reject_low_entropy, "samples", g->c->samples);
+    json_object_set_new(j, "half_weights", json_boolean(g->c->half));
     if (o->mode == DIDCL_COMMIT_STEPS)
         json_object_set_new(j, "steps", json_integer(o->steps));
     if (o->mode == DIDCL_COMMIT_THRESHOLD)
@@ -1095,7 +1101,7 @@ static int run(cli_opts *c, res_set *R) {
     if (didcl_runtime_init(c->device, &R->rt) != DIDCL_OK)
         return didcl_cli_fail("--device");
     const char *devname = didcl_runtime_device(R->rt)->name;
-    didcl_model_options mo = {0, (uint32_t)o->length};
+    didcl_model_options mo = {c->half, (uint32_t)o->length};
     if (didcl_model_open(R->rt, R->files, &mo, &R->model) != DIDCL_OK)
         return didcl_cli_fail(dir);
     didcl_denoiser dn;
