@@ -152,6 +152,19 @@ cmp -s "$tmp/out" "$tmp/p4" || fail "--visual on a non-terminal is not the plain
 err_has "stdout is not a terminal"
 grep -q "$(printf '\033')" "$tmp/out" && fail "--visual wrote escape codes to a non-terminal"
 
+# --visual on a terminal (script(1) gives it a pseudo-terminal): the alternate screen is
+# entered and left, masks are drawn, and the final text stays on the normal screen.
+if command -v script >/dev/null 2>&1; then
+    script -qec "stty cols 50 rows 10 2>/dev/null; '$DIDCL' generate $M --prompt 'Hello world' --seed 4 --revise 0.25 --visual --quiet" \
+        /dev/null >"$tmp/vis" 2>&1 </dev/null
+    esc=$(printf '\033')
+    grep -q "$esc\[?1049h" "$tmp/vis" || fail "--visual: alternate screen not entered"
+    grep -q "$esc\[?1049l" "$tmp/vis" || fail "--visual: alternate screen not left"
+    grep -q "$(printf '\342\226\221')" "$tmp/vis" || fail "--visual: no mask placeholder drawn"
+    tr -d '\r' <"$tmp/vis" | sed "s/.*$esc\[?1049l//" | grep -qxF "$(cat "$tmp/c1")" \
+        || { fail "--visual: final text missing"; cat -v "$tmp/vis" | tail -c 400; }
+fi
+
 # ---- usage errors: exit 2, one line naming the option ----
 gen 2 $M --revise 1.5;               err_has "--revise 1.5: gamma 1.5 outside [0, 1]"
 gen 2 $M --revise -0.1;              err_has "gamma -0.1 outside [0, 1]"
