@@ -1262,6 +1262,7 @@ int didcl_cli_generate(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
+    signal(SIGPIPE, on_signal); /* e.g. `| head`: still no partial --trace file */
     res_set R;
     memset(&R, 0, sizeof R);
     rc = run(&c, &R);
