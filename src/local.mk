@@ -10,7 +10,8 @@ libdidcl_la_SOURCES += \
 	src/modelconfig.c \
 	src/modelfiles.c \
 	src/ops.c \
-	src/ops_ref.c
+	src/ops_ref.c \
+	src/model.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -21,6 +22,7 @@ noinst_HEADERS += \
 	src/progcache.h \
 	src/ops.h \
 	src/ops_ref.h \
+	src/model.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \
