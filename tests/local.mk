@@ -23,12 +23,15 @@ check_PROGRAMS += \
 	tests/check_remask_header \
 	tests/check_safetensors \
 	tests/check_modelfiles \
-	tests/check_ops
+	tests/check_ops \
+	tests/check_model
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
 tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 EXTRA_DIST += tests/ops_parity.py
+tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"' \
+	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
 
 TESTS += $(check_PROGRAMS)
 

@@ -7,4 +7,4 @@ tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
 # PyTorch tools (training, model definitions, tokenizer, reference sampler).
-EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py
+EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py tools/reference.py
