@@ -350,6 +350,50 @@ DIDCL_API didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t firs
                                                   uint32_t count, const int32_t *targets,
                                                   float *out);
 
+/* ---- Scoring: NELBO of BD3-LM, NLL of GPT-2 ---- */
+
+typedef struct didcl_score_options {
+    uint32_t block;   /* BD3-LM block size (0: the config's block_size) */
+    uint32_t samples; /* BD3-LM Monte-Carlo noise draws (0: 1) */
+    uint64_t seed;    /* draws are a pure function of (seed, draw, index): see
+                       * didcl_score_draw */
+    double t;         /* > 0: fixed-t mode, every block uses this t; else t ~ U[eps, 1] */
+    double eps;       /* lower bound of t (0: 1e-3, as BD3-LM reports likelihood) */
+} didcl_score_options;
+
+typedef struct didcl_score_result {
+    double nll;       /* nats per token: BD3-LM the NELBO (mean over draws), GPT-2 the NLL */
+    double se;        /* standard error of nll over the draws (0 with one draw or GPT-2) */
+    double ppl;       /* exp(nll): BD3-LM an upper bound on the perplexity */
+    uint32_t tokens;  /* tokens in the denominator (BD3-LM n, GPT-2 n - 1) */
+    uint32_t samples; /* draws (1 for GPT-2) */
+    uint32_t windows; /* forward windows per draw (texts longer than max_tokens are cut) */
+} didcl_score_result;
+
+/* Blocks of a BD3-LM text of n tokens cut into windows of `window` tokens (each window's
+ * last block may be shorter): the length of didcl_score_draw's t_block. */
+DIDCL_API uint32_t didcl_score_blocks(uint32_t n, uint32_t window, uint32_t block);
+
+/* Draw `draw` of seed: t_block[b] (didcl_score_blocks entries) = t_fixed if > 0, else
+ * eps + (1 - eps) u, and masked[i] = (u' < t of i's block), with u, u' uniform [0, 1)
+ * from a counter-based hash of (seed, draw, stream, index). Pure, no state. */
+DIDCL_API void didcl_score_draw(uint32_t n, uint32_t window, uint32_t block, uint64_t seed,
+                                uint32_t draw, double t_fixed, double eps, uint8_t *masked,
+                                double *t_block);
+
+/* NELBO per token of x0 (n tokens) for one given draw: x_t is x0 with the masked tokens
+ * replaced by [MASK]; the sum over masked tokens of -log p(x0_i | x_t) / t_block(i),
+ * divided by n, from score passes (2L mask) over windows of max_tokens. With time
+ * conditioning on, each window is fed sigma = -log(1 - (1 - 1e-3) t) of its blocks' mean t. */
+DIDCL_API didcl_status didcl_score_nelbo(didcl_model_t m, const int32_t *x0, uint32_t n,
+                                         uint32_t block, const uint8_t *masked,
+                                         const double *t_block, double *out);
+
+/* Score a text: BD3-LM, the NELBO over opt->samples draws with its standard error;
+ * GPT-2, the exact NLL of tokens 1..n-1 (windows of max_tokens overlapping by one). */
+DIDCL_API didcl_status didcl_score(didcl_model_t m, const int32_t *ids, uint32_t n,
+                                   const didcl_score_options *opt, didcl_score_result *out);
+
 #ifdef __cplusplus
 }
 #endif

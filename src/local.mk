@@ -11,7 +11,8 @@ libdidcl_la_SOURCES += \
 	src/modelfiles.c \
 	src/ops.c \
 	src/ops_ref.c \
-	src/model.c
+	src/model.c \
+	src/score.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -31,4 +32,5 @@ noinst_HEADERS += \
 didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
-	src/cli/inspect.c
+	src/cli/inspect.c \
+	src/cli/score.c

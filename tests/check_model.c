@@ -485,6 +485,138 @@ START_TEST(test_gpt2_causal) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
+ * Scoring (src/score.c)
+ * ------------------------------------------------------------------------------------ */
+
+/* The number after "key": in tmp/ref.out's line `line` (0-based) of JSON output. */
+static double ref_value(int line, const char *key) {
+    char path[4200], buf[4096], pat[64];
+    snprintf(path, sizeof path, "%s/ref.out", tmp);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i <= line; i++)
+        ck_assert_msg(fgets(buf, sizeof buf, f) != NULL, "%s: no line %d", path, line);
+    fclose(f);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(buf, pat);
+    ck_assert_msg(p != NULL, "%s line %d: no %s in %s", path, line, key, buf);
+    return strtod(p + strlen(pat), NULL);
+}
+
+START_TEST(test_nelbo_fixed) {
+    write_model("b", "--arch bd3lm --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 "
+                     "--block 4 --cond 16 --seed 7");
+    enum { N = 45 }; /* two windows: 32 + 13 tokens (a shorter last block) */
+    int32_t x0[N];
+    random_ids(x0, N, V_TINY - 1, 7);
+    const uint32_t nb = didcl_score_blocks(N, L_TINY, 4);
+    ck_assert_uint_eq(nb, 8 + 4);
+    uint8_t mask_a[N], mask_b[N];
+    double t_a[16], t_b[16];
+    float t_b32[16];
+    didcl_score_draw(N, L_TINY, 4, 11, 0, 0.5, 1e-3, mask_a, t_a);
+    didcl_score_draw(N, L_TINY, 4, 12, 3, 0.0, 1e-3, mask_b, t_b);
+    int na = 0;
+    for (int i = 0; i < N; i++)
+        na += mask_a[i];
+    ck_assert_msg(na > 10 && na < 35, "t = 0.5 masked %d of %d tokens", na, N);
+    for (uint32_t b = 0; b < nb; b++) {
+        ck_assert(t_a[b] == 0.5);
+        ck_assert(t_b[b] >= 1e-3 && t_b[b] < 1.0);
+        t_b[b] = t_b32[b] = (float)t_b[b]; /* the reference reads float32 */
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ma.u8", tmp);
+    ck_assert_int_eq(testutil_write_file(path, mask_a, N), 0);
+    snprintf(path, sizeof path, "%s/mb.u8", tmp);
+    ck_assert_int_eq(testutil_write_file(path, mask_b, N), 0);
+    snprintf(path, sizeof path, "%s/tb.f32", tmp);
+    ck_assert_int_eq(testutil_write_file(path, t_b32, nb * sizeof(float)), 0);
+    job_begin();
+    job_add("nelbo --model %s/b --block 4 --x0 %s --mask-file %s/ma.u8 --t 0.5", tmp, ids_str(x0, N), tmp);
+    job_add("nelbo --model %s/b --block 4 --x0 %s --mask-file %s/mb.u8 --t-file %s/tb.f32", tmp,
+            ids_str(x0, N), tmp, tmp);
+    job_run();
+
+    didcl_model_t m = open_model("b", 0, 0);
+    double got_a, got_b;
+    OK(didcl_score_nelbo(m, x0, N, 4, mask_a, t_a, &got_a));
+    OK(didcl_score_nelbo(m, x0, N, 4, mask_b, t_b, &got_b));
+    const double want_a = ref_value(0, "nelbo"), want_b = ref_value(1, "nelbo");
+    fprintf(stderr, "nelbo fixed t=0.5: %.8f (torch %.8f); drawn t: %.8f (torch %.8f)\n", got_a,
+            want_a, got_b, want_b);
+    ck_assert_msg(fabs(got_a - want_a) <= 1e-4 * fabs(want_a), "NELBO t=0.5 %g vs %g", got_a, want_a);
+    ck_assert_msg(fabs(got_b - want_b) <= 1e-4 * fabs(want_b), "NELBO drawn t %g vs %g", got_b, want_b);
+
+    /* didcl_score in fixed-t mode is that draw */
+    didcl_score_options so = {4, 1, 11, 0.5, 0.0};
+    didcl_score_result r;
+    OK(didcl_score(m, x0, N, &so, &r));
+    ck_assert(r.nll == got_a);
+    ck_assert_uint_eq(r.tokens, N);
+    ck_assert_uint_eq(r.windows, 2);
+    ck_assert(r.se == 0.0);
+    ck_assert(fabs(r.ppl - exp(got_a)) < 1e-9 * r.ppl);
+    didcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_nelbo_monte_carlo) {
+    write_model("b", "--arch bd3lm --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 "
+                     "--block 4 --cond 16 --seed 8");
+    int32_t x0[L_TINY];
+    random_ids(x0, L_TINY, V_TINY - 1, 8);
+    job_begin();
+    job_add("mc --model %s/b --block 4 --x0 %s --samples 400 --seed 5", tmp, ids_str(x0, L_TINY));
+    job_run();
+    didcl_model_t m = open_model("b", 0, 0);
+    didcl_score_options so = {4, 64, 9, 0.0, 0.0};
+    didcl_score_result r;
+    OK(didcl_score(m, x0, L_TINY, &so, &r));
+    const double want = ref_value(0, "nelbo"), want_se = ref_value(0, "se");
+    const double tol = 4.0 * sqrt(r.se * r.se + want_se * want_se);
+    fprintf(stderr, "nelbo MC: %.5f +- %.5f (64 draws) vs torch %.5f +- %.5f (400 draws)\n", r.nll,
+            r.se, want, want_se);
+    ck_assert_uint_eq(r.samples, 64);
+    ck_assert(r.se > 0.0 && r.se < 0.5 * r.nll);
+    ck_assert_msg(fabs(r.nll - want) <= tol, "MC NELBO %g vs %g, beyond 4 standard errors (%g)",
+                  r.nll, want, tol);
+    /* the same seed gives the same estimate */
+    didcl_score_result r2;
+    OK(didcl_score(m, x0, L_TINY, &so, &r2));
+    ck_assert(r2.nll == r.nll && r2.se == r.se);
+    didcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_gpt2_nll) {
+    write_model("g", "--arch gpt2 --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 --seed 9");
+    enum { N = 50 };
+    int32_t ids[N];
+    random_ids(ids, N, V_TINY, 9);
+    job_begin();
+    job_add("nll --model %s/g --x0 %s", tmp, ids_str(ids, N));
+    job_run();
+    didcl_model_t m = open_model("g", 0, 0);
+    didcl_score_result r;
+    OK(didcl_score(m, ids, N, NULL, &r));
+    const double want = ref_value(0, "nll");
+    fprintf(stderr, "gpt2 NLL %.8f (torch %.8f)\n", r.nll, want);
+    ck_assert_msg(fabs(r.nll - want) <= 1e-5 * fabs(want), "NLL %g vs %g", r.nll, want);
+    ck_assert_uint_eq(r.tokens, N - 1);
+    ck_assert_uint_eq(r.windows, 2);
+    ck_assert_int_eq(didcl_score(m, ids, 1, NULL, &r), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("score: 1 token(s), expected at least 2");
+    double v;
+    uint8_t mk[4] = {1, 1, 1, 1};
+    double tb[1] = {0.5};
+    ck_assert_int_eq(didcl_score_nelbo(m, ids, 4, 4, mk, tb, &v), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("score: the NELBO needs a bd3lm model, not gpt2");
+    didcl_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
  * Limits
  * ------------------------------------------------------------------------------------ */
 
@@ -551,6 +683,9 @@ static Suite *model_suite(void) {
     tcase_add_test(core, test_bd3lm_time_conditioning);
     tcase_add_test(core, test_bd3lm_half_weights);
     tcase_add_test(core, test_gpt2_causal);
+    tcase_add_test(core, test_nelbo_fixed);
+    tcase_add_test(core, test_nelbo_monte_carlo);
+    tcase_add_test(core, test_gpt2_nll);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);

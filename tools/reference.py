@@ -30,6 +30,9 @@ the model definitions of tools/didcl_torch.py. Subcommands:
   mc     --model DIR --x0 I... --block B --samples N [--seed S] [--eps E]
       Monte-Carlo NELBO: per sample and block t ~ U[eps, 1], each token masked with
       probability t. Prints JSON {"nelbo", "se", "samples"}.
+  nll    --model DIR --x0 I...
+      GPT-2: the exact NLL per token of tokens 1..n-1, windows of the context length
+      overlapping by one token (as didcl score). Prints JSON {"nll", "tokens"}.
   bench  --model DIR --mode block|global [--start S] [--B B] [--L L] [--iters N]
       milliseconds per forward of the reference on this CPU (JSON).
   jobs   FILE.json
@@ -232,6 +235,20 @@ def cmd_mc(a):
     print(json.dumps({"nelbo": float(v.mean()), "se": se, "samples": len(v)}))
 
 
+def cmd_nll(a):
+    model = load(a.model, a.half_weights)
+    ids = torch.tensor(ids_arg(a.x0))
+    n, W = ids.shape[0], model.config["n_positions"]
+    total, s = 0.0, 0
+    with torch.no_grad():
+        while s + 1 < n:
+            e = min(s + W, n)
+            lp = torch.log_softmax(model(ids[s:e][None])[0].double(), dim=-1)
+            total -= float(lp[:-1].gather(-1, ids[s + 1:e][:, None]).sum())
+            s += W - 1
+    print(json.dumps({"nll": total / (n - 1), "tokens": n - 1}))
+
+
 # ---------------------------------------------------------------- bench
 
 def cached_block_step(model, ids, start, cache):
@@ -300,7 +317,7 @@ def parser():
     w.add_argument("--time-cond", action="store_true")
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("outdir")
-    for name in ("logits", "nelbo", "mc", "bench"):
+    for name in ("logits", "nelbo", "mc", "nll", "bench"):
         s = sub.add_parser(name)
         s.add_argument("--model", required=True)
         s.add_argument("--half-weights", action="store_true")
@@ -315,7 +332,7 @@ def parser():
             s.add_argument("--B", type=int, default=4)
             s.add_argument("--logprobs", action="store_true")
             s.add_argument("--out")
-        elif name in ("nelbo", "mc"):
+        elif name in ("nelbo", "mc", "nll"):
             s.add_argument("--x0", nargs="+", required=True)
             s.add_argument("--mask-file")
             s.add_argument("--t", type=float, default=0.5)
@@ -345,7 +362,7 @@ def run(argv):
                 run([str(x) for x in job])
         return
     {"write": cmd_write, "logits": cmd_logits, "nelbo": cmd_nelbo, "mc": cmd_mc,
-     "bench": cmd_bench}[a.cmd](a)
+     "nll": cmd_nll, "bench": cmd_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
+    {"score", didcl_cli_score, "NELBO (BD3-LM) or NLL (GPT-2) of a text (--model DIR --ids)"},
 };
 
 static void usage(FILE *f) {
