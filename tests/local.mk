@@ -41,6 +41,11 @@ EXTRA_DIST += tests/inspect.sh
 AM_TESTS_ENVIRONMENT += MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export MKMODEL;
 endif
 
+# didcl score end to end against tools/reference.py (skips without PYTHON_TORCH).
+TESTS += tests/score.sh
+EXTRA_DIST += tests/score.sh
+AM_TESTS_ENVIRONMENT += PYTHON_TORCH='$(PYTHON_TORCH)'; export PYTHON_TORCH;
+
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh
 EXTRA_DIST += tests/cli_devices.sh
