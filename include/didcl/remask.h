@@ -50,8 +50,10 @@ extern "C" {
 
 #if defined(_WIN32)
 #define DIDCL_REMASK_EXPORT __declspec(dllexport)
-#else
+#elif defined(__GNUC__) || defined(__clang__)
 #define DIDCL_REMASK_EXPORT __attribute__((visibility("default")))
+#else
+#define DIDCL_REMASK_EXPORT
 #endif
 
 /* Name of the entry symbol, for hosts: dlsym(handle, DIDCL_REMASK_ENTRY_SYMBOL). */
@@ -81,7 +83,8 @@ typedef struct didcl_remask_input {
     const didcl_remask_position *positions; /* n entries, read-only */
     uint32_t n;                             /* sequence length */
     uint32_t n_unlocked;                    /* positions without DIDCL_REMASK_LOCKED */
-    uint32_t count;                         /* how many positions to select (<= n_unlocked) */
+    uint32_t count;                         /* how many positions to select,
+                                               1 <= count <= n_unlocked */
     uint32_t count_flexible;                /* nonzero: the plugin MAY select any number
                                                in [1, n_unlocked] instead of `count` */
     uint32_t stage;                         /* the stage about to run (2 for the first revision) */
@@ -111,15 +114,17 @@ typedef struct didcl_remask_plugin {
 
     /* Parse options ("key=value,key=value", or "" for none) and allocate state.
      * MAY be NULL (then *state is NULL and options MUST be empty). Return 0 on success;
-     * on failure return nonzero and write a one-line reason into err (NUL-terminated,
-     * at most err_size bytes), e.g. "unknown option 'lenght'; expected len, agg".
+     * on failure free anything allocated, return nonzero and write a one-line reason
+     * into err (NUL-terminated, at most err_size bytes), e.g. "unknown option 'lenght';
+     * expected len, agg".
      * The host MUST call destroy() for every state that create() returned. */
     int (*create)(const char *options, const didcl_remask_host *host, void **state,
                   char *err, size_t err_size);
 
-    /* Choose positions to remask. out has room for in->n entries; write distinct
-     * indices of unlocked positions, in any order, and set *n_out. Unless
-     * in->count_flexible, *n_out MUST equal in->count. The plugin MUST NOT keep the
+    /* Choose positions to remask. The host calls select() only when there is something
+     * to choose (1 <= in->count <= in->n_unlocked). out has room for in->n entries;
+     * write distinct indices of unlocked positions, in any order, and set *n_out.
+     * Unless in->count_flexible, *n_out MUST equal in->count. The plugin MUST NOT keep the
      * pointers of `in` after returning. Return 0 on success, nonzero with a reason in err
      * on failure. The host validates the result and commits nothing from an invalid
      * selection. */

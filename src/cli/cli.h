@@ -11,8 +11,10 @@
 typedef int (*didcl_cli_fn)(int argc, char **argv);
 
 int didcl_cli_devices(int argc, char **argv);
+int didcl_cli_plugins(int argc, char **argv);
 int didcl_cli_inspect(int argc, char **argv);
 int didcl_cli_score(int argc, char **argv);
+int didcl_cli_tokenize(int argc, char **argv);
 
 /* Print "didcl: <context>: <last library error>" to stderr and return 1. */
 int didcl_cli_fail(const char *context);

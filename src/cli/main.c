@@ -13,8 +13,10 @@ static const struct {
     const char *help;
 } commands[] = {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+    {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
     {"score", didcl_cli_score, "NELBO (BD3-LM) or NLL (GPT-2) of a text (--model DIR --ids)"},
+    {"tokenize", didcl_cli_tokenize, "text to token ids and back (--tokenizer PATH, --decode)"},
 };
 
 static void usage(FILE *f) {
@@ -23,7 +25,8 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nenvironment: DIDCL_DEVICE (device selector), DIDCL_CACHE_DIR (kernel cache, "
-               "'off' disables), DIDCL_CL_DIR (load cl/*.cl from a directory)\n");
+               "'off' disables), DIDCL_CL_DIR (load cl/*.cl from a directory),\n"
+               "             DIDCL_PLUGIN_PATH (':'-separated remask plugin directories)\n");
 }
 
 int didcl_cli_fail(const char *context) {

@@ -1,0 +1,67 @@
+/*
+ * denoiser.h — what the sampler needs from a model: logits for masked positions, in
+ * the two shapes BD3-LM/DiD generation uses. The model implements this table; the
+ * sampler (sampler.h) never sees weights, devices or caches, and tests drive it with
+ * fake denoisers written in plain C.
+ *
+ * Conventions for every call:
+ *   - seq holds token ids of the whole sequence so far; masked positions hold mask_id.
+ *   - logits are fp32, row-major, one row of `vocab` values per requested position, in
+ *     increasing position order. The mask token's logit is ignored by the sampler
+ *     (it is excluded from sampling), so a model need not add -inf to it.
+ *   - sample identifies one sequence of a batch; a model keeps one KV cache per sample.
+ *   - Each call returns a didcl_status and leaves a message on failure; the sampler
+ *     stops and passes the status up.
+ */
+#ifndef DIDCL_DENOISER_H
+#define DIDCL_DENOISER_H
+
+#include <stdint.h>
+
+#include "didcl.h"
+
+/* Kinds of forward pass, for the FLOPs estimate. */
+enum didcl_forward_kind {
+    DIDCL_FWD_BLOCK = 0,    /* cached block step: n_query = B, n_key = start + B */
+    DIDCL_FWD_STORE_KV = 1, /* store-KV pass of a clean block: same shape */
+    DIDCL_FWD_GLOBAL = 2,   /* uncached forward: n_query = n_key = n */
+};
+
+typedef struct didcl_denoiser {
+    void *ctx;              /* passed back as the first argument of every call */
+    int32_t vocab;          /* V: rows of logits have V entries */
+    int32_t mask_id;        /* the [MASK] token (BD3-LM: V - 1) */
+    int32_t bos_id;         /* written at position 0 */
+    int32_t eos_id;         /* ends a variable-length sample (may equal bos_id) */
+    int32_t model_length;   /* longest sequence the model accepts (no sliding window) */
+
+    /* Forget the KV cache of this sample (start of a generation, or a restart). */
+    didcl_status (*reset)(void *ctx, uint32_t sample);
+
+    /* Cached block step: the B queries at positions [start, start+B), tokens
+     * seq[start..start+B) (some are mask_id), attend to the cached keys of [0, start)
+     * and to each other (bidirectional, no mask). Writes logits (B, V). Does not change
+     * the cache. start is a multiple of B. */
+    didcl_status (*block_logits)(void *ctx, uint32_t sample, const int32_t *seq,
+                                 int32_t start, int32_t B, float *logits);
+
+    /* Append the clean block seq[start..start+B) to the cache: one forward of that
+     * block over the cache of [0, start), keeping its K/V (BD3-LM's store_kv pass). */
+    didcl_status (*store_kv)(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                             int32_t B);
+
+    /* Uncached forward over seq[0..n) with BD3-LM's block-causal mask of block size
+     * attn_block: query i sees key j iff j / attn_block <= i / attn_block. attn_block == n
+     * is full bidirectional attention (DiD revision); attn_block == B on a sequence that
+     * ends with the current block reproduces exactly what the cached path computes.
+     * rows (n,) flags the positions whose logits are wanted (nonzero); logits receives
+     * (number of flagged rows, V), packed in position order. Uses no cache. */
+    didcl_status (*global_logits)(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                                  int32_t attn_block, const uint8_t *rows, float *logits);
+
+    /* Estimated floating-point operations of one forward of this kind (multiply-adds
+     * count 2). MAY be NULL: FLOPs are then reported as 0. */
+    double (*flops)(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key);
+} didcl_denoiser;
+
+#endif /* DIDCL_DENOISER_H */

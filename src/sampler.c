@@ -1,0 +1,524 @@
+/*
+ * sampler.c — stage-1 block drafting, DiD revision stages, trajectory and accounting
+ * (sampler.h states the rules; didcl.h documents the options).
+ */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "sampling.h"
+
+/* ---- options ---- */
+
+didcl_gen_options didcl_gen_options_default(void) {
+    didcl_gen_options o;
+    memset(&o, 0, sizeof o);
+    o.seed = 0;
+    o.length = 1024;
+    o.block = 4;
+    o.mode = DIDCL_COMMIT_FIRST_HITTING;
+    o.steps = 4;
+    o.threshold = 0.9;
+    o.temperature = 1.0;
+    o.top_p = 0.9;
+    o.use_kv_cache = 1;
+    o.reject_scope = DIDCL_REJECT_SAMPLE;
+    o.reject_window = 256;
+    o.reject_min_entropy = 4.0;
+    o.reject_max_tries = 10;
+    o.revise_mode = DIDCL_COMMIT_FIRST_HITTING;
+    o.revise_steps = 16;
+    o.revise_threshold = 0.9;
+    return o;
+}
+
+static int mode_ok(enum didcl_commit_mode m) {
+    return m == DIDCL_COMMIT_FIRST_HITTING || m == DIDCL_COMMIT_STEPS ||
+           m == DIDCL_COMMIT_THRESHOLD;
+}
+
+didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_length,
+                                     int32_t n_prompt) {
+#define BAD(...) return didcl_fail(DIDCL_ERR_INVALID_ARG, "gen options: " __VA_ARGS__)
+    if (o->length < 1)
+        BAD("length %d, expected >= 1", (int)o->length);
+    if (model_length > 0 && o->length > model_length)
+        BAD("length %d exceeds the model length %d", (int)o->length, (int)model_length);
+    if (o->block < 1)
+        BAD("block %d, expected >= 1", (int)o->block);
+    if (o->length % o->block)
+        BAD("block %d does not divide length %d", (int)o->block, (int)o->length);
+    if (!mode_ok(o->mode) || !mode_ok(o->revise_mode))
+        BAD("unknown commit mode %d, expected 0 (first-hitting), 1 (steps) or 2 (threshold)",
+            (int)(mode_ok(o->mode) ? o->revise_mode : o->mode));
+    if (o->steps < 1)
+        BAD("steps %d, expected >= 1", (int)o->steps);
+    if (o->revise_steps < 1)
+        BAD("revise steps %d, expected >= 1", (int)o->revise_steps);
+    if (!(o->threshold > 0.0 && o->threshold <= 1.0))
+        BAD("threshold %g outside (0, 1]", o->threshold);
+    if (!(o->revise_threshold > 0.0 && o->revise_threshold <= 1.0))
+        BAD("revise threshold %g outside (0, 1]", o->revise_threshold);
+    if (!(o->top_p > 0.0 && o->top_p <= 1.0))
+        BAD("top-p %g outside (0, 1]", o->top_p);
+    if (!(o->temperature >= 0.0) || isinf(o->temperature))
+        BAD("temperature %g, expected a finite value >= 0", o->temperature);
+    if (n_prompt < 0 || n_prompt > o->length - 1)
+        BAD("prompt of %d tokens does not fit length %d after BOS, expected <= %d",
+            (int)n_prompt, (int)o->length, (int)o->length - 1);
+    if (o->reject_low_entropy) {
+        if (o->reject_window < 1 || o->reject_max_tries < 1)
+            BAD("low-entropy rule: window %d and tries %d, expected both >= 1",
+                (int)o->reject_window, (int)o->reject_max_tries);
+        if (o->reject_scope != DIDCL_REJECT_SAMPLE && o->reject_scope != DIDCL_REJECT_BLOCK)
+            BAD("unknown reject scope %d, expected 0 (sample) or 1 (block)",
+                (int)o->reject_scope);
+    }
+    if (o->n_revisions < 0 || o->n_revisions > DIDCL_MAX_REVISIONS)
+        BAD("%d revision stages, expected 0 to %d", (int)o->n_revisions, DIDCL_MAX_REVISIONS);
+    for (int32_t i = 0; i < o->n_revisions; i++) {
+        const didcl_revision *r = &o->revisions[i];
+        if (!(r->gamma >= 0.0 && r->gamma <= 1.0))
+            BAD("stage %d: gamma %g outside [0, 1]", (int)i + 2, r->gamma);
+        if (r->block < 0 || (r->block > 0 && o->length % r->block))
+            BAD("stage %d: block %d does not divide length %d", (int)i + 2, (int)r->block,
+                (int)o->length);
+    }
+    return DIDCL_OK;
+#undef BAD
+}
+
+/* ---- the default selector ---- */
+
+typedef struct {
+    float confidence;
+    uint32_t pos;
+} ranked_pos;
+
+static int ranked_pos_cmp(const void *x, const void *y) {
+    const ranked_pos *a = x, *b = y;
+    if (a->confidence != b->confidence)
+        return a->confidence < b->confidence ? -1 : 1;
+    return a->pos < b->pos ? -1 : (a->pos > b->pos);
+}
+
+int didcl_select_lowest_confidence(void *state, const didcl_remask_input *in, uint32_t *out,
+                                   uint32_t *n_out, char *err, size_t err_size) {
+    (void)state;
+    ranked_pos *r = malloc(sizeof *r * (in->n ? in->n : 1));
+    if (!r) {
+        snprintf(err, err_size, "out of memory");
+        return 1;
+    }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < in->n; i++)
+        if (!(in->positions[i].flags & DIDCL_REMASK_LOCKED))
+            r[m++] = (ranked_pos){in->positions[i].confidence, i};
+    qsort(r, m, sizeof *r, ranked_pos_cmp);
+    uint32_t k = in->count < m ? in->count : m;
+    for (uint32_t i = 0; i < k; i++)
+        out[i] = r[i].pos;
+    *n_out = k;
+    free(r);
+    return 0;
+}
+
+/* ---- one run ---- */
+
+typedef struct run {
+    const didcl_denoiser *dn;
+    const didcl_gen_options *o;
+    uint32_t sample;
+    int32_t n;                      /* current length */
+    int32_t *seq;                   /* (L,) */
+    uint8_t *masked;                /* (L,) 1 = [MASK] waiting for a commit */
+    uint8_t *rows;                  /* (L,) rows wanted from global_logits */
+    int32_t *pos;                   /* (L,) masked positions of the current block */
+    didcl_draw *draw;               /* (L,) candidate draw per entry of pos */
+    int32_t *order;                 /* (L,) commit order of candidates */
+    didcl_remask_position *traj;    /* (L,) */
+    float *logits;                  /* (cap_rows, V) */
+    int32_t cap_rows;
+    didcl_sampling smp;
+    int32_t nfe_total;              /* committing forwards so far, all stages */
+    uint32_t stage;
+    uint32_t fwd;                   /* forwards of this stage, for the RNG */
+    didcl_stage_stats *st;
+} run;
+
+static double now_s(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static didcl_status need_rows(run *r, int32_t rows) {
+    if (rows <= r->cap_rows)
+        return DIDCL_OK;
+    float *p = realloc(r->logits, sizeof *p * (size_t)rows * (size_t)r->dn->vocab);
+    if (!p)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate logits for %d rows",
+                          (int)rows);
+    r->logits = p;
+    r->cap_rows = rows;
+    return DIDCL_OK;
+}
+
+static void add_flops(run *r, enum didcl_forward_kind kind, int32_t nq, int32_t nk) {
+    if (r->dn->flops)
+        r->st->flops += r->dn->flops(r->dn->ctx, kind, nq, nk);
+}
+
+/* Order candidate indices by confidence, highest first, ties to the lower position
+ * (pos is increasing, so to the lower index). Insertion sort over one block's masked
+ * positions: even a global block of 1024 costs little beside the forward it follows. */
+static void sort_by_confidence(run *r, int32_t m) {
+    for (int32_t i = 0; i < m; i++) {
+        int32_t c = i, j = i;
+        while (j > 0 && r->draw[r->order[j - 1]].confidence < r->draw[c].confidence) {
+            r->order[j] = r->order[j - 1];
+            j--;
+        }
+        r->order[j] = c;
+    }
+}
+
+static void commit(run *r, int32_t p, const didcl_draw *d, int32_t step, int32_t block) {
+    r->seq[p] = d->token;
+    r->masked[p] = 0;
+    r->traj[p] = (didcl_remask_position){d->token, (float)d->confidence, (float)d->entropy,
+                                         (float)d->margin, step, block, (int32_t)r->stage,
+                                         r->nfe_total, 0};
+    r->st->committed++;
+}
+
+/* Denoise the masked positions of [start, start+len) until none is left. cached: the
+ * stage-1 block step (block_logits, len = B); otherwise global_logits over [0, n_ctx)
+ * with block-causal block attn_block. */
+static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int32_t n_ctx,
+                            int32_t attn_block, enum didcl_commit_mode mode, int32_t steps,
+                            double tau, int32_t block_index) {
+    const didcl_denoiser *dn = r->dn;
+    const didcl_gen_options *o = r->o;
+    const int32_t V = dn->vocab;
+    int32_t steps_left = steps;
+    for (int32_t step = 0;; step++) {
+        int32_t m = 0;
+        for (int32_t p = start; p < start + len; p++)
+            if (r->masked[p])
+                r->pos[m++] = p;
+        if (m == 0)
+            return DIDCL_OK;
+        didcl_philox_at at = {o->seed, DIDCL_RNG_POSITION, r->sample, (uint32_t)start,
+                              r->stage, r->fwd};
+        /* which candidates to draw: first-hitting picks its one position up front */
+        int32_t first = 0, count = m;
+        if (mode == DIDCL_COMMIT_FIRST_HITTING) {
+            first = (int32_t)(didcl_philox_uniform(&at, 0) * m);
+            if (first >= m)
+                first = m - 1;
+            count = 1;
+        }
+        /* forward */
+        if (cached) {
+            DIDCL_TRY(need_rows(r, len));
+            DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, r->logits));
+            add_flops(r, DIDCL_FWD_BLOCK, len, start + len);
+        } else {
+            DIDCL_TRY(need_rows(r, count));
+            memset(r->rows, 0, (size_t)n_ctx);
+            for (int32_t c = first; c < first + count; c++)
+                r->rows[r->pos[c]] = 1;
+            DIDCL_TRY(dn->global_logits(dn->ctx, r->sample, r->seq, n_ctx, attn_block, r->rows,
+                                        r->logits));
+            add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
+        }
+        r->st->nfe++;
+        /* draw the candidates */
+        at.purpose = DIDCL_RNG_TOKEN;
+        for (int32_t c = first; c < first + count; c++) {
+            int32_t row = cached ? r->pos[c] - start : c - first;
+            at.position = (uint32_t)r->pos[c];
+            didcl_status s = didcl_sampling_draw(&r->smp, r->logits + (size_t)row * (size_t)V,
+                                                 dn->mask_id, o->temperature, o->top_p, &at,
+                                                 &r->draw[c]);
+            if (s != DIDCL_OK)
+                return didcl_fail_context(s, "stage %u, position %d", r->stage,
+                                          (int)r->pos[c]);
+        }
+        /* commit */
+        if (mode == DIDCL_COMMIT_FIRST_HITTING) {
+            commit(r, r->pos[first], &r->draw[first], step, block_index);
+        } else {
+            sort_by_confidence(r, m);
+            int32_t k;
+            if (mode == DIDCL_COMMIT_STEPS) {
+                int32_t sl = steps_left > 1 ? steps_left : 1;
+                k = (m + sl - 1) / sl;
+                steps_left--;
+            } else {
+                k = 1; /* the best always; then all others at or above tau */
+                while (k < m && r->draw[r->order[k]].confidence >= tau)
+                    k++;
+            }
+            for (int32_t j = 0; j < k; j++)
+                commit(r, r->pos[r->order[j]], &r->draw[r->order[j]], step, block_index);
+        }
+        r->nfe_total++;
+        r->fwd++;
+    }
+}
+
+/* ---- stage 1 ---- */
+
+static int int_cmp(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Unigram entropy (nats) of seq[end-w, end), the reference's degeneracy test. Uses
+ * r->pos as scratch. */
+static double window_entropy(run *r, int32_t end, int32_t w) {
+    memcpy(r->pos, r->seq + end - w, sizeof *r->pos * (size_t)w);
+    qsort(r->pos, (size_t)w, sizeof *r->pos, int_cmp);
+    double h = 0.0;
+    for (int32_t i = 0, j; i < w; i = j) {
+        for (j = i; j < w && r->pos[j] == r->pos[i]; j++)
+            ;
+        double q = (double)(j - i) / w;
+        h -= q * log(q);
+    }
+    return h;
+}
+
+/* Fill seq/masked/traj for a fresh draft: BOS, prompt, masks. */
+static void init_draft(run *r, const int32_t *prompt, int32_t n_prompt) {
+    const int32_t L = r->o->length;
+    for (int32_t p = 0; p < L; p++) {
+        int locked = p <= n_prompt;
+        r->seq[p] = p == 0 ? r->dn->bos_id : locked ? prompt[p - 1] : r->dn->mask_id;
+        r->masked[p] = !locked;
+        r->traj[p] = (didcl_remask_position){r->seq[p], locked ? 1.0f : 0.0f, 0.0f,
+                                             locked ? 1.0f : 0.0f, -1, p / r->o->block,
+                                             0, -1, locked ? DIDCL_REMASK_LOCKED : 0u};
+    }
+}
+
+static didcl_status draft(run *r, const int32_t *prompt, int32_t n_prompt, int *low_entropy) {
+    const didcl_gen_options *o = r->o;
+    const didcl_denoiser *dn = r->dn;
+    const int32_t L = o->length, B = o->block;
+    int tries = 1;
+restart:
+    r->st->tries = tries;
+    r->st->committed = 0;
+    r->n = L;
+    *low_entropy = 0;
+    init_draft(r, prompt, n_prompt);
+    if (o->use_kv_cache)
+        DIDCL_TRY(dn->reset(dn->ctx, r->sample));
+    for (int32_t start = 0, btries = 1; start < L; start += B, btries = 1) {
+    redraw:
+        DIDCL_TRY(denoise(r, start, B, o->use_kv_cache, start + B, B, o->mode, o->steps,
+                          o->threshold, start / B));
+        int32_t end = start + B;
+        if (o->reject_low_entropy && end > o->reject_window &&
+            window_entropy(r, end, o->reject_window) < o->reject_min_entropy) {
+            if (o->var_length) { /* the reference truncates instead of rejecting */
+                r->n = end - o->reject_window;
+                return DIDCL_OK;
+            }
+            if (o->reject_scope == DIDCL_REJECT_BLOCK && btries < o->reject_max_tries) {
+                btries++;
+                r->st->tries++;
+                for (int32_t p = start; p < end; p++)
+                    if (!(r->traj[p].flags & DIDCL_REMASK_LOCKED)) {
+                        r->seq[p] = dn->mask_id;
+                        r->masked[p] = 1;
+                        r->st->committed--;
+                    }
+                goto redraw;
+            }
+            if (o->reject_scope == DIDCL_REJECT_SAMPLE && tries < o->reject_max_tries) {
+                tries++;
+                goto restart;
+            }
+            *low_entropy = 1; /* out of tries: keep the last attempt, flag it */
+        }
+        if (o->var_length)
+            for (int32_t p = start; p < end; p++)
+                if (!(r->traj[p].flags & DIDCL_REMASK_LOCKED) && r->seq[p] == dn->eos_id) {
+                    r->n = p + 1; /* the reference's "second EOS": BOS = EOS is the first */
+                    return DIDCL_OK;
+                }
+        if (o->use_kv_cache && end < L) { /* the last block's K/V would never be read */
+            DIDCL_TRY(dn->store_kv(dn->ctx, r->sample, r->seq, start, B));
+            add_flops(r, DIDCL_FWD_STORE_KV, B, end);
+            r->st->store_kv++;
+        }
+    }
+    return DIDCL_OK;
+}
+
+/* ---- revision stages ---- */
+
+static didcl_status revise(run *r, const didcl_revision *rev, didcl_select_fn select,
+                           void *select_state) {
+    const didcl_gen_options *o = r->o;
+    const int32_t n = r->n;
+    const int32_t Bs = rev->block > 0 && rev->block < n ? rev->block : n;
+    r->st->block = Bs;
+    r->st->gamma = rev->gamma;
+    uint32_t n_unlocked = 0;
+    for (int32_t p = 0; p < n; p++)
+        n_unlocked += !(r->traj[p].flags & DIDCL_REMASK_LOCKED);
+    uint32_t count = (uint32_t)floor(rev->gamma * n_unlocked + 0.5);
+    if (count == 0)
+        return DIDCL_OK;
+    didcl_remask_input in = {sizeof in, r->traj, (uint32_t)n, n_unlocked, count, 0,
+                             r->stage, (uint32_t)Bs, r->sample};
+    uint32_t *out = (uint32_t *)r->order, n_out = 0; /* (L,) scratch, reused */
+    char err[256] = "";
+    if (select(select_state, &in, out, &n_out, err, sizeof err) != 0)
+        return didcl_fail(DIDCL_ERR_PLUGIN, "remask selection (stage %u): failed: %s",
+                          r->stage, err[0] ? err : "no reason given");
+    /* validate everything before touching the draft */
+    if (n_out != count)
+        return didcl_fail(DIDCL_ERR_PLUGIN,
+                          "remask selection (stage %u): %u positions returned, expected %u",
+                          r->stage, n_out, count);
+    memset(r->rows, 0, (size_t)n);
+    for (uint32_t i = 0; i < n_out; i++) {
+        uint32_t p = out[i];
+        if (p >= (uint32_t)n)
+            return didcl_fail(DIDCL_ERR_PLUGIN,
+                              "remask selection (stage %u): position %u out of range, "
+                              "expected < %d", r->stage, p, (int)n);
+        if (r->traj[p].flags & DIDCL_REMASK_LOCKED)
+            return didcl_fail(DIDCL_ERR_PLUGIN,
+                              "remask selection (stage %u): position %u is locked (prompt "
+                              "or BOS)", r->stage, p);
+        if (r->rows[p])
+            return didcl_fail(DIDCL_ERR_PLUGIN,
+                              "remask selection (stage %u): position %u selected twice",
+                              r->stage, p);
+        r->rows[p] = 1;
+    }
+    for (int32_t p = 0; p < n; p++)
+        if (r->rows[p]) {
+            r->seq[p] = r->dn->mask_id;
+            r->masked[p] = 1;
+        }
+    r->st->remasked = (int32_t)count;
+    for (int32_t start = 0; start < n; start += Bs) {
+        int32_t len = start + Bs <= n ? Bs : n - start;
+        DIDCL_TRY(denoise(r, start, len, 0, n, n, o->revise_mode, o->revise_steps,
+                          o->revise_threshold, start / Bs));
+    }
+    return DIDCL_OK;
+}
+
+/* ---- entry ---- */
+
+static void run_free(run *r) {
+    free(r->seq);
+    free(r->masked);
+    free(r->rows);
+    free(r->pos);
+    free(r->draw);
+    free(r->order);
+    free(r->traj);
+    free(r->logits);
+    didcl_sampling_free(&r->smp);
+}
+
+static didcl_status check_denoiser(const didcl_denoiser *dn, const didcl_gen_options *o) {
+    if (dn->vocab < 2 || dn->mask_id >= dn->vocab || dn->bos_id < 0 ||
+        dn->bos_id >= dn->vocab || dn->eos_id < 0 || dn->eos_id >= dn->vocab)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "denoiser: vocab %d with mask %d, bos %d, eos %d, expected ids "
+                          "inside the vocabulary", (int)dn->vocab, (int)dn->mask_id,
+                          (int)dn->bos_id, (int)dn->eos_id);
+    if (o->use_kv_cache && (!dn->reset || !dn->block_logits || !dn->store_kv))
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "denoiser: no KV-cache calls (reset, block_logits, store_kv); "
+                          "use_kv_cache needs them");
+    if ((!o->use_kv_cache || o->n_revisions > 0) && !dn->global_logits)
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "denoiser: no global_logits; uncached drafting and revision "
+                          "stages need it");
+    return DIDCL_OK;
+}
+
+didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options *o,
+                               const int32_t *prompt, int32_t n_prompt, uint32_t sample,
+                               didcl_select_fn select, void *select_state,
+                               didcl_gen_result *res) {
+    DIDCL_TRY(didcl_gen_options_check(o, dn->model_length, n_prompt));
+    DIDCL_TRY(check_denoiser(dn, o));
+    for (int32_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= dn->vocab || prompt[i] == dn->mask_id)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                              "prompt: token %d at index %d, expected an id in [0, %d) other "
+                              "than the mask %d", (int)prompt[i], (int)i, (int)dn->vocab,
+                              (int)dn->mask_id);
+    const size_t L = (size_t)o->length;
+    run r = {.dn = dn, .o = o, .sample = sample};
+    r.seq = malloc(sizeof *r.seq * L);
+    r.masked = malloc(L);
+    r.rows = malloc(L);
+    r.pos = malloc(sizeof *r.pos * L);
+    r.draw = malloc(sizeof *r.draw * L);
+    r.order = malloc(sizeof *r.order * L);
+    r.traj = malloc(sizeof *r.traj * L);
+    if (!r.seq || !r.masked || !r.rows || !r.pos || !r.draw || !r.order || !r.traj) {
+        run_free(&r);
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate a %zu-token run", L);
+    }
+    didcl_status s = didcl_sampling_init(&r.smp, dn->vocab);
+    didcl_gen_result out;
+    memset(&out, 0, sizeof out);
+    out.n_stages = 1 + o->n_revisions;
+    for (int32_t k = 0; s == DIDCL_OK && k < out.n_stages; k++) {
+        r.st = &out.stages[k];
+        r.st->stage = k + 1;
+        r.stage = (uint32_t)(k + 1);
+        r.fwd = 0;
+        double t0 = now_s();
+        if (k == 0) {
+            r.st->block = o->block;
+            s = draft(&r, prompt, n_prompt, &out.low_entropy);
+        } else {
+            r.st->tries = 1;
+            s = revise(&r, &o->revisions[k - 1], select ? select : didcl_select_lowest_confidence,
+                       select_state);
+        }
+        r.st->seconds = now_s() - t0;
+    }
+    if (s != DIDCL_OK) {
+        run_free(&r);
+        return s;
+    }
+    out.n = r.n;
+    out.tokens = r.seq;
+    out.traj = r.traj;
+    r.seq = NULL;
+    r.traj = NULL;
+    run_free(&r);
+    *res = out;
+    return DIDCL_OK;
+}
+
+void didcl_gen_result_free(didcl_gen_result *res) {
+    if (!res)
+        return;
+    free(res->tokens);
+    free(res->traj);
+    res->tokens = NULL;
+    res->traj = NULL;
+}

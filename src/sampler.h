@@ -1,0 +1,83 @@
+/*
+ * sampler.h — the DiD generation driver over a denoiser (denoiser.h).
+ *
+ * Stage 1 (draft): position 0 = BOS, the prompt fills positions 1..n_prompt (locked),
+ * the rest starts as [MASK]. Blocks of `block` positions are denoised left to right; a
+ * block that the prompt fills only partly keeps its prompt tokens and masks the rest.
+ * Cached (default): each step is a block_logits call; once the block is clean, one
+ * store_kv pass (counted in store_kv, not in NFE; skipped after the last block, whose
+ * K/V nothing reads, so a full draft makes L/B - 1 of them). Uncached: global_logits over
+ * [0, start+B) with the block-causal mask of block size B, which computes the same
+ * logits (BD3-LM's cache is exact), and no store pass.
+ *
+ * Stage k >= 2 (revision), for each (gamma, block) of the options in order:
+ * count = round(gamma * n_unlocked), half away from zero (0 skips the stage). The
+ * selection callback (same signature as a plugin's select; NULL = lowest snapshot
+ * confidence, ties to the lower position) chooses the positions; the host validates
+ * them (count, range, locked, duplicates) and commits nothing from an invalid one. The
+ * chosen positions become [MASK] and are regenerated block by block, left to right, at
+ * the stage's block size: every forward is global_logits over the whole sequence with
+ * full bidirectional attention (all unmasked tokens are context, as DiD states), and
+ * commits masked positions of the current block only, with the revision commit rule.
+ * A block size below the length therefore changes only which positions commit together
+ * and in what order, not what the model sees. Prompt and BOS are never remasked.
+ *
+ * Random draws: Philox at (seed, purpose, sample, position, stage, forward), where
+ * forward counts the stage's forwards (rejected attempts included), so each sample's
+ * tokens depend only on the seed and its own history.
+ *
+ * Accounting (didcl_stage_stats): nfe counts committing forwards (stage 1 with
+ * first-hitting: one per masked position, L - 1 - n_prompt, since BOS is never masked;
+ * the reference's "NFE = L" counts the same way), including those of attempts the
+ * low-entropy rule rejected; flops sums the model's estimate over all forwards,
+ * store-KV passes included. Host memory: one fp32 row of logits per requested position
+ * (stage-2 steps/threshold modes ask for every masked row of the block at once).
+ *
+ * Trajectory: one didcl_remask_position per position (the plugin ABI's record), updated
+ * at every commit: token, confidence/entropy/margin of the distribution drawn from,
+ * step (forward index inside its block), block (index at that stage's block size),
+ * stage (0 = prompt/BOS, 1 = draft, 2.. = revisions), nfe (0-based index of the
+ * committing forward over the whole run, store-KV passes not counted). Locked
+ * positions: confidence 1, entropy 0, margin 1, step -1, nfe -1, DIDCL_REMASK_LOCKED.
+ */
+#ifndef DIDCL_SAMPLER_H
+#define DIDCL_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "denoiser.h"
+#include "didcl.h"
+#include "didcl/remask.h"
+
+/* A remask selector: exactly didcl_remask_plugin.select, so a plugin's function and
+ * state can be passed straight through. */
+typedef int (*didcl_select_fn)(void *state, const didcl_remask_input *in, uint32_t *out,
+                               uint32_t *n_out, char *err, size_t err_size);
+
+/* The built-in selector: the in->count unlocked positions of lowest confidence (ties:
+ * lower position). state is unused. */
+int didcl_select_lowest_confidence(void *state, const didcl_remask_input *in, uint32_t *out,
+                                   uint32_t *n_out, char *err, size_t err_size);
+
+typedef struct didcl_gen_result {
+    int32_t n;                      /* final length (< options.length when var_length or
+                                       the low-entropy rule truncated) */
+    int32_t *tokens;                /* (options.length,), valid in [0, n) */
+    didcl_remask_position *traj;    /* (options.length,), valid in [0, n) */
+    int32_t n_stages;               /* 1 + revisions */
+    didcl_stage_stats stages[1 + DIDCL_MAX_REVISIONS];
+    int low_entropy;                /* the last draft attempt still failed the rule */
+} didcl_gen_result;
+
+/* Generate one sample. prompt (n_prompt ids, may be NULL when 0) goes after BOS.
+ * On success *res owns its arrays (free with didcl_gen_result_free); on failure *res is
+ * untouched. */
+didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options *o,
+                               const int32_t *prompt, int32_t n_prompt, uint32_t sample,
+                               didcl_select_fn select, void *select_state,
+                               didcl_gen_result *res);
+
+void didcl_gen_result_free(didcl_gen_result *res);
+
+#endif /* DIDCL_SAMPLER_H */

@@ -1,0 +1,667 @@
+/*
+ * check_sampler.c — the generation driver against fake denoisers in plain C.
+ *
+ * Two fakes share one context:
+ *   HASH   logits of query i are a pseudo-random function of i and of every token it can
+ *          see (cache + block for block_logits; the block-causal view for global_logits),
+ *          so cached and uncached paths agree exactly when the sampler feeds them the
+ *          same context, and any slip (missing store_kv, wrong start) changes tokens.
+ *          The mask token gets the largest logit, so sampling it would show.
+ *   PEAKED token (7 i mod 62) has logit 20 where i mod 4 is 0 or 1 (confidence ~ 1), 1.5
+ *          where it is 2 and 1 where it is 3 (confidence ~ 0.07 and ~ 0.04); everything
+ *          else 0. Known confidences make NFE of threshold/steps modes exact numbers.
+ * The fake checks the cache discipline itself: block_logits/store_kv must start where
+ * the cache ends, and stored blocks must be clean.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "sampler.h"
+#include "testutil.h"
+
+enum { V = 64, MASK = 63, BOS = 62, MAXL = 1024 };
+enum fake_kind { HASH, PEAKED, CONSTANT };
+
+typedef struct fake {
+    enum fake_kind kind;
+    int32_t cache[MAXL];
+    int32_t cached;                /* cache holds [0, cached) */
+    int n_block, n_store, n_global, n_reset, n_global_rows;
+    int32_t eos_at;                /* PEAKED: this position prefers EOS (-1: none) */
+} fake;
+
+static uint64_t mix(uint64_t h, uint64_t x) {
+    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static void fake_row(fake *f, int32_t i, uint64_t h, float *row) {
+    for (int v = 0; v < V; v++) {
+        if (f->kind == HASH)
+            row[v] = (float)(mix(h, (uint64_t)(i * 131 + v)) % 1000) / 250.0f;
+        else
+            row[v] = 0.0f;
+    }
+    if (f->kind == PEAKED)
+        row[(i * 7) % 62] = (i % 4 < 2) ? 20.0f : (i % 4 == 2) ? 1.5f : 1.0f;
+    if (f->kind == CONSTANT)
+        row[5] = 30.0f;
+    if (f->kind == PEAKED && i == f->eos_at)
+        row[BOS] = 40.0f; /* EOS = BOS, as in GPT-2 */
+    row[MASK] = 50.0f;
+}
+
+static didcl_status fake_reset(void *ctx, uint32_t sample) {
+    (void)sample;
+    fake *f = ctx;
+    f->cached = 0;
+    f->n_reset++;
+    return DIDCL_OK;
+}
+
+static didcl_status fake_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                               int32_t B, float *logits) {
+    (void)sample;
+    fake *f = ctx;
+    f->n_block++;
+    if (start != f->cached)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: block at %d, cache holds %d",
+                          (int)start, (int)f->cached);
+    uint64_t h = 1;
+    for (int32_t j = 0; j < start; j++)
+        h = mix(h, (uint64_t)(j * 1000 + f->cache[j]));
+    for (int32_t j = start; j < start + B; j++)
+        h = mix(h, (uint64_t)(j * 1000 + seq[j]));
+    for (int32_t i = 0; i < B; i++)
+        fake_row(f, start + i, h, logits + (size_t)i * V);
+    return DIDCL_OK;
+}
+
+static didcl_status fake_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                               int32_t B) {
+    (void)sample;
+    fake *f = ctx;
+    f->n_store++;
+    if (start != f->cached)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: store at %d, cache holds %d",
+                          (int)start, (int)f->cached);
+    for (int32_t j = start; j < start + B; j++) {
+        if (seq[j] == MASK)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: storing a mask at %d", (int)j);
+        f->cache[j] = seq[j];
+    }
+    f->cached = start + B;
+    return DIDCL_OK;
+}
+
+static didcl_status fake_global(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                                int32_t ab, const uint8_t *rows, float *logits) {
+    (void)sample;
+    fake *f = ctx;
+    f->n_global++;
+    int32_t r = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!rows[i])
+            continue;
+        uint64_t h = 1; /* keys j with j / ab <= i / ab */
+        int32_t end = (i / ab + 1) * ab < n ? (i / ab + 1) * ab : n;
+        for (int32_t j = 0; j < end; j++)
+            h = mix(h, (uint64_t)(j * 1000 + seq[j]));
+        fake_row(f, i, h, logits + (size_t)r++ * V);
+        f->n_global_rows++;
+    }
+    return DIDCL_OK;
+}
+
+static double fake_flops(void *ctx, enum didcl_forward_kind kind, int32_t nq, int32_t nk) {
+    (void)ctx;
+    return (kind == DIDCL_FWD_STORE_KV ? 1000.0 : 1.0) * nq * nk;
+}
+
+static fake F;
+static didcl_denoiser D;
+
+static void use_fake(enum fake_kind kind) {
+    memset(&F, 0, sizeof F);
+    F.kind = kind;
+    F.eos_at = -1;
+    D = (didcl_denoiser){&F, V, MASK, BOS, BOS, MAXL, fake_reset, fake_block, fake_store,
+                         fake_global, fake_flops};
+}
+
+static didcl_gen_options opts(int32_t L, int32_t B) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = L;
+    o.block = B;
+    o.seed = 11;
+    return o;
+}
+
+static didcl_gen_result gen(const didcl_gen_options *o, const int32_t *prompt, int32_t np) {
+    didcl_gen_result r;
+    didcl_status s = didcl_sampler_run(&D, o, prompt, np, 0, NULL, NULL, &r);
+    ck_assert_msg(s == DIDCL_OK, "run failed: %s", didcl_last_error());
+    return r;
+}
+
+/* ---- stage 1 ---- */
+
+START_TEST(test_first_hitting_nfe_and_cache) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(64, 4);
+    didcl_gen_result r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.n, 64);
+    ck_assert_int_eq(r.n_stages, 1);
+    ck_assert_int_eq(r.tokens[0], BOS);
+    ck_assert_uint_eq(r.traj[0].flags, DIDCL_REMASK_LOCKED);
+    /* one committing forward per masked position (L - 1: BOS is not masked); one
+     * store-KV per block except the last, counted apart */
+    ck_assert_int_eq(r.stages[0].nfe, 63);
+    ck_assert_int_eq(F.n_block, 63);
+    ck_assert_int_eq(r.stages[0].store_kv, 15);
+    ck_assert_int_eq(F.n_store, 15);
+    ck_assert_int_eq(F.n_global, 0);
+    ck_assert_int_eq(F.n_reset, 1);
+    ck_assert_int_eq(r.stages[0].committed, 63);
+    ck_assert_int_eq(r.stages[0].tries, 1);
+    double flops = 0;
+    for (int32_t b = 0; b < 16; b++)
+        flops += (b == 0 ? 3 : 4) * 4.0 * (4 * b + 4) + (b < 15 ? 1000.0 * 4 * (4 * b + 4) : 0);
+    ck_assert(r.stages[0].flops == flops);
+    int nfe_seen[64] = {0};
+    for (int p = 1; p < 64; p++) {
+        ck_assert_int_ne(r.tokens[p], MASK);
+        ck_assert_int_eq(r.traj[p].token, r.tokens[p]);
+        ck_assert_int_eq(r.traj[p].stage, 1);
+        ck_assert_int_eq(r.traj[p].block, p / 4);
+        ck_assert_uint_eq(r.traj[p].flags, 0);
+        ck_assert(r.traj[p].confidence > 0.0f && r.traj[p].confidence <= 1.0f);
+        ck_assert(r.traj[p].entropy > 0.0f);
+        ck_assert(r.traj[p].nfe >= 0 && r.traj[p].nfe < 63);
+        nfe_seen[r.traj[p].nfe]++;
+        /* the forwards of a block are numbered after the previous block's */
+        ck_assert(r.traj[p].nfe >= (p / 4) * 4 - 1 && r.traj[p].nfe < (p / 4) * 4 + 3);
+    }
+    for (int k = 0; k < 63; k++)
+        ck_assert_int_eq(nfe_seen[k], 1); /* first-hitting: one commit per forward */
+    /* positions are picked at random, not left to right: a block of 4 comes out in order
+     * with probability 1/24 */
+    int out_of_order = 0;
+    for (int b = 1; b < 16; b++)
+        for (int p = 4 * b; p < 4 * b + 3; p++)
+            if (r.traj[p].nfe > r.traj[p + 1].nfe) {
+                out_of_order++;
+                break;
+            }
+    ck_assert_msg(out_of_order >= 10, "only %d of 15 blocks out of order", out_of_order);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_determinism) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(128, 4);
+    didcl_gen_result a = gen(&o, NULL, 0), b = gen(&o, NULL, 0);
+    ck_assert(memcmp(a.tokens, b.tokens, sizeof *a.tokens * 128) == 0);
+    ck_assert(memcmp(a.traj, b.traj, sizeof *a.traj * 128) == 0);
+    o.seed = 12;
+    didcl_gen_result c = gen(&o, NULL, 0);
+    int diff = 0;
+    for (int p = 0; p < 128; p++)
+        diff += a.tokens[p] != c.tokens[p];
+    ck_assert_msg(diff > 64, "seed change altered only %d of 128 tokens", diff);
+    /* another sample index of the same seed is another stream */
+    o.seed = 11;
+    didcl_gen_result d;
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 1, NULL, NULL, &d), DIDCL_OK);
+    diff = 0;
+    for (int p = 0; p < 128; p++)
+        diff += a.tokens[p] != d.tokens[p];
+    ck_assert(diff > 64);
+    /* and sample 0 after sample 1 is still sample 0: no state carries between runs */
+    didcl_gen_result e = gen(&o, NULL, 0);
+    ck_assert(memcmp(a.tokens, e.tokens, sizeof *a.tokens * 128) == 0);
+    didcl_gen_result_free(&e);
+    didcl_gen_result_free(&a);
+    didcl_gen_result_free(&b);
+    didcl_gen_result_free(&c);
+    didcl_gen_result_free(&d);
+}
+END_TEST
+
+/* Cached (block_logits + store_kv) and uncached (block-causal global_logits) drafts see
+ * the same context, so they must produce the same tokens, in every commit mode. */
+START_TEST(test_cached_equals_uncached) {
+    const enum didcl_commit_mode modes[3] = {DIDCL_COMMIT_FIRST_HITTING, DIDCL_COMMIT_STEPS,
+                                             DIDCL_COMMIT_THRESHOLD};
+    for (int m = 0; m < 3; m++) {
+        use_fake(HASH);
+        didcl_gen_options o = opts(96, 8);
+        o.mode = modes[m];
+        o.steps = 3;
+        o.threshold = 0.05;
+        o.top_p = 0.95;
+        const int32_t prompt[5] = {1, 2, 3, 4, 5};
+        didcl_gen_result a = gen(&o, prompt, 5);
+        int blocks = F.n_block;
+        ck_assert_int_eq(F.n_global, 0);
+        use_fake(HASH);
+        o.use_kv_cache = 0;
+        didcl_gen_result b = gen(&o, prompt, 5);
+        ck_assert_int_eq(F.n_block, 0);
+        ck_assert_int_eq(F.n_store, 0);
+        ck_assert_int_eq(F.n_global, blocks);
+        ck_assert_int_eq(b.stages[0].store_kv, 0);
+        ck_assert_msg(memcmp(a.tokens, b.tokens, sizeof *a.tokens * 96) == 0, "mode %d", m);
+        ck_assert(memcmp(a.traj, b.traj, sizeof *a.traj * 96) == 0);
+        ck_assert_int_eq(a.stages[0].nfe, b.stages[0].nfe);
+        didcl_gen_result_free(&a);
+        didcl_gen_result_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_prompt_locked) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(32, 4);
+    const int32_t prompt[6] = {10, 11, 12, 13, 14, 15}; /* ends inside block 1 */
+    didcl_gen_result r = gen(&o, prompt, 6);
+    ck_assert_int_eq(r.tokens[0], BOS);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(r.tokens[1 + i], prompt[i]);
+        ck_assert_uint_eq(r.traj[1 + i].flags, DIDCL_REMASK_LOCKED);
+        ck_assert_int_eq(r.traj[1 + i].stage, 0);
+        ck_assert_int_eq(r.traj[1 + i].nfe, -1);
+    }
+    ck_assert_int_eq(r.traj[7].stage, 1); /* the rest of the partial block is drafted */
+    ck_assert_int_eq(r.traj[7].block, 1);
+    ck_assert_int_eq(r.stages[0].nfe, 32 - 7);
+    ck_assert_int_eq(r.stages[0].committed, 32 - 7);
+    ck_assert_int_eq(r.stages[0].store_kv, 7);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+/* PEAKED, greedy, top-p 1: per block two positions with confidence ~1, two with ~0.04. */
+START_TEST(test_threshold_and_steps_nfe) {
+    use_fake(PEAKED);
+    didcl_gen_options o = opts(64, 4);
+    o.temperature = 0.0;
+    o.top_p = 1.0;
+    o.mode = DIDCL_COMMIT_THRESHOLD;
+    o.threshold = 0.5;
+    didcl_gen_result r = gen(&o, NULL, 0);
+    /* block 0: 1 | 2 | 3; block b: {4b, 4b+1} | 4b+2 | 4b+3 */
+    ck_assert_int_eq(r.stages[0].nfe, 3 * 16);
+    for (int p = 1; p < 64; p++)
+        ck_assert_int_eq(r.tokens[p], (p * 7) % 62);
+    ck_assert_int_eq(r.traj[8].step, 0);
+    ck_assert_int_eq(r.traj[9].step, 0);
+    ck_assert_int_eq(r.traj[10].step, 1);
+    ck_assert_int_eq(r.traj[11].step, 2);
+    ck_assert_int_eq(r.traj[8].nfe, r.traj[9].nfe);
+    ck_assert(r.traj[9].confidence > 0.99f && r.traj[10].confidence < 0.08f);
+    ck_assert(r.traj[11].confidence < r.traj[10].confidence);
+    didcl_gen_result_free(&r);
+
+    use_fake(PEAKED);
+    o.mode = DIDCL_COMMIT_STEPS;
+    o.steps = 2; /* k = ceil(3/2), 1 in block 0; 2, 2 elsewhere */
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[0].nfe, 2 * 16);
+    ck_assert_int_eq(r.traj[12].step, 0); /* the most confident first */
+    ck_assert_int_eq(r.traj[13].step, 0);
+    ck_assert_int_eq(r.traj[14].step, 1);
+    ck_assert_int_eq(r.traj[15].step, 1);
+    didcl_gen_result_free(&r);
+
+    use_fake(PEAKED);
+    o.steps = 8; /* more steps than masks: one per forward */
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[0].nfe, 63);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_var_length_eos) {
+    use_fake(PEAKED);
+    F.eos_at = 37;
+    didcl_gen_options o = opts(64, 4);
+    o.var_length = 1;
+    o.temperature = 0.0;
+    didcl_gen_result r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.n, 38);
+    ck_assert_int_eq(r.tokens[37], BOS);
+    ck_assert_int_eq(r.stages[0].nfe, 39); /* the whole block 36..39 was drafted */
+    didcl_gen_result_free(&r);
+    /* without var_length the EOS is just a token */
+    use_fake(PEAKED);
+    F.eos_at = 37;
+    o.var_length = 0;
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.n, 64);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+/* CONSTANT always prefers token 5: the unigram entropy of any window is 0. */
+START_TEST(test_low_entropy_rule) {
+    use_fake(CONSTANT);
+    didcl_gen_options o = opts(64, 4);
+    o.reject_low_entropy = 1;
+    o.reject_window = 16;
+    o.reject_max_tries = 3;
+    didcl_gen_result r = gen(&o, NULL, 0);
+    /* whole-sample restarts at the first check (end = 20): 2 x 19 forwards, then a full
+     * last attempt; the draft is kept and flagged */
+    ck_assert_int_eq(r.stages[0].tries, 3);
+    ck_assert_int_eq(r.stages[0].nfe, 2 * 19 + 63);
+    ck_assert_int_eq(F.n_reset, 3);
+    ck_assert_int_eq(r.low_entropy, 1);
+    ck_assert_int_eq(r.n, 64);
+    didcl_gen_result_free(&r);
+
+    use_fake(CONSTANT);
+    o.reject_scope = DIDCL_REJECT_BLOCK; /* each checked block redrawn twice more */
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[0].nfe, 15 + 12 * 3 * 4);
+    ck_assert_int_eq(r.stages[0].tries, 1 + 12 * 2);
+    ck_assert_int_eq(r.stages[0].committed, 63);
+    ck_assert_int_eq(r.low_entropy, 1);
+    didcl_gen_result_free(&r);
+
+    use_fake(CONSTANT);
+    o.var_length = 1; /* the reference truncates instead: end - window */
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.n, 20 - 16);
+    didcl_gen_result_free(&r);
+
+    use_fake(HASH); /* varied tokens pass a low bar at once */
+    o = opts(64, 4);
+    o.reject_low_entropy = 1;
+    o.reject_window = 16;
+    o.reject_min_entropy = 1.0;
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[0].tries, 1);
+    ck_assert_int_eq(r.stages[0].nfe, 63);
+    ck_assert_int_eq(r.low_entropy, 0);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+/* ---- revision ---- */
+
+static uint32_t chosen[MAXL], n_chosen;
+static int recording_select(void *st, const didcl_remask_input *in, uint32_t *out,
+                            uint32_t *n_out, char *err, size_t err_size) {
+    int rc = didcl_select_lowest_confidence(st, in, out, n_out, err, err_size);
+    memcpy(chosen, out, sizeof *out * *n_out);
+    n_chosen = *n_out;
+    return rc;
+}
+
+/* The selector type is the plugin ABI's: a descriptor's select passes straight through. */
+static const didcl_remask_plugin lowest_plugin = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "lowest", "lowest confidence",
+    "1.0", NULL, didcl_select_lowest_confidence, NULL};
+
+START_TEST(test_revision_changes_only_the_chosen) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(64, 4);
+    const int32_t prompt[3] = {7, 8, 9};
+    didcl_gen_result d = gen(&o, prompt, 3);
+    o.n_revisions = 1;
+    o.revisions[0] = (didcl_revision){0.3, 0};
+    didcl_gen_result r;
+    use_fake(HASH);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, recording_select, NULL, &r),
+                     DIDCL_OK);
+    /* 60 unlocked; round(0.3 * 60) = 18 */
+    ck_assert_uint_eq(n_chosen, 18);
+    ck_assert_int_eq(r.n_stages, 2);
+    ck_assert_int_eq(r.stages[1].stage, 2);
+    ck_assert_int_eq(r.stages[1].remasked, 18);
+    ck_assert_int_eq(r.stages[1].committed, 18);
+    ck_assert_int_eq(r.stages[1].nfe, 18); /* first-hitting: one per remasked position */
+    ck_assert_int_eq(r.stages[1].block, 64);
+    ck_assert_int_eq(F.n_global, 18);
+    ck_assert_int_eq(F.n_global_rows, 18); /* only the committed row is asked for */
+    ck_assert(r.stages[1].flops == 18.0 * 64 * 64);
+    uint8_t in_set[64] = {0};
+    float max_chosen = 0, min_other = 2;
+    for (uint32_t i = 0; i < n_chosen; i++) {
+        in_set[chosen[i]] = 1;
+        max_chosen = fmaxf(max_chosen, d.traj[chosen[i]].confidence);
+    }
+    int changed = 0;
+    for (int p = 0; p < 64; p++) {
+        if (!in_set[p]) {
+            ck_assert_int_eq(r.tokens[p], d.tokens[p]);
+            ck_assert(memcmp(&r.traj[p], &d.traj[p], sizeof r.traj[p]) == 0);
+            if (!(d.traj[p].flags & DIDCL_REMASK_LOCKED))
+                min_other = fminf(min_other, d.traj[p].confidence);
+        } else {
+            ck_assert_uint_eq(d.traj[p].flags, 0);
+            ck_assert_int_eq(r.traj[p].stage, 2);
+            ck_assert_int_eq(r.traj[p].block, 0);
+            ck_assert(r.traj[p].nfe >= 60 && r.traj[p].nfe < 60 + 18);
+            ck_assert_int_ne(r.tokens[p], MASK);
+            changed += r.tokens[p] != d.tokens[p];
+        }
+    }
+    ck_assert(max_chosen <= min_other); /* lowest snapshot confidence */
+    ck_assert(changed > 0);
+    /* the built-in default and the same function as a plugin give the same run */
+    didcl_gen_result q;
+    use_fake(HASH);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, lowest_plugin.select, NULL, &q),
+                     DIDCL_OK);
+    ck_assert(memcmp(q.tokens, r.tokens, sizeof *q.tokens * 64) == 0);
+    didcl_gen_result_free(&q);
+    didcl_gen_result_free(&d);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_revision_counts_and_stages) {
+    use_fake(PEAKED);
+    didcl_gen_options o = opts(64, 4);
+    o.temperature = 0.0;
+    o.top_p = 1.0;
+    o.n_revisions = 2;
+    o.revisions[0] = (didcl_revision){0.5, 16}; /* 63 * 0.5 = 31.5 -> 32 */
+    o.revisions[1] = (didcl_revision){1.0, 0};  /* every unlocked position */
+    o.revise_mode = DIDCL_COMMIT_STEPS;
+    o.revise_steps = 4;
+    didcl_gen_result r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.n_stages, 3);
+    ck_assert_int_eq(r.stages[1].remasked, 32);
+    ck_assert_int_eq(r.stages[1].block, 16);
+    ck_assert_int_eq(r.stages[2].remasked, 63);
+    /* steps mode: min(4, masked in block) forwards per block; stage 3 is one block */
+    ck_assert_int_eq(r.stages[2].nfe, 4);
+    ck_assert(r.stages[1].nfe >= 4 && r.stages[1].nfe <= 16);
+    for (int p = 1; p < 64; p++) {
+        ck_assert_int_eq(r.traj[p].stage, 3);
+        ck_assert_int_eq(r.tokens[p], (p * 7) % 62); /* greedy: same tokens again */
+    }
+    ck_assert_int_eq(r.tokens[0], BOS);
+    ck_assert_int_eq(r.traj[0].stage, 0);
+    didcl_gen_result_free(&r);
+
+    /* threshold revision of everything: the 31 confident positions in the first forward,
+     * then the 32 unsure ones one by one */
+    use_fake(PEAKED);
+    o.n_revisions = 1;
+    o.revisions[0] = (didcl_revision){1.0, 0};
+    o.revise_mode = DIDCL_COMMIT_THRESHOLD;
+    o.revise_threshold = 0.5;
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[1].nfe, 1 + 32);
+    didcl_gen_result_free(&r);
+
+    /* block-wise revision commits block by block, left to right */
+    use_fake(HASH);
+    o = opts(64, 4);
+    o.n_revisions = 1;
+    o.revisions[0] = (didcl_revision){0.5, 16};
+    r = gen(&o, NULL, 0);
+    int32_t last_nfe_of_block[4] = {-1, -1, -1, -1}, first_nfe_of_block[4] = {999, 999, 999, 999};
+    for (int p = 0; p < 64; p++)
+        if (r.traj[p].stage == 2) {
+            ck_assert_int_eq(r.traj[p].block, p / 16);
+            int b = p / 16;
+            last_nfe_of_block[b] = r.traj[p].nfe > last_nfe_of_block[b] ? r.traj[p].nfe
+                                                                        : last_nfe_of_block[b];
+            first_nfe_of_block[b] = r.traj[p].nfe < first_nfe_of_block[b]
+                                        ? r.traj[p].nfe
+                                        : first_nfe_of_block[b];
+        }
+    for (int b = 0; b + 1 < 4; b++)
+        if (last_nfe_of_block[b] >= 0 && first_nfe_of_block[b + 1] < 999)
+            ck_assert(last_nfe_of_block[b] < first_nfe_of_block[b + 1]);
+    ck_assert_int_eq(r.stages[1].nfe, 32);
+    didcl_gen_result_free(&r);
+
+    /* gamma small enough to round to 0: the stage does nothing */
+    use_fake(HASH);
+    o.revisions[0] = (didcl_revision){0.005, 0};
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(r.stages[1].remasked, 0);
+    ck_assert_int_eq(r.stages[1].nfe, 0);
+    didcl_gen_result_free(&r);
+}
+END_TEST
+
+/* Bad selectors: each must be refused with its reason, before any stage-2 forward. */
+static int sel_mode;
+static int bad_select(void *st, const didcl_remask_input *in, uint32_t *out, uint32_t *n_out,
+                      char *err, size_t err_size) {
+    (void)st;
+    for (uint32_t i = 0; i < in->count; i++)
+        out[i] = 10 + i;
+    *n_out = in->count;
+    switch (sel_mode) {
+    case 0: out[1] = out[0]; break;            /* duplicate */
+    case 1: out[2] = 0; break;                 /* BOS */
+    case 2: out[0] = in->n + 5; break;         /* out of range */
+    case 3: *n_out = in->count - 1; break;     /* wrong count */
+    case 4: snprintf(err, err_size, "scorer weights missing"); return 1;
+    case 5: out[3] = 2; break;                 /* a prompt position */
+    }
+    return 0;
+}
+
+START_TEST(test_invalid_selections) {
+    const char *want[6] = {"position 10 selected twice", "position 0 is locked (prompt or BOS)",
+                           "position 69 out of range, expected < 64",
+                           "11 positions returned, expected 12",
+                           "failed: scorer weights missing", "position 2 is locked"};
+    for (sel_mode = 0; sel_mode < 6; sel_mode++) {
+        use_fake(HASH);
+        didcl_gen_options o = opts(64, 4);
+        o.n_revisions = 1;
+        o.revisions[0] = (didcl_revision){0.2, 0}; /* 61 unlocked -> 12 */
+        const int32_t prompt[2] = {3, 4};
+        didcl_gen_result r = {.n = -7};
+        ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 2, 0, bad_select, NULL, &r),
+                         DIDCL_ERR_PLUGIN);
+        ck_assert_last_error_has(want[sel_mode]);
+        ck_assert_last_error_has("remask selection (stage 2)");
+        ck_assert_int_eq(F.n_global, 0);
+        ck_assert_int_eq(r.n, -7); /* result untouched */
+    }
+}
+END_TEST
+
+/* ---- options ---- */
+
+static didcl_status failing_block(void *ctx, uint32_t sample, const int32_t *seq,
+                                  int32_t start, int32_t B, float *logits) {
+    (void)ctx, (void)sample, (void)seq, (void)start, (void)B, (void)logits;
+    return didcl_fail(DIDCL_ERR_IO, "fake: device lost");
+}
+
+START_TEST(test_option_messages) {
+    use_fake(HASH);
+    didcl_gen_options o;
+#define EXPECT(stmt, np, msg)                                                          \
+    do {                                                                               \
+        o = opts(64, 4);                                                               \
+        stmt;                                                                          \
+        didcl_gen_result r_;                                                           \
+        ck_assert_int_eq(didcl_sampler_run(&D, &o, (const int32_t[64]){1}, np, 0, NULL, \
+                                           NULL, &r_),                                 \
+                         DIDCL_ERR_INVALID_ARG);                                       \
+        ck_assert_last_error_has(msg);                                                 \
+    } while (0)
+    EXPECT(o.block = 5, 0, "gen options: block 5 does not divide length 64");
+    EXPECT(o.length = 2048, 0, "gen options: length 2048 exceeds the model length 1024");
+    EXPECT(o.steps = 0, 0, "gen options: steps 0, expected >= 1");
+    EXPECT(o.threshold = 0.0, 0, "gen options: threshold 0 outside (0, 1]");
+    EXPECT(o.threshold = 1.5, 0, "gen options: threshold 1.5 outside (0, 1]");
+    EXPECT(o.top_p = 0.0, 0, "gen options: top-p 0 outside (0, 1]");
+    EXPECT(o.top_p = NAN, 0, "gen options: top-p nan outside (0, 1]");
+    EXPECT(o.temperature = -0.5, 0, "gen options: temperature -0.5, expected a finite value >= 0");
+    EXPECT((void)0, 64, "gen options: prompt of 64 tokens does not fit length 64 after BOS, expected <= 63");
+    EXPECT((o.n_revisions = 1, o.revisions[0] = (didcl_revision){1.5, 0}), 0,
+           "gen options: stage 2: gamma 1.5 outside [0, 1]");
+    EXPECT((o.n_revisions = 2, o.revisions[1] = (didcl_revision){-0.1, 0}), 0,
+           "gen options: stage 3: gamma -0.1 outside [0, 1]");
+    EXPECT((o.n_revisions = 1, o.revisions[0] = (didcl_revision){0.3, 24}), 0,
+           "gen options: stage 2: block 24 does not divide length 64");
+    EXPECT(o.n_revisions = 9, 0, "gen options: 9 revision stages, expected 0 to 8");
+    EXPECT(o.mode = 7, 0, "unknown commit mode 7");
+    EXPECT(o.length = 0, 0, "gen options: length 0, expected >= 1");
+    EXPECT((o.reject_low_entropy = 1, o.reject_max_tries = 0), 0,
+           "low-entropy rule: window 256 and tries 0, expected both >= 1");
+#undef EXPECT
+    didcl_gen_result r;
+    o = opts(64, 4);
+    const int32_t bad_prompt[2] = {3, MASK};
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, bad_prompt, 2, 0, NULL, NULL, &r),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("prompt: token 63 at index 1");
+    /* the defaults pass, and a prompt filling everything but BOS generates nothing */
+    ck_assert_int_eq(didcl_gen_options_check(&o, 1024, 63), DIDCL_OK);
+    didcl_gen_options dflt = didcl_gen_options_default();
+    ck_assert_int_eq(didcl_gen_options_check(&dflt, 1024, 0), DIDCL_OK);
+    ck_assert_int_eq(dflt.block, 4);
+    ck_assert(dflt.top_p == 0.9 && dflt.temperature == 1.0);
+    ck_assert_int_eq(dflt.mode, DIDCL_COMMIT_FIRST_HITTING);
+    /* a denoiser error surfaces with its status and message */
+    use_fake(HASH);
+    D.block_logits = failing_block;
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, NULL, &r), DIDCL_ERR_IO);
+    ck_assert_last_error_has("fake: device lost");
+    D.reset = NULL;
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, NULL, &r), DIDCL_ERR_UNSUPPORTED);
+    ck_assert_last_error_has("denoiser: no KV-cache calls");
+}
+END_TEST
+
+static Suite *sampler_suite(void) {
+    Suite *s = suite_create("sampler");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_first_hitting_nfe_and_cache);
+    tcase_add_test(tc, test_determinism);
+    tcase_add_test(tc, test_cached_equals_uncached);
+    tcase_add_test(tc, test_prompt_locked);
+    tcase_add_test(tc, test_threshold_and_steps_nfe);
+    tcase_add_test(tc, test_var_length_eos);
+    tcase_add_test(tc, test_revision_changes_only_the_chosen);
+    tcase_add_test(tc, test_revision_counts_and_stages);
+    suite_add_tcase(s, tc);
+    TCase *lim = tcase_create("limits");
+    tcase_add_test(lim, test_low_entropy_rule);
+    tcase_add_test(lim, test_invalid_selections);
+    tcase_add_test(lim, test_option_messages);
+    suite_add_tcase(s, lim);
+    return s;
+}
+
+int main(void) { return testutil_run(sampler_suite()); }

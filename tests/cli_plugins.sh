@@ -1,0 +1,62 @@
+#!/bin/sh
+# cli_plugins.sh — `didcl plugins` lists the bundled plugins as loadable, lists broken ones
+# with the reason, emits JSON, runs --try selections, and rejects bad usage.
+set -u
+didcl=${DIDCL:-./didcl}
+build=${DIDCL_TOP_BUILDDIR:-.}
+fail() { echo "FAIL: $*"; exit 1; }
+unset DIDCL_PLUGIN_PATH
+
+bundled=$build/plugins/.libs
+out=$("$didcl" plugins --plugin-path "$bundled" 2>&1) || fail "plugins exited $?: $out"
+echo "$out" | grep -q "^search path: $bundled:" || fail "search path line: $out"
+for p in entropy lowconf random span; do
+    echo "$out" | grep -Eq "^$p +1\.0 +ABI 1 ok  " || fail "$p not listed as ok: $out"
+    echo "$out" | grep -q "$bundled/didcl-remask-$p.so" || fail "$p path: $out"
+done
+
+out=$("$didcl" plugins --plugin-path "$build/tests/.libs" 2>&1) || fail "broken listing exited $?"
+echo "$out" | grep -q "^badabi       FAILED: plugin .*didcl-remask-badabi.so: ABI version 2, this didcl supports 1" \
+    || fail "badabi reason: $out"
+echo "$out" | grep -q "^noentry      FAILED: plugin .*: no entry symbol didcl_remask_plugin_entry" \
+    || fail "noentry reason: $out"
+
+if command -v python3 >/dev/null; then
+    "$didcl" plugins --plugin-path "$build/tests/.libs:$bundled" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+names = {p["name"]: p for p in d["plugins"]}
+assert d["search_path"][0].endswith("tests/.libs"), d["search_path"]
+for n in ("lowconf", "entropy", "span", "random", "misbehave"):
+    assert names[n]["ok"] and names[n]["abi_version"] == 1 and names[n]["error"] == "", names[n]
+assert not names["badsize"]["ok"] and "struct_size 16" in names["badsize"]["error"]
+' || fail "plugins --json"
+fi
+
+out=$("$didcl" plugins --plugin-path "$bundled" --try lowconf) || fail "--try lowconf exited $?"
+echo "$out" | grep -q '^selected (4): 3 8 11 14$' || fail "--try lowconf: $out"
+out=$("$didcl" plugins --plugin-path "$bundled" --try span:len=3 --count 5) || fail "--try span"
+echo "$out" | grep -q '^selected (5): 6 7 8 10 11$' || fail "--try span: $out"
+a=$("$didcl" plugins --plugin-path "$bundled" --try random --seed 9 --n 40 --count 8 | tail -1)
+b=$("$didcl" plugins --plugin-path "$bundled" --try random --seed 9 --n 40 --count 8 | tail -1)
+c=$("$didcl" plugins --plugin-path "$bundled" --try random --seed 10 --n 40 --count 8 | tail -1)
+[ "$a" = "$b" ] || fail "random not reproducible: $a / $b"
+[ "$a" != "$c" ] || fail "random ignores the seed: $a"
+
+msg=$("$didcl" plugins --plugin-path "$bundled" --try span:lenght=2 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "bad option should exit 1, got $rc"
+echo "$msg" | grep -q "didcl-remask-span.so: create failed: unknown option 'lenght'; expected len, agg" \
+    || fail "bad option message: $msg"
+msg=$("$didcl" plugins --plugin-path /nonexistent --try nosuch 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "missing plugin should exit 1, got $rc"
+echo "$msg" | grep -q "remask plugin 'nosuch' not found: no didcl-remask-nosuch.so in /nonexistent, " \
+    || fail "missing plugin message: $msg"
+msg=$("$didcl" plugins --plugin-path "$build/tests/.libs" --try misbehave:mode=locked 2>&1)
+echo "$msg" | grep -q "plugin 'misbehave' selected locked position 1 (prompt)" || fail "locked: $msg"
+
+"$didcl" plugins extra >/dev/null 2>&1; [ $? -eq 2 ] || fail "extra argument should exit 2"
+msg=$("$didcl" plugins --try lowconf --count 20 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "--count too large should exit 2, got $rc"
+echo "$msg" | grep -q -- "--count 20 exceeds the 14 unlocked positions" || fail "count message: $msg"
+"$didcl" --help | grep -q 'plugins' || fail "--help lists plugins"
+echo "PASS"

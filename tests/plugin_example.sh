@@ -1,0 +1,63 @@
+#!/bin/sh
+# plugin_example.sh — the out-of-tree example plugin, compiled only against the INSTALLED
+# header: install didcl into a temporary DESTDIR, build examples/remask-example there with
+# pkg-config, and load and run it through the installed didcl.
+set -u
+build=${DIDCL_TOP_BUILDDIR:?}
+src=${DIDCL_TOP_SRCDIR:?}
+make=${DIDCL_MAKE:-make}
+fail() { echo "FAIL: $*"; [ -f "$tmp/log" ] && tail -20 "$tmp/log"; exit 1; }
+command -v pkg-config >/dev/null || { echo "SKIP: no pkg-config"; exit 77; }
+command -v cc >/dev/null || { echo "SKIP: no cc"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unset DIDCL_PLUGIN_PATH
+
+dest=$tmp/dest
+$make -C "$build" install DESTDIR="$dest" >"$tmp/log" 2>&1 || fail "make install DESTDIR=$dest"
+pc=$(find "$dest" -name didcl.pc | head -1)
+[ -n "$pc" ] || fail "didcl.pc not installed"
+prefix=$(sed -n 's/^prefix=//p' "$pc")
+pkg="pkg-config --define-variable=prefix=$dest$prefix"
+export PKG_CONFIG_PATH="$(dirname "$pc")"
+cflags=$($pkg --cflags didcl) || fail "pkg-config --cflags didcl"
+case $cflags in *"$dest"*) ;; *) fail "cflags do not point into the install: $cflags" ;; esac
+libdir=$($pkg --variable=libdir didcl)
+pluginsdir=$($pkg --variable=pluginsdir didcl)
+[ -f "$dest$prefix/include/didcl/remask.h" ] || fail "remask.h not installed"
+for p in lowconf entropy span random; do
+    [ -f "$pluginsdir/didcl-remask-$p.so" ] || fail "$p not installed in $pluginsdir"
+done
+
+# The public header compiles on its own from the install (it includes didcl/remask.h).
+printf '#include <didcl.h>\nint main(void) { return didcl_remask_select == 0; }\n' >"$tmp/host.c"
+cc -std=c11 -fsyntax-only $cflags "$tmp/host.c" 2>"$tmp/log" || fail "installed didcl.h"
+
+# Build the example out of tree: a copy, its own Makefile, the installed header only.
+cp -R "$src/examples/remask-example" "$tmp/ex" && chmod -R u+w "$tmp/ex"
+rm -f "$tmp/ex/didcl-remask-example.so"
+$make -C "$tmp/ex" PKG_CONFIG="$pkg" CFLAGS="-O2 -Wall -Wextra -Werror" >"$tmp/log" 2>&1 \
+    || fail "building the example"
+[ -f "$tmp/ex/didcl-remask-example.so" ] || fail "no didcl-remask-example.so"
+
+didcl="$dest$prefix/bin/didcl"
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+out=$(DIDCL_PLUGIN_PATH=$pluginsdir "$didcl" plugins --plugin-path "$tmp/ex" 2>&1) \
+    || fail "installed didcl plugins: $out"
+echo "$out" | grep -Eq "^example +1\.0 +ABI 1 ok  smallest top1-top2 margin" || fail "example not ok: $out"
+echo "$out" | grep -Eq "^span +1\.0 +ABI 1 ok" || fail "installed span not ok: $out"
+case $out in *"$build/plugins"*) fail "installed didcl looked into the build tree: $out" ;; esac
+
+out=$("$didcl" plugins --plugin-path "$tmp/ex" --try example --count 3 2>&1) || fail "--try: $out"
+echo "$out" | grep -q '^selected (3): 3 8 11$' || fail "example selection: $out"
+out=$("$didcl" plugins --try "$tmp/ex/didcl-remask-example.so:weight=0.5" --n 20 --count 5 2>&1) \
+    || fail "--try by path: $out"
+echo "$out" | grep -q '^selected (5): 3 8 11 16 19$' || fail "example selection by path: $out"
+msg=$("$didcl" plugins --plugin-path "$tmp/ex" --try example:weight=2 2>&1)
+echo "$msg" | grep -q "didcl-remask-example.so: create failed: option weight: '2' is not a number in \[0, 1\]" \
+    || fail "example option error: $msg"
+
+# The example's install target puts it where the installed didcl finds it by name.
+$make -C "$tmp/ex" install PKG_CONFIG="$pkg" DESTDIR= >"$tmp/log" 2>&1 || fail "example make install"
+[ -f "$pluginsdir/didcl-remask-example.so" ] || fail "example not installed into $pluginsdir"
+echo "PASS"
