@@ -675,3 +675,86 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
                  "token logprobs: reading results");
     return DIDCL_OK;
 }
+
+/* ------------------------------------------------------------------------------------
+ * The sampler's denoiser (denoiser.h) on top of the forward modes
+ * ------------------------------------------------------------------------------------ */
+
+static didcl_status dn_reset(void *ctx, uint32_t sample) {
+    (void)sample;
+    didcl_model_reset((didcl_model_t)ctx);
+    return DIDCL_OK;
+}
+
+static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                             int32_t B, float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    didcl_forward f = {DIDCL_FORWARD_BLOCK, seq + start, (uint32_t)B, (uint32_t)start, 0, NULL, 0.0f};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    return didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+}
+
+static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                             int32_t B) {
+    (void)sample;
+    didcl_forward f = {DIDCL_FORWARD_STORE_KV, seq + start, (uint32_t)B, (uint32_t)start, 0, NULL,
+                       0.0f};
+    return didcl_model_forward((didcl_model_t)ctx, &f);
+}
+
+static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                              int32_t attn_block, const uint8_t *rows, float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    didcl_forward f = {DIDCL_FORWARD_GLOBAL, seq, (uint32_t)n, 0, (uint32_t)attn_block, NULL, 0.0f};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    /* flagged rows, packed: one read per contiguous run */
+    size_t out = 0;
+    for (int32_t i = 0; i < n;) {
+        if (!rows[i]) {
+            i++;
+            continue;
+        }
+        int32_t j = i;
+        while (j < n && rows[j])
+            j++;
+        DIDCL_TRY(didcl_model_rows(m, (uint32_t)i, (uint32_t)(j - i), DIDCL_ROWS_LOGITS,
+                                   logits + out * m->cfg.vocab_size));
+        out += (size_t)(j - i);
+        i = j;
+    }
+    return DIDCL_OK;
+}
+
+/* Multiply-adds x 2 of one forward: per query and layer the four products and the
+ * attention over n_key keys; the output head unless it is a store-KV pass. */
+static double dn_flops(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key) {
+    const didcl_model_config *c = &((didcl_model_t)ctx)->cfg;
+    const double H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
+    double per_q = c->n_layers * (2.0 * (4.0 * H * H + 2.0 * H * F) + 4.0 * H * n_key);
+    if (kind != DIDCL_FWD_STORE_KV)
+        per_q += 2.0 * H * V;
+    return per_q * n_query;
+}
+
+didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
+    if (!m || !dn)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: NULL model or table");
+    if (m->cfg.arch != DIDCL_ARCH_BD3LM)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: needs a bd3lm model, not %s",
+                          didcl_arch_str(m->cfg.arch));
+    didcl_denoiser d = {m,
+                        (int32_t)m->cfg.vocab_size,
+                        m->cfg.mask_token_id,
+                        m->cfg.bos_token_id,
+                        m->cfg.eos_token_id,
+                        (int32_t)m->max_tokens,
+                        dn_reset,
+                        dn_block,
+                        dn_store,
+                        dn_global,
+                        dn_flops};
+    *dn = d;
+    return DIDCL_OK;
+}

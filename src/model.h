@@ -38,6 +38,7 @@
 
 #include <CL/cl.h>
 
+#include "denoiser.h"
 #include "didcl.h"
 #include "ops.h"
 
@@ -94,5 +95,12 @@ struct didcl_model {
 /* Compute the adaLN vectors for sigma into mod_host (n_layers * 6H + 2H floats) from
  * host weights; exported for tests. */
 void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host);
+
+/* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
+ * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
+ * block (only the flagged rows cross to the host), flops = a multiply-add count. m has
+ * one KV cache, shared by every sample id: samples run one after another, each starting
+ * with reset (as didcl_sampler_run does). bd3lm only; model_length = max_tokens. */
+didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn);
 
 #endif /* DIDCL_MODEL_H */

@@ -17,6 +17,7 @@
 
 #include "model.h"
 #include "runtime.h"
+#include "sampler.h"
 #include "testutil.h"
 
 #ifndef DIDCL_PYTHON_TORCH
@@ -617,6 +618,47 @@ START_TEST(test_gpt2_nll) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
+ * The sampler on the device model (didcl_model_denoiser)
+ * ------------------------------------------------------------------------------------ */
+
+START_TEST(test_denoiser_sampler) {
+    write_model("b", "--arch bd3lm --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 "
+                     "--block 4 --cond 16 --seed 10");
+    didcl_model_t m = open_model("b", 0, 0);
+    didcl_denoiser dn;
+    OK(didcl_model_denoiser(m, &dn));
+    ck_assert_int_eq(dn.vocab, V_TINY);
+    ck_assert_int_eq(dn.mask_id, V_TINY - 1);
+    ck_assert_int_eq(dn.model_length, L_TINY);
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = L_TINY;
+    o.seed = 3;
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.25;
+    o.revisions[0].block = 0;
+    const int32_t prompt[3] = {5, 6, 7};
+    didcl_gen_result cached, uncached;
+    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &cached));
+    o.use_kv_cache = 0;
+    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &uncached));
+    ck_assert_int_eq(cached.n, L_TINY);
+    ck_assert_int_eq(uncached.n, L_TINY);
+    /* BD3-LM's cache is exact: the same seed gives the same tokens either way */
+    for (int i = 0; i < L_TINY; i++) {
+        ck_assert_int_eq(cached.tokens[i], uncached.tokens[i]);
+        ck_assert_int_ne(cached.tokens[i], V_TINY - 1);
+    }
+    ck_assert_int_eq(cached.tokens[1], 5);
+    ck_assert_int_eq(cached.stages[0].store_kv, L_TINY / 4 - 1);
+    ck_assert_int_eq(cached.stages[1].remasked, 7); /* round(0.25 * 28) */
+    ck_assert(cached.stages[0].flops > 0 && cached.stages[1].flops > 0);
+    didcl_gen_result_free(&cached);
+    didcl_gen_result_free(&uncached);
+    didcl_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------
  * Limits
  * ------------------------------------------------------------------------------------ */
 
@@ -686,6 +728,7 @@ static Suite *model_suite(void) {
     tcase_add_test(core, test_nelbo_fixed);
     tcase_add_test(core, test_nelbo_monte_carlo);
     tcase_add_test(core, test_gpt2_nll);
+    tcase_add_test(core, test_denoiser_sampler);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
