@@ -51,6 +51,12 @@ static void teardown(void) {
  * Reference runs: jobs collected into one JSON list, run by one Python process
  * ------------------------------------------------------------------------------------ */
 
+/* The interpreter: $PYTHON_TORCH when set (e.g. on another machine), else configure's. */
+static const char *python(void) {
+    const char *p = getenv("PYTHON_TORCH");
+    return p && *p ? p : DIDCL_PYTHON_TORCH;
+}
+
 static char jobs[1 << 16];
 static size_t jobs_len;
 
@@ -83,14 +89,14 @@ static void job_run(void) {
     char path[4200], cmd[9000];
     snprintf(path, sizeof path, "%s/jobs.json", tmp);
     ck_assert_int_eq(testutil_write_file(path, jobs, strlen(jobs)), 0);
-    snprintf(cmd, sizeof cmd, "'%s' '%s' jobs '%s' > '%s/ref.out'", DIDCL_PYTHON_TORCH,
+    snprintf(cmd, sizeof cmd, "'%s' '%s' jobs '%s' > '%s/ref.out'", python(),
              DIDCL_REFERENCE_PY, path, tmp);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
 static void write_model(const char *name, const char *extra) {
     char cmd[9000];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' write %s '%s/%s' > /dev/null", DIDCL_PYTHON_TORCH,
+    snprintf(cmd, sizeof cmd, "'%s' '%s' write %s '%s/%s' > /dev/null", python(),
              DIDCL_REFERENCE_PY, extra, tmp, name);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
@@ -739,7 +745,7 @@ static Suite *model_suite(void) {
 }
 
 int main(void) {
-    if (!*DIDCL_PYTHON_TORCH) {
+    if (!*python()) {
         fprintf(stderr, "SKIP: no Python with torch configured\n");
         return 77;
     }

@@ -34,7 +34,10 @@ the model definitions of tools/didcl_torch.py. Subcommands:
       GPT-2: the exact NLL per token of tokens 1..n-1, windows of the context length
       overlapping by one token (as didcl score). Prints JSON {"nll", "tokens"}.
   bench  --model DIR --mode block|global [--start S] [--B B] [--L L] [--iters N]
-      milliseconds per forward of the reference on this CPU (JSON).
+         [--torch-device cpu|cuda]
+      milliseconds per forward of the reference (JSON): block = a cached block step
+      written here in PyTorch (B queries against a random post-RoPE K/V cache of start
+      positions; its B rows of logits brought to the host), global = model(ids).
   jobs   FILE.json
       run a JSON list of argument lists (each as for the subcommands above) in one
       process, so tests pay for one torch import.
@@ -255,10 +258,12 @@ def cached_block_step(model, ids, start, cache):
     """One cached BD3-LM block step in PyTorch: ids [1, B] at positions [start, start+B)
     attend to cache[l] = (K, V) [1, heads, start, hd] (post-RoPE) and to themselves."""
     bb = model.backbone
+    dev = ids.device
     x = bb.vocab_embed(ids)
-    c = torch.nn.functional.silu(bb.sigma_map(torch.zeros(1)))
+    c = torch.nn.functional.silu(bb.sigma_map(torch.zeros(1, device=dev)))
     B = ids.shape[1]
-    cos, sin = dt.rope_cos_sin(torch.arange(start, start + B), bb.cfg["hidden_dim"] // bb.cfg["n_heads"])
+    cos, sin = dt.rope_cos_sin(torch.arange(start, start + B, device=dev),
+                               bb.cfg["hidden_dim"] // bb.cfg["n_heads"])
     for blk, (kc, vc) in zip(bb.blocks, cache):
         b, s, d = x.shape
         h = blk.n_heads
@@ -269,7 +274,7 @@ def cached_block_step(model, ids, start, cache):
         k = k * cos[None, :, None] + dt.rotate_half(k) * sin[None, :, None]
         kk = torch.cat([kc, k.transpose(1, 2)], dim=2)
         vv = torch.cat([vc, v.transpose(1, 2)], dim=2)
-        o = dt.attention(q.transpose(1, 2), kk, vv, torch.ones(1, B, kk.shape[2], dtype=torch.bool))
+        o = dt.attention(q.transpose(1, 2), kk, vv, torch.ones(1, B, kk.shape[2], dtype=torch.bool, device=dev))
         x = x + gm * blk.attn_out(o.transpose(1, 2).reshape(b, s, d))
         y = dt.modulate(blk.norm2(x), s2, c2)
         x = x + g2 * blk.mlp(y)
@@ -277,27 +282,33 @@ def cached_block_step(model, ids, start, cache):
 
 
 def cmd_bench(a):
-    model = load(a.model)
+    dev = torch.device(a.torch_device)
+    model = load(a.model).to(dev)
     cfg = model.config
     V = cfg["vocab_size"]
     g = torch.Generator().manual_seed(0)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.no_grad():
         if a.mode == "block":
             h, hd = cfg["n_heads"], cfg["hidden_dim"] // cfg["n_heads"]
-            cache = [(torch.randn(1, h, a.start, hd, generator=g), torch.randn(1, h, a.start, hd, generator=g))
+            cache = [(torch.randn(1, h, a.start, hd, generator=g).to(dev),
+                      torch.randn(1, h, a.start, hd, generator=g).to(dev))
                      for _ in range(cfg["n_blocks"])]
-            ids = torch.randint(0, V - 1, (1, a.B), generator=g)
-            fn = lambda: cached_block_step(model, ids, a.start, cache)  # noqa: E731
+            ids = torch.randint(0, V - 1, (1, a.B), generator=g).to(dev)
+            # the sampler needs the B rows of logits on the host, as didcl returns them
+            fn = lambda: cached_block_step(model, ids, a.start, cache).cpu()  # noqa: E731
         else:
-            ids = torch.randint(0, V - 1, (1, a.L), generator=g)
+            ids = torch.randint(0, V - 1, (1, a.L), generator=g).to(dev)
             fn = lambda: model(ids)  # noqa: E731
         fn()
+        sync()
         t0 = time.perf_counter()
         for _ in range(a.iters):
             fn()
+        sync()
         ms = (time.perf_counter() - t0) / a.iters * 1e3
     print(json.dumps({"mode": a.mode, "ms": ms, "iters": a.iters, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__}))
+                      "device": str(dev), "torch": torch.__version__}))
 
 
 # ---------------------------------------------------------------- CLI
@@ -346,6 +357,7 @@ def parser():
             s.add_argument("--B", type=int, default=4)
             s.add_argument("--L", type=int, default=1024)
             s.add_argument("--iters", type=int, default=3)
+            s.add_argument("--torch-device", default="cpu", help="cpu (default) or cuda")
     j = sub.add_parser("jobs")
     j.add_argument("file")
     return p
