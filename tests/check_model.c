@@ -57,6 +57,17 @@ static const char *python(void) {
     return p && *p ? p : DIDCL_PYTHON_TORCH;
 }
 
+/* tools/reference.py: beside $DIDCL_TEST_SRCDIR when set (a tree moved elsewhere), else
+ * the path configure saw. */
+static const char *reference_py(void) {
+    static char path[4096];
+    const char *src = getenv("DIDCL_TEST_SRCDIR");
+    if (!src || !*src)
+        return DIDCL_REFERENCE_PY;
+    snprintf(path, sizeof path, "%s/../tools/reference.py", src);
+    return path;
+}
+
 static char jobs[1 << 16];
 static size_t jobs_len;
 
@@ -90,14 +101,14 @@ static void job_run(void) {
     snprintf(path, sizeof path, "%s/jobs.json", tmp);
     ck_assert_int_eq(testutil_write_file(path, jobs, strlen(jobs)), 0);
     snprintf(cmd, sizeof cmd, "'%s' '%s' jobs '%s' > '%s/ref.out'", python(),
-             DIDCL_REFERENCE_PY, path, tmp);
+             reference_py(), path, tmp);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
 static void write_model(const char *name, const char *extra) {
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "'%s' '%s' write %s '%s/%s' > /dev/null", python(),
-             DIDCL_REFERENCE_PY, extra, tmp, name);
+             reference_py(), extra, tmp, name);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
