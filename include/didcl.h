@@ -327,6 +327,9 @@ typedef struct didcl_forward {
     const int32_t *x0;  /* SCORE: (n,) the clean text; else NULL */
     float sigma;        /* BD3-LM with time_conditioning: the noise level fed to adaLN
                          * (ignored, as 0, when the config has it off) */
+    const uint8_t *want; /* GLOBAL: NULL for logits of every row, or (n,) flags: only the
+                          * flagged rows get logits (the output layer runs on them
+                          * alone), packed in position order as rows 0.. */
 } didcl_forward;
 
 /* Run one forward pass. The logits of its rows stay on the device. */

@@ -504,13 +504,38 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f)
                                    DIDCL_ACT_NONE, m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
     }
-    /* output layer on the n rows that give logits (the x_t half when scoring) */
+    /* output layer on the n rows that give logits (the x_t half when scoring), or on
+     * the wanted rows only, gathered into proj (free by now) one contiguous run a copy */
     const int fo = (int)c->n_layers * 6 * H;
-    DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n, H, eps, m->x, m->final_norm, m->mod, fo, fo + H,
-                                           0, m->h));
-    DIDCL_TRY(didcl_ops_linear(rt, n, V, H, m->h, m->head_w, m->wt, m->head_b, DIDCL_ACT_NONE,
+    cl_mem src = m->x;
+    int n_out = n;
+    if (f->mode == DIDCL_FORWARD_GLOBAL && f->want) {
+        const size_t row = (size_t)H * sizeof(float);
+        n_out = 0;
+        for (int i = 0; i < n;) {
+            if (!f->want[i]) {
+                i++;
+                continue;
+            }
+            int j = i;
+            while (j < n && f->want[j])
+                j++;
+            DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->x, m->proj, (size_t)i * row,
+                                             (size_t)n_out * row, (size_t)(j - i) * row, 0, NULL,
+                                             NULL),
+                         "model: gathering the wanted rows");
+            n_out += j - i;
+            i = j;
+        }
+        src = m->proj;
+        if (n_out == 0)
+            return DIDCL_OK;
+    }
+    DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
+                                           fo + H, 0, m->h));
+    DIDCL_TRY(didcl_ops_linear(rt, n_out, V, H, m->h, m->head_w, m->wt, m->head_b, DIDCL_ACT_NONE,
                                m->logits));
-    m->logit_rows = (uint32_t)n;
+    m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
 }
 
@@ -584,6 +609,9 @@ didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f) {
     if (!cached && f->start != 0)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: start %u, expected 0", name,
                           f->start);
+    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
+                          "mode global only", name);
     if (f->mode == DIDCL_FORWARD_SCORE && (!f->x0 || f->block == 0))
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "forward score: expected x0 and a block size > 0");
@@ -690,7 +718,8 @@ static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int
                              int32_t B, float *logits) {
     didcl_model_t m = ctx;
     (void)sample;
-    didcl_forward f = {DIDCL_FORWARD_BLOCK, seq + start, (uint32_t)B, (uint32_t)start, 0, NULL, 0.0f};
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = seq + start, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
     DIDCL_TRY(didcl_model_forward(m, &f));
     return didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
 }
@@ -698,8 +727,8 @@ static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int
 static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
                              int32_t B) {
     (void)sample;
-    didcl_forward f = {DIDCL_FORWARD_STORE_KV, seq + start, (uint32_t)B, (uint32_t)start, 0, NULL,
-                       0.0f};
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = seq + start, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
     return didcl_model_forward((didcl_model_t)ctx, &f);
 }
 
@@ -707,24 +736,11 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
                               int32_t attn_block, const uint8_t *rows, float *logits) {
     didcl_model_t m = ctx;
     (void)sample;
-    didcl_forward f = {DIDCL_FORWARD_GLOBAL, seq, (uint32_t)n, 0, (uint32_t)attn_block, NULL, 0.0f};
+    didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = seq, .n = (uint32_t)n,
+                       .block = (uint32_t)attn_block, .want = rows};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    /* flagged rows, packed: one read per contiguous run */
-    size_t out = 0;
-    for (int32_t i = 0; i < n;) {
-        if (!rows[i]) {
-            i++;
-            continue;
-        }
-        int32_t j = i;
-        while (j < n && rows[j])
-            j++;
-        DIDCL_TRY(didcl_model_rows(m, (uint32_t)i, (uint32_t)(j - i), DIDCL_ROWS_LOGITS,
-                                   logits + out * m->cfg.vocab_size));
-        out += (size_t)(j - i);
-        i = j;
-    }
-    return DIDCL_OK;
+    const uint32_t got = didcl_model_logit_rows(m);
+    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
 /* Multiply-adds x 2 of one forward: per query and layer the four products and the

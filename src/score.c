@@ -101,8 +101,8 @@ didcl_status didcl_score_nelbo(didcl_model_t m, const int32_t *x0, uint32_t n, u
             xt[i] = masked[s + i] ? mask_id : x0[s + i];
             tgt[i] = masked[s + i] ? x0[s + i] : -1;
         }
-        didcl_forward f = {DIDCL_FORWARD_SCORE, xt, len, 0, block, x0 + s,
-                           (float)-log1p(-(1.0 - NOISE_EPS) * tmean)};
+        didcl_forward f = {.mode = DIDCL_FORWARD_SCORE, .ids = xt, .n = len, .block = block,
+                           .x0 = x0 + s, .sigma = (float)-log1p(-(1.0 - NOISE_EPS) * tmean)};
         rc = didcl_model_forward(m, &f);
         if (rc == DIDCL_OK)
             rc = didcl_model_token_logprobs(m, 0, len, tgt, lp);
@@ -136,7 +136,7 @@ static didcl_status gpt2_nll(didcl_model_t m, const int32_t *ids, uint32_t n, do
      * token, so every token after the first is predicted exactly once */
     for (uint32_t s = 0; rc == DIDCL_OK && s + 1 < n; s += W - 1) {
         const uint32_t len = n - s < W ? n - s : W;
-        didcl_forward f = {DIDCL_FORWARD_CAUSAL, ids + s, len, 0, 0, NULL, 0.0f};
+        didcl_forward f = {.mode = DIDCL_FORWARD_CAUSAL, .ids = ids + s, .n = len};
         rc = didcl_model_forward(m, &f);
         if (rc == DIDCL_OK)
             rc = didcl_model_token_logprobs(m, 0, len - 1, ids + s + 1, lp);

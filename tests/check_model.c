@@ -193,7 +193,7 @@ static void random_ids(int32_t *ids, int n, int vocab, uint32_t seed) {
 
 static didcl_forward fwd(enum didcl_forward_mode mode, const int32_t *ids, uint32_t n,
                          uint32_t start, uint32_t block, const int32_t *x0, float sigma) {
-    didcl_forward f = {mode, ids, n, start, block, x0, sigma};
+    didcl_forward f = {mode, ids, n, start, block, x0, sigma, NULL};
     return f;
 }
 
@@ -239,6 +239,23 @@ START_TEST(test_bd3lm_global) {
     got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS);
     want = read_f32("bc.f32", L_TINY * V_TINY);
     CHECK_CLOSE("bd3lm block-causal B=4", got, want, L_TINY * V_TINY, 1e-4);
+    free(got);
+
+    /* only some rows wanted: the output layer runs on them, packed in order */
+    uint8_t flags[L_TINY] = {0};
+    static const int sel[] = {1, 2, 5, 17, 30, 31};
+    for (int i = 0; i < 6; i++)
+        flags[sel[i]] = 1;
+    f.want = flags;
+    OK(didcl_model_forward(m, &f));
+    ck_assert_uint_eq(didcl_model_logit_rows(m), 6);
+    got = rows(m, 0, 6, DIDCL_ROWS_LOGITS);
+    for (int i = 0; i < 6; i++)
+        CHECK_CLOSE("bd3lm wanted rows", got + i * V_TINY, want + sel[i] * V_TINY, V_TINY, 1e-4);
+    memset(flags, 0, sizeof flags);
+    OK(didcl_model_forward(m, &f));
+    ck_assert_uint_eq(didcl_model_logit_rows(m), 0);
+    f.want = NULL;
     free(got); free(want);
 
     /* a shorter sequence, block-causal 8 (last block partial), read as log-probs */

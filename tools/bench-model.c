@@ -116,7 +116,8 @@ int main(int argc, char **argv) {
             clEnqueueFillBuffer(rt->queue, m->layers[l].kv, &v, sizeof v, 0,
                                 (size_t)start * 2 * c->hidden * sizeof(float), 0, NULL, NULL);
         m->cached = (uint32_t)start;
-        didcl_forward f = {DIDCL_FORWARD_BLOCK, ids + start, (uint32_t)B, (uint32_t)start, 0, NULL, 0.0f};
+        didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids + start, .n = (uint32_t)B,
+                           .start = (uint32_t)start};
         float *rows = malloc(sizeof(float) * (size_t)B * c->vocab_size);
         int n = reps ? reps : 10;
         RUN(didcl_model_forward(m, &f));
@@ -133,7 +134,7 @@ int main(int argc, char **argv) {
         free(rows);
     }
     if (strchr(modes, 'b')) {
-        didcl_forward f = {DIDCL_FORWARD_GLOBAL, ids, (uint32_t)L, 0, 0, NULL, 0.0f};
+        didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = ids, .n = (uint32_t)L};
         int n = reps ? reps : 2;
         RUN(didcl_model_forward(m, &f));
         clFinish(rt->queue);
