@@ -5,8 +5,8 @@
  * standard error over the draws, or one fixed draw (--t T --seed S: every block at t,
  * the mask a pure function of the seed; --dump-mask writes it for tools/reference.py).
  * GPT-2: the exact NLL per token and its perplexity.
- * Input: token ids separated by white space or commas (--ids; text needs a tokenizer,
- * which this build does not have yet).
+ * Input: UTF-8 text, encoded with --tokenizer PATH or the tokenizer files of the model
+ * directory; or, with --ids, token ids separated by white space or commas.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,9 +19,11 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: didcl score --model DIR --ids [options] < ids\n"
+            "usage: didcl score --model DIR [options] < text   (or --ids < ids)\n"
             "  --model DIR      model directory (config.json + safetensors)\n"
-            "  --ids            read token ids (white space or commas) from stdin\n"
+            "  --tokenizer P    tokenizer.json or a directory (default: the model directory)\n"
+            "  --ids            read token ids (white space or commas) instead of text\n"
+            "  --bos            put the model's BOS token before the text\n"
             "  --block B        BD3-LM block size (default: the model's)\n"
             "  --samples N      BD3-LM noise draws (default 16)\n"
             "  --seed S         seed of the draws (default 0)\n"
@@ -31,6 +33,55 @@ static void usage(FILE *f) {
             "  --device D       OpenCL device (index P:D or a name substring)\n"
             "  --half           store the large weights as half\n"
             "  --json           print JSON\n");
+}
+
+/* All of f (text) in a malloc'd buffer; NULL on a read error or no memory. */
+static char *read_all(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *b = realloc(buf, cap *= 2);
+        if (!b)
+            free(buf);
+        buf = b;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Text on stdin, encoded with the tokenizer at path. 0, -1 (no memory), -2 (reported). */
+static int read_text(const char *path, int32_t **out, uint32_t *n) {
+    didcl_tokenizer_t tok;
+    if (didcl_tokenizer_load(path, &tok) != DIDCL_OK) {
+        fprintf(stderr, "didcl score: %s\n  (text needs a tokenizer: give --tokenizer PATH, "
+                        "or pass token ids with --ids)\n", didcl_last_error());
+        return -2;
+    }
+    size_t len = 0, n_ids = 0;
+    char *text = read_all(stdin, &len);
+    if (!text) {
+        didcl_tokenizer_free(tok);
+        fprintf(stderr, "didcl score: cannot read stdin\n");
+        return -2;
+    }
+    int32_t *ids = NULL;
+    didcl_status st = didcl_tokenizer_encode(tok, text, len, 0, &ids, &n_ids);
+    free(text);
+    didcl_tokenizer_free(tok);
+    if (st != DIDCL_OK) {
+        didcl_cli_fail("stdin");
+        return -2;
+    }
+    *out = ids;
+    *n = (uint32_t)n_ids;
+    return 0;
 }
 
 /* Token ids from f into a malloc'd array. */
@@ -93,9 +144,10 @@ int didcl_cli_score(int argc, char **argv) {
         {"eps", required_argument, NULL, 'e'},     {"dump-mask", required_argument, NULL, 'D'},
         {"device", required_argument, NULL, 'd'},  {"half", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {"tokenizer", required_argument, NULL, 'T'}, {"bos", no_argument, NULL, 'B'},
         {NULL, 0, NULL, 0}};
-    const char *model = NULL, *device = NULL, *dump = NULL;
-    int ids_in = 0, json = 0, half = 0, samples_set = 0;
+    const char *model = NULL, *device = NULL, *dump = NULL, *tokenizer = NULL;
+    int ids_in = 0, json = 0, half = 0, samples_set = 0, bos = 0;
     didcl_score_options so = {0, 16, 0, 0.0, 0.0};
     int c;
     optind = 1;
@@ -106,6 +158,8 @@ int didcl_cli_score(int argc, char **argv) {
         case 'i': ids_in = 1; break;
         case 'd': device = optarg; break;
         case 'D': dump = optarg; break;
+        case 'T': tokenizer = optarg; break;
+        case 'B': bos = 1; break;
         case 'H': half = 1; break;
         case 'j': json = 1; break;
         case 'b':
@@ -142,15 +196,14 @@ int didcl_cli_score(int argc, char **argv) {
         return didcl_cli_usage_error("score", "--model DIR is required");
     if (optind < argc)
         return didcl_cli_usage_error("score", "unexpected argument '%s'", argv[optind]);
-    if (!ids_in)
-        return didcl_cli_usage_error("score", "reading text needs a tokenizer, which this build "
-                                              "does not have yet: pass token ids with --ids");
+    if (ids_in && tokenizer)
+        return didcl_cli_usage_error("score", "--ids and --tokenizer exclude each other");
     if (so.t > 0 && !samples_set)
         so.samples = 1;
 
     int32_t *ids = NULL;
     uint32_t n = 0;
-    int r = read_ids(stdin, &ids, &n);
+    int r = ids_in ? read_ids(stdin, &ids, &n) : read_text(tokenizer ? tokenizer : model, &ids, &n);
     if (r == -1) {
         fprintf(stderr, "didcl score: out of memory reading stdin\n");
         return 1;
@@ -159,7 +212,7 @@ int didcl_cli_score(int argc, char **argv) {
         return 1;
     if (n == 0) {
         free(ids);
-        fprintf(stderr, "didcl score: no token ids on stdin\n");
+        fprintf(stderr, "didcl score: no tokens on stdin\n");
         return 1;
     }
 
@@ -173,6 +226,17 @@ int didcl_cli_score(int argc, char **argv) {
     }
     const didcl_model_config *cfg = didcl_model_files_config(files);
     const int bd3 = cfg->arch == DIDCL_ARCH_BD3LM;
+    if (bos) {
+        int32_t *b = realloc(ids, ((size_t)n + 1) * sizeof *ids);
+        if (!b) {
+            fprintf(stderr, "didcl score: out of memory\n");
+            goto done;
+        }
+        ids = b;
+        memmove(ids + 1, ids, (size_t)n * sizeof *ids);
+        ids[0] = cfg->bos_token_id;
+        n++;
+    }
     for (uint32_t i = 0; i < n; i++)
         if ((uint32_t)ids[i] >= cfg->vocab_size) {
             fprintf(stderr, "didcl score: token %u of stdin is %d, expected 0..%u (vocab of %s)\n",
