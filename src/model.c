@@ -442,7 +442,8 @@ static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t
         if (ids[i] < 0 || (uint32_t)ids[i] >= m->cfg.vocab_size)
             return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: %s[%zu] = %d, expected 0..%u",
                               what, i, (int)ids[i], m->cfg.vocab_size - 1);
-    DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->ids, CL_FALSE, off * sizeof(int32_t),
+    /* blocking: the caller may reuse ids as soon as the forward returns */
+    DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->ids, CL_TRUE, off * sizeof(int32_t),
                                       n * sizeof(int32_t), ids, 0, NULL, NULL),
                  "model: uploading token ids");
     return DIDCL_OK;
@@ -693,10 +694,8 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
                             sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem)};
     for (cl_uint i = 0; i < 8; i++)
         DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
-    size_t local = 64, global = ((size_t)R + local - 1) / local * local;
-    if (m->rt->info.max_work_group && m->rt->info.max_work_group < local)
-        local = 1, global = (size_t)R;
-    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, &local, 0, NULL, NULL),
+    size_t global = (size_t)R; /* the driver picks the work-group size */
+    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL),
                  "clEnqueueNDRangeKernel gather_logprob");
     DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
                                      0, NULL, NULL),

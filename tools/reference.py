@@ -203,7 +203,6 @@ def cmd_nelbo(a):
     masked = torch.from_numpy(np.fromfile(a.mask_file, dtype=np.uint8)[:n].astype(bool))
     if masked.shape[0] != n:
         raise SystemExit("reference.py: %s holds fewer than %d bytes" % (a.mask_file, n))
-    nb = (n + a.block - 1) // a.block
     ctx = model.config["model_length"]
     nb = sum((min(s + ctx, n) - s + a.block - 1) // a.block for s in range(0, n, ctx))
     if a.t_file:
