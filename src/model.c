@@ -646,34 +646,30 @@ didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
                               enum didcl_rows_kind kind, float *out) {
     DIDCL_TRY(check_rows(m, first, count, "model rows"));
     const size_t V = m->cfg.vocab_size;
-    float *stats = NULL;
-    if (kind == DIDCL_ROWS_LOGPROBS) {
-        const int R = (int)(first + count);
-        DIDCL_TRY(didcl_ops_max_lse(m->rt, R, (int)V, excluded(m), m->logits, m->stats));
-        stats = malloc(2 * (size_t)count * sizeof *stats);
-        if (!stats)
-            return didcl_fail(DIDCL_ERR_NO_MEMORY, "model rows: out of memory");
-        cl_int err = clEnqueueReadBuffer(m->rt->queue, m->stats, CL_TRUE,
-                                         2 * (size_t)first * sizeof(float),
-                                         2 * (size_t)count * sizeof(float), stats, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            free(stats);
-            return didcl_fail_cl(err, "model rows: reading logit statistics");
-        }
-    }
-    cl_int err = clEnqueueReadBuffer(m->rt->queue, m->logits, CL_TRUE,
+    if (kind == DIDCL_ROWS_LOGPROBS)
+        DIDCL_TRY(didcl_ops_max_lse(m->rt, (int)(first + count), (int)V, excluded(m), m->logits,
+                                    m->stats));
+    DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->logits, CL_TRUE,
                                      (size_t)first * V * sizeof(float),
-                                     (size_t)count * V * sizeof(float), out, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        free(stats);
-        return didcl_fail_cl(err, "model rows: reading logits");
-    }
-    if (stats) {
-        const int ex = excluded(m);
-        for (size_t r = 0; r < count; r++)
+                                     (size_t)count * V * sizeof(float), out, 0, NULL, NULL),
+                 "model rows: reading logits");
+    if (kind != DIDCL_ROWS_LOGPROBS)
+        return DIDCL_OK;
+    /* subtract each row's log-sum-exp, reading the statistics a few rows at a time */
+    enum { CHUNK = 64 };
+    float st[2 * CHUNK];
+    const int ex = excluded(m);
+    for (uint32_t r0 = 0; r0 < count; r0 += CHUNK) {
+        const uint32_t nr = count - r0 < CHUNK ? count - r0 : CHUNK;
+        DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->stats, CL_TRUE,
+                                         2 * (size_t)(first + r0) * sizeof(float),
+                                         2 * (size_t)nr * sizeof(float), st, 0, NULL, NULL),
+                     "model rows: reading logit statistics");
+        for (uint32_t r = 0; r < nr; r++) {
+            float *row = out + (size_t)(r0 + r) * V;
             for (size_t i = 0; i < V; i++)
-                out[r * V + i] = (int)i == ex ? -INFINITY : out[r * V + i] - stats[2 * r + 1];
-        free(stats);
+                row[i] = (int)i == ex ? -INFINITY : row[i] - st[2 * r + 1];
+        }
     }
     return DIDCL_OK;
 }

@@ -421,7 +421,20 @@ START_TEST(test_bd3lm_chunked_attention) {
     got = rows(m, 0, N, DIDCL_ROWS_LOGITS);
     want = read_f32("g.f32", N * V);
     CHECK_CLOSE("bd3lm block-causal 160 rows", got, want, N * V, 1e-4);
-    free(got); free(want);
+    /* log-probs of all 160 rows (statistics read in chunks) against the host's */
+    float *lp = rows(m, 0, N, DIDCL_ROWS_LOGPROBS);
+    for (int r = 0; r < N; r++) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < V - 1; i++)
+            mx = fmax(mx, got[r * V + i]);
+        for (int i = 0; i < V - 1; i++)
+            sum += exp(got[r * V + i] - mx);
+        for (int i = 0; i < V - 1; i++)
+            want[r * V + i] = (float)(got[r * V + i] - mx - log(sum));
+        want[r * V + V - 1] = -INFINITY;
+    }
+    CHECK_CLOSE("bd3lm log-probs 160 rows vs host", lp, want, N * V, 1e-5);
+    free(lp); free(got); free(want);
     didcl_model_free(m);
 }
 END_TEST
