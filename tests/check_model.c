@@ -439,6 +439,32 @@ START_TEST(test_bd3lm_chunked_attention) {
 }
 END_TEST
 
+/* A checkpoint stored in bfloat16 and sharded (what a real export may be): the engine
+ * widens it exactly, so it matches the reference reading the same files. */
+START_TEST(test_bd3lm_bf16_sharded) {
+    write_model("s", "--arch bd3lm --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 "
+                     "--block 4 --cond 16 --seed 12 --dtype BF16 --shard-bytes 60000");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/s/model.safetensors.index.json", tmp);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: expected a sharded checkpoint", path);
+    fclose(f);
+    int32_t ids[L_TINY];
+    random_ids(ids, L_TINY, V_TINY, 12);
+    job_begin();
+    job_add("logits --model %s/s --mode global --block 4 --ids %s --out %s/g.f32", tmp,
+            ids_str(ids, L_TINY), tmp);
+    job_run();
+    didcl_model_t m = open_model("s", 0, 0);
+    didcl_forward fw = fwd(DIDCL_FORWARD_GLOBAL, ids, L_TINY, 0, 4, NULL, 0.0f);
+    OK(didcl_model_forward(m, &fw));
+    float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS), *want = read_f32("g.f32", L_TINY * V_TINY);
+    CHECK_CLOSE("bd3lm bf16 sharded checkpoint", got, want, L_TINY * V_TINY, 1e-4);
+    free(got); free(want);
+    didcl_model_free(m);
+}
+END_TEST
+
 START_TEST(test_bd3lm_time_conditioning) {
     write_model("t", "--arch bd3lm --layers 2 --hidden 64 --heads 4 --vocab 97 --length 32 "
                      "--block 4 --cond 16 --seed 4 --time-cond");
@@ -806,6 +832,7 @@ static Suite *model_suite(void) {
     tcase_add_test(core, test_bd3lm_cached);
     tcase_add_test(core, test_bd3lm_score);
     tcase_add_test(core, test_bd3lm_chunked_attention);
+    tcase_add_test(core, test_bd3lm_bf16_sharded);
     tcase_add_test(core, test_bd3lm_time_conditioning);
     tcase_add_test(core, test_bd3lm_half_weights);
     tcase_add_test(core, test_gpt2_causal);

@@ -5,7 +5,8 @@ Runs on CPU with torch 1.13 (Debian's python3-torch, /usr/bin/python3) or newer,
 the model definitions of tools/didcl_torch.py. Subcommands:
 
   write  --arch bd3lm|gpt2 --layers N --hidden H --heads A --vocab V --length L
-         [--block B] [--cond C] [--time-cond] [--seed S] OUTDIR
+         [--block B] [--cond C] [--time-cond] [--seed S] [--dtype F32|F16|BF16]
+         [--shard-bytes N] OUTDIR
       a randomly initialised model in the exact HF layout (config.json +
       model.safetensors). Every parameter is random (adaLN and the output head too, which
       the training init zeroes), so each term of the forward pass shows in the logits.
@@ -99,7 +100,7 @@ def cmd_write(a):
     torch.manual_seed(a.seed)
     model = dt.build_model(cfg)
     randomize(model, a.seed)
-    dt.save_pretrained(model, a.outdir)
+    dt.save_pretrained(model, a.outdir, dtype=a.dtype, shard_bytes=a.shard_bytes)
     print(json.dumps({"written": a.outdir, "parameters": sum(p.numel() for p in model.parameters())}))
 
 
@@ -326,6 +327,8 @@ def parser():
     w.add_argument("--cond", type=int, default=16)
     w.add_argument("--time-cond", action="store_true")
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32")
+    w.add_argument("--shard-bytes", type=int, default=0, help="shard the weights (index.json)")
     w.add_argument("outdir")
     for name in ("logits", "nelbo", "mc", "nll", "bench"):
         s = sub.add_parser(name)
