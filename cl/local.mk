@@ -8,7 +8,8 @@ CL_KERNEL_FILES = \
 	cl/rope.cl \
 	cl/attention.cl \
 	cl/gemv.cl \
-	cl/softmax.cl
+	cl/softmax.cl \
+	cl/logits.cl
 
 EXTRA_DIST += $(CL_KERNEL_FILES) tools/embed-cl.sh
 nodist_libdidcl_la_SOURCES += src/cl-sources.c

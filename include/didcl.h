@@ -272,6 +272,133 @@ DIDCL_API uint64_t didcl_model_files_param_count(didcl_model_files_t m);
 DIDCL_API const didcl_tensor_info *didcl_model_files_tensor(didcl_model_files_t m,
                                                             const char *name);
 
+/* ---- Model: the forward pass on the device ---- */
+
+/* A model on a device: the weights of a checkpoint uploaded once, activation buffers for
+ * up to max_tokens tokens, a KV cache (BD3-LM) and the logits of the last forward, which
+ * stay on the device until asked for (didcl_model_rows, didcl_model_token_logprobs).
+ * A model belongs to one runtime and, like it, MUST be used from one thread at a time. */
+typedef struct didcl_model *didcl_model_t;
+
+typedef struct didcl_model_options {
+    int half_weights;    /* 1: store the large matrices (embeddings, projections, MLP,
+                          * output head) as IEEE half, read with vload_half; compute fp32 */
+    uint32_t max_tokens; /* longest sequence a forward sees (0: the context length); a
+                          * BD3-LM score pass runs 2 * max_tokens rows */
+} didcl_model_options;
+
+/* Upload files' weights to rt's device and allocate every buffer a forward needs.
+ * opt may be NULL (fp32, max_tokens = context length). files may be freed afterwards. */
+DIDCL_API didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
+                                        const didcl_model_options *opt, didcl_model_t *out);
+DIDCL_API void didcl_model_free(didcl_model_t m);
+DIDCL_API const didcl_model_config *didcl_model_get_config(didcl_model_t m);
+DIDCL_API uint32_t didcl_model_max_tokens(didcl_model_t m);
+/* Tokens held by the KV cache (BD3-LM): positions [0, n) are finished blocks. */
+DIDCL_API uint32_t didcl_model_cached(didcl_model_t m);
+/* Drop the KV cache (a new sequence starts). */
+DIDCL_API void didcl_model_reset(didcl_model_t m);
+
+enum didcl_forward_mode {
+    DIDCL_FORWARD_BLOCK = 0,    /* BD3-LM cached step: n tokens at positions [start,
+                                 * start+n) attend to the cache [0, start) and to each
+                                 * other; start MUST equal didcl_model_cached(); the cache
+                                 * is not extended. Logits: n rows. */
+    DIDCL_FORWARD_STORE_KV = 1, /* the same pass over a finished block, which is then
+                                 * appended to the cache (cached becomes start + n).
+                                 * Computes no logits. */
+    DIDCL_FORWARD_GLOBAL = 2,   /* BD3-LM without cache: n tokens at positions [0, n),
+                                 * bidirectional (block 0 or >= n), or block-causal with
+                                 * blocks of `block` tokens. Logits: n rows. */
+    DIDCL_FORWARD_SCORE = 3,    /* BD3-LM x_t (+) x_0 pass of 2n rows under the
+                                 * block-diffusion mask with blocks of `block` tokens (a
+                                 * shorter last block is allowed); ids is x_t, x0 the clean
+                                 * text. Logits: n rows (the x_t half). */
+    DIDCL_FORWARD_CAUSAL = 4,   /* GPT-2: n tokens at positions [0, n), causal.
+                                 * Logits: n rows (row i predicts token i + 1). */
+};
+
+typedef struct didcl_forward {
+    enum didcl_forward_mode mode;
+    const int32_t *ids; /* (n,) token ids in [0, vocab) */
+    uint32_t n;         /* tokens: 1..max_tokens (BLOCK/STORE_KV: start + n <= max_tokens) */
+    uint32_t start;     /* BLOCK, STORE_KV: position of ids[0]; else 0 */
+    uint32_t block;     /* GLOBAL, SCORE: block size (see the modes) */
+    const int32_t *x0;  /* SCORE: (n,) the clean text; else NULL */
+    float sigma;        /* BD3-LM with time_conditioning: the noise level fed to adaLN
+                         * (ignored, as 0, when the config has it off) */
+    const uint8_t *want; /* GLOBAL: NULL for logits of every row, or (n,) flags: only the
+                          * flagged rows get logits (the output layer runs on them
+                          * alone), packed in position order as rows 0.. */
+} didcl_forward;
+
+/* Run one forward pass. The logits of its rows stay on the device. */
+DIDCL_API didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f);
+
+/* Rows of the last forward's logits now held on the device (0 after STORE_KV). */
+DIDCL_API uint32_t didcl_model_logit_rows(didcl_model_t m);
+
+enum didcl_rows_kind {
+    DIDCL_ROWS_LOGITS = 0,   /* raw logits */
+    DIDCL_ROWS_LOGPROBS = 1, /* log-softmax; BD3-LM's [MASK] is left out (-inf), as SUBS */
+};
+
+/* Copy rows [first, first + count) of the last forward's output to out (count * vocab
+ * floats), as raw logits or log-probabilities. */
+DIDCL_API didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
+                                        enum didcl_rows_kind kind, float *out);
+
+/* out[i] = log p(targets[i]) at row first + i of the last forward (log-softmax as
+ * DIDCL_ROWS_LOGPROBS; 0 where targets[i] < 0). Computed on the device: only count
+ * floats cross to the host. */
+DIDCL_API didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first,
+                                                  uint32_t count, const int32_t *targets,
+                                                  float *out);
+
+/* ---- Scoring: NELBO of BD3-LM, NLL of GPT-2 ---- */
+
+typedef struct didcl_score_options {
+    uint32_t block;   /* BD3-LM block size (0: the config's block_size) */
+    uint32_t samples; /* BD3-LM Monte-Carlo noise draws (0: 1) */
+    uint64_t seed;    /* draws are a pure function of (seed, draw, index): see
+                       * didcl_score_draw */
+    double t;         /* > 0: fixed-t mode, every block uses this t; else t ~ U[eps, 1] */
+    double eps;       /* lower bound of t (0: 1e-3, as BD3-LM reports likelihood) */
+} didcl_score_options;
+
+typedef struct didcl_score_result {
+    double nll;       /* nats per token: BD3-LM the NELBO (mean over draws), GPT-2 the NLL */
+    double se;        /* standard error of nll over the draws (0 with one draw or GPT-2) */
+    double ppl;       /* exp(nll): BD3-LM an upper bound on the perplexity */
+    uint32_t tokens;  /* tokens in the denominator (BD3-LM n, GPT-2 n - 1) */
+    uint32_t samples; /* draws (1 for GPT-2) */
+    uint32_t windows; /* forward windows per draw (texts longer than max_tokens are cut) */
+} didcl_score_result;
+
+/* Blocks of a BD3-LM text of n tokens cut into windows of `window` tokens (each window's
+ * last block may be shorter): the length of didcl_score_draw's t_block. */
+DIDCL_API uint32_t didcl_score_blocks(uint32_t n, uint32_t window, uint32_t block);
+
+/* Draw `draw` of seed: t_block[b] (didcl_score_blocks entries) = t_fixed if > 0, else
+ * eps + (1 - eps) u, and masked[i] = (u' < t of i's block), with u, u' uniform [0, 1)
+ * from a counter-based hash of (seed, draw, stream, index). Pure, no state. */
+DIDCL_API void didcl_score_draw(uint32_t n, uint32_t window, uint32_t block, uint64_t seed,
+                                uint32_t draw, double t_fixed, double eps, uint8_t *masked,
+                                double *t_block);
+
+/* NELBO per token of x0 (n tokens) for one given draw: x_t is x0 with the masked tokens
+ * replaced by [MASK]; the sum over masked tokens of -log p(x0_i | x_t) / t_block(i),
+ * divided by n, from score passes (2L mask) over windows of max_tokens. With time
+ * conditioning on, each window is fed sigma = -log(1 - (1 - 1e-3) t) of its blocks' mean t. */
+DIDCL_API didcl_status didcl_score_nelbo(didcl_model_t m, const int32_t *x0, uint32_t n,
+                                         uint32_t block, const uint8_t *masked,
+                                         const double *t_block, double *out);
+
+/* Score a text: BD3-LM, the NELBO over opt->samples draws with its standard error;
+ * GPT-2, the exact NLL of tokens 1..n-1 (windows of max_tokens overlapping by one). */
+DIDCL_API didcl_status didcl_score(didcl_model_t m, const int32_t *ids, uint32_t n,
+                                   const didcl_score_options *opt, didcl_score_result *out);
+
 /* ------------------------------------------------------------------------------------
  * Tokenizer: GPT-2-style byte-level BPE
  * ------------------------------------------------------------------------------------ */
@@ -331,6 +458,7 @@ DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char 
  * DIDCL_ERR_INVALID_ARG names an id out of range and its position. */
 DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32_t *ids,
                                               size_t n_ids, char **text, size_t *len);
+
 /* ---- remask plugins ----------------------------------------------------------------
  * Loading and running remask-selection plugins (the ABI plugins implement is
  * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME

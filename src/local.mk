@@ -11,6 +11,8 @@ libdidcl_la_SOURCES += \
 	src/modelfiles.c \
 	src/ops.c \
 	src/ops_ref.c \
+	src/model.c \
+	src/score.c \
 	src/tokenizer.c \
 	src/remask.c \
 	src/philox.c \
@@ -26,6 +28,7 @@ noinst_HEADERS += \
 	src/progcache.h \
 	src/ops.h \
 	src/ops_ref.h \
+	src/model.h \
 	src/remask.h \
 	src/philox.h \
 	src/sampling.h \
@@ -41,6 +44,7 @@ didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/devices.c \
 	src/cli/inspect.c \
+	src/cli/score.c \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
 	src/cli/generate.c

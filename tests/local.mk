@@ -27,6 +27,7 @@ check_PROGRAMS += \
 	tests/check_safetensors \
 	tests/check_modelfiles \
 	tests/check_ops \
+	tests/check_model \
 	tests/check_tokenizer \
 	tests/check_remask \
 	tests/check_philox \
@@ -38,6 +39,8 @@ tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
 tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 EXTRA_DIST += tests/ops_parity.py
+tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"' \
+	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
 
 
 tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) \
@@ -52,6 +55,11 @@ TESTS += tests/inspect.sh
 EXTRA_DIST += tests/inspect.sh
 AM_TESTS_ENVIRONMENT += MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export MKMODEL;
 endif
+
+# didcl score end to end against tools/reference.py (skips without PYTHON_TORCH).
+TESTS += tests/score.sh
+EXTRA_DIST += tests/score.sh
+AM_TESTS_ENVIRONMENT += PYTHON_TORCH='$(PYTHON_TORCH)'; export PYTHON_TORCH;
 
 # Deliberately broken remask plugins for check_remask: one source, one module per defect.
 BAD_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere

@@ -1,13 +1,22 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
 EXTRA_DIST += tools/install-deps.sh tools/setup.sh
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
-EXTRA_PROGRAMS = tools/bench-ops
+EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
 tools_bench_ops_SOURCES = tools/bench-ops.c
 tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
+# tools/bench-model --model DIR: ms per forward (cached block step, global) next to
+# tools/reference.py bench in the same run (docs/benchmarks.md).
+tools_bench_model_SOURCES = tools/bench-model.c
+tools_bench_model_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
+tools_bench_model_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
+tools_bench_model_LDADD = libdidcl.la $(OPENCL_LIBS)
+# The GPU machine run of the forward pass (docs/portability.md).
+EXTRA_DIST += tools/device-prep.sh tools/device-run.sh docs/model.md docs/benchmarks.md \
+	docs/portability.md
 CLEANFILES += $(EXTRA_PROGRAMS)
 # PyTorch tools (training, model definitions, tokenizer, reference sampler).
-EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py
+EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py tools/reference.py
 # tools/bench-tokenizer FILE: tokenizer throughput (MB/s, tokens/s), with Hugging Face
 # tokenizers as a reference when Python has it (docs/tokenizer.md).
 noinst_PROGRAMS += tools/bench-tokenizer

@@ -13,6 +13,7 @@ typedef int (*didcl_cli_fn)(int argc, char **argv);
 int didcl_cli_devices(int argc, char **argv);
 int didcl_cli_plugins(int argc, char **argv);
 int didcl_cli_inspect(int argc, char **argv);
+int didcl_cli_score(int argc, char **argv);
 int didcl_cli_tokenize(int argc, char **argv);
 int didcl_cli_generate(int argc, char **argv);
 

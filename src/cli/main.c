@@ -16,6 +16,7 @@ static const struct {
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
+    {"score", didcl_cli_score, "NELBO (BD3-LM) or NLL (GPT-2) of a text (--model DIR --ids)"},
     {"tokenize", didcl_cli_tokenize, "text to token ids and back (--tokenizer PATH, --decode)"},
 };
 

@@ -1,0 +1,771 @@
+/*
+ * model.c — BD3-LM (DiT with adaLN, RoPE, KV cache) and GPT-2 forward passes on the
+ * device, built from the ops of ops.h. Load: weights to device buffers (fp32 or half),
+ * constant adaLN vectors, activation buffers for max_tokens. Forward modes: cached block
+ * step, store-KV, global (bidirectional or block-causal), the x_t (+) x_0 score pass,
+ * and GPT-2's causal pass. The host/device decisions are stated in model.h.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+#include "ops_ref.h"
+#include "program.h"
+#include "runtime.h"
+
+#define TIME_FREQ_DIM 256 /* sigma_map's sinusoidal embedding width (BD3-LM) */
+
+/* ------------------------------------------------------------------------------------
+ * Device buffers
+ * ------------------------------------------------------------------------------------ */
+
+static didcl_status buf_new(struct didcl_model *m, size_t bytes, const void *init, cl_mem *out,
+                            const char *what) {
+    cl_int err;
+    cl_mem_flags fl = CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0);
+    cl_mem b = clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
+    if (err != CL_SUCCESS)
+        return didcl_fail_cl(err, "model: allocating %s (%zu bytes) on %s", what, bytes,
+                             m->rt->info.name);
+    *out = b;
+    return DIDCL_OK;
+}
+
+static void buf_free(cl_mem *b) {
+    if (*b)
+        clReleaseMemObject(*b);
+    *b = NULL;
+}
+
+/* Tensor name as the architecture calls it, or fail naming the model directory. */
+static didcl_status tensor(didcl_model_files_t f, const char *name, const didcl_tensor_info **out) {
+    const didcl_tensor_info *t = didcl_model_files_tensor(f, name);
+    if (!t)
+        return didcl_fail(DIDCL_ERR_NOT_FOUND, "%s: tensor '%s' not found",
+                          didcl_model_files_dir(f), name);
+    *out = t;
+    return DIDCL_OK;
+}
+
+/* A tensor widened to fp32 in a malloc'd host array. */
+static didcl_status host_f32(didcl_model_files_t f, const char *name, size_t numel, float **out) {
+    const didcl_tensor_info *t = NULL;
+    DIDCL_TRY(tensor(f, name, &t));
+    if (t->numel != numel)
+        return didcl_fail(DIDCL_ERR_SHAPE, "%s: tensor '%s' has %llu elements, expected %zu",
+                          t->file, name, (unsigned long long)t->numel, numel);
+    float *a = malloc(numel * sizeof *a);
+    if (!a)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "%s: out of memory reading '%s'", t->file, name);
+    didcl_status rc = didcl_tensor_to_f32(t, a);
+    if (rc != DIDCL_OK) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return DIDCL_OK;
+}
+
+/* Upload tensor `name` of rows x cols elements. transpose: the file holds it as
+ * [cols, rows] (GPT-2 Conv1D) and it is stored [rows, cols]. big: a large matrix, stored
+ * in the model's weight type; small ones are always fp32. */
+static didcl_status upload(struct didcl_model *m, didcl_model_files_t f, const char *name,
+                           size_t rows, size_t cols, int transpose, int big, cl_mem *out) {
+    float *a;
+    DIDCL_TRY(host_f32(f, name, rows * cols, &a));
+    if (transpose) {
+        float *t = malloc(rows * cols * sizeof *t);
+        if (!t) {
+            free(a);
+            return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory transposing '%s'", name);
+        }
+        for (size_t i = 0; i < cols; i++)
+            for (size_t j = 0; j < rows; j++)
+                t[j * cols + i] = a[i * rows + j];
+        free(a);
+        a = t;
+    }
+    didcl_status rc;
+    if (big && m->wt == DIDCL_WTYPE_F16) {
+        uint16_t *h = malloc(rows * cols * sizeof *h);
+        if (!h) {
+            free(a);
+            return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory converting '%s'", name);
+        }
+        for (size_t i = 0; i < rows * cols; i++)
+            h[i] = didcl_ref_half_from_float(a[i]);
+        rc = buf_new(m, rows * cols * sizeof *h, h, out, name);
+        free(h);
+    } else {
+        rc = buf_new(m, rows * cols * sizeof *a, a, out, name);
+    }
+    free(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------
+ * adaLN (BD3-LM): c = SiLU(sigma_map(sigma)), then each layer's Linear(c)
+ * ------------------------------------------------------------------------------------ */
+
+static double silu(double x) {
+    return x / (1.0 + exp(-x));
+}
+
+/* y (N,) = W (N, K) . x (K,) + b, double accumulation. */
+static void matvec(double *y, const float *W, const float *b, const double *x, size_t N, size_t K) {
+    for (size_t n = 0; n < N; n++) {
+        double acc = b ? b[n] : 0.0;
+        const float *w = W + n * K;
+        for (size_t k = 0; k < K; k++)
+            acc += (double)w[k] * x[k];
+        y[n] = acc;
+    }
+}
+
+static size_t mod_len(const didcl_model_config *c) {
+    return (size_t)c->n_layers * 6 * c->hidden + 2 * (size_t)c->hidden;
+}
+
+void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host) {
+    const size_t C = m->cfg.cond_dim, half = TIME_FREQ_DIM / 2, nm = mod_len(&m->cfg);
+    double emb[TIME_FREQ_DIM], h[1024], c[1024];
+    /* timestep embedding [cos | sin] of sigma, frequencies as PyTorch forms them (fp32) */
+    for (size_t i = 0; i < half; i++) {
+        float freq = expf(-logf(10000.0f) * (float)i / (float)half);
+        float arg = sigma * freq;
+        emb[i] = cosf(arg);
+        emb[half + i] = sinf(arg);
+    }
+    matvec(h, m->sig_w0, m->sig_b0, emb, C, TIME_FREQ_DIM);
+    for (size_t i = 0; i < C; i++)
+        h[i] = silu((float)h[i]);
+    matvec(c, m->sig_w2, m->sig_b2, h, C, C);
+    for (size_t i = 0; i < C; i++)
+        c[i] = silu((float)c[i]);
+    for (size_t r = 0; r < nm; r++) {
+        double acc = m->ada_b[r];
+        const float *w = m->ada_w + r * C;
+        for (size_t k = 0; k < C; k++)
+            acc += (double)w[k] * (float)c[k];
+        mod_host[r] = (float)acc;
+    }
+}
+
+/* Read sigma_map and every adaLN Linear into host arrays (ada_w/ada_b stacked: layer l
+ * rows [6Hl, 6H(l+1)), then the final layer's 2H rows). */
+static didcl_status load_adaln(struct didcl_model *m, didcl_model_files_t f) {
+    const didcl_model_config *c = &m->cfg;
+    const size_t C = c->cond_dim, H = c->hidden, nm = mod_len(c);
+    if (C > 1024)
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED, "%s: cond_dim %zu, expected at most 1024",
+                          didcl_model_files_dir(f), C);
+    DIDCL_TRY(host_f32(f, "backbone.sigma_map.mlp.0.weight", C * TIME_FREQ_DIM, &m->sig_w0));
+    DIDCL_TRY(host_f32(f, "backbone.sigma_map.mlp.0.bias", C, &m->sig_b0));
+    DIDCL_TRY(host_f32(f, "backbone.sigma_map.mlp.2.weight", C * C, &m->sig_w2));
+    DIDCL_TRY(host_f32(f, "backbone.sigma_map.mlp.2.bias", C, &m->sig_b2));
+    m->ada_w = malloc(nm * C * sizeof(float));
+    m->ada_b = malloc(nm * sizeof(float));
+    m->mod_host = malloc(nm * sizeof(float));
+    if (!m->ada_w || !m->ada_b || !m->mod_host)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for adaLN weights");
+    char name[128];
+    for (uint32_t l = 0; l <= c->n_layers; l++) {
+        const size_t rows = l < c->n_layers ? 6 * H : 2 * H, r0 = (size_t)l * 6 * H;
+        float *w, *b;
+        if (l < c->n_layers)
+            snprintf(name, sizeof name, "backbone.blocks.%u.adaLN_modulation", l);
+        else
+            snprintf(name, sizeof name, "backbone.output_layer.adaLN_modulation");
+        char wn[160], bn[160];
+        snprintf(wn, sizeof wn, "%s.weight", name);
+        snprintf(bn, sizeof bn, "%s.bias", name);
+        DIDCL_TRY(host_f32(f, wn, rows * C, &w));
+        didcl_status rc = host_f32(f, bn, rows, &b);
+        if (rc != DIDCL_OK) {
+            free(w);
+            return rc;
+        }
+        memcpy(m->ada_w + r0 * C, w, rows * C * sizeof(float));
+        memcpy(m->ada_b + r0, b, rows * sizeof(float));
+        free(w);
+        free(b);
+    }
+    return DIDCL_OK;
+}
+
+/* Make m->mod hold the adaLN vectors of sigma (no-op if it already does). */
+static didcl_status set_sigma(struct didcl_model *m, float sigma) {
+    if (!m->cfg.time_conditioning || sigma == m->mod_sigma)
+        return DIDCL_OK;
+    didcl_model_adaln(m, sigma, m->mod_host);
+    DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->mod, CL_TRUE, 0,
+                                      mod_len(&m->cfg) * sizeof(float), m->mod_host, 0, NULL,
+                                      NULL),
+                 "model: uploading adaLN vectors");
+    m->mod_sigma = sigma;
+    return DIDCL_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Open / free
+ * ------------------------------------------------------------------------------------ */
+
+static didcl_status load_bd3lm(struct didcl_model *m, didcl_model_files_t f) {
+    const didcl_model_config *c = &m->cfg;
+    const size_t H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
+    char n[160];
+    DIDCL_TRY(upload(m, f, "backbone.vocab_embed.embedding", V, H, 0, 1, &m->embed));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        struct didcl_model_layer *L = &m->layers[l];
+#define BLK(field, suffix, r, k, big)                                                   \
+    do {                                                                                \
+        snprintf(n, sizeof n, "backbone.blocks.%u.%s", l, suffix);                      \
+        DIDCL_TRY(upload(m, f, n, (r), (k), 0, (big), &L->field));                      \
+    } while (0)
+        BLK(norm1, "norm1.weight", 1, H, 0);
+        BLK(norm2, "norm2.weight", 1, H, 0);
+        BLK(qkv_w, "attn_qkv.weight", 3 * H, H, 1);
+        BLK(out_w, "attn_out.weight", H, H, 1);
+        BLK(fc_w, "mlp.0.weight", F, H, 1);
+        BLK(fc_b, "mlp.0.bias", 1, F, 0);
+        BLK(proj_w, "mlp.2.weight", H, F, 1);
+        BLK(proj_b, "mlp.2.bias", 1, H, 0);
+#undef BLK
+        DIDCL_TRY(buf_new(m, (size_t)m->max_tokens * 2 * H * sizeof(float), NULL, &L->kv,
+                          "KV cache"));
+    }
+    DIDCL_TRY(upload(m, f, "backbone.output_layer.norm_final.weight", 1, H, 0, 0, &m->final_norm));
+    DIDCL_TRY(upload(m, f, "backbone.output_layer.linear.weight", V, H, 0, 1, &m->head_w));
+    DIDCL_TRY(upload(m, f, "backbone.output_layer.linear.bias", 1, V, 0, 0, &m->head_b));
+    /* RoPE table computed as PyTorch does (the stored inv_freq buffer is not trusted) */
+    float inv[512];
+    if (c->head_dim / 2 > 512 || c->head_dim % 2)
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED, "%s: head_dim %u, expected even and <= 1024",
+                          didcl_model_files_dir(f), c->head_dim);
+    didcl_ref_rope_inv_freq(inv, (int)c->head_dim, 10000.0f);
+    DIDCL_TRY(buf_new(m, c->head_dim / 2 * sizeof(float), inv, &m->inv_freq, "inv_freq"));
+    /* adaLN: constant unless time conditioning is on */
+    DIDCL_TRY(load_adaln(m, f));
+    didcl_model_adaln(m, 0.0f, m->mod_host);
+    m->mod_sigma = 0.0f;
+    DIDCL_TRY(buf_new(m, mod_len(c) * sizeof(float), m->mod_host, &m->mod, "adaLN vectors"));
+    if (!c->time_conditioning) {
+        free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
+        free(m->ada_w); free(m->ada_b); free(m->mod_host);
+        m->sig_w0 = m->sig_b0 = m->sig_w2 = m->sig_b2 = m->ada_w = m->ada_b = m->mod_host = NULL;
+    }
+    return DIDCL_OK;
+}
+
+static didcl_status load_gpt2(struct didcl_model *m, didcl_model_files_t f) {
+    const didcl_model_config *c = &m->cfg;
+    const size_t H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
+    char n[160];
+    DIDCL_TRY(upload(m, f, "wte.weight", V, H, 0, 1, &m->embed));
+    DIDCL_TRY(upload(m, f, "wpe.weight", c->context_length, H, 0, 1, &m->wpe));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        struct didcl_model_layer *L = &m->layers[l];
+#define BLK(field, suffix, r, k, tr, big)                                               \
+    do {                                                                                \
+        snprintf(n, sizeof n, "h.%u.%s", l, suffix);                                    \
+        DIDCL_TRY(upload(m, f, n, (r), (k), (tr), (big), &L->field));                   \
+    } while (0)
+        BLK(norm1, "ln_1.weight", 1, H, 0, 0);
+        BLK(norm1_b, "ln_1.bias", 1, H, 0, 0);
+        BLK(norm2, "ln_2.weight", 1, H, 0, 0);
+        BLK(norm2_b, "ln_2.bias", 1, H, 0, 0);
+        BLK(qkv_w, "attn.c_attn.weight", 3 * H, H, 1, 1);
+        BLK(qkv_b, "attn.c_attn.bias", 1, 3 * H, 0, 0);
+        BLK(out_w, "attn.c_proj.weight", H, H, 1, 1);
+        BLK(out_b, "attn.c_proj.bias", 1, H, 0, 0);
+        BLK(fc_w, "mlp.c_fc.weight", F, H, 1, 1);
+        BLK(fc_b, "mlp.c_fc.bias", 1, F, 0, 0);
+        BLK(proj_w, "mlp.c_proj.weight", H, F, 1, 1);
+        BLK(proj_b, "mlp.c_proj.bias", 1, H, 0, 0);
+#undef BLK
+    }
+    DIDCL_TRY(upload(m, f, "ln_f.weight", 1, H, 0, 0, &m->final_norm));
+    DIDCL_TRY(upload(m, f, "ln_f.bias", 1, H, 0, 0, &m->final_norm_b));
+    if (didcl_model_files_tensor(f, "lm_head.weight"))
+        DIDCL_TRY(upload(m, f, "lm_head.weight", V, H, 0, 1, &m->head_w));
+    return DIDCL_OK;
+}
+
+static didcl_status alloc_activations(struct didcl_model *m) {
+    const didcl_model_config *c = &m->cfg;
+    const size_t R = m->rows, H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
+    const size_t T = m->max_tokens, chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
+    DIDCL_TRY(buf_new(m, R * sizeof(int32_t), NULL, &m->ids, "token ids"));
+    DIDCL_TRY(buf_new(m, R * H * sizeof(float), NULL, &m->x, "activations"));
+    DIDCL_TRY(buf_new(m, R * H * sizeof(float), NULL, &m->h, "activations"));
+    DIDCL_TRY(buf_new(m, R * H * sizeof(float), NULL, &m->att, "activations"));
+    DIDCL_TRY(buf_new(m, R * H * sizeof(float), NULL, &m->proj, "activations"));
+    DIDCL_TRY(buf_new(m, R * 3 * H * sizeof(float), NULL, &m->qkv, "activations"));
+    DIDCL_TRY(buf_new(m, R * F * sizeof(float), NULL, &m->mlp, "activations"));
+    DIDCL_TRY(buf_new(m, chunk * H * sizeof(float), NULL, &m->att_chunk, "activations"));
+    DIDCL_TRY(buf_new(m, (size_t)c->n_heads * chunk * R * sizeof(float), NULL, &m->scores,
+                      "attention scores"));
+    DIDCL_TRY(buf_new(m, T * V * sizeof(float), NULL, &m->logits, "logits"));
+    DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
+    DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
+    DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
+    return DIDCL_OK;
+}
+
+didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
+                              const didcl_model_options *opt, didcl_model_t *out) {
+    static const didcl_model_options defaults = {0, 0};
+    if (!rt || !files || !out)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_open: NULL runtime, files or out");
+    if (!opt)
+        opt = &defaults;
+    const didcl_model_config *c = didcl_model_files_config(files);
+    if (opt->max_tokens > c->context_length)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "%s: max_tokens %u exceeds the context length %u",
+                          didcl_model_files_dir(files), opt->max_tokens, c->context_length);
+    struct didcl_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
+    m->rt = rt;
+    m->cfg = *c;
+    m->wt = opt->half_weights ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
+    m->max_tokens = opt->max_tokens ? opt->max_tokens : c->context_length;
+    m->rows = c->arch == DIDCL_ARCH_BD3LM ? 2 * m->max_tokens : m->max_tokens;
+    m->layers = calloc(c->n_layers, sizeof *m->layers);
+    didcl_status rc = m->layers ? DIDCL_OK
+                                : didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
+    if (rc == DIDCL_OK)
+        rc = c->arch == DIDCL_ARCH_BD3LM ? load_bd3lm(m, files) : load_gpt2(m, files);
+    if (rc == DIDCL_OK)
+        rc = alloc_activations(m);
+    if (rc != DIDCL_OK) {
+        didcl_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return DIDCL_OK;
+}
+
+void didcl_model_free(didcl_model_t m) {
+    if (!m)
+        return;
+    for (uint32_t l = 0; m->layers && l < m->cfg.n_layers; l++) {
+        struct didcl_model_layer *L = &m->layers[l];
+        cl_mem *all[] = {&L->norm1, &L->norm1_b, &L->norm2, &L->norm2_b, &L->qkv_w,
+                         &L->qkv_b, &L->out_w,   &L->out_b, &L->fc_w,    &L->fc_b,
+                         &L->proj_w, &L->proj_b, &L->kv};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            buf_free(all[i]);
+    }
+    free(m->layers);
+    cl_mem *all[] = {&m->embed, &m->wpe,  &m->final_norm, &m->final_norm_b, &m->head_w,
+                     &m->head_b, &m->inv_freq, &m->mod, &m->ids, &m->x, &m->h, &m->att,
+                     &m->proj, &m->qkv, &m->mlp, &m->att_chunk, &m->scores, &m->logits,
+                     &m->stats, &m->tgt, &m->lp};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        buf_free(all[i]);
+    free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
+    free(m->ada_w); free(m->ada_b); free(m->mod_host);
+    free(m);
+}
+
+const didcl_model_config *didcl_model_get_config(didcl_model_t m) {
+    return &m->cfg;
+}
+
+uint32_t didcl_model_max_tokens(didcl_model_t m) {
+    return m->max_tokens;
+}
+
+uint32_t didcl_model_cached(didcl_model_t m) {
+    return m->cached;
+}
+
+void didcl_model_reset(didcl_model_t m) {
+    m->cached = 0;
+}
+
+uint32_t didcl_model_logit_rows(didcl_model_t m) {
+    return m->logit_rows;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Forward passes
+ * ------------------------------------------------------------------------------------ */
+
+/* out (Tq, H) = attention of Tq queries over Tk keys: the small-query kernel, or the
+ * CLBlast path in chunks of ATTN_CHUNK queries (through att_chunk when chunked). */
+static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows q,
+                           didcl_ops_rows k, didcl_ops_rows v, const didcl_attn_mask *mask) {
+    const didcl_model_config *c = &m->cfg;
+    const int heads = (int)c->n_heads, hd = (int)c->head_dim, H = (int)c->hidden;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t local = ((size_t)Tk + hd + 512) * sizeof(float);
+    if (Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem)
+        return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
+    for (int c0 = 0; c0 < Tq; c0 += ATTN_CHUNK) {
+        const int tc = Tq - c0 < ATTN_CHUNK ? Tq - c0 : ATTN_CHUNK;
+        didcl_ops_rows qc = q;
+        qc.off += c0 * q.stride;
+        didcl_attn_mask mc = *mask;
+        mc.q_offset += c0;
+        cl_mem dst = Tq <= ATTN_CHUNK ? m->att : m->att_chunk;
+        DIDCL_TRY(didcl_ops_attention_wide(m->rt, tc, Tk, heads, hd, scale, qc, k, v, &mc,
+                                           m->scores, dst));
+        if (dst != m->att)
+            DIDCL_CL_TRY(clEnqueueCopyBuffer(m->rt->queue, dst, m->att, 0,
+                                             (size_t)c0 * H * sizeof(float),
+                                             (size_t)tc * H * sizeof(float), 0, NULL, NULL),
+                         "model: copying an attention chunk");
+    }
+    return DIDCL_OK;
+}
+
+/* Copy K and V (post-RoPE) of n fused qkv rows into the cache rows [start, start+n). */
+static didcl_status cache_write(struct didcl_model *m, cl_mem kv, int start, int n) {
+    const size_t H = m->cfg.hidden * sizeof(float);
+    size_t src[3] = {H, 0, 0}, dst[3] = {(size_t)start * 2 * H, 0, 0};
+    size_t region[3] = {2 * H, (size_t)n, 1};
+    DIDCL_CL_TRY(clEnqueueCopyBufferRect(m->rt->queue, m->qkv, kv, src, dst, region, 3 * H, 0,
+                                         2 * H, 0, 0, NULL, NULL),
+                 "model: writing the KV cache");
+    return DIDCL_OK;
+}
+
+static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t off, size_t n,
+                               const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= m->cfg.vocab_size)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: %s[%zu] = %d, expected 0..%u",
+                              what, i, (int)ids[i], m->cfg.vocab_size - 1);
+    /* blocking: the caller may reuse ids as soon as the forward returns */
+    DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->ids, CL_TRUE, off * sizeof(int32_t),
+                                      n * sizeof(int32_t), ids, 0, NULL, NULL),
+                 "model: uploading token ids");
+    return DIDCL_OK;
+}
+
+static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f) {
+    didcl_runtime_t rt = m->rt;
+    const didcl_model_config *c = &m->cfg;
+    const int H = (int)c->hidden, F = (int)c->mlp_dim, V = (int)c->vocab_size;
+    const int heads = (int)c->n_heads, hd = (int)c->head_dim, W = 3 * H;
+    const float eps = (float)c->norm_eps;
+    const int n = (int)f->n, start = (int)f->start;
+    const int T = f->mode == DIDCL_FORWARD_SCORE ? 2 * n : n;
+    const int cached = f->mode == DIDCL_FORWARD_BLOCK || f->mode == DIDCL_FORWARD_STORE_KV;
+    const didcl_ops_rows qv = {m->qkv, 0, W}, kv = {m->qkv, H, W}, vv = {m->qkv, 2 * H, W};
+
+    DIDCL_TRY(set_sigma(m, f->sigma));
+    DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)n, "ids"));
+    if (f->mode == DIDCL_FORWARD_SCORE)
+        DIDCL_TRY(upload_ids(m, f->x0, (size_t)n, (size_t)n, "x0"));
+    DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
+
+    didcl_attn_mask mask = {DIDCL_ATTN_NONE, 0, 0, 0};
+    if (f->mode == DIDCL_FORWARD_GLOBAL && f->block > 0 && (int)f->block < n)
+        mask = (didcl_attn_mask){DIDCL_ATTN_BLOCK_CAUSAL, 0, (int)f->block, 0};
+    else if (f->mode == DIDCL_FORWARD_SCORE)
+        mask = (didcl_attn_mask){DIDCL_ATTN_BD3_2L, 0, (int)f->block, n};
+
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const struct didcl_model_layer *L = &m->layers[l];
+        const int mo = (int)l * 6 * H;
+        DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo, mo + H, 0,
+                                               m->h));
+        DIDCL_TRY(didcl_ops_linear(rt, T, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
+                                   m->qkv));
+        if (cached) {
+            DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, start, m->inv_freq, qv, 2));
+            DIDCL_TRY(cache_write(m, L->kv, start, n));
+            if (f->mode == DIDCL_FORWARD_STORE_KV && l + 1 == c->n_layers)
+                return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
+            didcl_ops_rows kc = {L->kv, 0, 2 * H}, vc = {L->kv, H, 2 * H};
+            DIDCL_TRY(attend(m, n, start + n, qv, kc, vc, &mask));
+        } else {
+            DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, 0, m->inv_freq, qv, 2));
+            if (f->mode == DIDCL_FORWARD_SCORE) { /* the x_0 half: positions 0..n-1 again */
+                didcl_ops_rows q0 = {m->qkv, n * W, W};
+                DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, 0, m->inv_freq, q0, 2));
+            }
+            DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
+        }
+        DIDCL_TRY(didcl_ops_linear(rt, T, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
+                                   m->proj));
+        DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 2 * H, 0));
+        DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm2, m->mod, mo + 3 * H,
+                                               mo + 4 * H, 0, m->h));
+        DIDCL_TRY(didcl_ops_linear(rt, T, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
+                                   m->mlp));
+        DIDCL_TRY(didcl_ops_linear(rt, T, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
+                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
+    }
+    /* output layer on the n rows that give logits (the x_t half when scoring), or on
+     * the wanted rows only, gathered into proj (free by now) one contiguous run a copy */
+    const int fo = (int)c->n_layers * 6 * H;
+    cl_mem src = m->x;
+    int n_out = n;
+    if (f->mode == DIDCL_FORWARD_GLOBAL && f->want) {
+        const size_t row = (size_t)H * sizeof(float);
+        n_out = 0;
+        for (int i = 0; i < n;) {
+            if (!f->want[i]) {
+                i++;
+                continue;
+            }
+            int j = i;
+            while (j < n && f->want[j])
+                j++;
+            DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->x, m->proj, (size_t)i * row,
+                                             (size_t)n_out * row, (size_t)(j - i) * row, 0, NULL,
+                                             NULL),
+                         "model: gathering the wanted rows");
+            n_out += j - i;
+            i = j;
+        }
+        src = m->proj;
+        if (n_out == 0)
+            return DIDCL_OK;
+    }
+    DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
+                                           fo + H, 0, m->h));
+    DIDCL_TRY(didcl_ops_linear(rt, n_out, V, H, m->h, m->head_w, m->wt, m->head_b, DIDCL_ACT_NONE,
+                               m->logits));
+    m->logit_rows = (uint32_t)n_out;
+    return DIDCL_OK;
+}
+
+static didcl_status gpt2_forward(struct didcl_model *m, const didcl_forward *f) {
+    didcl_runtime_t rt = m->rt;
+    const didcl_model_config *c = &m->cfg;
+    const int H = (int)c->hidden, F = (int)c->mlp_dim, V = (int)c->vocab_size, W = 3 * H;
+    const float eps = (float)c->norm_eps;
+    const int T = (int)f->n;
+    const didcl_ops_rows qv = {m->qkv, 0, W}, kv = {m->qkv, H, W}, vv = {m->qkv, 2 * H, W};
+    const didcl_attn_mask mask = {DIDCL_ATTN_CAUSAL, 0, 0, 0};
+    DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)T, "ids"));
+    DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, m->wpe, (int)c->context_length, 0,
+                              m->wt, m->x));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const struct didcl_model_layer *L = &m->layers[l];
+        DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, L->norm1, L->norm1_b, m->h));
+        DIDCL_TRY(didcl_ops_linear(rt, T, W, H, m->h, L->qkv_w, m->wt, L->qkv_b, DIDCL_ACT_NONE,
+                                   m->qkv));
+        DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
+        DIDCL_TRY(didcl_ops_linear(rt, T, H, H, m->att, L->out_w, m->wt, L->out_b,
+                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(didcl_ops_axpy(rt, T * H, 1.0f, m->proj, m->x));
+        DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, L->norm2, L->norm2_b, m->h));
+        DIDCL_TRY(didcl_ops_linear(rt, T, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
+                                   m->mlp));
+        DIDCL_TRY(didcl_ops_linear(rt, T, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
+                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(didcl_ops_axpy(rt, T * H, 1.0f, m->proj, m->x));
+    }
+    DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, m->final_norm, m->final_norm_b, m->h));
+    DIDCL_TRY(didcl_ops_linear(rt, T, V, H, m->h, m->head_w ? m->head_w : m->embed, m->wt, NULL,
+                               DIDCL_ACT_NONE, m->logits));
+    m->logit_rows = (uint32_t)T;
+    return DIDCL_OK;
+}
+
+static const char *mode_name(enum didcl_forward_mode mode) {
+    switch (mode) {
+    case DIDCL_FORWARD_BLOCK: return "block";
+    case DIDCL_FORWARD_STORE_KV: return "store-kv";
+    case DIDCL_FORWARD_GLOBAL: return "global";
+    case DIDCL_FORWARD_SCORE: return "score";
+    case DIDCL_FORWARD_CAUSAL: return "causal";
+    }
+    return "?";
+}
+
+didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f) {
+    if (!m || !f || !f->ids)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: NULL model, request or ids");
+    const int bd3 = m->cfg.arch == DIDCL_ARCH_BD3LM;
+    const int mode = (int)f->mode;
+    if (mode < DIDCL_FORWARD_BLOCK || mode > DIDCL_FORWARD_CAUSAL)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: mode %d, expected 0..4", mode);
+    const char *name = mode_name(f->mode);
+    if (bd3 != (f->mode != DIDCL_FORWARD_CAUSAL))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: mode %s does not apply to a %s model",
+                          name, didcl_arch_str(m->cfg.arch));
+    const int cached = f->mode == DIDCL_FORWARD_BLOCK || f->mode == DIDCL_FORWARD_STORE_KV;
+    if (f->n == 0 || (uint64_t)(cached ? f->start : 0) + f->n > m->max_tokens)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "forward %s: tokens [%u, %u), expected 1 to %u tokens within "
+                          "max_tokens %u",
+                          name, cached ? f->start : 0, (cached ? f->start : 0) + f->n,
+                          m->max_tokens, m->max_tokens);
+    if (cached && f->start != m->cached)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "forward %s: start %u, expected the cached length %u", name, f->start,
+                          m->cached);
+    if (!cached && f->start != 0)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: start %u, expected 0", name,
+                          f->start);
+    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
+                          "mode global only", name);
+    if (f->mode == DIDCL_FORWARD_SCORE && (!f->x0 || f->block == 0))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "forward score: expected x0 and a block size > 0");
+    m->logit_rows = 0;
+    didcl_status rc = bd3 ? bd3lm_forward(m, f) : gpt2_forward(m, f);
+    if (rc != DIDCL_OK)
+        return rc;
+    if (f->mode == DIDCL_FORWARD_STORE_KV)
+        m->cached = f->start + f->n;
+    return DIDCL_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Reading results
+ * ------------------------------------------------------------------------------------ */
+
+static didcl_status check_rows(didcl_model_t m, uint32_t first, uint32_t count, const char *op) {
+    if (count == 0 || (uint64_t)first + count > m->logit_rows)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "%s: rows [%u, %u), expected a non-empty range within the %u rows "
+                          "of the last forward",
+                          op, first, first + count, m->logit_rows);
+    return DIDCL_OK;
+}
+
+static int excluded(didcl_model_t m) {
+    return m->cfg.arch == DIDCL_ARCH_BD3LM ? m->cfg.mask_token_id : -1;
+}
+
+didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
+                              enum didcl_rows_kind kind, float *out) {
+    DIDCL_TRY(check_rows(m, first, count, "model rows"));
+    const size_t V = m->cfg.vocab_size;
+    if (kind == DIDCL_ROWS_LOGPROBS)
+        DIDCL_TRY(didcl_ops_max_lse(m->rt, (int)(first + count), (int)V, excluded(m), m->logits,
+                                    m->stats));
+    DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->logits, CL_TRUE,
+                                     (size_t)first * V * sizeof(float),
+                                     (size_t)count * V * sizeof(float), out, 0, NULL, NULL),
+                 "model rows: reading logits");
+    if (kind != DIDCL_ROWS_LOGPROBS)
+        return DIDCL_OK;
+    /* subtract each row's log-sum-exp, reading the statistics a few rows at a time */
+    enum { CHUNK = 64 };
+    float st[2 * CHUNK];
+    const int ex = excluded(m);
+    for (uint32_t r0 = 0; r0 < count; r0 += CHUNK) {
+        const uint32_t nr = count - r0 < CHUNK ? count - r0 : CHUNK;
+        DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->stats, CL_TRUE,
+                                         2 * (size_t)(first + r0) * sizeof(float),
+                                         2 * (size_t)nr * sizeof(float), st, 0, NULL, NULL),
+                     "model rows: reading logit statistics");
+        for (uint32_t r = 0; r < nr; r++) {
+            float *row = out + (size_t)(r0 + r) * V;
+            for (size_t i = 0; i < V; i++)
+                row[i] = (int)i == ex ? -INFINITY : row[i] - st[2 * r + 1];
+        }
+    }
+    return DIDCL_OK;
+}
+
+didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_t count,
+                                        const int32_t *targets, float *out) {
+    DIDCL_TRY(check_rows(m, first, count, "token logprobs"));
+    didcl_runtime_t rt = m->rt;
+    const int R = (int)count, V = (int)m->cfg.vocab_size, fi = (int)first, ex = excluded(m);
+    DIDCL_TRY(didcl_ops_max_lse(rt, fi + R, V, ex, m->logits, m->stats));
+    DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->tgt, CL_FALSE, 0, (size_t)R * sizeof(int32_t),
+                                      targets, 0, NULL, NULL),
+                 "token logprobs: uploading targets");
+    cl_kernel k = NULL;
+    DIDCL_TRY(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k));
+    const void *vals[] = {&R, &V, &fi, &ex, &m->logits, &m->stats, &m->tgt, &m->lp};
+    const size_t sizes[] = {sizeof R, sizeof V, sizeof fi, sizeof ex,
+                            sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem)};
+    for (cl_uint i = 0; i < 8; i++)
+        DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
+    size_t global = (size_t)R; /* the driver picks the work-group size */
+    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL),
+                 "clEnqueueNDRangeKernel gather_logprob");
+    DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
+                                     0, NULL, NULL),
+                 "token logprobs: reading results");
+    return DIDCL_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * The sampler's denoiser (denoiser.h) on top of the forward modes
+ * ------------------------------------------------------------------------------------ */
+
+static didcl_status dn_reset(void *ctx, uint32_t sample) {
+    (void)sample;
+    didcl_model_reset((didcl_model_t)ctx);
+    return DIDCL_OK;
+}
+
+static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                             int32_t B, float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = seq + start, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    return didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+}
+
+static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
+                             int32_t B) {
+    (void)sample;
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = seq + start, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
+    return didcl_model_forward((didcl_model_t)ctx, &f);
+}
+
+static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                              int32_t attn_block, const uint8_t *rows, float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = seq, .n = (uint32_t)n,
+                       .block = (uint32_t)attn_block, .want = rows};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    const uint32_t got = didcl_model_logit_rows(m);
+    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+}
+
+/* Multiply-adds x 2 of one forward: per query and layer the four products and the
+ * attention over n_key keys; the output head unless it is a store-KV pass. */
+static double dn_flops(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key) {
+    const didcl_model_config *c = &((didcl_model_t)ctx)->cfg;
+    const double H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
+    double per_q = c->n_layers * (2.0 * (4.0 * H * H + 2.0 * H * F) + 4.0 * H * n_key);
+    if (kind != DIDCL_FWD_STORE_KV)
+        per_q += 2.0 * H * V;
+    return per_q * n_query;
+}
+
+didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
+    if (!m || !dn)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: NULL model or table");
+    if (m->cfg.arch != DIDCL_ARCH_BD3LM)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: needs a bd3lm model, not %s",
+                          didcl_arch_str(m->cfg.arch));
+    didcl_denoiser d = {m,
+                        (int32_t)m->cfg.vocab_size,
+                        m->cfg.mask_token_id,
+                        m->cfg.bos_token_id,
+                        m->cfg.eos_token_id,
+                        (int32_t)m->max_tokens,
+                        dn_reset,
+                        dn_block,
+                        dn_store,
+                        dn_global,
+                        dn_flops};
+    *dn = d;
+    return DIDCL_OK;
+}

@@ -1,0 +1,106 @@
+/*
+ * model.h — the forward pass of BD3-LM and GPT-2 on an OpenCL device (model.c): weights
+ * uploaded once, activations allocated once, logits kept on the device. The public API
+ * (didcl_model_*) is in didcl.h; this header exposes the structure to the library's own
+ * modules, tests and benchmarks.
+ *
+ * Host/device boundary (decisions):
+ *   - Weights cross once, at didcl_model_open: every tensor is widened to fp32 on the host
+ *     (didcl_tensor_to_f32), GPT-2's Conv1D matrices transposed from [in, out] to the
+ *     [out, in] layout the products use, the large matrices optionally rounded to half,
+ *     and copied into one device buffer each. The host keeps nothing but, with time
+ *     conditioning on, the small sigma_map/adaLN matrices.
+ *   - adaLN is computed on the host. With time conditioning off (every published
+ *     BD3-LM) sigma is 0 and c = SiLU(sigma_map(0)) is constant, so the six per-layer
+ *     vectors (shift/scale/gate for attention and MLP) and the final (shift, scale) are
+ *     computed once at load (double accumulators) and uploaded as one buffer `mod`
+ *     (n_layers * 6H + 2H floats). With it on, the same host code runs again whenever a
+ *     forward brings a sigma different from the last one (one upload of that buffer).
+ *   - Per forward, only token ids go up (n or 2n int32). Nothing is allocated per
+ *     forward: activation, cache and logits buffers are sized at open for max_tokens.
+ *   - Logits stay on the device. Callers fetch only the rows they need
+ *     (didcl_model_rows) or, for scoring, one log-probability per row
+ *     (didcl_model_token_logprobs: the row max/log-sum-exp and the gather run on the
+ *     device, R floats come back).
+ *   - KV cache (BD3-LM): per layer one buffer (max_tokens, 2, H) holding K and V of each
+ *     finished position, K stored AFTER RoPE at its absolute position. Positions never
+ *     move while the sequence stays within max_tokens <= context length (no sliding
+ *     window), so post-RoPE storage is exact and the cache is read as is. A BLOCK step
+ *     writes its own K/V into slots [start, start+n) too (they are overwritten by the
+ *     next step or made permanent by STORE_KV), so attention reads one contiguous range
+ *     [0, start+n) of the cache with no mask.
+ *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block
+ *     steps), else the CLBlast path in chunks of at most ATTN_CHUNK queries, so its
+ *     scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic in the length.
+ */
+#ifndef DIDCL_MODEL_H
+#define DIDCL_MODEL_H
+
+#include <CL/cl.h>
+
+#include "denoiser.h"
+#include "didcl.h"
+#include "ops.h"
+
+#define ATTN_SMALL_Q 16
+#define ATTN_CHUNK 256
+
+/* One transformer layer's device buffers. NULL where the architecture has none. */
+struct didcl_model_layer {
+    cl_mem norm1, norm1_b; /* (H,) bd3lm norm1 / gpt2 ln_1 weight, gpt2 bias */
+    cl_mem norm2, norm2_b; /* (H,) */
+    cl_mem qkv_w, qkv_b;   /* (3H, H) wtype; gpt2 bias (3H,) */
+    cl_mem out_w, out_b;   /* (H, H) wtype; gpt2 bias (H,) */
+    cl_mem fc_w, fc_b;     /* (F, H) wtype, (F,) */
+    cl_mem proj_w, proj_b; /* (H, F) wtype, (H,) */
+    cl_mem kv;             /* bd3lm cache (max_tokens, 2, H): K (post-RoPE) then V */
+};
+
+struct didcl_model {
+    didcl_runtime_t rt;
+    didcl_model_config cfg;
+    enum didcl_wtype wt;
+    uint32_t max_tokens; /* longest sequence */
+    uint32_t rows;       /* trunk rows: 2 * max_tokens (bd3lm scoring) or max_tokens */
+    struct didcl_model_layer *layers;
+    cl_mem embed;        /* (V, H) wtype: bd3lm vocab_embed.embedding, gpt2 wte */
+    cl_mem wpe;          /* gpt2 (P, H) wtype */
+    cl_mem final_norm;   /* (H,) */
+    cl_mem final_norm_b; /* gpt2 (H,) */
+    cl_mem head_w;       /* (V, H) wtype; gpt2: lm_head.weight or NULL (tied: embed) */
+    cl_mem head_b;       /* bd3lm (V,) */
+    cl_mem inv_freq;     /* bd3lm (head_dim/2,) RoPE table */
+    cl_mem mod;          /* bd3lm (n_layers * 6H + 2H,) adaLN vectors */
+    /* host copies for time conditioning (NULL when off) */
+    float *sig_w0, *sig_b0, *sig_w2, *sig_b2; /* (C, 256), (C,), (C, C), (C,) */
+    float *ada_w, *ada_b;                     /* (n_layers * 6H + 2H, C), (...,) */
+    float *mod_host;                          /* (n_layers * 6H + 2H,) */
+    float mod_sigma;                          /* sigma the uploaded mod belongs to */
+    /* activations */
+    cl_mem ids;       /* (rows,) int32 */
+    cl_mem x, h, att; /* (rows, H) residual stream, normed input, attention output */
+    cl_mem proj;      /* (rows, H) projection outputs */
+    cl_mem qkv;       /* (rows, 3H) */
+    cl_mem mlp;       /* (rows, F) */
+    cl_mem att_chunk; /* (ATTN_CHUNK, H) wide-attention output of one chunk */
+    cl_mem scores;    /* (heads * min(rows, ATTN_CHUNK) * rows,) wide-attention scratch */
+    cl_mem logits;    /* (max_tokens, V) */
+    cl_mem stats;     /* (max_tokens, 2) row max and log-sum-exp */
+    cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */
+    cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
+    uint32_t cached;     /* KV cache holds positions [0, cached) */
+    uint32_t logit_rows; /* rows of logits valid */
+};
+
+/* Compute the adaLN vectors for sigma into mod_host (n_layers * 6H + 2H floats) from
+ * host weights; exported for tests. */
+void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host);
+
+/* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
+ * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
+ * block (only the flagged rows cross to the host), flops = a multiply-add count. m has
+ * one KV cache, shared by every sample id: samples run one after another, each starting
+ * with reset (as didcl_sampler_run does). bd3lm only; model_length = max_tokens. */
+didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn);
+
+#endif /* DIDCL_MODEL_H */

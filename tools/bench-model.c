@@ -1,0 +1,155 @@
+/*
+ * bench-model.c — milliseconds per forward of a model on the default device
+ * (DIDCL_DEVICE picks another), next to the PyTorch reference (tools/reference.py bench)
+ * timed in the same run on this CPU. Modes: (a) the cached block step, B queries against
+ * a full cache of `start` positions; (b) the global forward over L tokens. Figures only,
+ * nothing asserted. Build with `make tools/bench-model`; run
+ *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
+ *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda]
+ * The reference runs through $PYTHON_TORCH (default /usr/bin/python3), on the CPU unless
+ * --ref-device says otherwise.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+#include "runtime.h"
+
+#ifndef BENCH_SRCDIR
+#define BENCH_SRCDIR "."
+#endif
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#define RUN(expr)                                                             \
+    do {                                                                      \
+        if ((expr) != DIDCL_OK) {                                             \
+            fprintf(stderr, "%s: %s\n", #expr, didcl_last_error());          \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+/* Mean ms of the reference for one mode, or -1 if it could not run. */
+static const char *ref_device = "cpu";
+
+static double reference_ms(const char *model, const char *args) {
+    const char *py = getenv("PYTHON_TORCH");
+    char cmd[4096], line[1024];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/tools/reference.py' bench --model '%s' --torch-device %s %s",
+             py && *py ? py : "/usr/bin/python3", BENCH_SRCDIR, model, ref_device, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    double ms = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, "\"ms\": ");
+        if (k)
+            ms = strtod(k + 6, NULL);
+    }
+    return pclose(p) == 0 ? ms : -1;
+}
+
+static void row(const char *mode, double ms, double ref) {
+    if (ref > 0)
+        printf("%-34s %10.1f ms %10.1f ms %8.2fx\n", mode, ms, ref, ref / ms);
+    else
+        printf("%-34s %10.1f ms %13s %9s\n", mode, ms, "-", "-");
+}
+
+int main(int argc, char **argv) {
+    const char *dir = NULL, *modes = "a,b";
+    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--B") && i + 1 < argc) B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--L") && i + 1 < argc) L = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--modes") && i + 1 < argc) modes = argv[++i];
+        else if (!strcmp(argv[i], "--ref-device") && i + 1 < argc) ref_device = argv[++i];
+        else if (!strcmp(argv[i], "--half")) half = 1;
+        else if (!strcmp(argv[i], "--no-ref")) ref = 0;
+        else {
+            fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
+                            "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda]\n");
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "bench-model: --model DIR is required\n");
+        return 2;
+    }
+    didcl_runtime_t rt;
+    didcl_model_files_t files;
+    didcl_model_t m;
+    RUN(didcl_runtime_init(NULL, &rt));
+    RUN(didcl_model_files_open(dir, &files));
+    const didcl_model_config *c = didcl_model_files_config(files);
+    int maxL = start + B > L ? start + B : L;
+    didcl_model_options opt = {half, (uint32_t)maxL};
+    double t0 = now_s();
+    RUN(didcl_model_open(rt, files, &opt, &m));
+    clFinish(rt->queue);
+    printf("device:  %s (%s)\nmodel:   %s: %u layers, hidden %u, heads %u, vocab %u, %s weights "
+           "(load %.1f s)\n",
+           rt->info.name, rt->info.platform, dir, c->n_layers, c->hidden, c->n_heads,
+           c->vocab_size, half ? "half" : "fp32", now_s() - t0);
+    printf("%-34s %13s %13s %9s\n", "forward", "didcl", ref ? "pytorch" : "", ref ? "speed-up" : "");
+    if (ref)
+        printf("(pytorch on %s)\n", ref_device);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)maxL);
+    for (int i = 0; i < maxL; i++)
+        ids[i] = (int32_t)((i * 7919u) % (c->vocab_size - 1));
+    char label[64], args[256];
+
+    if (strchr(modes, 'a')) {
+        /* a full cache without 255 store passes: fill it with a constant (timing only) */
+        const float v = 0.01f;
+        for (uint32_t l = 0; l < c->n_layers; l++)
+            clEnqueueFillBuffer(rt->queue, m->layers[l].kv, &v, sizeof v, 0,
+                                (size_t)start * 2 * c->hidden * sizeof(float), 0, NULL, NULL);
+        m->cached = (uint32_t)start;
+        didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids + start, .n = (uint32_t)B,
+                           .start = (uint32_t)start};
+        float *rows = malloc(sizeof(float) * (size_t)B * c->vocab_size);
+        int n = reps ? reps : 10;
+        RUN(didcl_model_forward(m, &f));
+        RUN(didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, rows));
+        t0 = now_s();
+        for (int r = 0; r < n; r++) {
+            RUN(didcl_model_forward(m, &f));
+            RUN(didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, rows));
+        }
+        double ms = (now_s() - t0) / n * 1e3;
+        snprintf(args, sizeof args, "--mode block --start %d --B %d --iters %d", start, B, n);
+        snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
+        row(label, ms, ref ? reference_ms(dir, args) : -1);
+        free(rows);
+    }
+    if (strchr(modes, 'b')) {
+        didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = ids, .n = (uint32_t)L};
+        int n = reps ? reps : 2;
+        RUN(didcl_model_forward(m, &f));
+        clFinish(rt->queue);
+        t0 = now_s();
+        for (int r = 0; r < n; r++)
+            RUN(didcl_model_forward(m, &f));
+        clFinish(rt->queue);
+        double ms = (now_s() - t0) / n * 1e3;
+        snprintf(args, sizeof args, "--mode global --L %d --iters %d", L, n);
+        snprintf(label, sizeof label, "(b) global L=%d", L);
+        row(label, ms, ref ? reference_ms(dir, args) : -1);
+    }
+    free(ids);
+    didcl_model_free(m);
+    didcl_model_files_free(files);
+    didcl_runtime_free(rt);
+    return 0;
+}

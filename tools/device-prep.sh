@@ -1,0 +1,18 @@
+#!/bin/sh
+# device-prep.sh — run HERE (the build machine) before tools/device-run.sh runs on the GPU
+# machine: builds the library, the CLI, the test programs and tools/bench-model, and puts
+# the runtime packages the GPU machine's image lacks into .device/ (ignored by git), with
+# ../shared/device/opencl-env.sh. The device run then needs `carry`: .libs tests/.libs
+# tools/.libs .device (see docs/portability.md).
+set -eu
+cd "$(dirname "$0")/.."
+[ -f Makefile ] || { autoreconf -fi && ./configure -q; }
+make -j2
+make -j2 tests/check_model tests/check_ops tools/bench-model
+mkdir -p .device
+cd .device
+for p in ocl-icd-libopencl1 libclblast1 clinfo libjansson4 libpcre2-8-0 libsubunit0; do
+    ls ${p}_*.deb >/dev/null 2>&1 || apt-get download "$p"
+done
+cp ../../shared/device/opencl-env.sh . 2>/dev/null || cp /work/shared/device/opencl-env.sh .
+ls -la
