@@ -218,7 +218,7 @@ if [ -x "$real" ]; then
     st=$?
     if grep -q "no default model" "$tmp/err"; then
         [ "$st" -eq 1 ] || fail "missing default model exited $st, expected 1"
-        err_has "has no config.json"
+        err_has "no config.json in "
         err_has "pass --model DIR"
     elif [ "$st" -ne 0 ]; then
         fail "installed-layout run exited $st:"; cat "$tmp/err"
@@ -230,7 +230,7 @@ if [ -f "${DIDCL_TOP_SRCDIR:-.}/models/default/config.json" ]; then
     [ -s "$tmp/out" ] || fail "the default model generated nothing"
 else
     gen 1 --length 16
-    err_has "no default model: ${DIDCL_TOP_SRCDIR:-.}/models/default has no config.json"
+    err_has "no default model: no config.json in ${DIDCL_TOP_SRCDIR:-.}/models/default or "
 fi
 
 exit $failed

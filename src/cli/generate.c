@@ -323,24 +323,31 @@ static int in_build_tree(void) {
 #endif
 }
 
-/* The default model directory: the source tree's models/default for a build-tree
- * program, else the installed one. Exit status on failure (printed), -1 on success. */
+/* The default model directory: for a build-tree program the source tree's
+ * models/default, then (for both) the installed one. Exit status on failure (printed),
+ * -1 on success. */
 static int default_model(char *dir, size_t size) {
+    char tried[2][PATH_MAX];
+    int n = 0;
 #if defined(DIDCL_SOURCE_DIR)
     if (in_build_tree())
-        snprintf(dir, size, "%s/models/default", DIDCL_SOURCE_DIR);
-    else
+        snprintf(tried[n++], PATH_MAX, "%s/models/default", DIDCL_SOURCE_DIR);
 #endif
-        snprintf(dir, size, "%s/default", DIDCL_MODELS_DIR);
-    char cfg[PATH_MAX + 16];
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    if (access(cfg, R_OK) == 0)
-        return -1;
+    snprintf(tried[n++], PATH_MAX, "%s/default", DIDCL_MODELS_DIR);
+    for (int i = 0; i < n; i++) {
+        char cfg[2 * PATH_MAX + 16];
+        size_t len = strlen(tried[i]);
+        snprintf(cfg, sizeof cfg, "%s/config.json", tried[i]);
+        if (len < size && access(cfg, R_OK) == 0) {
+            memcpy(dir, tried[i], len + 1);
+            return -1;
+        }
+    }
     fprintf(stderr,
-            "didcl generate: no default model: %s has no config.json (the default model is "
+            "didcl generate: no default model: no config.json in %s%s%s (the default model is "
             "models/default of the source tree, installed by `make install`); pass --model DIR "
             "with a BD3-LM checkpoint (config.json + model.safetensors + tokenizer)\n",
-            dir);
+            tried[0], n > 1 ? " or " : "", n > 1 ? tried[1] : "");
     return 1;
 }
 
