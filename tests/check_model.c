@@ -20,9 +20,6 @@
 #include "sampler.h"
 #include "testutil.h"
 
-#ifndef DIDCL_PYTHON_TORCH
-#define DIDCL_PYTHON_TORCH ""
-#endif
 #ifndef DIDCL_REFERENCE_PY
 #define DIDCL_REFERENCE_PY DIDCL_TEST_SRCDIR "/../tools/reference.py"
 #endif
@@ -51,11 +48,7 @@ static void teardown(void) {
  * Reference runs: jobs collected into one JSON list, run by one Python process
  * ------------------------------------------------------------------------------------ */
 
-/* The interpreter: $PYTHON_TORCH when set (e.g. on another machine), else configure's. */
-static const char *python(void) {
-    const char *p = getenv("PYTHON_TORCH");
-    return p && *p ? p : DIDCL_PYTHON_TORCH;
-}
+static const char *python(void) { return testutil_python_torch(); }
 
 /* tools/reference.py: beside $DIDCL_TEST_SRCDIR when set (a tree moved elsewhere), else
  * the path configure saw. */

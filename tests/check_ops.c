@@ -587,10 +587,6 @@ END_TEST
  * sides). Skipped, with a note, where configure found no Python with torch.
  * ------------------------------------------------------------------------------------ */
 
-#ifndef DIDCL_PYTHON_TORCH
-#define DIDCL_PYTHON_TORCH ""
-#endif
-
 static char parity_dir[4096];
 
 static float *parity_input(const char *name, size_t n, float amp) {
@@ -617,7 +613,7 @@ static void parity_check(const char *name, const float *got, size_t n) {
 }
 
 START_TEST(test_torch_parity) {
-    if (!*DIDCL_PYTHON_TORCH) {
+    if (!*testutil_python_torch()) {
         fprintf(stderr, "note: no Python with torch configured, parity case skipped\n");
         return;
     }
@@ -641,7 +637,7 @@ START_TEST(test_torch_parity) {
     float *lin_b = parity_input("lin_b", N, 0.5f);
 
     char cmd[8500];
-    snprintf(cmd, sizeof cmd, "'%s' '%s/ops_parity.py' '%s'", DIDCL_PYTHON_TORCH, DIDCL_TEST_SRCDIR,
+    snprintf(cmd, sizeof cmd, "'%s' '%s/ops_parity.py' '%s'", testutil_python_torch(), DIDCL_TEST_SRCDIR,
              dir);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 

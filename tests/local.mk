@@ -9,7 +9,8 @@ AM_TESTS_ENVIRONMENT = DIDCL_CACHE_DIR=$(abs_top_builddir)/tests/kcache; export 
 	DIDCL_MAKE='$(MAKE)'; export DIDCL_MAKE;
 
 if HAVE_CHECK
-AM_CPPFLAGS += -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"'
+AM_CPPFLAGS += -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"' \
+	-DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 AM_CFLAGS += $(CHECK_CFLAGS) $(OPENCL_CFLAGS)
 LDADD = tests/libtestutil.la libdidcl.la $(CHECK_LIBS) $(OPENCL_LIBS) $(JANSSON_LIBS)
 
@@ -37,9 +38,8 @@ check_PROGRAMS += \
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
-tests_check_ops_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 EXTRA_DIST += tests/ops_parity.py
-tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"' \
+tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
 
 

@@ -48,6 +48,15 @@ void testutil_skip_without_device(void) {
         exit(77);
 }
 
+#ifndef DIDCL_PYTHON_TORCH
+#define DIDCL_PYTHON_TORCH ""
+#endif
+
+const char *testutil_python_torch(void) {
+    const char *p = getenv("PYTHON_TORCH");
+    return p && *p ? p : DIDCL_PYTHON_TORCH;
+}
+
 char *testutil_tmpdir(void) {
     const char *base = getenv("TMPDIR");
     char *path = malloc(4096);

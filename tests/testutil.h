@@ -41,6 +41,10 @@ int testutil_write_file(const char *path, const void *data, size_t n);
                   "expected error containing \"%s\", got \"%s\"", (needle),             \
                   didcl_last_error())
 
+/* The Python interpreter that imports torch (parity tests): $PYTHON_TORCH when set (a
+ * tree run on another machine), else the one configure found; "" when there is none. */
+const char *testutil_python_torch(void);
+
 /* Path of the source tree's tests/ folder (for fixtures), from the build. */
 #ifndef DIDCL_TEST_SRCDIR
 #define DIDCL_TEST_SRCDIR "."
