@@ -710,9 +710,15 @@ static void progress_draw(gen *g, const didcl_gen_event *ev) {
     for (int i = 0; i < 30; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[30] = '\0';
-    double dt = now_s() - g->t_sample;
-    fprintf(stderr, "\r\x1b[Ksample %u/%d  stage %u [%s] %3d%%  NFE %d  %.1f s", g->sample + 1,
-            g->c->samples, ev->stage, bar, (int)(frac * 100.0), ev->nfe, dt);
+    char line[256];
+    snprintf(line, sizeof line, "sample %u/%d  stage %u %3d%%  NFE %d  %.1f s [%s]",
+             g->sample + 1, g->c->samples, ev->stage, (int)(frac * 100.0), ev->nfe,
+             now_s() - g->t_sample, bar);
+    struct winsize ws; /* a line that wraps would defeat the carriage return */
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
+        strlen(line) >= ws.ws_col)
+        line[ws.ws_col - 1] = '\0';
+    fprintf(stderr, "\r\x1b[K%s", line);
     fflush(stderr);
 }
 
