@@ -460,8 +460,8 @@ def save_pretrained(model, outdir, dtype="F32", shard_bytes=0, extra_config=None
         cfg.update(extra_config)
     cfg["torch_dtype"] = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
     if isinstance(model, BD3LM):
-        cfg["sampling_eps_min"] = float(model.sampling_eps_min)
-        cfg["sampling_eps_max"] = float(model.sampling_eps_max)
+        cfg["sampling_eps_min"] = float("%.7g" % float(model.sampling_eps_min))
+        cfg["sampling_eps_max"] = float("%.7g" % float(model.sampling_eps_max))
     with open(os.path.join(outdir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
