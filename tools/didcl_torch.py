@@ -251,11 +251,13 @@ class BD3LM(nn.Module):
             logp = torch.where(keep.unsqueeze(-1), one, logp)
         return logp
 
-    def forward_train(self, xt, x0, block_size, sigma=None):
+    def forward_train(self, xt, x0, block_size, sigma=None, mask=None):
         """Vectorized training forward: input x_t (+) x_0 [b, 2L] with the 2L mask for a
-        per-sample block size (LongTensor [b]). Returns raw logits of the x_t half [b, L, V]."""
+        per-sample block size (LongTensor [b]); mask may be passed prebuilt (bool [b, 2L, 2L]).
+        Returns raw logits of the x_t half [b, L, V]."""
         b, L = xt.shape
-        mask = mask_block_diffusion(block_size, L, xt.device)
+        if mask is None:
+            mask = mask_block_diffusion(block_size, L, xt.device)
         pos = torch.arange(L, device=xt.device).repeat(2)
         ids = torch.cat([xt, x0], dim=1)
         return self.backbone(ids, self._sigma(b, xt.device, sigma), pos, mask, n_out=L)
@@ -460,8 +462,8 @@ def save_pretrained(model, outdir, dtype="F32", shard_bytes=0, extra_config=None
         cfg.update(extra_config)
     cfg["torch_dtype"] = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
     if isinstance(model, BD3LM):
-        cfg["sampling_eps_min"] = float(model.sampling_eps_min)
-        cfg["sampling_eps_max"] = float(model.sampling_eps_max)
+        cfg["sampling_eps_min"] = float("%.7g" % float(model.sampling_eps_min))
+        cfg["sampling_eps_max"] = float("%.7g" % float(model.sampling_eps_max))
     with open(os.path.join(outdir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -319,11 +319,14 @@ def run(a, train_bins, valid_bins, log):
 
     def bd3_loss(fw, x0, bsz, eps_min, eps_max, g, antithetic, reduce=True):
         xt, t, move = noise(x0, bsz, eps_min, eps_max, g, antithetic)
+        # built outside the (possibly compiled) forward: inductor in torch 2.11 failed to
+        # generate code for the mask fused into SDPA's bf16 conversion
+        mask = dt.mask_block_diffusion(bsz, L, dev)
         if amp:
             with amp():
-                logits = fw(xt, x0, bsz)
+                logits = fw(xt, x0, bsz, None, mask)
         else:
-            logits = fw(xt, x0, bsz)
+            logits = fw(xt, x0, bsz, None, mask)
         # SUBS: the [MASK] logit is -inf; as mask_id is the last id, drop that column
         logits = logits[..., :mask_id].float()
         nll = F.cross_entropy(logits.reshape(-1, mask_id), x0.reshape(-1), reduction="none").view_as(t)
@@ -441,7 +444,7 @@ def run(a, train_bins, valid_bins, log):
         tok_log += ntok
         elapsed = time.time() - t_start
         if step % a.log_every == 0 or step == 1:
-            lv = float(loss)
+            lv = float(loss.detach())
             now = time.time()
             tps = tok_log / max(1e-9, now - t_log)
             t_log, tok_log = now, 0
