@@ -1,32 +1,40 @@
-# The project's tokenizer and default model are data, installed under
-# $(pkgdatadir)/models; `didcl generate` without --model loads models/default from there
-# (from the source tree while it runs from a build tree, see src/cli/generate.c).
-# models/default is optional: a tree without it builds, installs and distributes the rest.
+# The project's tokenizer and models are data, installed under $(pkgdatadir)/models:
+# every folder models/NAME holding a config.json (default/, the model `didcl generate`
+# loads without --model, see src/cli/generate.c; evaluator/, ...) is installed and
+# distributed with its files. A tree without them builds, installs and ships the rest.
 modelsdir = $(pkgdatadir)/models
 dist_models_DATA = models/tokenizer.json
+EXTRA_DIST += models/README.md
 
-install-data-local: install-default-model
-uninstall-local: uninstall-default-model
-dist-hook: dist-default-model
+install-data-local: install-model-dirs
+uninstall-local: uninstall-model-dirs
+dist-hook: dist-model-dirs
 
-install-default-model:
-	@if test -f '$(srcdir)/models/default/config.json'; then \
-	  echo " INSTALL  models/default -> $(DESTDIR)$(modelsdir)/default"; \
-	  $(MKDIR_P) '$(DESTDIR)$(modelsdir)/default' || exit 1; \
-	  for f in '$(srcdir)'/models/default/*; do \
-	    if test -f "$$f"; then $(INSTALL_DATA) "$$f" '$(DESTDIR)$(modelsdir)/default/' || exit 1; fi; \
+# Shell loop header over models/NAME/config.json in the source tree: sets d (the folder)
+# and name; the recipe closes it with "done".
+MODEL_DIRS_LOOP = for cfg in '$(srcdir)'/models/*/config.json; do \
+	  test -f "$$cfg" || continue; d=$$(dirname "$$cfg"); name=$$(basename "$$d");
+
+install-model-dirs:
+	@$(MODEL_DIRS_LOOP) \
+	  echo " INSTALL  models/$$name -> $(DESTDIR)$(modelsdir)/$$name"; \
+	  $(MKDIR_P) "$(DESTDIR)$(modelsdir)/$$name" || exit 1; \
+	  for f in "$$d"/*; do \
+	    if test -f "$$f"; then $(INSTALL_DATA) "$$f" "$(DESTDIR)$(modelsdir)/$$name/" || exit 1; fi; \
 	  done; \
-	fi
+	done
 
-uninstall-default-model:
-	-rm -rf '$(DESTDIR)$(modelsdir)/default'
+uninstall-model-dirs:
+	@$(MODEL_DIRS_LOOP) \
+	  rm -rf "$(DESTDIR)$(modelsdir)/$$name"; \
+	done
 
-dist-default-model:
-	@if test -d '$(srcdir)/models/default'; then \
-	  $(MKDIR_P) '$(distdir)/models/default' && \
-	  for f in '$(srcdir)'/models/default/*; do \
-	    if test -f "$$f"; then cp -p "$$f" '$(distdir)/models/default/' || exit 1; fi; \
+dist-model-dirs:
+	@$(MODEL_DIRS_LOOP) \
+	  $(MKDIR_P) "$(distdir)/models/$$name" || exit 1; \
+	  for f in "$$d"/*; do \
+	    if test -f "$$f"; then cp -p "$$f" "$(distdir)/models/$$name/" || exit 1; fi; \
 	  done; \
-	fi
+	done
 
-.PHONY: install-default-model uninstall-default-model dist-default-model
+.PHONY: install-model-dirs uninstall-model-dirs dist-model-dirs
