@@ -42,6 +42,7 @@ noinst_HEADERS += \
 
 didcl_SOURCES += \
 	src/cli/main.c \
+	src/cli/io.c \
 	src/cli/devices.c \
 	src/cli/inspect.c \
 	src/cli/score.c \

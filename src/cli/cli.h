@@ -5,6 +5,8 @@
 #ifndef DIDCL_CLI_H
 #define DIDCL_CLI_H
 
+#include <stdio.h>
+
 #include "didcl.h"
 
 /* Each subcommand gets argv with argv[0] = its own name and returns the exit status. */
@@ -16,6 +18,10 @@ int didcl_cli_inspect(int argc, char **argv);
 int didcl_cli_score(int argc, char **argv);
 int didcl_cli_tokenize(int argc, char **argv);
 int didcl_cli_generate(int argc, char **argv);
+
+/* All of f in a malloc'd buffer (not NUL-terminated), its size in *len; NULL on a read
+ * error (errno set) or when memory runs out. */
+char *didcl_cli_read_all(FILE *f, size_t *len);
 
 /* Print "didcl: <context>: <last library error>" to stderr and return 1. */
 int didcl_cli_fail(const char *context);

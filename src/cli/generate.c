@@ -924,25 +924,9 @@ static char *read_file(const char *path, size_t *len) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f)
         return NULL;
-    size_t n = 0, cap = 4096;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *more = realloc(buf, cap *= 2);
-        if (!more)
-            free(buf);
-        buf = more;
-    }
-    int err = ferror(f);
+    char *buf = didcl_cli_read_all(f, len);
     if (f != stdin)
         fclose(f);
-    if (err) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
     return buf;
 }
 

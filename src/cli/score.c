@@ -35,27 +35,6 @@ static void usage(FILE *f) {
             "  --json           print JSON\n");
 }
 
-/* All of f (text) in a malloc'd buffer; NULL on a read error or no memory. */
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *b = realloc(buf, cap *= 2);
-        if (!b)
-            free(buf);
-        buf = b;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Text on stdin, encoded with the tokenizer at path. 0, -1 (no memory), -2 (reported). */
 static int read_text(const char *path, int32_t **out, uint32_t *n) {
     didcl_tokenizer_t tok;
@@ -65,7 +44,7 @@ static int read_text(const char *path, int32_t **out, uint32_t *n) {
         return -2;
     }
     size_t len = 0, n_ids = 0;
-    char *text = read_all(stdin, &len);
+    char *text = didcl_cli_read_all(stdin, &len);
     if (!text) {
         didcl_tokenizer_free(tok);
         fprintf(stderr, "didcl score: cannot read stdin\n");

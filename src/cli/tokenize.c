@@ -23,27 +23,6 @@ static const char USAGE[] =
     "  --vocab/--merges  an explicit vocab.json (encoder.json) and merges.txt (vocab.bpe)\n"
     "  --no-special      treat special tokens such as <|endoftext|> in the text as text\n";
 
-/* Read all of stdin; NULL (with errno) on failure. */
-static char *read_stdin(size_t *len) {
-    size_t n = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (n < cap)
-            break;
-        char *more = realloc(buf, cap *= 2);
-        if (!more)
-            free(buf);
-        buf = more;
-    }
-    if (buf && ferror(stdin)) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static int encode(didcl_tokenizer_t tok, const char *in, size_t len, uint32_t flags) {
     int32_t *ids;
     size_t n;
@@ -134,7 +113,7 @@ int didcl_cli_tokenize(int argc, char **argv) {
     if (st != DIDCL_OK)
         return didcl_cli_fail(NULL);
     size_t len;
-    char *in = read_stdin(&len);
+    char *in = didcl_cli_read_all(stdin, &len);
     int rc;
     if (!in) {
         fprintf(stderr, "didcl: stdin: cannot read: %s\n", strerror(errno));
