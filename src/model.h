@@ -53,7 +53,8 @@ struct didcl_model_layer {
     cl_mem out_w, out_b;   /* (H, H) wtype; gpt2 bias (H,) */
     cl_mem fc_w, fc_b;     /* (F, H) wtype, (F,) */
     cl_mem proj_w, proj_b; /* (H, F) wtype, (H,) */
-    cl_mem kv;             /* bd3lm cache (max_tokens, 2, H): K (post-RoPE) then V */
+    cl_mem kv;             /* bd3lm caches (max_batch, max_tokens, 2, H): K (post-RoPE)
+                              then V; sequence b of a batch uses cache b */
 };
 
 struct didcl_model {
@@ -61,6 +62,7 @@ struct didcl_model {
     didcl_model_config cfg;
     enum didcl_wtype wt;
     uint32_t max_tokens; /* longest sequence */
+    uint32_t max_batch;  /* KV caches (sequences of a batched cached forward), >= 1 */
     uint32_t rows;       /* trunk rows: 2 * max_tokens (bd3lm scoring) or max_tokens */
     struct didcl_model_layer *layers;
     cl_mem embed;        /* (V, H) wtype: bd3lm vocab_embed.embedding, gpt2 wte */

@@ -81,6 +81,14 @@ assert a["stages"][0]["nfe"] == 2 * 8   # 2 forwards per block, 8 blocks
 assert a["stages"][1]["remasked"] == 16 and a["stages"][1]["block"] == 8  # round(0.5 * 31)
 ' "$tmp/out"
 
+# ---- --samples N: the batched drafts give byte for byte what --sequential gives ----
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --trace "$tmp/bt.csv" --quiet
+cp "$tmp/out" "$tmp/batched"
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --trace "$tmp/st.csv" --quiet --sequential
+cmp -s "$tmp/out" "$tmp/batched" || fail "--samples 3: batched and --sequential texts differ"
+cmp -s "$tmp/bt.csv" "$tmp/st.csv" || fail "--samples 3: batched and --sequential traces differ"
+[ "$(grep -c -- '--- sample' "$tmp/batched")" -eq 3 ] || fail "--samples 3: $(cat "$tmp/batched")"
+
 # ---- --trace: records; revision changes only remasked positions ----
 gen 0 $M --prompt "Hello world" --seed 5 --json --quiet
 cp "$tmp/out" "$tmp/draft.json"

@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
     RUN(didcl_model_files_open(dir, &files));
     const didcl_model_config *c = didcl_model_files_config(files);
     int maxL = start + B > L ? start + B : L;
-    didcl_model_options opt = {half, (uint32_t)maxL};
+    didcl_model_options opt = {half, (uint32_t)maxL, 0};
     double t0 = now_s();
     RUN(didcl_model_open(rt, files, &opt, &m));
     clFinish(rt->queue);
