@@ -41,7 +41,7 @@ static const char USAGE[] =
     "                      [--revise GAMMA[@BLOCK]]... [--remask NAME[:k=v,...]]\n"
     "                      [--plugin-path DIR] [--trace FILE] [--stream | --visual]\n"
     "                      [--json] [--no-cache] [--var-length] [--reject-low-entropy]\n"
-    "                      [--sequential] [--half] [--quiet]\n"
+    "                      [--batch N | --sequential] [--half] [--quiet]\n"
     "Generate text with a block-diffusion LM: a draft in blocks of B tokens with a KV cache\n"
     "(stage 1), then for each --revise a DiD revision that remasks the fraction GAMMA of\n"
     "generated tokens the model was least sure of and regenerates them with global diffusion.\n"
@@ -52,11 +52,13 @@ static const char USAGE[] =
     "  --prompt TEXT       text to continue (placed after BOS; never changed)\n"
     "  --prompt-file F     read the prompt from F ('-' for stdin)\n"
     "  --length N          total tokens including BOS and prompt (default: model length)\n"
-    "  --samples N         samples to draw (default 1); their drafts run as one batch on\n"
-    "                      the device (up to 64 at once, at most length/block), each\n"
-    "                      sample's text the same as drawn alone; one after another with\n"
-    "                      --sequential, --stream, --visual, --no-cache, --var-length or\n"
-    "                      --reject-low-entropy (revision stages always run per sample)\n"
+    "  --samples N         samples to draw (default 1); their drafts run in batches on the\n"
+    "                      device, each sample's text the same as drawn alone; one after\n"
+    "                      another with --sequential, --stream, --visual, --no-cache,\n"
+    "                      --var-length or --reject-low-entropy (revision stages always\n"
+    "                      run per sample)\n"
+    "  --batch N           samples per batch, 1 to 64 (16; at most length/block); each\n"
+    "                      holds its own KV cache on the device\n"
     "  --sequential        draw --samples one after another (one KV cache)\n"
     "  --seed S            random seed (default: from the clock, printed in the summary)\n"
     "  --top-p P           nucleus mass in (0, 1] (0.9)\n"
@@ -88,7 +90,7 @@ static const char USAGE[] =
 typedef struct cli_opts {
     const char *model, *tokenizer, *device, *prompt, *prompt_file, *remask, *plugin_path;
     const char *trace;
-    int32_t length, block, samples;
+    int32_t length, block, samples, batch;
     int length_set, block_set, seed_set, stream, visual, json, quiet, half, sequential;
     int steps_set, threshold_set, revise_steps_set, revise_threshold_set;
     didcl_gen_options o;
@@ -156,7 +158,7 @@ enum {
     OPT_REVISE, OPT_REVISE_STEPS, OPT_REVISE_THRESHOLD, OPT_REMASK, OPT_PLUGIN_PATH,
     OPT_TRACE, OPT_STREAM, OPT_VISUAL, OPT_JSON, OPT_NO_CACHE, OPT_VAR_LENGTH, OPT_REJECT,
     OPT_QUIET, OPT_SAMPLES, OPT_SEED, OPT_LENGTH, OPT_BLOCK, OPT_HALF,
-    OPT_SEQUENTIAL,
+    OPT_SEQUENTIAL, OPT_BATCH,
 };
 
 /* Returns -1 to go on, else an exit status. */
@@ -190,6 +192,7 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"half", no_argument, NULL, OPT_HALF},
         {"sequential", no_argument, NULL, OPT_SEQUENTIAL},
+        {"batch", required_argument, NULL, OPT_BATCH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -292,6 +295,11 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         case OPT_QUIET: c->quiet = 1; break;
         case OPT_HALF: c->half = 1; break;
         case OPT_SEQUENTIAL: c->sequential = 1; break;
+        case OPT_BATCH:
+            if (parse_long("batch", optarg, 1, DIDCL_SAMPLER_MAX_BATCH, &v))
+                return 2;
+            c->batch = (int32_t)v;
+            break;
         case 'h': fputs(USAGE, stdout); return 0;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default:
@@ -1135,7 +1143,7 @@ static int run(cli_opts *c, res_set *R) {
     int32_t nb = 1;
     if (!c->sequential && !c->stream && !c->visual && c->samples > 1 && o->use_kv_cache &&
         !o->var_length && !o->reject_low_entropy) {
-        nb = c->samples < DIDCL_SAMPLER_MAX_BATCH ? c->samples : DIDCL_SAMPLER_MAX_BATCH;
+        nb = c->samples < c->batch ? c->samples : c->batch;
         if (nb > o->length / o->block)
             nb = o->length / o->block;
     }
@@ -1315,6 +1323,7 @@ int didcl_cli_generate(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     c.o = didcl_gen_options_default();
     c.samples = 1;
+    c.batch = 16;
     int rc = parse_args(&c, argc, argv);
     if (rc >= 0)
         return rc;
