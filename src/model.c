@@ -451,12 +451,27 @@ static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t
     return DIDCL_OK;
 }
 
-/* y = act(x . W^T + b): didcl_ops_linear, or always the row-by-row gemv when by_rows. */
-static didcl_status product(didcl_runtime_t rt, int by_rows, int M, int N, int K, cl_mem x,
+/* y = act(x . W^T + b) over M = batch * n stacked rows, each sequence's rows bitwise as
+ * didcl_ops_linear computes them for that sequence alone: the row-by-row gemv in chunks
+ * when one sequence would take it (n <= DIDCL_GEMV_MAX_M or half weights), else one
+ * SGEMM per sequence (CLBlast's tiling may depend on M) and the element-wise bias and
+ * GELU over all rows. batch 1 is didcl_ops_linear itself. */
+static didcl_status product(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
                             cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                             cl_mem y) {
-    return by_rows ? didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y)
-                   : didcl_ops_linear(rt, M, N, K, x, W, wt, b, act, y);
+    const int M = batch * n;
+    if (batch == 1)
+        return didcl_ops_linear(rt, M, N, K, x, W, wt, b, act, y);
+    if (n <= DIDCL_GEMV_MAX_M || wt != DIDCL_WTYPE_F32)
+        return didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y);
+    for (int s = 0; s < batch; s++)
+        DIDCL_TRY(didcl_ops_sgemm(rt, n, N, K, 1.0f, x, (size_t)s * n * K, (size_t)K, W, 0,
+                                  (size_t)K, 1, 0.0f, y, (size_t)s * n * N, (size_t)N));
+    if (b)
+        DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
+    if (act == DIDCL_ACT_GELU)
+        DIDCL_TRY(didcl_ops_gelu(rt, M * N, y));
+    return DIDCL_OK;
 }
 
 /* batch: sequences of a cached mode (1 otherwise); their rows are stacked, sequence b
@@ -471,9 +486,8 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     const int T = f->mode == DIDCL_FORWARD_SCORE ? 2 * n : batch * n;
     const int cached = f->mode == DIDCL_FORWARD_BLOCK || f->mode == DIDCL_FORWARD_STORE_KV;
     const didcl_ops_rows qv = {m->qkv, 0, W}, kv = {m->qkv, H, W}, vv = {m->qkv, 2 * H, W};
-    /* a batch whose sequences alone would take the row-by-row product keeps it (in chunks
-     * of DIDCL_GEMV_MAX_M rows), so each sequence's rows come out bitwise the same */
-    const int by_rows = batch > 1 && n <= DIDCL_GEMV_MAX_M;
+    /* products over the stacked rows of a batch: see product() */
+    const int pb = cached ? batch : 1, pn = cached ? n : T;
 
     DIDCL_TRY(set_sigma(m, f->sigma));
     DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)batch * n, "ids"));
@@ -492,7 +506,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
         const int mo = (int)l * 6 * H;
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo, mo + H, 0,
                                                m->h));
-        DIDCL_TRY(product(rt, by_rows, T, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
+        DIDCL_TRY(product(rt, pb, pn, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
                                    m->qkv));
         if (cached) {
             for (int b = 0; b < batch; b++) {
@@ -524,14 +538,14 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
             }
             DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
         }
-        DIDCL_TRY(product(rt, by_rows, T, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
+        DIDCL_TRY(product(rt, pb, pn, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
                                    m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 2 * H, 0));
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm2, m->mod, mo + 3 * H,
                                                mo + 4 * H, 0, m->h));
-        DIDCL_TRY(product(rt, by_rows, T, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
+        DIDCL_TRY(product(rt, pb, pn, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
                                    m->mlp));
-        DIDCL_TRY(product(rt, by_rows, T, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
+        DIDCL_TRY(product(rt, pb, pn, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
                                    DIDCL_ACT_NONE, m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
     }
@@ -564,8 +578,8 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     }
     DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
                                            fo + H, 0, m->h));
-    DIDCL_TRY(product(rt, by_rows, n_out, V, H, m->h, m->head_w, m->wt, m->head_b, DIDCL_ACT_NONE,
-                               m->logits));
+    DIDCL_TRY(product(rt, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->wt, m->head_b,
+                      DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
 }

@@ -213,6 +213,7 @@ START_TEST(test_batch_block_step) {
     ck_assert_uint_eq(didcl_model_logit_rows(bmodel), 12);
     ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
     ck_assert_double_lt(max_diff(one, all, 3 * 4 * V), 1e-5);
+    ck_assert_double_eq(max_diff(one, all, 3 * 4 * V), 0.0); /* the same gemv rows */
     /* the sequences differ, so a mix-up of caches would show */
     ck_assert_double_gt(max_diff(all, all + 4 * V, 4 * V), 1e-3);
     /* a batch of two of the three caches, then the batch-1 API on cache 0 */
@@ -222,6 +223,58 @@ START_TEST(test_batch_block_step) {
     ck_assert_double_lt(max_diff(one, all, 4 * V), 1e-5);
     free(one);
     free(all);
+}
+END_TEST
+
+/* blocks wider than the gemv's rows (the per-sequence SGEMM path): a tiny model of
+ * length 40, two sequences, store [0, 20) then a block step at [20, 40); logits equal
+ * the per-sequence ones exactly */
+START_TEST(test_batch_wide_block) {
+    testutil_model t = tiny();
+    t.length = 40;
+    char *wdir = testutil_tmpdir();
+    ck_assert_int_eq(testutil_write_model(wdir, &t, 1), 0);
+    didcl_model_files_t wf;
+    didcl_model_t one, two;
+    didcl_model_options mo = {0, 0, 2};
+    ck_assert_int_eq(didcl_model_files_open(wdir, &wf), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, wf, NULL, &one), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, wf, &mo, &two), DIDCL_OK);
+    const size_t V = TINY_VOCAB;
+    int32_t ids[2][40], stacked[40];
+    float *a = malloc(40 * V * sizeof(float)), *b = malloc(40 * V * sizeof(float));
+    for (int s = 0; s < 2; s++) {
+        fill_seq(ids[s], 40);
+        for (int i = 1; i < 40; i++)
+            ids[s][i] = (ids[s][i] + 3000 * s) % 8000;
+        ids[s][25 + s] = dn.mask_id;
+        didcl_model_reset(one);
+        didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids[s], .n = 20};
+        ck_assert_int_eq(didcl_model_forward(one, &f), DIDCL_OK);
+        f = (didcl_forward){.mode = DIDCL_FORWARD_BLOCK, .ids = ids[s] + 20, .n = 20,
+                            .start = 20};
+        ck_assert_int_eq(didcl_model_forward(one, &f), DIDCL_OK);
+        ck_assert_int_eq(didcl_model_rows(one, 0, 20, DIDCL_ROWS_LOGITS, a + s * 20 * V),
+                         DIDCL_OK);
+    }
+    for (int s = 0; s < 2; s++)
+        memcpy(stacked + 20 * s, ids[s], 20 * sizeof(int32_t));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = stacked, .n = 20};
+    ck_assert_int_eq(didcl_model_forward_batch(two, &f, 2), DIDCL_OK);
+    for (int s = 0; s < 2; s++)
+        memcpy(stacked + 20 * s, ids[s] + 20, 20 * sizeof(int32_t));
+    f = (didcl_forward){.mode = DIDCL_FORWARD_BLOCK, .ids = stacked, .n = 20, .start = 20};
+    ck_assert_int_eq(didcl_model_forward_batch(two, &f, 2), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_rows(two, 0, 40, DIDCL_ROWS_LOGITS, b), DIDCL_OK);
+    ck_assert_double_eq(max_diff(a, b, 40 * V), 0.0);
+    ck_assert_double_gt(max_diff(b, b + 20 * V, 20 * V), 1e-3);
+    free(a);
+    free(b);
+    didcl_model_free(one);
+    didcl_model_free(two);
+    didcl_model_files_free(wf);
+    testutil_rmtree(wdir);
+    free(wdir);
 }
 END_TEST
 
@@ -356,6 +409,7 @@ static Suite *generate_suite(void) {
     tcase_add_checked_fixture(batch, setup_batch, teardown_batch);
     tcase_add_test(batch, test_batch_block_step);
     tcase_add_test(batch, test_batch_generate);
+    tcase_add_test(batch, test_batch_wide_block);
     suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
