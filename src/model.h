@@ -36,9 +36,12 @@
  *     once per step for the whole batch; RoPE, cache writes and attention run per
  *     sequence over its own cache (attention into att rows [0, n), then moved to its
  *     place, last sequence first). All sequences share the cached length (lockstep).
- *     When one sequence alone would take the row-by-row gemv (n <= DIDCL_GEMV_MAX_M),
- *     the batch keeps gemv too, in chunks of that many rows, so each sequence's logits
- *     are bitwise those of its own run and batched sampling draws the same tokens.
+ *     Each product keeps the path one sequence alone would take, so each sequence's
+ *     logits are bitwise those of its own run and batched sampling draws the same
+ *     tokens: the row-by-row gemv over all rows (in chunks of DIDCL_GEMV_MAX_M) when
+ *     n <= DIDCL_GEMV_MAX_M or weights are half (the block steps, where batching pays),
+ *     else one SGEMM per sequence (CLBlast's tiling may depend on M) and the bias/GELU
+ *     over all rows.
  *     Row buffers are not enlarged: batch * n <= max_tokens. GLOBAL and SCORE are not
  *     batched (the sampler's revision stages run per sample).
  *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block
