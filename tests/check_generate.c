@@ -360,6 +360,31 @@ START_TEST(test_batch_generate) {
 }
 END_TEST
 
+static int fail_on_sample_1(void *state, const didcl_remask_input *in, uint32_t *out,
+                            uint32_t *n_out, char *err, size_t err_size) {
+    if (in->sample == 1) {
+        snprintf(err, err_size, "no selection for sample 1");
+        return 1;
+    }
+    return didcl_select_lowest_confidence(state, in, out, n_out, err, err_size);
+}
+
+/* a selector failing on the batch's second sample: the whole call fails, results of the
+ * other samples are freed (nothing leaks or is freed twice: run under valgrind) */
+START_TEST(test_batch_select_fails) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = TINY_LENGTH;
+    o.seed = 2;
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.5;
+    didcl_gen_result all[3];
+    ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, NULL, 0, 0, 3, fail_on_sample_1, NULL,
+                                             NULL, NULL, all),
+                     DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("remask selection (stage 2): failed: no selection for sample 1");
+}
+END_TEST
+
 /* a batch wider than the model's caches, or a batched uncached forward, is refused */
 START_TEST(test_batch_limits) {
     int32_t ids[16] = {0};
@@ -416,6 +441,7 @@ static Suite *generate_suite(void) {
     tcase_add_checked_fixture(limits, setup_batch, teardown_batch);
     tcase_add_test(limits, test_not_bd3lm);
     tcase_add_test(limits, test_batch_limits);
+    tcase_add_test(limits, test_batch_select_fails);
     suite_add_tcase(s, limits);
     return s;
 }
