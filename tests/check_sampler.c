@@ -11,7 +11,9 @@
  *          where it is 2 and 1 where it is 3 (confidence ~ 0.07 and ~ 0.04); everything
  *          else 0. Known confidences make NFE of threshold/steps modes exact numbers.
  * The fake checks the cache discipline itself: block_logits/store_kv must start where
- * the cache ends, and stored blocks must be clean.
+ * the cache ends, and stored blocks must be clean. Batches: one such fake per sequence
+ * behind the batched calls, compared with single runs; run this program under valgrind
+ * (CK_FORK=no) to check the batch's error paths free everything once.
  */
 #include <math.h>
 #include <stdio.h>
