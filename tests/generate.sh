@@ -92,6 +92,8 @@ gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --quiet --batch 2 -
 cp "$tmp/out" "$tmp/batched"
 gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --quiet --sequential --threshold 0.2
 cmp -s "$tmp/out" "$tmp/batched" || fail "--batch 2 --threshold: batched and --sequential texts differ"
+gen 0 $M --seed 9 --samples 2;      err_has "2 samples (drafts in batches of 2) of 32 tokens"
+gen 0 $M --seed 9 --samples 2 --stream; err_has "2 samples of 32 tokens"
 
 # ---- --trace: records; revision changes only remasked positions ----
 gen 0 $M --prompt "Hello world" --seed 5 --json --quiet

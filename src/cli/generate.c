@@ -909,11 +909,14 @@ static void trace_sample(FILE *f, int csv, const gen *g, const didcl_gen_result 
 }
 
 static void print_summary(const cli_opts *c, const didcl_stage_stats *tot, int32_t n_stages,
-                          double seconds, int64_t generated, const char *device) {
+                          double seconds, int64_t generated, const char *device, int32_t nb) {
+    char batches[48] = "";
+    if (nb > 1)
+        snprintf(batches, sizeof batches, " (drafts in batches of %d)", (int)nb);
     fprintf(stderr,
-            "didcl generate: %d sample%s of %d tokens, seed %llu%s, on %s\n", c->samples,
-            c->samples == 1 ? "" : "s", (int)c->o.length, (unsigned long long)c->o.seed,
-            c->seed_set ? "" : " (pass --seed to repeat)", device);
+            "didcl generate: %d sample%s%s of %d tokens, seed %llu%s, on %s\n", c->samples,
+            c->samples == 1 ? "" : "s", batches, (int)c->o.length,
+            (unsigned long long)c->o.seed, c->seed_set ? "" : " (pass --seed to repeat)", device);
     fprintf(stderr, "  %-5s %-7s %6s %6s %8s %7s %8s %10s %9s %9s\n", "stage", "kind", "block",
             "gamma", "remasked", "NFE", "store-KV", "FLOPs", "time", "tokens/s");
     for (int32_t k = 0; k < n_stages; k++) {
@@ -1314,7 +1317,7 @@ static int run(cli_opts *c, res_set *R) {
             g_trace_tmp_live = 0;
     }
     if (rc == 0 && !c->quiet)
-        print_summary(c, tot, n_stages, now_s() - t0, generated, devname);
+        print_summary(c, tot, n_stages, now_s() - t0, generated, devname, nb);
     return rc;
 }
 
