@@ -285,6 +285,9 @@ typedef struct didcl_model_options {
                           * output head) as IEEE half, read with vload_half; compute fp32 */
     uint32_t max_tokens; /* longest sequence a forward sees (0: the context length); a
                           * BD3-LM score pass runs 2 * max_tokens rows */
+    uint32_t max_batch;  /* BD3-LM: sequences a batched cached forward
+                          * (didcl_model_forward_batch) holds, one KV cache each
+                          * (0 or 1: one; the KV cache memory grows by this factor) */
 } didcl_model_options;
 
 /* Upload files' weights to rt's device and allocate every buffer a forward needs.
@@ -334,6 +337,17 @@ typedef struct didcl_forward {
 
 /* Run one forward pass. The logits of its rows stay on the device. */
 DIDCL_API didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f);
+
+/* The cached modes (BLOCK, STORE_KV) on `batch` sequences at once, in lockstep: the
+ * same start and n for every sequence; ids holds batch * n ids, sequence b's n tokens at
+ * ids[b * n]; sequence b reads and extends KV cache b (0 <= b < batch <= max_batch);
+ * start MUST equal didcl_model_cached(), which all caches share (didcl_model_reset
+ * drops them all). batch * n MUST be <= max_tokens. The large products run once over
+ * the batch * n rows. BLOCK's logits: batch * n rows, sequence-major, bitwise those of
+ * each sequence run alone up to the products' summation order. didcl_model_forward
+ * is the batch of one (cache 0). */
+DIDCL_API didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f,
+                                                 uint32_t batch);
 
 /* Rows of the last forward's logits now held on the device (0 after STORE_KV). */
 DIDCL_API uint32_t didcl_model_logit_rows(didcl_model_t m);

@@ -9,7 +9,9 @@
  *   - logits are fp32, row-major, one row of `vocab` values per requested position, in
  *     increasing position order. The mask token's logit is ignored by the sampler
  *     (it is excluded from sampling), so a model need not add -inf to it.
- *   - sample identifies one sequence of a batch; a model keeps one KV cache per sample.
+ *   - sample identifies one sequence of a run (the RNG's sample index); the
+ *     single-sample calls see one sequence at a time (a model may keep one KV cache for
+ *     all of them: the sampler resets it at each sample's start).
  *   - Each call returns a didcl_status and leaves a message on failure; the sampler
  *     stops and passes the status up.
  */
@@ -62,6 +64,19 @@ typedef struct didcl_denoiser {
     /* Estimated floating-point operations of one forward of this kind (multiply-adds
      * count 2). MAY be NULL: FLOPs are then reported as 0. */
     double (*flops)(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key);
+
+    /* Batched stage-1 calls (all MAY be NULL / max_batch 0: samples then run one after
+     * another). A batch of `batch` <= max_batch sequences advances in lockstep through
+     * the same blocks; sequence b (0-based inside the batch, its own KV cache) has the
+     * tokens seqs[b]. Each call means the single-sample call above applied to every
+     * sequence; block_logits_batch writes (batch * B, V) logits, sequence-major.
+     * batch * B never exceeds model_length. */
+    uint32_t max_batch;
+    didcl_status (*reset_batch)(void *ctx, uint32_t batch);
+    didcl_status (*block_logits_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                       int32_t start, int32_t B, float *logits);
+    didcl_status (*store_kv_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                   int32_t start, int32_t B);
 } didcl_denoiser;
 
 #endif /* DIDCL_DENOISER_H */

@@ -234,8 +234,8 @@ static didcl_status load_bd3lm(struct didcl_model *m, didcl_model_files_t f) {
         BLK(proj_w, "mlp.2.weight", H, F, 1);
         BLK(proj_b, "mlp.2.bias", 1, H, 0);
 #undef BLK
-        DIDCL_TRY(buf_new(m, (size_t)m->max_tokens * 2 * H * sizeof(float), NULL, &L->kv,
-                          "KV cache"));
+        DIDCL_TRY(buf_new(m, (size_t)m->max_batch * m->max_tokens * 2 * H * sizeof(float),
+                          NULL, &L->kv, "KV cache"));
     }
     DIDCL_TRY(upload(m, f, "backbone.output_layer.norm_final.weight", 1, H, 0, 0, &m->final_norm));
     DIDCL_TRY(upload(m, f, "backbone.output_layer.linear.weight", V, H, 0, 1, &m->head_w));
@@ -317,7 +317,7 @@ static didcl_status alloc_activations(struct didcl_model *m) {
 
 didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
                               const didcl_model_options *opt, didcl_model_t *out) {
-    static const didcl_model_options defaults = {0, 0};
+    static const didcl_model_options defaults = {0, 0, 0};
     if (!rt || !files || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_open: NULL runtime, files or out");
     if (!opt)
@@ -334,6 +334,7 @@ didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
     m->cfg = *c;
     m->wt = opt->half_weights ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
     m->max_tokens = opt->max_tokens ? opt->max_tokens : c->context_length;
+    m->max_batch = opt->max_batch ? opt->max_batch : 1;
     m->rows = c->arch == DIDCL_ARCH_BD3LM ? 2 * m->max_tokens : m->max_tokens;
     m->layers = calloc(c->n_layers, sizeof *m->layers);
     didcl_status rc = m->layers ? DIDCL_OK
@@ -425,10 +426,11 @@ static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows
     return DIDCL_OK;
 }
 
-/* Copy K and V (post-RoPE) of n fused qkv rows into the cache rows [start, start+n). */
-static didcl_status cache_write(struct didcl_model *m, cl_mem kv, int start, int n) {
+/* Copy K and V (post-RoPE) of the n fused qkv rows from row src_row into the cache rows
+ * [slot, slot+n) (slot = cache index * max_tokens + start). */
+static didcl_status cache_write(struct didcl_model *m, cl_mem kv, int src_row, int slot, int n) {
     const size_t H = m->cfg.hidden * sizeof(float);
-    size_t src[3] = {H, 0, 0}, dst[3] = {(size_t)start * 2 * H, 0, 0};
+    size_t src[3] = {H, (size_t)src_row, 0}, dst[3] = {0, (size_t)slot, 0};
     size_t region[3] = {2 * H, (size_t)n, 1};
     DIDCL_CL_TRY(clEnqueueCopyBufferRect(m->rt->queue, m->qkv, kv, src, dst, region, 3 * H, 0,
                                          2 * H, 0, 0, NULL, NULL),
@@ -449,19 +451,46 @@ static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t
     return DIDCL_OK;
 }
 
-static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f) {
+/* y = act(x . W^T + b) over M = batch * n stacked rows, each sequence's rows bitwise as
+ * didcl_ops_linear computes them for that sequence alone: the row-by-row gemv in chunks
+ * when one sequence would take it (n <= DIDCL_GEMV_MAX_M or half weights), else one
+ * SGEMM per sequence (CLBlast's tiling may depend on M) and the element-wise bias and
+ * GELU over all rows. batch 1 is didcl_ops_linear itself. */
+static didcl_status product(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
+                            cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
+                            cl_mem y) {
+    const int M = batch * n;
+    if (batch == 1)
+        return didcl_ops_linear(rt, M, N, K, x, W, wt, b, act, y);
+    if (n <= DIDCL_GEMV_MAX_M || wt != DIDCL_WTYPE_F32)
+        return didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y);
+    for (int s = 0; s < batch; s++)
+        DIDCL_TRY(didcl_ops_sgemm(rt, n, N, K, 1.0f, x, (size_t)s * n * K, (size_t)K, W, 0,
+                                  (size_t)K, 1, 0.0f, y, (size_t)s * n * N, (size_t)N));
+    if (b)
+        DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
+    if (act == DIDCL_ACT_GELU)
+        DIDCL_TRY(didcl_ops_gelu(rt, M * N, y));
+    return DIDCL_OK;
+}
+
+/* batch: sequences of a cached mode (1 otherwise); their rows are stacked, sequence b
+ * at rows [b*n, (b+1)*n) of every activation. */
+static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f, int batch) {
     didcl_runtime_t rt = m->rt;
     const didcl_model_config *c = &m->cfg;
     const int H = (int)c->hidden, F = (int)c->mlp_dim, V = (int)c->vocab_size;
     const int heads = (int)c->n_heads, hd = (int)c->head_dim, W = 3 * H;
     const float eps = (float)c->norm_eps;
     const int n = (int)f->n, start = (int)f->start;
-    const int T = f->mode == DIDCL_FORWARD_SCORE ? 2 * n : n;
+    const int T = f->mode == DIDCL_FORWARD_SCORE ? 2 * n : batch * n;
     const int cached = f->mode == DIDCL_FORWARD_BLOCK || f->mode == DIDCL_FORWARD_STORE_KV;
     const didcl_ops_rows qv = {m->qkv, 0, W}, kv = {m->qkv, H, W}, vv = {m->qkv, 2 * H, W};
+    /* products over the stacked rows of a batch: see product() */
+    const int pb = cached ? batch : 1, pn = cached ? n : T;
 
     DIDCL_TRY(set_sigma(m, f->sigma));
-    DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)n, "ids"));
+    DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)batch * n, "ids"));
     if (f->mode == DIDCL_FORWARD_SCORE)
         DIDCL_TRY(upload_ids(m, f->x0, (size_t)n, (size_t)n, "x0"));
     DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
@@ -477,15 +506,30 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f)
         const int mo = (int)l * 6 * H;
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo, mo + H, 0,
                                                m->h));
-        DIDCL_TRY(didcl_ops_linear(rt, T, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
+        DIDCL_TRY(product(rt, pb, pn, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
                                    m->qkv));
         if (cached) {
-            DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, start, m->inv_freq, qv, 2));
-            DIDCL_TRY(cache_write(m, L->kv, start, n));
+            for (int b = 0; b < batch; b++) {
+                didcl_ops_rows qb = {m->qkv, b * n * W, W};
+                DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, start, m->inv_freq, qb, 2));
+                DIDCL_TRY(cache_write(m, L->kv, b * n, b * (int)m->max_tokens + start, n));
+            }
             if (f->mode == DIDCL_FORWARD_STORE_KV && l + 1 == c->n_layers)
                 return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
-            didcl_ops_rows kc = {L->kv, 0, 2 * H}, vc = {L->kv, H, 2 * H};
-            DIDCL_TRY(attend(m, n, start + n, qv, kc, vc, &mask));
+            /* last sequence first: each attends into att rows [0, n), and sequences b > 0
+             * move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
+            for (int b = batch - 1; b >= 0; b--) {
+                const int kb = b * (int)m->max_tokens * 2 * H;
+                didcl_ops_rows qb = {m->qkv, b * n * W, W};
+                didcl_ops_rows kc = {L->kv, kb, 2 * H}, vc = {L->kv, kb + H, 2 * H};
+                DIDCL_TRY(attend(m, n, start + n, qb, kc, vc, &mask));
+                if (b > 0)
+                    DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->att, m->att, 0,
+                                                     (size_t)b * n * H * sizeof(float),
+                                                     (size_t)n * H * sizeof(float), 0, NULL,
+                                                     NULL),
+                                 "model: placing a sequence's attention rows");
+            }
         } else {
             DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, 0, m->inv_freq, qv, 2));
             if (f->mode == DIDCL_FORWARD_SCORE) { /* the x_0 half: positions 0..n-1 again */
@@ -494,14 +538,14 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f)
             }
             DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
         }
-        DIDCL_TRY(didcl_ops_linear(rt, T, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
+        DIDCL_TRY(product(rt, pb, pn, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
                                    m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 2 * H, 0));
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm2, m->mod, mo + 3 * H,
                                                mo + 4 * H, 0, m->h));
-        DIDCL_TRY(didcl_ops_linear(rt, T, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
+        DIDCL_TRY(product(rt, pb, pn, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
                                    m->mlp));
-        DIDCL_TRY(didcl_ops_linear(rt, T, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
+        DIDCL_TRY(product(rt, pb, pn, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
                                    DIDCL_ACT_NONE, m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
     }
@@ -509,7 +553,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f)
      * the wanted rows only, gathered into proj (free by now) one contiguous run a copy */
     const int fo = (int)c->n_layers * 6 * H;
     cl_mem src = m->x;
-    int n_out = n;
+    int n_out = batch * n;
     if (f->mode == DIDCL_FORWARD_GLOBAL && f->want) {
         const size_t row = (size_t)H * sizeof(float);
         n_out = 0;
@@ -534,8 +578,8 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f)
     }
     DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
                                            fo + H, 0, m->h));
-    DIDCL_TRY(didcl_ops_linear(rt, n_out, V, H, m->h, m->head_w, m->wt, m->head_b, DIDCL_ACT_NONE,
-                               m->logits));
+    DIDCL_TRY(product(rt, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->wt, m->head_b,
+                      DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
 }
@@ -586,6 +630,10 @@ static const char *mode_name(enum didcl_forward_mode mode) {
 }
 
 didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f) {
+    return didcl_model_forward_batch(m, f, 1);
+}
+
+didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, uint32_t batch) {
     if (!m || !f || !f->ids)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: NULL model, request or ids");
     const int bd3 = m->cfg.arch == DIDCL_ARCH_BD3LM;
@@ -610,6 +658,13 @@ didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f) {
     if (!cached && f->start != 0)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: start %u, expected 0", name,
                           f->start);
+    if (batch != 1 && (!cached || batch == 0 || batch > m->max_batch ||
+                       (uint64_t)batch * f->n > m->max_tokens))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "forward %s: batch of %u sequences of %u tokens, expected a cached "
+                          "mode (block, store-kv), 1 to max_batch %u sequences and at most "
+                          "max_tokens %u tokens in all",
+                          name, batch, f->n, m->max_batch, m->max_tokens);
     if (f->want && f->mode != DIDCL_FORWARD_GLOBAL)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
                           "mode global only", name);
@@ -617,7 +672,7 @@ didcl_status didcl_model_forward(didcl_model_t m, const didcl_forward *f) {
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "forward score: expected x0 and a block size > 0");
     m->logit_rows = 0;
-    didcl_status rc = bd3 ? bd3lm_forward(m, f) : gpt2_forward(m, f);
+    didcl_status rc = bd3 ? bd3lm_forward(m, f, (int)batch) : gpt2_forward(m, f);
     if (rc != DIDCL_OK)
         return rc;
     if (f->mode == DIDCL_FORWARD_STORE_KV)
@@ -738,6 +793,49 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
+/* Stack the B tokens at start of each sequence into one (batch * B,) array. */
+static didcl_status gather_ids(uint32_t batch, const int32_t *const *seqs, int32_t start,
+                               int32_t B, int32_t **out) {
+    int32_t *ids = malloc(sizeof *ids * (size_t)batch * (size_t)B);
+    if (!ids)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory for a batch "
+                          "of %u", batch);
+    for (uint32_t b = 0; b < batch; b++)
+        memcpy(ids + (size_t)b * B, seqs[b] + start, sizeof *ids * (size_t)B);
+    *out = ids;
+    return DIDCL_OK;
+}
+
+static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
+    (void)batch;
+    didcl_model_reset((didcl_model_t)ctx);
+    return DIDCL_OK;
+}
+
+static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                   int32_t start, int32_t B, float *logits) {
+    didcl_model_t m = ctx;
+    int32_t *ids;
+    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
+    didcl_status s = didcl_model_forward_batch(m, &f, batch);
+    free(ids);
+    DIDCL_TRY(s);
+    return didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+}
+
+static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                   int32_t start, int32_t B) {
+    int32_t *ids;
+    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids, .n = (uint32_t)B,
+                       .start = (uint32_t)start};
+    didcl_status s = didcl_model_forward_batch((didcl_model_t)ctx, &f, batch);
+    free(ids);
+    return s;
+}
+
 /* Multiply-adds x 2 of one forward: per query and layer the four products and the
  * attention over n_key keys; the output head unless it is a store-KV pass. */
 static double dn_flops(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key) {
@@ -765,7 +863,11 @@ didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
                         dn_block,
                         dn_store,
                         dn_global,
-                        dn_flops};
+                        dn_flops,
+                        m->max_batch > 1 ? m->max_batch : 0,
+                        dn_reset_batch,
+                        dn_block_batch,
+                        dn_store_batch};
     *dn = d;
     return DIDCL_OK;
 }

@@ -29,6 +29,21 @@
  *     writes its own K/V into slots [start, start+n) too (they are overwritten by the
  *     next step or made permanent by STORE_KV), so attention reads one contiguous range
  *     [0, start+n) of the cache with no mask.
+ *   - Batches (didcl_model_forward_batch, the sampler's lockstep drafts): max_batch KV
+ *     caches in one buffer per layer, cache b at rows [b * max_tokens, ...). A batched
+ *     BLOCK/STORE_KV step stacks its sequences' rows (sequence b at rows [b*n, (b+1)*n))
+ *     through embedding, norms and the four products, so each weight matrix is read
+ *     once per step for the whole batch; RoPE, cache writes and attention run per
+ *     sequence over its own cache (attention into att rows [0, n), then moved to its
+ *     place, last sequence first). All sequences share the cached length (lockstep).
+ *     Each product keeps the path one sequence alone would take, so each sequence's
+ *     logits are bitwise those of its own run and batched sampling draws the same
+ *     tokens: the row-by-row gemv over all rows (in chunks of DIDCL_GEMV_MAX_M) when
+ *     n <= DIDCL_GEMV_MAX_M or weights are half (the block steps, where batching pays),
+ *     else one SGEMM per sequence (CLBlast's tiling may depend on M) and the bias/GELU
+ *     over all rows.
+ *     Row buffers are not enlarged: batch * n <= max_tokens. GLOBAL and SCORE are not
+ *     batched (the sampler's revision stages run per sample).
  *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block
  *     steps), else the CLBlast path in chunks of at most ATTN_CHUNK queries, so its
  *     scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic in the length.
@@ -53,7 +68,8 @@ struct didcl_model_layer {
     cl_mem out_w, out_b;   /* (H, H) wtype; gpt2 bias (H,) */
     cl_mem fc_w, fc_b;     /* (F, H) wtype, (F,) */
     cl_mem proj_w, proj_b; /* (H, F) wtype, (H,) */
-    cl_mem kv;             /* bd3lm cache (max_tokens, 2, H): K (post-RoPE) then V */
+    cl_mem kv;             /* bd3lm caches (max_batch, max_tokens, 2, H): K (post-RoPE)
+                              then V; sequence b of a batch uses cache b */
 };
 
 struct didcl_model {
@@ -61,6 +77,7 @@ struct didcl_model {
     didcl_model_config cfg;
     enum didcl_wtype wt;
     uint32_t max_tokens; /* longest sequence */
+    uint32_t max_batch;  /* KV caches (sequences of a batched cached forward), >= 1 */
     uint32_t rows;       /* trunk rows: 2 * max_tokens (bd3lm scoring) or max_tokens */
     struct didcl_model_layer *layers;
     cl_mem embed;        /* (V, H) wtype: bd3lm vocab_embed.embedding, gpt2 wte */
@@ -98,9 +115,11 @@ void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host
 
 /* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
  * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
- * block (only the flagged rows cross to the host), flops = a multiply-add count. m has
- * one KV cache, shared by every sample id: samples run one after another, each starting
- * with reset (as didcl_sampler_run does). bd3lm only; model_length = max_tokens. */
+ * block (only the flagged rows cross to the host), flops = a multiply-add count. The
+ * single-sample calls use KV cache 0, shared by every sample id: samples run one after
+ * another, each starting with reset (as didcl_sampler_run does). With max_batch > 1 the
+ * batched calls are set too (max_batch = m's; sequence b of a batch uses cache b).
+ * bd3lm only; model_length = max_tokens. */
 didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn);
 
 #endif /* DIDCL_MODEL_H */

@@ -208,6 +208,72 @@ static void commit(run *r, int32_t p, const didcl_draw *d, int32_t step, int32_t
     r->st->committed++;
 }
 
+/* Collect the masked positions of [start, start+len) into r->pos and pick the
+ * candidates to draw, [*first, *first + *count) of them (first-hitting: one, drawn from
+ * the forward's counter). Returns the number of masked positions. */
+static int32_t pick(run *r, int32_t start, int32_t len, enum didcl_commit_mode mode,
+                    int32_t *first, int32_t *count) {
+    int32_t m = 0;
+    for (int32_t p = start; p < start + len; p++)
+        if (r->masked[p])
+            r->pos[m++] = p;
+    *first = 0;
+    *count = m;
+    if (m > 0 && mode == DIDCL_COMMIT_FIRST_HITTING) {
+        didcl_philox_at at = {r->o->seed, DIDCL_RNG_POSITION, r->sample, (uint32_t)start,
+                              r->stage, r->fwd};
+        *first = (int32_t)(didcl_philox_uniform(&at, 0) * m);
+        if (*first >= m)
+            *first = m - 1;
+        *count = 1;
+    }
+    return m;
+}
+
+/* After the forward: draw the picked candidates from logits (cached: the block's len
+ * rows; else the picked rows packed) and commit by the mode's rule. */
+static didcl_status draw_commit(run *r, const float *logits, int32_t start, int32_t len,
+                                int cached,
+                                int32_t m, int32_t first, int32_t count,
+                                enum didcl_commit_mode mode, int32_t *steps_left, double tau,
+                                int32_t step, int32_t block_index) {
+    const didcl_gen_options *o = r->o;
+    const int32_t V = r->dn->vocab;
+    r->st->nfe++;
+    didcl_philox_at at = {o->seed, DIDCL_RNG_TOKEN, r->sample, (uint32_t)start, r->stage,
+                          r->fwd};
+    for (int32_t c = first; c < first + count; c++) {
+        int32_t row = cached ? r->pos[c] - start : c - first;
+        at.position = (uint32_t)r->pos[c];
+        didcl_status s = didcl_sampling_draw(&r->smp, logits + (size_t)row * (size_t)V,
+                                             r->dn->mask_id, o->temperature, o->top_p, &at,
+                                             &r->draw[c]);
+        if (s != DIDCL_OK)
+            return didcl_fail_context(s, "stage %u, position %d", r->stage, (int)r->pos[c]);
+    }
+    if (mode == DIDCL_COMMIT_FIRST_HITTING) {
+        commit(r, r->pos[first], &r->draw[first], step, block_index);
+    } else {
+        sort_by_confidence(r, m);
+        int32_t k;
+        if (mode == DIDCL_COMMIT_STEPS) {
+            int32_t sl = *steps_left > 1 ? *steps_left : 1;
+            k = (m + sl - 1) / sl;
+            (*steps_left)--;
+        } else {
+            k = 1; /* the best always; then all others at or above tau */
+            while (k < m && r->draw[r->order[k]].confidence >= tau)
+                k++;
+        }
+        for (int32_t j = 0; j < k; j++)
+            commit(r, r->pos[r->order[j]], &r->draw[r->order[j]], step, block_index);
+    }
+    r->nfe_total++;
+    r->fwd++;
+    notify(r, DIDCL_GEN_COMMIT, start, len, 0);
+    return DIDCL_OK;
+}
+
 /* Denoise the masked positions of [start, start+len) until none is left. cached: the
  * stage-1 block step (block_logits, len = B); otherwise global_logits over [0, n_ctx)
  * with block-causal block attn_block. */
@@ -215,29 +281,14 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
                             int32_t attn_block, enum didcl_commit_mode mode, int32_t steps,
                             double tau, int32_t block_index) {
     const didcl_denoiser *dn = r->dn;
-    const didcl_gen_options *o = r->o;
-    const int32_t V = dn->vocab;
     int32_t steps_left = steps;
     for (int32_t step = 0;; step++) {
-        int32_t m = 0;
-        for (int32_t p = start; p < start + len; p++)
-            if (r->masked[p])
-                r->pos[m++] = p;
+        int32_t first, count;
+        int32_t m = pick(r, start, len, mode, &first, &count);
         if (m == 0) {
             notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
             return DIDCL_OK;
         }
-        didcl_philox_at at = {o->seed, DIDCL_RNG_POSITION, r->sample, (uint32_t)start,
-                              r->stage, r->fwd};
-        /* which candidates to draw: first-hitting picks its one position up front */
-        int32_t first = 0, count = m;
-        if (mode == DIDCL_COMMIT_FIRST_HITTING) {
-            first = (int32_t)(didcl_philox_uniform(&at, 0) * m);
-            if (first >= m)
-                first = m - 1;
-            count = 1;
-        }
-        /* forward */
         if (cached) {
             DIDCL_TRY(need_rows(r, len));
             DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, r->logits));
@@ -251,40 +302,8 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
                                         r->logits));
             add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
         }
-        r->st->nfe++;
-        /* draw the candidates */
-        at.purpose = DIDCL_RNG_TOKEN;
-        for (int32_t c = first; c < first + count; c++) {
-            int32_t row = cached ? r->pos[c] - start : c - first;
-            at.position = (uint32_t)r->pos[c];
-            didcl_status s = didcl_sampling_draw(&r->smp, r->logits + (size_t)row * (size_t)V,
-                                                 dn->mask_id, o->temperature, o->top_p, &at,
-                                                 &r->draw[c]);
-            if (s != DIDCL_OK)
-                return didcl_fail_context(s, "stage %u, position %d", r->stage,
-                                          (int)r->pos[c]);
-        }
-        /* commit */
-        if (mode == DIDCL_COMMIT_FIRST_HITTING) {
-            commit(r, r->pos[first], &r->draw[first], step, block_index);
-        } else {
-            sort_by_confidence(r, m);
-            int32_t k;
-            if (mode == DIDCL_COMMIT_STEPS) {
-                int32_t sl = steps_left > 1 ? steps_left : 1;
-                k = (m + sl - 1) / sl;
-                steps_left--;
-            } else {
-                k = 1; /* the best always; then all others at or above tau */
-                while (k < m && r->draw[r->order[k]].confidence >= tau)
-                    k++;
-            }
-            for (int32_t j = 0; j < k; j++)
-                commit(r, r->pos[r->order[j]], &r->draw[r->order[j]], step, block_index);
-        }
-        r->nfe_total++;
-        r->fwd++;
-        notify(r, DIDCL_GEN_COMMIT, start, len, 0);
+        DIDCL_TRY(draw_commit(r, r->logits, start, len, cached, m, first, count, mode,
+                              &steps_left, tau, step, block_index));
     }
 }
 
@@ -479,11 +498,8 @@ didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options
                                       NULL, NULL, res);
 }
 
-didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
-                                        const int32_t *prompt, int32_t n_prompt,
-                                        uint32_t sample, didcl_select_fn select,
-                                        void *select_state, didcl_gen_observer observe,
-                                        void *observe_user, didcl_gen_result *res) {
+static didcl_status check_inputs(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                 const int32_t *prompt, int32_t n_prompt) {
     DIDCL_TRY(didcl_gen_options_check(o, dn->model_length, n_prompt));
     DIDCL_TRY(check_denoiser(dn, o));
     for (int32_t i = 0; i < n_prompt; i++)
@@ -492,53 +508,250 @@ didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_ge
                               "prompt: token %d at index %d, expected an id in [0, %d) other "
                               "than the mask %d", (int)prompt[i], (int)i, (int)dn->vocab,
                               (int)dn->mask_id);
+    return DIDCL_OK;
+}
+
+/* Allocate one run's arrays; out receives its stage records. */
+static didcl_status run_init(run *r, const didcl_denoiser *dn, const didcl_gen_options *o,
+                             uint32_t sample, didcl_gen_observer observe, void *observe_user,
+                             didcl_gen_result *out) {
     const size_t L = (size_t)o->length;
-    run r = {.dn = dn, .o = o, .sample = sample, .observe = observe,
-             .observe_user = observe_user};
-    r.seq = malloc(sizeof *r.seq * L);
-    r.masked = malloc(L);
-    r.rows = malloc(L);
-    r.pos = malloc(sizeof *r.pos * L);
-    r.draw = malloc(sizeof *r.draw * L);
-    r.order = malloc(sizeof *r.order * L);
-    r.traj = malloc(sizeof *r.traj * L);
-    if (!r.seq || !r.masked || !r.rows || !r.pos || !r.draw || !r.order || !r.traj) {
-        run_free(&r);
+    *r = (run){.dn = dn, .o = o, .sample = sample, .observe = observe,
+               .observe_user = observe_user};
+    r->seq = malloc(sizeof *r->seq * L);
+    r->masked = malloc(L);
+    r->rows = malloc(L);
+    r->pos = malloc(sizeof *r->pos * L);
+    r->draw = malloc(sizeof *r->draw * L);
+    r->order = malloc(sizeof *r->order * L);
+    r->traj = malloc(sizeof *r->traj * L);
+    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->order || !r->traj) {
+        run_free(r);
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate a %zu-token run", L);
     }
-    didcl_status s = didcl_sampling_init(&r.smp, dn->vocab);
-    didcl_gen_result out;
-    memset(&out, 0, sizeof out);
-    out.n_stages = 1 + o->n_revisions;
-    for (int32_t k = 0; s == DIDCL_OK && k < out.n_stages; k++) {
-        r.st = &out.stages[k];
-        r.st->stage = k + 1;
-        r.stage = (uint32_t)(k + 1);
-        r.fwd = 0;
-        double t0 = now_s();
-        if (k == 0) {
-            r.st->block = o->block;
-            s = draft(&r, prompt, n_prompt, &out.low_entropy);
-        } else {
-            r.st->tries = 1;
-            s = revise(&r, &o->revisions[k - 1], select ? select : didcl_select_lowest_confidence,
-                       select_state);
-        }
-        r.st->seconds = now_s() - t0;
-        if (s == DIDCL_OK)
-            notify(&r, DIDCL_GEN_STAGE_DONE, 0, r.n, 0);
-    }
+    didcl_status s = didcl_sampling_init(&r->smp, dn->vocab);
     if (s != DIDCL_OK) {
-        run_free(&r);
+        run_free(r);
         return s;
     }
-    out.n = r.n;
-    out.tokens = r.seq;
-    out.traj = r.traj;
-    r.seq = NULL;
-    r.traj = NULL;
-    run_free(&r);
+    memset(out, 0, sizeof *out);
+    out->n_stages = 1 + o->n_revisions;
+    return DIDCL_OK;
+}
+
+/* Enter stage k (0-based) of the run. */
+static void stage_enter(run *r, didcl_gen_result *out, int32_t k) {
+    r->st = &out->stages[k];
+    r->st->stage = k + 1;
+    r->stage = (uint32_t)(k + 1);
+    r->fwd = 0;
+}
+
+/* Run stages [k0, n_stages) of r (stage 0 = the draft), then hand its arrays to out. */
+static didcl_status run_stages(run *r, const int32_t *prompt, int32_t n_prompt, int32_t k0,
+                               didcl_select_fn select, void *select_state,
+                               didcl_gen_result *out) {
+    const didcl_gen_options *o = r->o;
+    didcl_status s = DIDCL_OK;
+    for (int32_t k = k0; s == DIDCL_OK && k < out->n_stages; k++) {
+        stage_enter(r, out, k);
+        double t0 = now_s();
+        if (k == 0) {
+            r->st->block = o->block;
+            s = draft(r, prompt, n_prompt, &out->low_entropy);
+        } else {
+            r->st->tries = 1;
+            s = revise(r, &o->revisions[k - 1],
+                       select ? select : didcl_select_lowest_confidence, select_state);
+        }
+        r->st->seconds = now_s() - t0;
+        if (s == DIDCL_OK)
+            notify(r, DIDCL_GEN_STAGE_DONE, 0, r->n, 0);
+    }
+    if (s != DIDCL_OK) {
+        run_free(r);
+        return s;
+    }
+    out->n = r->n;
+    out->tokens = r->seq;
+    out->traj = r->traj;
+    r->seq = NULL;
+    r->traj = NULL;
+    run_free(r);
+    return DIDCL_OK;
+}
+
+didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                        const int32_t *prompt, int32_t n_prompt,
+                                        uint32_t sample, didcl_select_fn select,
+                                        void *select_state, didcl_gen_observer observe,
+                                        void *observe_user, didcl_gen_result *res) {
+    DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
+    run r;
+    didcl_gen_result out;
+    DIDCL_TRY(run_init(&r, dn, o, sample, observe, observe_user, &out));
+    DIDCL_TRY(run_stages(&r, prompt, n_prompt, 0, select, select_state, &out));
     *res = out;
+    return DIDCL_OK;
+}
+
+/* ---- batches ---- */
+
+/* Lockstep denoise of one stage-1 block over the batch: every forward is one
+ * block_logits_batch over all nb sequences; each run that still has masks draws from
+ * its own rows exactly as denoise() would (finished runs' rows are computed and
+ * ignored: a block step changes no cache). */
+static didcl_status denoise_batch(run *rs, uint32_t nb, const int32_t **seqs, float *logits,
+                                  int32_t start, int32_t B, int32_t *steps_left, int *done) {
+    const didcl_denoiser *dn = rs[0].dn;
+    const didcl_gen_options *o = rs[0].o;
+    const size_t rows = (size_t)B * (size_t)dn->vocab;
+    int32_t first[DIDCL_SAMPLER_MAX_BATCH], count[DIDCL_SAMPLER_MAX_BATCH],
+        m[DIDCL_SAMPLER_MAX_BATCH];
+    for (uint32_t b = 0; b < nb; b++) {
+        steps_left[b] = o->steps;
+        done[b] = 0;
+    }
+    for (int32_t step = 0;; step++) {
+        uint32_t active = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+            if (done[b])
+                continue;
+            m[b] = pick(&rs[b], start, B, o->mode, &first[b], &count[b]);
+            if (m[b] == 0) {
+                done[b] = 1;
+                notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0);
+            } else {
+                active++;
+            }
+        }
+        if (active == 0)
+            return DIDCL_OK;
+        DIDCL_TRY(dn->block_logits_batch(dn->ctx, nb, seqs, start, B, logits));
+        for (uint32_t b = 0; b < nb; b++) {
+            if (done[b])
+                continue;
+            add_flops(&rs[b], DIDCL_FWD_BLOCK, B, start + B);
+            DIDCL_TRY(draw_commit(&rs[b], logits + b * rows, start, B, 1, m[b], first[b],
+                                  count[b], o->mode, &steps_left[b], o->threshold, step,
+                                  start / B));
+        }
+    }
+}
+
+/* Stage 1 of nb runs in lockstep (cached, fixed length, no rejection rule). */
+static didcl_status draft_batch(run *rs, uint32_t nb, const int32_t *prompt, int32_t n_prompt) {
+    const didcl_denoiser *dn = rs[0].dn;
+    const didcl_gen_options *o = rs[0].o;
+    const int32_t L = o->length, B = o->block;
+    const int32_t *seqs[DIDCL_SAMPLER_MAX_BATCH];
+    int32_t steps_left[DIDCL_SAMPLER_MAX_BATCH];
+    int done[DIDCL_SAMPLER_MAX_BATCH];
+    float *logits = malloc(sizeof *logits * (size_t)nb * (size_t)B * (size_t)dn->vocab);
+    if (!logits)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate logits for a batch "
+                          "of %u", nb);
+    for (uint32_t b = 0; b < nb; b++) {
+        run *r = &rs[b];
+        r->st->tries = 1;
+        r->st->committed = 0;
+        r->st->block = B;
+        r->n = L;
+        init_draft(r, prompt, n_prompt);
+        seqs[b] = r->seq;
+        notify(r, DIDCL_GEN_START, 0, 0, 0);
+    }
+    didcl_status s = dn->reset_batch(dn->ctx, nb);
+    for (int32_t start = 0; s == DIDCL_OK && start < L; start += B) {
+        s = denoise_batch(rs, nb, seqs, logits, start, B, steps_left, done);
+        if (s == DIDCL_OK && start + B < L) {
+            s = dn->store_kv_batch(dn->ctx, nb, seqs, start, B);
+            for (uint32_t b = 0; s == DIDCL_OK && b < nb; b++) {
+                add_flops(&rs[b], DIDCL_FWD_STORE_KV, B, start + B);
+                rs[b].st->store_kv++;
+            }
+        }
+    }
+    free(logits);
+    return s;
+}
+
+int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o) {
+    return dn->max_batch > 1 && dn->reset_batch && dn->block_logits_batch &&
+           dn->store_kv_batch && o->use_kv_cache && !o->var_length &&
+           !o->reject_low_entropy && o->block > 0 &&
+           (dn->model_length <= 0 || dn->model_length / o->block >= 2);
+}
+
+/* One lockstep batch: stage 1 together, then each sample's revisions in sample order. */
+static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                 const int32_t *prompt, int32_t n_prompt, uint32_t sample0,
+                                 uint32_t nb, didcl_select_fn select, void *select_state,
+                                 didcl_gen_observer observe, void *observe_user,
+                                 didcl_gen_result *res) {
+    run rs[DIDCL_SAMPLER_MAX_BATCH];
+    uint32_t ready = 0;
+    didcl_status s = DIDCL_OK;
+    for (; ready < nb && s == DIDCL_OK; ready++)
+        s = run_init(&rs[ready], dn, o, sample0 + ready, observe, observe_user, &res[ready]);
+    if (s != DIDCL_OK) {
+        for (uint32_t b = 0; b + 1 < ready; b++)
+            run_free(&rs[b]);
+        return s;
+    }
+    for (uint32_t b = 0; b < nb; b++)
+        stage_enter(&rs[b], &res[b], 0);
+    double t0 = now_s();
+    s = draft_batch(rs, nb, prompt, n_prompt);
+    double share = (now_s() - t0) / nb; /* each sample's share of the batch's time */
+    uint32_t b = 0;
+    for (; s == DIDCL_OK && b < nb; b++) {
+        rs[b].st->seconds = share;
+        notify(&rs[b], DIDCL_GEN_STAGE_DONE, 0, rs[b].n, 0);
+        s = run_stages(&rs[b], prompt, n_prompt, 1, select, select_state, &res[b]);
+    }
+    if (s != DIDCL_OK) {
+        for (uint32_t i = 0; i + 1 < b; i++) /* handed over to res */
+            didcl_gen_result_free(&res[i]);
+        /* run_stages freed the failing run (b - 1); a failed draft (b == 0) leaves all */
+        for (uint32_t i = b; i < nb; i++)
+            run_free(&rs[i]);
+        return s;
+    }
+    return DIDCL_OK;
+}
+
+didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                     const int32_t *prompt, int32_t n_prompt,
+                                     uint32_t first_sample, uint32_t n_samples,
+                                     didcl_select_fn select, void *select_state,
+                                     didcl_gen_observer observe, void *observe_user,
+                                     didcl_gen_result *res) {
+    DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
+    uint32_t cap = 1;
+    if (didcl_sampler_batchable(dn, o)) {
+        cap = dn->max_batch < DIDCL_SAMPLER_MAX_BATCH ? dn->max_batch : DIDCL_SAMPLER_MAX_BATCH;
+        if (dn->model_length > 0 && (uint32_t)(dn->model_length / o->block) < cap)
+            cap = (uint32_t)(dn->model_length / o->block);
+    }
+    didcl_status s = DIDCL_OK;
+    uint32_t done = 0;
+    while (s == DIDCL_OK && done < n_samples) {
+        uint32_t nb = n_samples - done < cap ? n_samples - done : cap;
+        if (nb == 1)
+            s = didcl_sampler_run_observed(dn, o, prompt, n_prompt, first_sample + done, select,
+                                           select_state, observe, observe_user, &res[done]);
+        else
+            s = run_lockstep(dn, o, prompt, n_prompt, first_sample + done, nb, select,
+                             select_state, observe, observe_user, &res[done]);
+        if (s == DIDCL_OK)
+            done += nb;
+    }
+    if (s != DIDCL_OK) {
+        for (uint32_t i = 0; i < done; i++)
+            didcl_gen_result_free(&res[i]);
+        return s;
+    }
     return DIDCL_OK;
 }
 

@@ -112,6 +112,32 @@ didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_ge
                                         void *select_state, didcl_gen_observer observe,
                                         void *observe_user, didcl_gen_result *res);
 
+/* Largest lockstep batch the sampler forms (longer runs go in several batches). */
+#define DIDCL_SAMPLER_MAX_BATCH 64
+
+/* Nonzero when samples under o can run in lockstep on dn: dn has the batched calls
+ * (max_batch > 1), drafting uses the KV cache, and no rule can make samples diverge in
+ * length or redraw (var_length, reject_low_entropy). */
+int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o);
+
+/* Generate samples first_sample .. first_sample + n_samples - 1 into res (n_samples,),
+ * each exactly as didcl_sampler_run_observed would with that sample index (same tokens,
+ * trajectory and counts). When batchable, stage 1 runs in lockstep in batches of up to
+ * min(max_batch, model_length / block, DIDCL_SAMPLER_MAX_BATCH) samples: one
+ * block_logits_batch per step for the whole batch (a sample whose block is already clean
+ * sits that step out and its rows are ignored), one store_kv_batch per block; then each
+ * sample's revision stages run alone, in sample order (so a selector sees the same
+ * sequence of calls). Otherwise the samples run one after another. Observer events of a
+ * batch's samples interleave in stage 1 (ev->sample tells them apart). A batched stage
+ * 1's `seconds` is the batch's time divided by its size. On failure nothing is
+ * returned (results already made are freed). */
+didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                     const int32_t *prompt, int32_t n_prompt,
+                                     uint32_t first_sample, uint32_t n_samples,
+                                     didcl_select_fn select, void *select_state,
+                                     didcl_gen_observer observe, void *observe_user,
+                                     didcl_gen_result *res);
+
 void didcl_gen_result_free(didcl_gen_result *res);
 
 #endif /* DIDCL_SAMPLER_H */

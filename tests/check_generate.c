@@ -4,7 +4,10 @@
  * random BD3-LM written at run time: the cached block step agrees with the uncached
  * block-causal forward, only the flagged rows come back (packed), FLOPs from the config,
  * and whole cached/uncached generations with a revision give the same tokens and the
- * NFE the spec states.
+ * NFE the spec states. Batches: the model's batched block/store steps equal the
+ * per-sequence ones, and didcl_sampler_run_batch gives every sample exactly what
+ * didcl_sampler_run gives it alone (tokens, trajectory, counts), with and without a
+ * revision stage.
  *
  * `check_generate --write-model DIR` writes the tiny model tests/generate.sh uses
  * (vocabulary 8192 to match models/tokenizer.json, copied beside it) and exits.
@@ -168,6 +171,236 @@ START_TEST(test_generate_cached_uncached) {
 }
 END_TEST
 
+/* ---- batches: the same model opened with three KV caches ---- */
+
+static didcl_model_t bmodel;
+static didcl_denoiser bdn;
+
+static void setup_batch(void) {
+    setup();
+    didcl_model_options mo = {0, 0, 3};
+    ck_assert_int_eq(didcl_model_open(rt, files, &mo, &bmodel), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_denoiser(bmodel, &bdn), DIDCL_OK);
+}
+
+static void teardown_batch(void) {
+    didcl_model_free(bmodel);
+    teardown();
+}
+
+/* store [0, 4) then block step at [4, 8) of three different sequences at once == the
+ * same steps one sequence at a time on the batch-1 model */
+START_TEST(test_batch_block_step) {
+    const size_t V = TINY_VOCAB;
+    int32_t seqs[3][8];
+    const int32_t *ptr[3];
+    float *one = malloc(3 * 4 * V * sizeof(float)), *all = malloc(3 * 4 * V * sizeof(float));
+    for (int b = 0; b < 3; b++) {
+        fill_seq(seqs[b], 8);
+        for (int i = 1; i < 8; i++)
+            seqs[b][i] = (seqs[b][i] + 1000 * b) % 8000;
+        seqs[b][5 + (b % 2)] = dn.mask_id;
+        ptr[b] = seqs[b];
+        ck_assert_int_eq(dn.reset(dn.ctx, 0), DIDCL_OK);
+        ck_assert_int_eq(dn.store_kv(dn.ctx, 0, seqs[b], 0, 4), DIDCL_OK);
+        ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seqs[b], 4, 4, one + b * 4 * V), DIDCL_OK);
+    }
+    ck_assert_uint_eq(bdn.max_batch, 3);
+    ck_assert_int_eq(bdn.reset_batch(bdn.ctx, 3), DIDCL_OK);
+    ck_assert_int_eq(bdn.store_kv_batch(bdn.ctx, 3, ptr, 0, 4), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
+    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 3, ptr, 4, 4, all), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_logit_rows(bmodel), 12);
+    ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
+    ck_assert_double_lt(max_diff(one, all, 3 * 4 * V), 1e-5);
+    ck_assert_double_eq(max_diff(one, all, 3 * 4 * V), 0.0); /* the same gemv rows */
+    /* the sequences differ, so a mix-up of caches would show */
+    ck_assert_double_gt(max_diff(all, all + 4 * V, 4 * V), 1e-3);
+    /* a batch of two of the three caches, then the batch-1 API on cache 0 */
+    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 2, ptr, 4, 4, all), DIDCL_OK);
+    ck_assert_double_lt(max_diff(one, all, 2 * 4 * V), 1e-5);
+    ck_assert_int_eq(bdn.block_logits(bdn.ctx, 0, seqs[0], 4, 4, all), DIDCL_OK);
+    ck_assert_double_lt(max_diff(one, all, 4 * V), 1e-5);
+    free(one);
+    free(all);
+}
+END_TEST
+
+/* blocks wider than the gemv's rows (the per-sequence SGEMM path): a tiny model of
+ * length 40, two sequences, store [0, 20) then a block step at [20, 40); logits equal
+ * the per-sequence ones exactly */
+START_TEST(test_batch_wide_block) {
+    testutil_model t = tiny();
+    t.length = 40;
+    char *wdir = testutil_tmpdir();
+    ck_assert_int_eq(testutil_write_model(wdir, &t, 1), 0);
+    didcl_model_files_t wf;
+    didcl_model_t one, two;
+    didcl_model_options mo = {0, 0, 2};
+    ck_assert_int_eq(didcl_model_files_open(wdir, &wf), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, wf, NULL, &one), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_open(rt, wf, &mo, &two), DIDCL_OK);
+    const size_t V = TINY_VOCAB;
+    int32_t ids[2][40], stacked[40];
+    float *a = malloc(40 * V * sizeof(float)), *b = malloc(40 * V * sizeof(float));
+    for (int s = 0; s < 2; s++) {
+        fill_seq(ids[s], 40);
+        for (int i = 1; i < 40; i++)
+            ids[s][i] = (ids[s][i] + 3000 * s) % 8000;
+        ids[s][25 + s] = dn.mask_id;
+        didcl_model_reset(one);
+        didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids[s], .n = 20};
+        ck_assert_int_eq(didcl_model_forward(one, &f), DIDCL_OK);
+        f = (didcl_forward){.mode = DIDCL_FORWARD_BLOCK, .ids = ids[s] + 20, .n = 20,
+                            .start = 20};
+        ck_assert_int_eq(didcl_model_forward(one, &f), DIDCL_OK);
+        ck_assert_int_eq(didcl_model_rows(one, 0, 20, DIDCL_ROWS_LOGITS, a + s * 20 * V),
+                         DIDCL_OK);
+    }
+    for (int s = 0; s < 2; s++)
+        memcpy(stacked + 20 * s, ids[s], 20 * sizeof(int32_t));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = stacked, .n = 20};
+    ck_assert_int_eq(didcl_model_forward_batch(two, &f, 2), DIDCL_OK);
+    for (int s = 0; s < 2; s++)
+        memcpy(stacked + 20 * s, ids[s] + 20, 20 * sizeof(int32_t));
+    f = (didcl_forward){.mode = DIDCL_FORWARD_BLOCK, .ids = stacked, .n = 20, .start = 20};
+    ck_assert_int_eq(didcl_model_forward_batch(two, &f, 2), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_rows(two, 0, 40, DIDCL_ROWS_LOGITS, b), DIDCL_OK);
+    ck_assert_double_eq(max_diff(a, b, 40 * V), 0.0);
+    ck_assert_double_gt(max_diff(b, b + 20 * V, 20 * V), 1e-3);
+    free(a);
+    free(b);
+    didcl_model_free(one);
+    didcl_model_free(two);
+    didcl_model_files_free(wf);
+    testutil_rmtree(wdir);
+    free(wdir);
+}
+END_TEST
+
+static void assert_same_result(const didcl_gen_result *a, const didcl_gen_result *b) {
+    ck_assert_int_eq(a->n, b->n);
+    ck_assert_int_eq(a->n_stages, b->n_stages);
+    ck_assert_int_eq(a->low_entropy, b->low_entropy);
+    for (int32_t i = 0; i < a->n; i++) {
+        const didcl_remask_position *p = &a->traj[i], *q = &b->traj[i];
+        ck_assert_int_eq(a->tokens[i], b->tokens[i]);
+        ck_assert_int_eq(p->token, q->token);
+        ck_assert_float_eq(p->confidence, q->confidence);
+        ck_assert_float_eq(p->entropy, q->entropy);
+        ck_assert_float_eq(p->margin, q->margin);
+        ck_assert_int_eq(p->step, q->step);
+        ck_assert_int_eq(p->block, q->block);
+        ck_assert_int_eq(p->stage, q->stage);
+        ck_assert_int_eq(p->nfe, q->nfe);
+        ck_assert_uint_eq(p->flags, q->flags);
+    }
+    for (int32_t k = 0; k < a->n_stages; k++) {
+        const didcl_stage_stats *x = &a->stages[k], *y = &b->stages[k];
+        ck_assert_int_eq(x->stage, y->stage);
+        ck_assert_int_eq(x->block, y->block);
+        ck_assert_int_eq(x->remasked, y->remasked);
+        ck_assert_int_eq(x->committed, y->committed);
+        ck_assert_int_eq(x->nfe, y->nfe);
+        ck_assert_int_eq(x->store_kv, y->store_kv);
+        ck_assert_int_eq(x->tries, y->tries);
+        ck_assert_double_eq(x->flops, y->flops);
+    }
+}
+
+typedef struct {
+    int events[3], block_done[3];
+} batch_seen;
+
+static void count_events(void *user, const didcl_gen_event *ev) {
+    batch_seen *s = user;
+    ck_assert_uint_lt(ev->sample, 3);
+    s->events[ev->sample]++;
+    s->block_done[ev->sample] += ev->kind == DIDCL_GEN_BLOCK_DONE && ev->stage == 1;
+}
+
+/* N = 3 in lockstep == each sample alone, for first-hitting without and with a revision
+ * stage, and for the steps commit rule */
+START_TEST(test_batch_generate) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = TINY_LENGTH;
+    o.seed = 11;
+    const int32_t prompt[2] = {39, 508};
+    ck_assert_int_eq(didcl_sampler_batchable(&bdn, &o), 1);
+    ck_assert_int_eq(didcl_sampler_batchable(&dn, &o), 0);
+    for (int variant = 0; variant < 3; variant++) {
+        o.n_revisions = variant == 1;
+        o.revisions[0].gamma = 0.25;
+        o.mode = variant == 2 ? DIDCL_COMMIT_STEPS : DIDCL_COMMIT_FIRST_HITTING;
+        o.steps = 2;
+        didcl_gen_result one[3], all[3];
+        batch_seen seen;
+        memset(&seen, 0, sizeof seen);
+        ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, prompt, 2, 0, 3, NULL, NULL,
+                                                 count_events, &seen, all),
+                         DIDCL_OK);
+        for (uint32_t s = 0; s < 3; s++) {
+            ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 2, s, NULL, NULL, &one[s]),
+                             DIDCL_OK);
+            assert_same_result(&one[s], &all[s]);
+            ck_assert_int_eq(seen.block_done[s], TINY_LENGTH / 4);
+            ck_assert_int_gt(seen.events[s], TINY_LENGTH / 4);
+        }
+        ck_assert_int_eq(all[0].stages[0].nfe, variant == 2 ? 2 * TINY_LENGTH / 4 - 1
+                                                            : TINY_LENGTH - 1 - 2);
+        if (variant == 1)
+            ck_assert_int_eq(all[2].stages[1].remasked, 7); /* round(0.25 * 29) */
+        /* samples differ from each other */
+        ck_assert_int_ne(memcmp(all[0].tokens, all[1].tokens, sizeof(int32_t) * TINY_LENGTH), 0);
+        for (int s = 0; s < 3; s++) {
+            didcl_gen_result_free(&one[s]);
+            didcl_gen_result_free(&all[s]);
+        }
+    }
+}
+END_TEST
+
+static int fail_on_sample_1(void *state, const didcl_remask_input *in, uint32_t *out,
+                            uint32_t *n_out, char *err, size_t err_size) {
+    if (in->sample == 1) {
+        snprintf(err, err_size, "no selection for sample 1");
+        return 1;
+    }
+    return didcl_select_lowest_confidence(state, in, out, n_out, err, err_size);
+}
+
+/* a selector failing on the batch's second sample: the whole call fails (the memory
+ * side of such failures is checked in check_sampler, which runs under valgrind) */
+START_TEST(test_batch_select_fails) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = TINY_LENGTH;
+    o.seed = 2;
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.5;
+    didcl_gen_result all[3];
+    ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, NULL, 0, 0, 3, fail_on_sample_1, NULL,
+                                             NULL, NULL, all),
+                     DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("remask selection (stage 2): failed: no selection for sample 1");
+}
+END_TEST
+
+/* a batch wider than the model's caches, or a batched uncached forward, is refused */
+START_TEST(test_batch_limits) {
+    int32_t ids[16] = {0};
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids, .n = 4, .start = 0};
+    ck_assert_int_eq(didcl_model_forward_batch(bmodel, &f, 4), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward block: batch of 4 sequences of 4 tokens, expected a "
+                             "cached mode (block, store-kv), 1 to max_batch 3 sequences");
+    f.mode = DIDCL_FORWARD_GLOBAL;
+    ck_assert_int_eq(didcl_model_forward_batch(bmodel, &f, 2), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward global: batch of 2 sequences");
+    f.mode = DIDCL_FORWARD_BLOCK;
+    ck_assert_int_eq(didcl_model_forward_batch(model, &f, 2), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("max_batch 1 sequences");
+}
+END_TEST
+
 START_TEST(test_not_bd3lm) {
     testutil_model g = testutil_tiny_gpt2();
     char *gdir = testutil_tmpdir();
@@ -196,10 +429,19 @@ static Suite *generate_suite(void) {
     tcase_add_test(core, test_flops);
     tcase_add_test(core, test_generate_cached_uncached);
     suite_add_tcase(s, core);
+    TCase *batch = tcase_create("batch");
+    tcase_set_timeout(batch, DIDCL_CL_TIMEOUT);
+    tcase_add_checked_fixture(batch, setup_batch, teardown_batch);
+    tcase_add_test(batch, test_batch_block_step);
+    tcase_add_test(batch, test_batch_generate);
+    tcase_add_test(batch, test_batch_wide_block);
+    suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
-    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_checked_fixture(limits, setup_batch, teardown_batch);
     tcase_add_test(limits, test_not_bd3lm);
+    tcase_add_test(limits, test_batch_limits);
+    tcase_add_test(limits, test_batch_select_fails);
     suite_add_tcase(s, limits);
     return s;
 }

@@ -161,7 +161,7 @@ static didcl_model_t open_model(const char *name, int half, uint32_t max_tokens)
     snprintf(dir, sizeof dir, "%s/%s", tmp, name);
     didcl_model_files_t files;
     OK(didcl_model_files_open(dir, &files));
-    didcl_model_options opt = {half, max_tokens};
+    didcl_model_options opt = {half, max_tokens, 0};
     didcl_model_t m;
     OK(didcl_model_open(rt, files, &opt, &m));
     didcl_model_files_free(files);
@@ -772,7 +772,7 @@ START_TEST(test_bad_requests) {
     snprintf(dir, sizeof dir, "%s/b", tmp);
     didcl_model_files_t files;
     OK(didcl_model_files_open(dir, &files));
-    didcl_model_options big = {0, 17};
+    didcl_model_options big = {0, 17, 0};
     didcl_model_t m = NULL;
     ck_assert_int_eq(didcl_model_open(rt, files, &big, &m), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("max_tokens 17 exceeds the context length 16");

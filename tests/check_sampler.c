@@ -11,7 +11,9 @@
  *          where it is 2 and 1 where it is 3 (confidence ~ 0.07 and ~ 0.04); everything
  *          else 0. Known confidences make NFE of threshold/steps modes exact numbers.
  * The fake checks the cache discipline itself: block_logits/store_kv must start where
- * the cache ends, and stored blocks must be clean.
+ * the cache ends, and stored blocks must be clean. Batches: one such fake per sequence
+ * behind the batched calls, compared with single runs; run this program under valgrind
+ * (CK_FORK=no) to check the batch's error paths free everything once.
  */
 #include <math.h>
 #include <stdio.h>
@@ -130,7 +132,7 @@ static void use_fake(enum fake_kind kind) {
     F.kind = kind;
     F.eos_at = -1;
     D = (didcl_denoiser){&F, V, MASK, BOS, BOS, MAXL, fake_reset, fake_block, fake_store,
-                         fake_global, fake_flops};
+                         fake_global, fake_flops, 0, NULL, NULL, NULL};
 }
 
 static didcl_gen_options opts(int32_t L, int32_t B) {
@@ -646,6 +648,148 @@ END_TEST
 
 /* ---- observer ---- */
 
+/* ---- batches: a batched fake (one fake, so one cache, per sequence) ---- */
+
+enum { MAXB = 4 };
+static fake FB[MAXB];
+static int fail_batch_at = -1; /* block_logits_batch fails at this start (-1: never) */
+
+static didcl_status fakeb_reset(void *ctx, uint32_t batch) {
+    (void)ctx;
+    for (uint32_t b = 0; b < batch; b++)
+        DIDCL_TRY(fake_reset(&FB[b], 0));
+    return DIDCL_OK;
+}
+
+static didcl_status fakeb_block(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                int32_t start, int32_t B, float *logits) {
+    (void)ctx;
+    if (start == fail_batch_at)
+        return didcl_fail(DIDCL_ERR_OPENCL, "fake: batch step at %d fails", (int)start);
+    for (uint32_t b = 0; b < batch; b++)
+        DIDCL_TRY(fake_block(&FB[b], 0, seqs[b], start, B, logits + (size_t)b * B * V));
+    return DIDCL_OK;
+}
+
+static didcl_status fakeb_store(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                int32_t start, int32_t B) {
+    (void)ctx;
+    for (uint32_t b = 0; b < batch; b++)
+        DIDCL_TRY(fake_store(&FB[b], 0, seqs[b], start, B));
+    return DIDCL_OK;
+}
+
+static didcl_denoiser batched(uint32_t max_batch) {
+    memset(FB, 0, sizeof FB);
+    for (int b = 0; b < MAXB; b++) {
+        FB[b].kind = F.kind;
+        FB[b].eos_at = F.eos_at;
+    }
+    didcl_denoiser d = D;
+    d.max_batch = max_batch;
+    d.reset_batch = fakeb_reset;
+    d.block_logits_batch = fakeb_block;
+    d.store_kv_batch = fakeb_store;
+    return d;
+}
+
+static void same_result(const didcl_gen_result *a, const didcl_gen_result *b) {
+    ck_assert_int_eq(a->n, b->n);
+    ck_assert_int_eq(a->n_stages, b->n_stages);
+    ck_assert_int_eq(a->low_entropy, b->low_entropy);
+    ck_assert_int_eq(memcmp(a->tokens, b->tokens, sizeof *a->tokens * (size_t)a->n), 0);
+    ck_assert_int_eq(memcmp(a->traj, b->traj, sizeof *a->traj * (size_t)a->n), 0);
+    for (int32_t k = 0; k < a->n_stages; k++) {
+        ck_assert_int_eq(a->stages[k].nfe, b->stages[k].nfe);
+        ck_assert_int_eq(a->stages[k].store_kv, b->stages[k].store_kv);
+        ck_assert_int_eq(a->stages[k].committed, b->stages[k].committed);
+        ck_assert_int_eq(a->stages[k].remasked, b->stages[k].remasked);
+        ck_assert_int_eq(a->stages[k].tries, b->stages[k].tries);
+        ck_assert_double_eq(a->stages[k].flops, b->stages[k].flops);
+    }
+}
+
+/* five samples in batches of up to 3 (3 + 2) == each alone, for every commit rule, with
+ * a prompt and a revision stage; options that let samples diverge fall back to one
+ * after another and still agree */
+START_TEST(test_batch_equals_sequential) {
+    const int32_t prompt[3] = {3, 4, 5};
+    for (int variant = 0; variant < 5; variant++) {
+        use_fake(variant == 3 ? PEAKED : HASH);
+        if (variant == 3)
+            F.eos_at = 30;
+        didcl_gen_options o = opts(32, 4);
+        o.mode = variant == 1 ? DIDCL_COMMIT_STEPS
+                 : variant == 2 ? DIDCL_COMMIT_THRESHOLD : DIDCL_COMMIT_FIRST_HITTING;
+        o.steps = 2;
+        o.threshold = 0.2;
+        o.n_revisions = 1;
+        o.revisions[0] = (didcl_revision){0.3, 8};
+        o.var_length = variant == 3;
+        o.reject_low_entropy = variant == 4;
+        o.reject_window = 8;
+        o.reject_min_entropy = 1.5;
+        didcl_denoiser db = batched(3);
+        ck_assert_int_eq(didcl_sampler_batchable(&db, &o), variant < 3);
+        didcl_gen_result all[5], one;
+        ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, prompt, 3, 2, 5, NULL, NULL, NULL,
+                                                 NULL, all),
+                         DIDCL_OK);
+        if (variant < 3) {
+            ck_assert_int_eq(F.n_block, 0); /* stage 1 went through the batched calls */
+            ck_assert_int_eq(FB[2].n_reset, 1);
+            ck_assert_int_eq(FB[0].n_store, 2 * 7);
+        }
+        for (int s = 0; s < 5; s++) {
+            use_fake(variant == 3 ? PEAKED : HASH);
+            F.eos_at = variant == 3 ? 30 : -1;
+            ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 2 + (uint32_t)s, NULL, NULL,
+                                               &one),
+                             DIDCL_OK);
+            same_result(&one, &all[s]);
+            didcl_gen_result_free(&one);
+        }
+        ck_assert_int_ne(memcmp(all[0].tokens, all[1].tokens, sizeof(int32_t) * 32), 0);
+        for (int s = 0; s < 5; s++)
+            didcl_gen_result_free(&all[s]);
+    }
+}
+END_TEST
+
+static int fail_sample_3(void *st, const didcl_remask_input *in, uint32_t *out,
+                         uint32_t *n_out, char *err, size_t err_size) {
+    if (in->sample == 3) {
+        snprintf(err, err_size, "sample 3 refused");
+        return 1;
+    }
+    return didcl_select_lowest_confidence(st, in, out, n_out, err, err_size);
+}
+
+/* failures inside a batch: the call fails and frees what it made (run under valgrind
+ * with CK_FORK=no to see nothing leaks or is freed twice) */
+START_TEST(test_batch_failures) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(32, 4);
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.5;
+    didcl_denoiser db = batched(3);
+    didcl_gen_result all[5];
+    /* a selector failing for the second sample of the second batch */
+    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, fail_sample_3, NULL, NULL,
+                                             NULL, all),
+                     DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("remask selection (stage 2): failed: sample 3 refused");
+    /* the batched block step failing in the middle of a draft */
+    db = batched(3);
+    fail_batch_at = 12;
+    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, NULL, NULL, NULL,
+                                             all),
+                     DIDCL_ERR_OPENCL);
+    ck_assert_last_error_has("fake: batch step at 12 fails");
+    fail_batch_at = -1;
+}
+END_TEST
+
 typedef struct seen {
     int start, commit, block_done, remask, stage_done;
     int32_t last_nfe, remasked, first_block_done_start, blocks_in_order;
@@ -726,11 +870,13 @@ static Suite *sampler_suite(void) {
     tcase_add_test(tc, test_revision_changes_only_the_chosen);
     tcase_add_test(tc, test_revision_counts_and_stages);
     tcase_add_test(tc, test_observer_events);
+    tcase_add_test(tc, test_batch_equals_sequential);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, test_low_entropy_rule);
     tcase_add_test(lim, test_invalid_selections);
     tcase_add_test(lim, test_option_messages);
+    tcase_add_test(lim, test_batch_failures);
     suite_add_tcase(s, lim);
     return s;
 }

@@ -81,6 +81,20 @@ assert a["stages"][0]["nfe"] == 2 * 8   # 2 forwards per block, 8 blocks
 assert a["stages"][1]["remasked"] == 16 and a["stages"][1]["block"] == 8  # round(0.5 * 31)
 ' "$tmp/out"
 
+# ---- --samples N: the batched drafts give byte for byte what --sequential gives ----
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --trace "$tmp/bt.csv" --quiet
+cp "$tmp/out" "$tmp/batched"
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --trace "$tmp/st.csv" --quiet --sequential
+cmp -s "$tmp/out" "$tmp/batched" || fail "--samples 3: batched and --sequential texts differ"
+cmp -s "$tmp/bt.csv" "$tmp/st.csv" || fail "--samples 3: batched and --sequential traces differ"
+[ "$(grep -c -- '--- sample' "$tmp/batched")" -eq 3 ] || fail "--samples 3: $(cat "$tmp/batched")"
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --quiet --batch 2 --threshold 0.2
+cp "$tmp/out" "$tmp/batched"
+gen 0 $M --prompt "Hello" --seed 9 --samples 3 --revise 0.25 --quiet --sequential --threshold 0.2
+cmp -s "$tmp/out" "$tmp/batched" || fail "--batch 2 --threshold: batched and --sequential texts differ"
+gen 0 $M --seed 9 --samples 2;      err_has "2 samples (drafts in batches of 2) of 32 tokens"
+gen 0 $M --seed 9 --samples 2 --stream; err_has "2 samples of 32 tokens"
+
 # ---- --trace: records; revision changes only remasked positions ----
 gen 0 $M --prompt "Hello world" --seed 5 --json --quiet
 cp "$tmp/out" "$tmp/draft.json"
@@ -181,6 +195,7 @@ gen 2 $M --temperature -1;           err_has "--temperature: -1 is negative"
 gen 2 $M --threshold 1.5;            err_has "--threshold: 1.5 outside (0, 1]"
 gen 2 $M --length abc;               err_has "--length: 'abc' is not an integer"
 gen 2 $M --samples 0;                err_has "--samples: '0' is not an integer in [1,"
+gen 2 $M --batch 65;                 err_has "--batch: '65' is not an integer in [1, 64]"
 gen 2 $M --seed -3;                  err_has "--seed: '-3' is not an unsigned 64-bit integer"
 gen 2 $M --stream --visual;          err_has "--stream and --visual are exclusive"
 gen 2 $M --json --stream;            err_has "--json replaces the text output: not with --stream"

@@ -5,7 +5,9 @@
  * a full cache of `start` positions; (b) the global forward over L tokens. Figures only,
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
- *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda]
+ *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
+ * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
+ * N caches, N * B rows of logits read back), timed without a reference.
  * The reference runs through $PYTHON_TORCH (default /usr/bin/python3), on the CPU unless
  * --ref-device says otherwise.
  */
@@ -65,7 +67,7 @@ static void row(const char *mode, double ms, double ref) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
-    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1;
+    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
@@ -74,11 +76,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--modes") && i + 1 < argc) modes = argv[++i];
         else if (!strcmp(argv[i], "--ref-device") && i + 1 < argc) ref_device = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--half")) half = 1;
         else if (!strcmp(argv[i], "--no-ref")) ref = 0;
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
-                            "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda]\n");
+                            "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
+                            "[--batch N]\n");
             return 2;
         }
     }
@@ -93,7 +97,12 @@ int main(int argc, char **argv) {
     RUN(didcl_model_files_open(dir, &files));
     const didcl_model_config *c = didcl_model_files_config(files);
     int maxL = start + B > L ? start + B : L;
-    didcl_model_options opt = {half, (uint32_t)maxL};
+    if (batch < 1 || batch * B > maxL) {
+        fprintf(stderr, "bench-model: --batch %d, expected 1 to %d (batch * B <= max(L, start + "
+                        "B))\n", batch, maxL / B);
+        return 2;
+    }
+    didcl_model_options opt = {half, (uint32_t)maxL, (uint32_t)batch};
     double t0 = now_s();
     RUN(didcl_model_open(rt, files, &opt, &m));
     clFinish(rt->queue);
@@ -114,7 +123,8 @@ int main(int argc, char **argv) {
         const float v = 0.01f;
         for (uint32_t l = 0; l < c->n_layers; l++)
             clEnqueueFillBuffer(rt->queue, m->layers[l].kv, &v, sizeof v, 0,
-                                (size_t)start * 2 * c->hidden * sizeof(float), 0, NULL, NULL);
+                                (size_t)batch * maxL * 2 * c->hidden * sizeof(float), 0, NULL,
+                                NULL);
         m->cached = (uint32_t)start;
         didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids + start, .n = (uint32_t)B,
                            .start = (uint32_t)start};
@@ -132,6 +142,29 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
         free(rows);
+        if (batch > 1) {
+            int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * B);
+            float *brows = malloc(sizeof(float) * (size_t)batch * B * c->vocab_size);
+            for (int i = 0; i < batch * B; i++)
+                bids[i] = ids[start + i % B];
+            didcl_forward fb = {.mode = DIDCL_FORWARD_BLOCK, .ids = bids, .n = (uint32_t)B,
+                                .start = (uint32_t)start};
+            const uint32_t nr = (uint32_t)(batch * B);
+            RUN(didcl_model_forward_batch(m, &fb, (uint32_t)batch));
+            RUN(didcl_model_rows(m, 0, nr, DIDCL_ROWS_LOGITS, brows));
+            t0 = now_s();
+            for (int r = 0; r < n; r++) {
+                RUN(didcl_model_forward_batch(m, &fb, (uint32_t)batch));
+                RUN(didcl_model_rows(m, 0, nr, DIDCL_ROWS_LOGITS, brows));
+            }
+            double bms = (now_s() - t0) / n * 1e3;
+            snprintf(label, sizeof label, "(a) batch of %d, per step", batch);
+            row(label, bms, -1);
+            snprintf(label, sizeof label, "(a) batch of %d, per sequence", batch);
+            row(label, bms / batch, -1);
+            free(bids);
+            free(brows);
+        }
     }
     if (strchr(modes, 'b')) {
         didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = ids, .n = (uint32_t)L};

@@ -41,6 +41,7 @@ static const char USAGE[] =
     "                      [--revise GAMMA[@BLOCK]]... [--remask NAME[:k=v,...]]\n"
     "                      [--plugin-path DIR] [--trace FILE] [--stream | --visual]\n"
     "                      [--json] [--no-cache] [--var-length] [--reject-low-entropy]\n"
+    "                      [--batch N | --sequential] [--half] [--quiet]\n"
     "Generate text with a block-diffusion LM: a draft in blocks of B tokens with a KV cache\n"
     "(stage 1), then for each --revise a DiD revision that remasks the fraction GAMMA of\n"
     "generated tokens the model was least sure of and regenerates them with global diffusion.\n"
@@ -51,7 +52,14 @@ static const char USAGE[] =
     "  --prompt TEXT       text to continue (placed after BOS; never changed)\n"
     "  --prompt-file F     read the prompt from F ('-' for stdin)\n"
     "  --length N          total tokens including BOS and prompt (default: model length)\n"
-    "  --samples N         samples to draw, one after another (default 1)\n"
+    "  --samples N         samples to draw (default 1); their drafts run in batches on the\n"
+    "                      device, each sample's text the same as drawn alone; one after\n"
+    "                      another with --sequential, --stream, --visual, --no-cache,\n"
+    "                      --var-length or --reject-low-entropy (revision stages always\n"
+    "                      run per sample)\n"
+    "  --batch N           samples per batch, 1 to 64 (16; at most length/block); each\n"
+    "                      holds its own KV cache on the device\n"
+    "  --sequential        draw --samples one after another (one KV cache)\n"
     "  --seed S            random seed (default: from the clock, printed in the summary)\n"
     "  --top-p P           nucleus mass in (0, 1] (0.9)\n"
     "  --temperature T     >= 0, 0 = greedy (1.0)\n"
@@ -82,8 +90,8 @@ static const char USAGE[] =
 typedef struct cli_opts {
     const char *model, *tokenizer, *device, *prompt, *prompt_file, *remask, *plugin_path;
     const char *trace;
-    int32_t length, block, samples;
-    int length_set, block_set, seed_set, stream, visual, json, quiet, half;
+    int32_t length, block, samples, batch;
+    int length_set, block_set, seed_set, stream, visual, json, quiet, half, sequential;
     int steps_set, threshold_set, revise_steps_set, revise_threshold_set;
     didcl_gen_options o;
 } cli_opts;
@@ -150,6 +158,7 @@ enum {
     OPT_REVISE, OPT_REVISE_STEPS, OPT_REVISE_THRESHOLD, OPT_REMASK, OPT_PLUGIN_PATH,
     OPT_TRACE, OPT_STREAM, OPT_VISUAL, OPT_JSON, OPT_NO_CACHE, OPT_VAR_LENGTH, OPT_REJECT,
     OPT_QUIET, OPT_SAMPLES, OPT_SEED, OPT_LENGTH, OPT_BLOCK, OPT_HALF,
+    OPT_SEQUENTIAL, OPT_BATCH,
 };
 
 /* Returns -1 to go on, else an exit status. */
@@ -182,6 +191,8 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         {"reject-low-entropy", no_argument, NULL, OPT_REJECT},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"half", no_argument, NULL, OPT_HALF},
+        {"sequential", no_argument, NULL, OPT_SEQUENTIAL},
+        {"batch", required_argument, NULL, OPT_BATCH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -283,6 +294,12 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
         case OPT_REJECT: c->o.reject_low_entropy = 1; break;
         case OPT_QUIET: c->quiet = 1; break;
         case OPT_HALF: c->half = 1; break;
+        case OPT_SEQUENTIAL: c->sequential = 1; break;
+        case OPT_BATCH:
+            if (parse_long("batch", optarg, 1, DIDCL_SAMPLER_MAX_BATCH, &v))
+                return 2;
+            c->batch = (int32_t)v;
+            break;
         case 'h': fputs(USAGE, stdout); return 0;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default:
@@ -484,7 +501,8 @@ typedef struct gen {
     plugin_rng rng;
     int32_t n_prompt;
     uint32_t sample;
-    /* per sample */
+    uint32_t base;               /* sample index of draft/remasked slot 0 (a batch's first) */
+    /* per sample (a batch: one slot of L entries per sample, by ev->sample - base) */
     int32_t *draft;              /* (L,) tokens after stage 1 */
     uint32_t *remasked;          /* (L,) bit k-2: remasked by revision stage k */
     int32_t streamed;            /* stream: positions printed so far */
@@ -695,11 +713,12 @@ static void visual_draw(gen *g, const didcl_gen_event *ev) {
 /* ---- progress bar on stderr ---- */
 
 static void progress_draw(gen *g, const didcl_gen_event *ev) {
+    const uint32_t *remasked = g->remasked + (size_t)(ev->sample - g->base) * g->c->o.length;
     int32_t todo = 0, total = 0;
     for (int32_t p = 0; p < ev->n; p++) {
         if (ev->traj[p].flags & DIDCL_REMASK_LOCKED)
             continue;
-        if (ev->stage == 1 || (g->remasked[p] >> (ev->stage - 2) & 1u)) {
+        if (ev->stage == 1 || (remasked[p] >> (ev->stage - 2) & 1u)) {
             total++;
             todo += ev->seq[p] == g->dn->mask_id;
         }
@@ -725,6 +744,8 @@ static void progress_draw(gen *g, const didcl_gen_event *ev) {
 static void observe(void *user, const didcl_gen_event *ev) {
     gen *g = user;
     const int32_t L = g->c->o.length;
+    const size_t slot = (size_t)(ev->sample - g->base) * (size_t)L;
+    uint32_t *remasked = g->remasked + slot;
     switch (ev->kind) {
     case DIDCL_GEN_START:
         g->attempts++;
@@ -743,11 +764,11 @@ static void observe(void *user, const didcl_gen_event *ev) {
     case DIDCL_GEN_REMASK:
         for (int32_t p = 0; p < ev->n; p++)
             if (ev->seq[p] == g->dn->mask_id && !(ev->traj[p].flags & DIDCL_REMASK_LOCKED))
-                g->remasked[p] |= 1u << (ev->stage - 2);
+                remasked[p] |= 1u << (ev->stage - 2);
         break;
     case DIDCL_GEN_STAGE_DONE:
         if (ev->stage == 1)
-            memcpy(g->draft, ev->seq, sizeof *g->draft * (size_t)(ev->n < L ? ev->n : L));
+            memcpy(g->draft + slot, ev->seq, sizeof *g->draft * (size_t)(ev->n < L ? ev->n : L));
         break;
     case DIDCL_GEN_COMMIT: break;
     }
@@ -759,6 +780,7 @@ static void observe(void *user, const didcl_gen_event *ev) {
     if (!force && t - g->last_draw < (g->visual ? 0.04 : 0.1))
         return;
     g->last_draw = t;
+    g->sample = ev->sample;
     if (g->visual)
         visual_draw(g, ev);
     else
@@ -887,11 +909,14 @@ static void trace_sample(FILE *f, int csv, const gen *g, const didcl_gen_result 
 }
 
 static void print_summary(const cli_opts *c, const didcl_stage_stats *tot, int32_t n_stages,
-                          double seconds, int64_t generated, const char *device) {
+                          double seconds, int64_t generated, const char *device, int32_t nb) {
+    char batches[48] = "";
+    if (nb > 1)
+        snprintf(batches, sizeof batches, " (drafts in batches of %d)", (int)nb);
     fprintf(stderr,
-            "didcl generate: %d sample%s of %d tokens, seed %llu%s, on %s\n", c->samples,
-            c->samples == 1 ? "" : "s", (int)c->o.length, (unsigned long long)c->o.seed,
-            c->seed_set ? "" : " (pass --seed to repeat)", device);
+            "didcl generate: %d sample%s%s of %d tokens, seed %llu%s, on %s\n", c->samples,
+            c->samples == 1 ? "" : "s", batches, (int)c->o.length,
+            (unsigned long long)c->o.seed, c->seed_set ? "" : " (pass --seed to repeat)", device);
     fprintf(stderr, "  %-5s %-7s %6s %6s %8s %7s %8s %10s %9s %9s\n", "stage", "kind", "block",
             "gamma", "remasked", "NFE", "store-KV", "FLOPs", "time", "tokens/s");
     for (int32_t k = 0; k < n_stages; k++) {
@@ -938,6 +963,7 @@ typedef struct res_set {
     didcl_model_t model;
     int32_t *prompt;
     FILE *trace;
+    didcl_gen_result *res; /* (samples per batch,) one batch's results */
     gen g;
 } res_set;
 
@@ -957,6 +983,7 @@ static void res_free(res_set *r) {
     didcl_model_files_free(r->files);
     free(r->prompt);
     free(r->g.draft);
+    free(r->res);
     free(r->g.remasked);
 }
 
@@ -1098,7 +1125,16 @@ static int run(cli_opts *c, res_set *R) {
     if (didcl_runtime_init(c->device, &R->rt) != DIDCL_OK)
         return didcl_cli_fail("--device");
     const char *devname = didcl_runtime_device(R->rt)->name;
-    didcl_model_options mo = {c->half, (uint32_t)o->length};
+    /* samples per batch: stage-1 drafts in lockstep on the device (didcl_sampler_run_batch
+     * falls back to one after another for options that make samples diverge) */
+    int32_t nb = 1;
+    if (!c->sequential && !c->stream && !c->visual && c->samples > 1 && o->use_kv_cache &&
+        !o->var_length && !o->reject_low_entropy) {
+        nb = c->samples < c->batch ? c->samples : c->batch;
+        if (nb > o->length / o->block)
+            nb = o->length / o->block;
+    }
+    didcl_model_options mo = {c->half, (uint32_t)o->length, (uint32_t)nb};
     if (didcl_model_open(R->rt, R->files, &mo, &R->model) != DIDCL_OK)
         return didcl_cli_fail(dir);
     didcl_denoiser dn;
@@ -1111,9 +1147,11 @@ static int run(cli_opts *c, res_set *R) {
     g->dn = &dn;
     g->plugin = R->plugin;
     g->n_prompt = n_prompt;
-    g->draft = malloc(sizeof *g->draft * (size_t)o->length);
-    g->remasked = malloc(sizeof *g->remasked * (size_t)o->length);
-    if (!g->draft || !g->remasked) {
+    const size_t L = (size_t)o->length;
+    g->draft = malloc(sizeof *g->draft * L * (size_t)nb);
+    g->remasked = malloc(sizeof *g->remasked * L * (size_t)nb);
+    R->res = calloc((size_t)nb, sizeof *R->res);
+    if (!g->draft || !g->remasked || !R->res) {
         fprintf(stderr, "didcl: out of memory\n");
         return 1;
     }
@@ -1135,19 +1173,22 @@ static int run(cli_opts *c, res_set *R) {
         fputs(VISUAL_ENTER, stdout);
         fflush(stdout);
     }
-    for (int32_t s = 0; s < c->samples && rc == 0; s++) {
-        g->sample = (uint32_t)s;
+    int32_t *const draft0 = g->draft;
+    uint32_t *const remasked0 = g->remasked;
+    for (int32_t s0 = 0; s0 < c->samples && rc == 0; s0 += nb) {
+        const int32_t nbat = c->samples - s0 < nb ? c->samples - s0 : nb;
+        g->base = (uint32_t)s0;
+        g->sample = (uint32_t)s0;
         g->attempts = 0;
         g->t_sample = now_s();
         g->last_draw = 0;
-        memset(g->remasked, 0, sizeof *g->remasked * (size_t)o->length);
+        memset(remasked0, 0, sizeof *remasked0 * L * (size_t)nbat);
         if (c->stream && c->samples > 1)
-            printf("%s--- sample %d ---\n", s ? "\n" : "", (int)s);
-        didcl_gen_result r;
-        didcl_status st = didcl_sampler_run_observed(&dn, o, R->prompt, n_prompt,
-                                                     (uint32_t)s, plugin_select_or_null(g),
-                                                     g->plugin ? (void *)g : NULL, observe, g,
-                                                     &r);
+            printf("%s--- sample %d ---\n", s0 ? "\n" : "", (int)s0);
+        didcl_status st = didcl_sampler_run_batch(&dn, o, R->prompt, n_prompt, (uint32_t)s0,
+                                                  (uint32_t)nbat, plugin_select_or_null(g),
+                                                  g->plugin ? (void *)g : NULL, observe, g,
+                                                  R->res);
         if (g->progress)
             fputs("\r\x1b[K", stderr);
         if (st != DIDCL_OK) {
@@ -1157,69 +1198,87 @@ static int run(cli_opts *c, res_set *R) {
                 g_visual_on = 0;
             }
             char ctxmsg[64];
-            snprintf(ctxmsg, sizeof ctxmsg, "sample %d", (int)s);
+            if (nbat > 1)
+                snprintf(ctxmsg, sizeof ctxmsg, "samples %d to %d", (int)s0,
+                         (int)(s0 + nbat - 1));
+            else
+                snprintf(ctxmsg, sizeof ctxmsg, "sample %d", (int)s0);
             rc = didcl_cli_fail(ctxmsg);
             break;
         }
-        for (int32_t k = 0; k < r.n_stages; k++) {
-            didcl_stage_stats *a = &tot[k];
-            const didcl_stage_stats *b = &r.stages[k];
-            a->stage = b->stage;
-            a->block = b->block;
-            a->gamma = b->gamma;
-            a->remasked += b->remasked;
-            a->committed += b->committed;
-            a->nfe += b->nfe;
-            a->store_kv += b->store_kv;
-            a->tries += b->tries;
-            a->flops += b->flops;
-            a->seconds += b->seconds;
-        }
-        if (r.low_entropy && !c->quiet)
-            fprintf(stderr, "didcl generate: sample %d: still below the entropy floor after %d "
-                            "tries; kept the last draft\n", (int)s, (int)r.stages[0].tries);
-        char *text = NULL;
-        size_t tlen = 0;
-        int32_t n_ids = 0;
-        if (result_text(g, &r, &text, &tlen, &n_ids) != DIDCL_OK) {
-            rc = didcl_cli_fail("decoding");
-            didcl_gen_result_free(&r);
-            break;
-        }
-        generated += n_ids - n_prompt;
-        if (R->trace)
-            trace_sample(R->trace, csv, g, &r);
-        if (c->json) {
-            if (print_json(g, &r, text, tlen, n_ids, opts) != 0)
-                rc = 1;
-        } else if (c->stream) {
-            if (!g->stream_stop)
-                stream_out(g, r.tokens, r.n);
-            int revised = 0;
-            for (int32_t k = 1; k < r.n_stages; k++)
-                revised |= r.stages[k].remasked > 0;
-            if (revised) {
-                fputs("\n--- revised ---\n", stdout);
+        int32_t j = 0;
+        for (; j < nbat && rc == 0; j++) {
+            const int32_t s = s0 + j;
+            didcl_gen_result r = R->res[j];
+            R->res[j].tokens = NULL;
+            R->res[j].traj = NULL;
+            g->sample = (uint32_t)s;
+            g->draft = draft0 + (size_t)j * L;
+            g->remasked = remasked0 + (size_t)j * L;
+            for (int32_t k = 0; k < r.n_stages; k++) {
+                didcl_stage_stats *a = &tot[k];
+                const didcl_stage_stats *b = &r.stages[k];
+                a->stage = b->stage;
+                a->block = b->block;
+                a->gamma = b->gamma;
+                a->remasked += b->remasked;
+                a->committed += b->committed;
+                a->nfe += b->nfe;
+                a->store_kv += b->store_kv;
+                a->tries += b->tries;
+                a->flops += b->flops;
+                a->seconds += b->seconds;
+            }
+            if (r.low_entropy && !c->quiet)
+                fprintf(stderr, "didcl generate: sample %d: still below the entropy floor after %d "
+                                "tries; kept the last draft\n", (int)s, (int)r.stages[0].tries);
+            char *text = NULL;
+            size_t tlen = 0;
+            int32_t n_ids = 0;
+            if (result_text(g, &r, &text, &tlen, &n_ids) != DIDCL_OK) {
+                rc = didcl_cli_fail("decoding");
+                didcl_gen_result_free(&r);
+                break;
+            }
+            generated += n_ids - n_prompt;
+            if (R->trace)
+                trace_sample(R->trace, csv, g, &r);
+            if (c->json) {
+                if (print_json(g, &r, text, tlen, n_ids, opts) != 0)
+                    rc = 1;
+            } else if (c->stream) {
+                if (!g->stream_stop)
+                    stream_out(g, r.tokens, r.n);
+                int revised = 0;
+                for (int32_t k = 1; k < r.n_stages; k++)
+                    revised |= r.stages[k].remasked > 0;
+                if (revised) {
+                    fputs("\n--- revised ---\n", stdout);
+                    fwrite(text, 1, tlen, stdout);
+                }
+                fputc('\n', stdout);
+            } else {
+                if (g->visual) { /* back to the normal screen for the text, which stays */
+                    fputs(VISUAL_LEAVE, stdout);
+                    g_visual_on = 0;
+                }
+                if (c->samples > 1)
+                    printf("%s--- sample %d ---\n", s ? "\n" : "", (int)s);
                 fwrite(text, 1, tlen, stdout);
+                fputc('\n', stdout);
+                if (g->visual && s + 1 < c->samples) {
+                    g_visual_on = 1;
+                    fputs(VISUAL_ENTER, stdout);
+                }
             }
-            fputc('\n', stdout);
-        } else {
-            if (g->visual) { /* back to the normal screen for the text, which stays */
-                fputs(VISUAL_LEAVE, stdout);
-                g_visual_on = 0;
-            }
-            if (c->samples > 1)
-                printf("%s--- sample %d ---\n", s ? "\n" : "", (int)s);
-            fwrite(text, 1, tlen, stdout);
-            fputc('\n', stdout);
-            if (g->visual && s + 1 < c->samples) {
-                g_visual_on = 1;
-                fputs(VISUAL_ENTER, stdout);
-            }
+            fflush(stdout);
+            free(text);
+            didcl_gen_result_free(&r);
         }
-        fflush(stdout);
-        free(text);
-        didcl_gen_result_free(&r);
+        for (; j < nbat; j++) /* left by an error */
+            didcl_gen_result_free(&R->res[j]);
+        g->draft = draft0;
+        g->remasked = remasked0;
     }
     if (g_visual_on) {
         fputs(VISUAL_LEAVE, stdout);
@@ -1242,7 +1301,7 @@ static int run(cli_opts *c, res_set *R) {
             g_trace_tmp_live = 0;
     }
     if (rc == 0 && !c->quiet)
-        print_summary(c, tot, n_stages, now_s() - t0, generated, devname);
+        print_summary(c, tot, n_stages, now_s() - t0, generated, devname, nb);
     return rc;
 }
 
@@ -1251,6 +1310,7 @@ int didcl_cli_generate(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     c.o = didcl_gen_options_default();
     c.samples = 1;
+    c.batch = 16;
     int rc = parse_args(&c, argc, argv);
     if (rc >= 0)
         return rc;

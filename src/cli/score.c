@@ -226,7 +226,7 @@ int didcl_cli_score(int argc, char **argv) {
         rc = didcl_cli_fail("device");
         goto done;
     }
-    didcl_model_options mo = {half, n < cfg->context_length ? n : cfg->context_length};
+    didcl_model_options mo = {half, n < cfg->context_length ? n : cfg->context_length, 0};
     if (!bd3 && mo.max_tokens < 2)
         mo.max_tokens = 2 < cfg->context_length ? 2 : cfg->context_length;
     if (didcl_model_open(rt, files, &mo, &m) != DIDCL_OK) {
