@@ -129,33 +129,6 @@ static float *read_f32(const char *name, size_t n) {
     return a;
 }
 
-/* 1 when every element is within atol (equal infinities match); else print figures. */
-static int check_close(const char *label, const float *got, const float *want, size_t n,
-                       double atol) {
-    double max_abs = 0.0;
-    size_t bad = n;
-    for (size_t i = 0; i < n; i++) {
-        if (isinf(want[i]) || isinf(got[i])) {
-            if (got[i] != want[i] && bad == n)
-                bad = i;
-            continue;
-        }
-        double d = fabs((double)got[i] - want[i]);
-        if (d > max_abs || isnan(d))
-            max_abs = d;
-        if ((isnan(d) || d > atol) && bad == n)
-            bad = i;
-    }
-    fprintf(stderr, "%-40s n=%-6zu max abs err %.3g (atol %g)\n", label, n, max_abs, atol);
-    if (bad == n)
-        return 1;
-    fprintf(stderr, "  first bad [%zu]: got %.9g want %.9g\n", bad, got[bad], want[bad]);
-    return 0;
-}
-
-#define CHECK_CLOSE(label, got, want, n, atol) \
-    ck_assert_msg(check_close((label), (got), (want), (n), (atol)), "%s differs", (label))
-
 static didcl_model_t open_model(const char *name, int half, uint32_t max_tokens) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/%s", tmp, name);
@@ -224,14 +197,14 @@ START_TEST(test_bd3lm_global) {
     OK(didcl_model_forward(m, &f));
     ck_assert_uint_eq(didcl_model_logit_rows(m), L_TINY);
     float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS), *want = read_f32("g.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm global L=32", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm global L=32", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     free(got); free(want);
 
     f.block = 4;
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS);
     want = read_f32("bc.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm block-causal B=4", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm block-causal B=4", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     free(got);
 
     /* only some rows wanted: the output layer runs on them, packed in order */
@@ -244,7 +217,7 @@ START_TEST(test_bd3lm_global) {
     ck_assert_uint_eq(didcl_model_logit_rows(m), 6);
     got = rows(m, 0, 6, DIDCL_ROWS_LOGITS);
     for (int i = 0; i < 6; i++)
-        CHECK_CLOSE("bd3lm wanted rows", got + i * V_TINY, want + sel[i] * V_TINY, V_TINY, 1e-4);
+        CK_TENSOR("bd3lm wanted rows", got + i * V_TINY, want + sel[i] * V_TINY, V_TINY, 1e-4, 0.0);
     memset(flags, 0, sizeof flags);
     OK(didcl_model_forward(m, &f));
     ck_assert_uint_eq(didcl_model_logit_rows(m), 0);
@@ -256,7 +229,7 @@ START_TEST(test_bd3lm_global) {
     OK(didcl_model_forward(m, &f));
     want = read_f32("lp.f32", 20 * V_TINY);
     got = rows(m, 3, 17, DIDCL_ROWS_LOGPROBS);
-    CHECK_CLOSE("bd3lm log-probs rows 3..19", got, want + 3 * V_TINY, 17 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm log-probs rows 3..19", got, want + 3 * V_TINY, 17 * V_TINY, 1e-4, 0.0);
     ck_assert(isinf(got[V_TINY - 1]) && got[V_TINY - 1] < 0); /* [MASK] left out */
     /* one gathered log-prob per row equals the full row's entry */
     int32_t tgt[20];
@@ -302,7 +275,7 @@ START_TEST(test_bd3lm_cached) {
     didcl_forward f = fwd(DIDCL_FORWARD_BLOCK, ids, 4, 0, 0, NULL, 0.0f);
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, 4, DIDCL_ROWS_LOGITS), *want = read_f32("s0.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm block step start 0", got, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm block step start 0", got, want, 4 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
 
     store_blocks(m, ids, 20, 4, 0.0f);
@@ -310,7 +283,7 @@ START_TEST(test_bd3lm_cached) {
     OK(didcl_model_forward(m, &f));
     float *step = rows(m, 0, 4, DIDCL_ROWS_LOGITS);
     want = read_f32("s20.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm block step start 20 vs torch", step, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm block step start 20 vs torch", step, want, 4 * V_TINY, 1e-4, 0.0);
     free(want);
     ck_assert_uint_eq(didcl_model_cached(m), 20); /* a step does not extend the cache */
 
@@ -319,14 +292,14 @@ START_TEST(test_bd3lm_cached) {
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 4, DIDCL_ROWS_LOGITS);
     want = read_f32("s20b.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm second step start 20", got, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm second step start 20", got, want, 4 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
 
     /* the engine's uncached block-causal pass over the same 24 tokens */
     f = fwd(DIDCL_FORWARD_GLOBAL, ids, 24, 0, 4, NULL, 0.0f);
     OK(didcl_model_forward(m, &f));
     got = rows(m, 20, 4, DIDCL_ROWS_LOGITS);
-    CHECK_CLOSE("bd3lm cached step vs uncached (engine)", step, got, 4 * V_TINY, 2e-5);
+    CK_TENSOR("bd3lm cached step vs uncached (engine)", step, got, 4 * V_TINY, 2e-5, 0.0);
     free(got); free(step);
     ck_assert_uint_eq(didcl_model_cached(m), 20); /* global passes leave the cache alone */
 
@@ -339,7 +312,7 @@ START_TEST(test_bd3lm_cached) {
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 4, DIDCL_ROWS_LOGITS);
     want = read_f32("s28.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm block step start 28", got, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm block step start 28", got, want, 4 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }
@@ -373,13 +346,13 @@ START_TEST(test_bd3lm_score) {
         snprintf(name, sizeof name, "sc%d.f32", blocks[i]);
         float *want = read_f32(name, L_TINY * V_TINY);
         snprintf(label, sizeof label, "bd3lm score 2L block %d", blocks[i]);
-        CHECK_CLOSE(label, got, want, L_TINY * V_TINY, 1e-4);
+        CK_TENSOR(label, got, want, L_TINY * V_TINY, 1e-4, 0.0);
         free(got); free(want);
     }
     didcl_forward f = fwd(DIDCL_FORWARD_SCORE, xt, 18, 0, 4, x0, 0.0f);
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, 18, DIDCL_ROWS_LOGITS), *want = read_f32("short.f32", 18 * V_TINY);
-    CHECK_CLOSE("bd3lm score n=18 block 4", got, want, 18 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm score n=18 block 4", got, want, 18 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }
@@ -407,13 +380,13 @@ START_TEST(test_bd3lm_chunked_attention) {
     didcl_forward f = fwd(DIDCL_FORWARD_SCORE, xt, N, 0, 16, x0, 0.0f);
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, N, DIDCL_ROWS_LOGITS), *want = read_f32("s.f32", N * V);
-    CHECK_CLOSE("bd3lm score 2x160 rows (two chunks)", got, want, N * V, 1e-4);
+    CK_TENSOR("bd3lm score 2x160 rows (two chunks)", got, want, N * V, 1e-4, 0.0);
     free(got); free(want);
     f = fwd(DIDCL_FORWARD_GLOBAL, xt, N, 0, 16, NULL, 0.0f);
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, N, DIDCL_ROWS_LOGITS);
     want = read_f32("g.f32", N * V);
-    CHECK_CLOSE("bd3lm block-causal 160 rows", got, want, N * V, 1e-4);
+    CK_TENSOR("bd3lm block-causal 160 rows", got, want, N * V, 1e-4, 0.0);
     /* log-probs of all 160 rows (statistics read in chunks) against the host's */
     float *lp = rows(m, 0, N, DIDCL_ROWS_LOGPROBS);
     for (int r = 0; r < N; r++) {
@@ -426,7 +399,7 @@ START_TEST(test_bd3lm_chunked_attention) {
             want[r * V + i] = (float)(got[r * V + i] - mx - log(sum));
         want[r * V + V - 1] = -INFINITY;
     }
-    CHECK_CLOSE("bd3lm log-probs 160 rows vs host", lp, want, N * V, 1e-5);
+    CK_TENSOR("bd3lm log-probs 160 rows vs host", lp, want, N * V, 1e-5, 0.0);
     free(lp); free(got); free(want);
     didcl_model_free(m);
 }
@@ -452,7 +425,7 @@ START_TEST(test_bd3lm_bf16_sharded) {
     didcl_forward fw = fwd(DIDCL_FORWARD_GLOBAL, ids, L_TINY, 0, 4, NULL, 0.0f);
     OK(didcl_model_forward(m, &fw));
     float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS), *want = read_f32("g.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm bf16 sharded checkpoint", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm bf16 sharded checkpoint", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }
@@ -480,7 +453,7 @@ START_TEST(test_bd3lm_time_conditioning) {
     didcl_forward f = fwd(DIDCL_FORWARD_GLOBAL, xt, L_TINY, 0, 0, NULL, 0.7f);
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS), *want = read_f32("g.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm time-cond global sigma 0.7", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm time-cond global sigma 0.7", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     float *want0 = read_f32("g0.f32", L_TINY * V_TINY);
     double diff = 0.0;
     for (int i = 0; i < L_TINY * V_TINY; i++)
@@ -490,14 +463,14 @@ START_TEST(test_bd3lm_time_conditioning) {
     f.sigma = 0.0f;
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS);
-    CHECK_CLOSE("bd3lm time-cond global sigma 0", got, want0, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm time-cond global sigma 0", got, want0, L_TINY * V_TINY, 1e-4, 0.0);
     free(got); free(want0);
 
     f = fwd(DIDCL_FORWARD_SCORE, xt, L_TINY, 0, 4, x0, 1.3f);
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS);
     want = read_f32("s.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm time-cond score sigma 1.3", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm time-cond score sigma 1.3", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     free(got); free(want);
 
     store_blocks(m, xt, 12, 4, 0.7f);
@@ -505,7 +478,7 @@ START_TEST(test_bd3lm_time_conditioning) {
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 4, DIDCL_ROWS_LOGITS);
     want = read_f32("b.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm time-cond block step sigma 0.7", got, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm time-cond block step sigma 0.7", got, want, 4 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }
@@ -530,8 +503,8 @@ START_TEST(test_bd3lm_half_weights) {
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS);
     float *want = read_f32("h.f32", L_TINY * V_TINY), *full = read_f32("f.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("bd3lm half weights vs torch (rounded)", got, want, L_TINY * V_TINY, 1e-4);
-    CHECK_CLOSE("bd3lm half weights vs torch fp32", got, full, L_TINY * V_TINY, 1e-2);
+    CK_TENSOR("bd3lm half weights vs torch (rounded)", got, want, L_TINY * V_TINY, 1e-4, 0.0);
+    CK_TENSOR("bd3lm half weights vs torch fp32", got, full, L_TINY * V_TINY, 1e-2, 0.0);
     free(got); free(want); free(full);
 
     store_blocks(m, ids, 8, 4, 0.0f);
@@ -539,7 +512,7 @@ START_TEST(test_bd3lm_half_weights) {
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 4, DIDCL_ROWS_LOGITS);
     want = read_f32("hb.f32", 4 * V_TINY);
-    CHECK_CLOSE("bd3lm half weights block step", got, want, 4 * V_TINY, 1e-4);
+    CK_TENSOR("bd3lm half weights block step", got, want, 4 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }
@@ -565,13 +538,13 @@ START_TEST(test_gpt2_causal) {
     didcl_forward f = fwd(DIDCL_FORWARD_CAUSAL, ids, L_TINY, 0, 0, NULL, 0.0f);
     OK(didcl_model_forward(m, &f));
     float *got = rows(m, 0, L_TINY, DIDCL_ROWS_LOGITS), *want = read_f32("c.f32", L_TINY * V_TINY);
-    CHECK_CLOSE("gpt2 causal L=32", got, want, L_TINY * V_TINY, 1e-4);
+    CK_TENSOR("gpt2 causal L=32", got, want, L_TINY * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     f.n = 9;
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 9, DIDCL_ROWS_LOGPROBS);
     want = read_f32("c9.f32", 9 * V_TINY);
-    CHECK_CLOSE("gpt2 causal log-probs n=9", got, want, 9 * V_TINY, 1e-4);
+    CK_TENSOR("gpt2 causal log-probs n=9", got, want, 9 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 
@@ -581,7 +554,7 @@ START_TEST(test_gpt2_causal) {
     OK(didcl_model_forward(m, &f));
     got = rows(m, 0, 16, DIDCL_ROWS_LOGITS);
     want = read_f32("h.f32", L_TINY * V_TINY); /* causal: the first 16 rows are the same */
-    CHECK_CLOSE("gpt2 half weights", got, want, 16 * V_TINY, 1e-4);
+    CK_TENSOR("gpt2 half weights", got, want, 16 * V_TINY, 1e-4, 0.0);
     free(got); free(want);
     didcl_model_free(m);
 }

@@ -73,40 +73,6 @@ static void download(cl_mem m, void *data, size_t bytes) {
 
 #define OK(call) ck_assert_msg((call) == DIDCL_OK, "%s: %s", #call, didcl_last_error())
 
-/* Compare got with want; returns 1 when every element is within atol + rtol*|want|
- * (equal infinities match), else prints the error figures and returns 0. */
-static int check_tensor(const char *label, const float *got, const float *want, size_t n,
-                        double atol, double rtol) {
-    double max_abs = 0.0, max_rel = 0.0;
-    size_t bad = n;
-    for (size_t i = 0; i < n; i++) {
-        if (isinf(want[i]) || isinf(got[i])) {
-            if (got[i] != want[i] && bad == n)
-                bad = i;
-            continue;
-        }
-        const double d = fabs((double)got[i] - want[i]);
-        const double rel = d / (fabs(want[i]) > 1e-30 ? fabs(want[i]) : 1e-30);
-        if (d > max_abs)
-            max_abs = d;
-        if (rel > max_rel && fabs(want[i]) > atol)
-            max_rel = rel;
-        if ((isnan(got[i]) || d > atol + rtol * fabs(want[i])) && bad == n)
-            bad = i;
-    }
-    if (bad == n)
-        return 1;
-    fprintf(stderr, "%s: MISMATCH (n=%zu, atol %g, rtol %g): max abs err %.3g, max rel err %.3g\n",
-            label, n, atol, rtol, max_abs, max_rel);
-    fprintf(stderr, "  first bad [%zu]: got %.9g want %.9g\n", bad, got[bad], want[bad]);
-    for (size_t i = 0; i < n && i < 5; i++)
-        fprintf(stderr, "  [%zu] got %.9g want %.9g\n", i, got[i], want[i]);
-    return 0;
-}
-
-#define CHECK_TENSOR(label, got, want, n, atol, rtol) \
-    ck_assert_msg(check_tensor((label), (got), (want), (n), (atol), (rtol)), "%s differs", (label))
-
 /* Round every element through half, giving the values a half-stored weight holds, and
  * the half bits themselves. */
 static uint16_t *to_half(float *a, size_t n) {
@@ -169,14 +135,14 @@ START_TEST(test_embed) {
     OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, NULL, 0, 0, DIDCL_WTYPE_F32, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, NULL, T, H, V, 0);
-    CHECK_TENSOR("embed f32", got, want, (size_t)T * H, 0.0, 0.0);
+    CK_TENSOR("embed f32", got, want, (size_t)T * H, 0.0, 0.0);
     ck_assert(got[6 * H + 3] == 0.0f && got[7 * H] == 0.0f);
 
     /* float storage plus learned positions (GPT-2) */
     OK(didcl_ops_embed(rt, T, H, V, d_ids, d_table, d_pos, P, pos_start, DIDCL_WTYPE_F32, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
-    CHECK_TENSOR("embed f32 + pos", got, want, (size_t)T * H, 0.0, 0.0);
+    CK_TENSOR("embed f32 + pos", got, want, (size_t)T * H, 0.0, 0.0);
 
     /* half storage: the reference uses the same half-rounded tables */
     uint16_t *ht = to_half(table, (size_t)V * H), *hp = to_half(pos, (size_t)P * H);
@@ -184,7 +150,7 @@ START_TEST(test_embed) {
     OK(didcl_ops_embed(rt, T, H, V, d_ids, d_ht, d_hp, P, pos_start, DIDCL_WTYPE_F16, d_out));
     download(d_out, got, sizeof(float) * T * H);
     didcl_ref_embed(want, ids, table, pos, T, H, V, pos_start);
-    CHECK_TENSOR("embed f16 + pos", got, want, (size_t)T * H, 0.0, 0.0);
+    CK_TENSOR("embed f16 + pos", got, want, (size_t)T * H, 0.0, 0.0);
 
     clReleaseMemObject(d_ids); clReleaseMemObject(d_out); clReleaseMemObject(d_table);
     clReleaseMemObject(d_pos); clReleaseMemObject(d_ht); clReleaseMemObject(d_hp);
@@ -213,19 +179,19 @@ START_TEST(test_layernorm_modulate) {
     OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_out));
     download(d_out, got, sizeof(float) * T * C);
     didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
-    CHECK_TENSOR("layernorm_modulate per-channel", got, want, (size_t)T * C, 1e-5, 1e-4);
+    CK_TENSOR("layernorm_modulate per-channel", got, want, (size_t)T * C, 1e-5, 1e-4);
 
     /* per-row values: row t reads mod[off + t*C + c] (T <= 6 rows fit in mod) */
     OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 0, C, C, d_out));
     download(d_out, got, sizeof(float) * T * C);
     didcl_ref_layernorm_modulate(want, x, w, mod, 0, C, C, T, C, eps);
-    CHECK_TENSOR("layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
+    CK_TENSOR("layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
 
     /* in place */
     OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_x));
     download(d_x, got, sizeof(float) * T * C);
     didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
-    CHECK_TENSOR("layernorm_modulate in place", got, want, (size_t)T * C, 1e-5, 1e-4);
+    CK_TENSOR("layernorm_modulate in place", got, want, (size_t)T * C, 1e-5, 1e-4);
 
     clReleaseMemObject(d_x); clReleaseMemObject(d_w); clReleaseMemObject(d_mod);
     clReleaseMemObject(d_out);
@@ -244,7 +210,7 @@ START_TEST(test_layernorm_bias) {
     OK(didcl_ops_layernorm_bias(rt, T, C, eps, d_x, d_w, d_b, d_out));
     download(d_out, got, sizeof(float) * T * C);
     didcl_ref_layernorm_bias(want, x, w, b, T, C, eps);
-    CHECK_TENSOR("layernorm_bias", got, want, (size_t)T * C, 1e-5, 1e-4);
+    CK_TENSOR("layernorm_bias", got, want, (size_t)T * C, 1e-5, 1e-4);
     clReleaseMemObject(d_x); clReleaseMemObject(d_w); clReleaseMemObject(d_b);
     clReleaseMemObject(d_out);
     free(x); free(w); free(b); free(want); free(got);
@@ -269,7 +235,7 @@ static void rope_case(int T, int heads, int head_dim, int pos_start) {
     download(d_qkv, got, n * sizeof(float));
     char label[64];
     snprintf(label, sizeof label, "rope T=%d heads=%d hd=%d start=%d", T, heads, head_dim, pos_start);
-    CHECK_TENSOR(label, got, want, n, 2e-5, 1e-5);
+    CK_TENSOR(label, got, want, n, 2e-5, 1e-5);
     /* V is untouched, bit for bit */
     for (int t = 0; t < T; t++) {
         size_t v0 = ((size_t)t * 3 + 2) * heads * head_dim;
@@ -298,7 +264,7 @@ START_TEST(test_rope) {
     cl_mem dk = upload(k, sizeof(float) * (T + 2) * W), dif = upload(inv_freq, sizeof inv_freq);
     OK(didcl_ops_rope_rows(rt, T, heads, hd, 300, dif, (didcl_ops_rows){dk, off, W}, 1));
     download(dk, got, sizeof(float) * (T + 2) * W);
-    CHECK_TENSOR("rope_rows K cache", got, want, (size_t)(T + 2) * W, 2e-5, 1e-5);
+    CK_TENSOR("rope_rows K cache", got, want, (size_t)(T + 2) * W, 2e-5, 1e-5);
     ck_assert(memcmp(got, k, sizeof(float) * off) == 0); /* rows before off untouched */
     clReleaseMemObject(dk); clReleaseMemObject(dif);
     free(k); free(want); free(got);
@@ -328,7 +294,7 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     q.buf = k.buf = v.buf = d_qkv;
     OK(didcl_ops_attention(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
     download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-    CHECK_TENSOR(label, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    CK_TENSOR(label, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
 
     /* the wide path (CLBlast products + masking softmax) gives the same */
     cl_mem d_s = dev_alloc(sizeof(float) * heads * Tq * Tk);
@@ -336,7 +302,7 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     download(d_out, got, sizeof(float) * Tq * heads * head_dim);
     char wlabel[128];
     snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
-    CHECK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
     clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
     free(qkv); free(want); free(got); free(att);
@@ -409,13 +375,13 @@ START_TEST(test_attention_separate_kv) {
     OK(didcl_ops_attention(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
                            (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, dout));
     download(dout, got, sizeof(float) * Tq * W);
-    CHECK_TENSOR("attention separate K/V", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    CK_TENSOR("attention separate K/V", got, want, (size_t)Tq * W, 2e-5, 1e-4);
     cl_mem ds = dev_alloc(sizeof(float) * heads * Tq * Tk);
     OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
                                 (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, ds,
                                 dout));
     download(dout, got, sizeof(float) * Tq * W);
-    CHECK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    CK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
     clReleaseMemObject(ds);
     clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
     clReleaseMemObject(dout);
@@ -448,7 +414,7 @@ static void gemv_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum d
     else
         OK(didcl_ops_gemv(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
     download(dy, got, sizeof(float) * M * N);
-    CHECK_TENSOR(label, got, want, (size_t)M * N, 1e-4, 1e-4);
+    CK_TENSOR(label, got, want, (size_t)M * N, 1e-4, 1e-4);
     clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
     free(x); free(W); free(b); free(want); free(got); free(hW);
 }
@@ -484,13 +450,13 @@ START_TEST(test_sgemm) {
     didcl_ref_sgemm(want, A, B, M, N, K, 0.5f, K, N, 0, 2.0f, N);
     OK(didcl_ops_sgemm(rt, M, N, K, 0.5f, dA, 0, K, dB, 0, N, 0, 2.0f, dC, 0, N));
     download(dC, got, sizeof(float) * M * N);
-    CHECK_TENSOR("sgemm B (K,N)", got, want, (size_t)M * N, 1e-4, 1e-4);
+    CK_TENSOR("sgemm B (K,N)", got, want, (size_t)M * N, 1e-4, 1e-4);
 
     /* C = A B^T with B read as (N, K) weights */
     didcl_ref_sgemm(want, A, B, M, N, K, 1.0f, K, K, 1, 0.0f, N);
     OK(didcl_ops_sgemm(rt, M, N, K, 1.0f, dA, 0, K, dB, 0, K, 1, 0.0f, dC, 0, N));
     download(dC, got, sizeof(float) * M * N);
-    CHECK_TENSOR("sgemm B^T (N,K)", got, want, (size_t)M * N, 1e-4, 1e-4);
+    CK_TENSOR("sgemm B^T (N,K)", got, want, (size_t)M * N, 1e-4, 1e-4);
 
     clReleaseMemObject(dA); clReleaseMemObject(dB); clReleaseMemObject(dC);
     free(A); free(B); free(C0); free(want); free(got);
@@ -514,7 +480,7 @@ START_TEST(test_log_softmax) {
     OK(didcl_ops_log_softmax(rt, R, V, excl, dx, dout));
     download(dout, got, sizeof(float) * R * V);
     didcl_ref_log_softmax(want, x, R, V, excl);
-    CHECK_TENSOR("log_softmax excl", got, want, (size_t)R * V, 1e-5, 1e-5);
+    CK_TENSOR("log_softmax excl", got, want, (size_t)R * V, 1e-5, 1e-5);
     for (int r = 0; r < R; r++) {
         ck_assert(isinf(got[(size_t)r * V + excl]) && got[(size_t)r * V + excl] < 0);
         double s = 0.0;
@@ -527,7 +493,7 @@ START_TEST(test_log_softmax) {
     OK(didcl_ops_log_softmax(rt, R, V, -1, dx, dx));
     download(dx, got, sizeof(float) * R * V);
     didcl_ref_log_softmax(want, x, R, V, -1);
-    CHECK_TENSOR("log_softmax in place", got, want, (size_t)R * V, 1e-5, 1e-5);
+    CK_TENSOR("log_softmax in place", got, want, (size_t)R * V, 1e-5, 1e-5);
     ck_assert(got[excl] <= 0.0f && got[excl] > -1e-3f); /* now the 100 logit takes ~all mass */
 
     /* (max, lse) statistics */
@@ -536,7 +502,7 @@ START_TEST(test_log_softmax) {
     OK(didcl_ops_max_lse(rt, R, V, excl, dx2, dst));
     download(dst, st, sizeof st);
     didcl_ref_max_lse(st_want, x, R, V, excl);
-    CHECK_TENSOR("max_lse excl", st, st_want, 6, 1e-5, 1e-6);
+    CK_TENSOR("max_lse excl", st, st_want, 6, 1e-5, 1e-6);
     ck_assert(st[0] < 100.0f); /* the excluded 100 is not the max */
 
     clReleaseMemObject(dx); clReleaseMemObject(dout); clReleaseMemObject(dx2);
@@ -563,7 +529,7 @@ START_TEST(test_elementwise) {
     download(dx, got, sizeof(float) * T * C);
     memcpy(want, x, sizeof(float) * T * C);
     didcl_ref_gated_residual(want, y, mod, 2 * C, 0, T, C);
-    CHECK_TENSOR("gated_residual", got, want, (size_t)T * C, 1e-6, 1e-6);
+    CK_TENSOR("gated_residual", got, want, (size_t)T * C, 1e-6, 1e-6);
 
     /* bias add then GELU on y, against the reference's GELU */
     OK(didcl_ops_bias_add(rt, T, C, dy, dmod));
@@ -572,7 +538,7 @@ START_TEST(test_elementwise) {
     for (int t = 0; t < T; t++)
         for (int c = 0; c < C; c++)
             want[t * C + c] = didcl_ref_gelu(y[t * C + c] + mod[c]);
-    CHECK_TENSOR("bias_add + gelu", got, want, (size_t)T * C, 1e-6, 1e-5);
+    CK_TENSOR("bias_add + gelu", got, want, (size_t)T * C, 1e-6, 1e-5);
     ck_assert(fabsf(didcl_ref_gelu(1.0f) - 0.841191990f) < 1e-6f); /* torch gelu tanh */
 
     clReleaseMemObject(dx); clReleaseMemObject(dy); clReleaseMemObject(dmod);
@@ -608,7 +574,7 @@ static void parity_check(const char *name, const float *got, size_t n) {
     fclose(f);
     char label[64];
     snprintf(label, sizeof label, "torch parity %s", name);
-    CHECK_TENSOR(label, got, want, n, 1e-5, 1e-5);
+    CK_TENSOR(label, got, want, n, 1e-5, 1e-5);
     free(want);
 }
 

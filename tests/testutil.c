@@ -3,6 +3,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,33 @@ void testutil_skip_without_device(void) {
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         exit(77);
+}
+
+int testutil_check_tensor(const char *label, const float *got, const float *want, size_t n,
+                          double atol, double rtol) {
+    double max_abs = 0.0, max_rel = 0.0;
+    size_t bad = n;
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(want[i]) || isinf(got[i])) {
+            if (got[i] != want[i] && bad == n)
+                bad = i;
+            continue;
+        }
+        const double d = fabs((double)got[i] - want[i]);
+        const double rel = d / (fabs(want[i]) > 1e-30 ? fabs(want[i]) : 1e-30);
+        if (d > max_abs || isnan(d))
+            max_abs = d;
+        if (rel > max_rel && fabs(want[i]) > atol)
+            max_rel = rel;
+        if ((isnan(d) || d > atol + rtol * fabs(want[i])) && bad == n)
+            bad = i;
+    }
+    fprintf(stderr, "%-40s n=%-6zu max abs err %.3g (atol %g)\n", label, n, max_abs, atol);
+    if (bad == n)
+        return 1;
+    fprintf(stderr, "  MISMATCH (rtol %g, max rel err %.3g); first bad [%zu]: got %.9g want %.9g\n",
+            rtol, max_rel, bad, got[bad], want[bad]);
+    return 0;
 }
 
 #ifndef DIDCL_PYTHON_TORCH

@@ -35,6 +35,17 @@ void testutil_rmtree(const char *dir);
 /* Write n bytes to path; returns 0 on success. */
 int testutil_write_file(const char *path, const void *data, size_t n);
 
+/* Compare got with want element by element: every |got - want| must be within
+ * atol + rtol * |want| (equal infinities match; a NaN on either side fails). Prints one
+ * line "label n= max abs err (atol)" (the figure the parity logs record) and, on a
+ * mismatch, the max relative error and the first bad element. Returns 1 on a match. */
+int testutil_check_tensor(const char *label, const float *got, const float *want, size_t n,
+                          double atol, double rtol);
+
+#define CK_TENSOR(label, got, want, n, atol, rtol)                                      \
+    ck_assert_msg(testutil_check_tensor((label), (got), (want), (n), (atol), (rtol)),   \
+                  "%s differs", (label))
+
 /* Assert that the last library error contains needle. */
 #define ck_assert_last_error_has(needle)                                               \
     ck_assert_msg(strstr(didcl_last_error(), (needle)) != NULL,                        \
