@@ -836,14 +836,17 @@ static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *con
     return s;
 }
 
-/* Multiply-adds x 2 of one forward: per query and layer the four products and the
- * attention over n_key keys; the output head unless it is a store-KV pass. */
+/* Multiply-adds x 2 of one forward: per query and layer the QKV, attention-output and
+ * MLP products and the attention over n_key keys, then the output head. A store-KV pass
+ * stops after the last layer's QKV product (all it needs), so it has no head and its last
+ * layer costs only that product. */
 static double dn_flops(void *ctx, enum didcl_forward_kind kind, int32_t n_query, int32_t n_key) {
     const didcl_model_config *c = &((didcl_model_t)ctx)->cfg;
     const double H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
-    double per_q = c->n_layers * (2.0 * (4.0 * H * H + 2.0 * H * F) + 4.0 * H * n_key);
-    if (kind != DIDCL_FWD_STORE_KV)
-        per_q += 2.0 * H * V;
+    const double qkv = 2.0 * 3.0 * H * H;
+    const double layer = qkv + 2.0 * (H * H + 2.0 * H * F) + 4.0 * H * n_key;
+    double per_q = kind == DIDCL_FWD_STORE_KV ? (c->n_layers - 1) * layer + qkv
+                                              : c->n_layers * layer + 2.0 * H * V;
     return per_q * n_query;
 }
 

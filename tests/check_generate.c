@@ -137,8 +137,8 @@ START_TEST(test_flops) {
     ck_assert_int_eq(c->mlp_dim, 256);
     ck_assert_double_eq(dn.flops(dn.ctx, DIDCL_FWD_BLOCK, 4, 8), 2 * 401408.0 + 4194304.0);
     ck_assert_double_eq(dn.flops(dn.ctx, DIDCL_FWD_GLOBAL, 4, 8), 2 * 401408.0 + 4194304.0);
-    /* a store pass has no output head */
-    ck_assert_double_eq(dn.flops(dn.ctx, DIDCL_FWD_STORE_KV, 4, 8), 2 * 401408.0);
+    /* a store pass has no output head and stops after the last layer's QKV product */
+    ck_assert_double_eq(dn.flops(dn.ctx, DIDCL_FWD_STORE_KV, 4, 8), 401408.0 + 98304.0);
 }
 END_TEST
 
