@@ -419,26 +419,24 @@ didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x) {
  * Softmax
  * ------------------------------------------------------------------------------------ */
 
-didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
-                                   cl_mem out) {
-    CHECK_DIMS("log_softmax", fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
-    CHECK_DIMS("log_softmax", excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl,
-               V - 1);
-    CHECK_DIMS("log_softmax", V > 1 || excl < 0, "V=1 with its only index excluded");
+/* Both row reductions of softmax.cl take (R, V, excl, x, out): one work-group per row. */
+static didcl_status softmax_rows(didcl_runtime_t rt, const char *op, const char *kernel, int R,
+                                 int V, int excl, cl_mem x, cl_mem out) {
+    CHECK_OP(fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
+    CHECK_OP(excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl, V - 1);
+    CHECK_OP(V > 1 || excl < 0, "V=%d with its only index excluded", V);
     struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(out)};
     cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "softmax", NULL, "log_softmax_rows", a, NARGS(a), &k));
-    return launch_rows(rt, k, "log_softmax_rows", (cl_uint)NARGS(a), R);
+    DIDCL_TRY(get_kernel(rt, "softmax", NULL, kernel, a, NARGS(a), &k));
+    return launch_rows(rt, k, kernel, (cl_uint)NARGS(a), R);
+}
+
+didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
+                                   cl_mem out) {
+    return softmax_rows(rt, "log_softmax", "log_softmax_rows", R, V, excl, x, out);
 }
 
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats) {
-    CHECK_DIMS("max_lse", fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
-    CHECK_DIMS("max_lse", excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl,
-               V - 1);
-    CHECK_DIMS("max_lse", V > 1 || excl < 0, "V=1 with its only index excluded");
-    struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(stats)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "softmax", NULL, "max_lse_rows", a, NARGS(a), &k));
-    return launch_rows(rt, k, "max_lse_rows", (cl_uint)NARGS(a), R);
+    return softmax_rows(rt, "max_lse", "max_lse_rows", R, V, excl, x, stats);
 }
