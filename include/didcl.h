@@ -68,6 +68,7 @@ enum didcl_status {
     DIDCL_ERR_PLUGIN = -12,      /* a remask plugin could not be loaded or misbehaved */
     DIDCL_ERR_SHAPE = -13,       /* tensor shape/dtype disagrees with the model config */
     DIDCL_ERR_ENCODING = -14,    /* text is not valid UTF-8 */
+    DIDCL_ERR_CANCELLED = -15,   /* the host's event callback asked to stop */
 };
 typedef enum didcl_status didcl_status;
 

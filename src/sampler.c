@@ -153,13 +153,18 @@ typedef struct run {
     void *observe_user;
 } run;
 
-static void notify(run *r, enum didcl_gen_event_kind kind, int32_t start, int32_t len,
-                   int32_t remasked) {
+/* Tell the observer; its nonzero return cancels the run (DIDCL_ERR_CANCELLED). */
+static didcl_status notify(run *r, enum didcl_gen_event_kind kind, int32_t start, int32_t len,
+                           int32_t remasked) {
     if (!r->observe)
-        return;
+        return DIDCL_OK;
     didcl_gen_event ev = {kind, r->sample, r->stage, r->n, start, len, remasked,
                           r->nfe_total, r->seq, r->traj};
-    r->observe(r->observe_user, &ev);
+    if (r->observe(r->observe_user, &ev) != 0)
+        return didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host (sample %u, "
+                          "stage %u, after %d forwards)", r->sample, r->stage,
+                          (int)r->nfe_total);
+    return DIDCL_OK;
 }
 
 static double now_s(void) {
@@ -270,8 +275,7 @@ static didcl_status draw_commit(run *r, const float *logits, int32_t start, int3
     }
     r->nfe_total++;
     r->fwd++;
-    notify(r, DIDCL_GEN_COMMIT, start, len, 0);
-    return DIDCL_OK;
+    return notify(r, DIDCL_GEN_COMMIT, start, len, 0);
 }
 
 /* Denoise the masked positions of [start, start+len) until none is left. cached: the
@@ -286,8 +290,7 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
         int32_t first, count;
         int32_t m = pick(r, start, len, mode, &first, &count);
         if (m == 0) {
-            notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
-            return DIDCL_OK;
+            return notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
         }
         if (cached) {
             DIDCL_TRY(need_rows(r, len));
@@ -353,7 +356,7 @@ restart:
     r->n = L;
     *low_entropy = 0;
     init_draft(r, prompt, n_prompt);
-    notify(r, DIDCL_GEN_START, 0, 0, 0);
+    DIDCL_TRY(notify(r, DIDCL_GEN_START, 0, 0, 0));
     if (o->use_kv_cache)
         DIDCL_TRY(dn->reset(dn->ctx, r->sample));
     for (int32_t start = 0, btries = 1; start < L; start += B, btries = 1) {
@@ -449,7 +452,7 @@ static didcl_status revise(run *r, const didcl_revision *rev, didcl_select_fn se
             r->masked[p] = 1;
         }
     r->st->remasked = (int32_t)count;
-    notify(r, DIDCL_GEN_REMASK, 0, n, (int32_t)count);
+    DIDCL_TRY(notify(r, DIDCL_GEN_REMASK, 0, n, (int32_t)count));
     for (int32_t start = 0; start < n; start += Bs) {
         int32_t len = start + Bs <= n ? Bs : n - start;
         DIDCL_TRY(denoise(r, start, len, 0, n, n, o->revise_mode, o->revise_steps,
@@ -566,7 +569,7 @@ static didcl_status run_stages(run *r, const int32_t *prompt, int32_t n_prompt, 
         }
         r->st->seconds = now_s() - t0;
         if (s == DIDCL_OK)
-            notify(r, DIDCL_GEN_STAGE_DONE, 0, r->n, 0);
+            s = notify(r, DIDCL_GEN_STAGE_DONE, 0, r->n, 0);
     }
     if (s != DIDCL_OK) {
         run_free(r);
@@ -620,7 +623,7 @@ static didcl_status denoise_batch(run *rs, uint32_t nb, const int32_t **seqs, fl
             m[b] = pick(&rs[b], start, B, o->mode, &first[b], &count[b]);
             if (m[b] == 0) {
                 done[b] = 1;
-                notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0);
+                DIDCL_TRY(notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0));
             } else {
                 active++;
             }
@@ -659,9 +662,12 @@ static didcl_status draft_batch(run *rs, uint32_t nb, const int32_t *prompt, int
         r->n = L;
         init_draft(r, prompt, n_prompt);
         seqs[b] = r->seq;
-        notify(r, DIDCL_GEN_START, 0, 0, 0);
     }
-    didcl_status s = dn->reset_batch(dn->ctx, nb);
+    didcl_status s = DIDCL_OK;
+    for (uint32_t b = 0; b < nb && s == DIDCL_OK; b++)
+        s = notify(&rs[b], DIDCL_GEN_START, 0, 0, 0);
+    if (s == DIDCL_OK)
+        s = dn->reset_batch(dn->ctx, nb);
     for (int32_t start = 0; s == DIDCL_OK && start < L; start += B) {
         s = denoise_batch(rs, nb, seqs, logits, start, B, steps_left, done);
         if (s == DIDCL_OK && start + B < L) {
@@ -707,8 +713,11 @@ static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_optio
     uint32_t b = 0;
     for (; s == DIDCL_OK && b < nb; b++) {
         rs[b].st->seconds = share;
-        notify(&rs[b], DIDCL_GEN_STAGE_DONE, 0, rs[b].n, 0);
-        s = run_stages(&rs[b], prompt, n_prompt, 1, select, select_state, &res[b]);
+        s = notify(&rs[b], DIDCL_GEN_STAGE_DONE, 0, rs[b].n, 0);
+        if (s != DIDCL_OK)
+            run_free(&rs[b]); /* as run_stages does with a run that fails */
+        else
+            s = run_stages(&rs[b], prompt, n_prompt, 1, select, select_state, &res[b]);
     }
     if (s != DIDCL_OK) {
         for (uint32_t i = 0; i + 1 < b; i++) /* handed over to res */

@@ -95,7 +95,9 @@ typedef struct didcl_gen_event {
     const didcl_remask_position *traj;  /* (n,) the trajectory so far */
 } didcl_gen_event;
 
-typedef void (*didcl_gen_observer)(void *user, const didcl_gen_event *ev);
+/* Returns 0 to go on; anything else cancels the run, which fails with
+ * DIDCL_ERR_CANCELLED (nothing is returned, as with any failure). */
+typedef int (*didcl_gen_observer)(void *user, const didcl_gen_event *ev);
 
 /* Generate one sample. prompt (n_prompt ids, may be NULL when 0) goes after BOS.
  * On success *res owns its arrays (free with didcl_gen_result_free); on failure *res is

@@ -36,6 +36,7 @@ const char *didcl_status_str(didcl_status status) {
     case DIDCL_ERR_PLUGIN: return "DIDCL_ERR_PLUGIN";
     case DIDCL_ERR_SHAPE: return "DIDCL_ERR_SHAPE";
     case DIDCL_ERR_ENCODING: return "DIDCL_ERR_ENCODING";
+    case DIDCL_ERR_CANCELLED: return "DIDCL_ERR_CANCELLED";
     }
     return "DIDCL_ERR_UNKNOWN";
 }

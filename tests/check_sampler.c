@@ -797,7 +797,7 @@ typedef struct seen {
     int masks_at_remask;
 } seen;
 
-static void watch(void *user, const didcl_gen_event *ev) {
+static int watch(void *user, const didcl_gen_event *ev) {
     seen *w = user;
     switch (ev->kind) {
     case DIDCL_GEN_START: w->start++; break;
@@ -825,7 +825,48 @@ static void watch(void *user, const didcl_gen_event *ev) {
         w->last_stage = ev->stage;
         break;
     }
+    return 0;
 }
+
+/* Cancels at the given event (counted over every kind) by returning nonzero. */
+static int cancel_at(void *user, const didcl_gen_event *ev) {
+    int *left = user;
+    (void)ev;
+    return --*left == 0;
+}
+
+START_TEST(test_observer_cancels) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(32, 4);
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.25;
+    didcl_gen_result r;
+    memset(&r, 0x5a, sizeof r);
+    didcl_gen_result untouched = r;
+    /* at the first event, inside stage 1, and inside the revision */
+    const int at[] = {1, 10, 45};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        int left = at[i];
+        ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, NULL, cancel_at,
+                                                    &left, &r),
+                         DIDCL_ERR_CANCELLED);
+        ck_assert_int_eq(left, 0); /* no event after the one that cancelled */
+        ck_assert_last_error_has("cancelled by the host");
+        ck_assert_mem_eq(&r, &untouched, sizeof r);
+    }
+    /* a lockstep batch: cancelled in its shared draft and in a sample's revision */
+    didcl_denoiser db = batched(3);
+    didcl_gen_result all[5];
+    const int at_batch[] = {3, 200};
+    for (size_t i = 0; i < sizeof at_batch / sizeof at_batch[0]; i++) {
+        int left = at_batch[i];
+        ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, NULL, cancel_at,
+                                                 &left, all),
+                         DIDCL_ERR_CANCELLED);
+        ck_assert_int_eq(left, 0);
+    }
+}
+END_TEST
 
 START_TEST(test_observer_events) {
     use_fake(HASH);
@@ -870,6 +911,7 @@ static Suite *sampler_suite(void) {
     tcase_add_test(tc, test_revision_changes_only_the_chosen);
     tcase_add_test(tc, test_revision_counts_and_stages);
     tcase_add_test(tc, test_observer_events);
+    tcase_add_test(tc, test_observer_cancels);
     tcase_add_test(tc, test_batch_equals_sequential);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");

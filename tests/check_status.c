@@ -13,6 +13,7 @@ START_TEST(test_status_names) {
     ck_assert_str_eq(didcl_status_str(DIDCL_OK), "DIDCL_OK");
     ck_assert_str_eq(didcl_status_str(DIDCL_ERR_FORMAT), "DIDCL_ERR_FORMAT");
     ck_assert_str_eq(didcl_status_str(DIDCL_ERR_ENCODING), "DIDCL_ERR_ENCODING");
+    ck_assert_str_eq(didcl_status_str(DIDCL_ERR_CANCELLED), "DIDCL_ERR_CANCELLED");
     ck_assert_str_eq(didcl_status_str((didcl_status)-999), "DIDCL_ERR_UNKNOWN");
 }
 END_TEST
