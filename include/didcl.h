@@ -628,6 +628,197 @@ typedef struct didcl_stage_stats {
     double seconds;                 /* wall time */
 } didcl_stage_stats;
 
+/* ------------------------------------------------------------------------------------
+ * Sessions: generation as one library call
+ *
+ * A session holds what every generation needs: a BD3-LM checkpoint, its tokenizer, an
+ * OpenCL device and the model on it (sized on first use to the longest sequence and
+ * largest batch asked for, grown when a later request needs more). One call generates
+ * one request or several, each with its own prompt, options, remask strategy and number
+ * of samples, and returns library-owned results: ids, text, per-stage statistics and the
+ * per-position trace. An optional event callback sees the run as it happens (stage
+ * started, token committed, block finished, stage finished, sample finished) and can
+ * cancel it by returning nonzero.
+ *
+ *     didcl_session_params sp = didcl_session_default_params();    // default model
+ *     didcl_session_t s;
+ *     if (didcl_session_open(&sp, &s) != DIDCL_OK) {
+ *         fprintf(stderr, "%s\n", didcl_last_error());
+ *         return 1;
+ *     }
+ *     didcl_request rq = didcl_request_default();
+ *     rq.prompt = "The river";
+ *     rq.options.length = 128;
+ *     rq.options.seed = 7;
+ *     didcl_results *res;
+ *     if (didcl_session_generate(s, &rq, 1, NULL, NULL, &res) != DIDCL_OK)
+ *         fprintf(stderr, "%s\n", didcl_session_error(s));
+ *     else
+ *         fwrite(res->samples[0].text, 1, res->samples[0].text_len, stdout);
+ *     didcl_results_free(res);
+ *     didcl_session_free(s);
+ *
+ * Threads: a session MUST be used by one thread at a time; different sessions MAY run
+ * concurrently. Each session keeps the message of its own last failure
+ * (didcl_session_error), independent of other sessions and threads.
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct didcl_session *didcl_session_t;
+
+typedef struct didcl_session_params {
+    const char *model;       /* BD3-LM checkpoint directory (config.json, safetensors and,
+                                unless `tokenizer` is set, a tokenizer); NULL: the default
+                                model (see didcl_default_model_dir) */
+    const char *tokenizer;   /* tokenizer.json or a directory; NULL: the model's */
+    const char *device;      /* device selector as didcl_runtime_init; NULL: its default */
+    const char *plugin_path; /* ':'-separated remask plugin directories searched first */
+    int half_weights;        /* 1: large matrices as IEEE half on the device */
+    uint32_t max_batch;      /* samples drafted in lockstep, 1..DIDCL_MAX_BATCH (16) */
+} didcl_session_params;
+
+#define DIDCL_MAX_BATCH 64
+
+/* The defaults above: default model, default device, fp32, batches of 16. */
+DIDCL_API didcl_session_params didcl_session_default_params(void);
+
+/* The default model's directory into buf: for a library running from its build tree the
+ * source tree's models/default, else the installed $(pkgdatadir)/models/default.
+ * DIDCL_ERR_NOT_FOUND (naming the places looked at) when neither has a config.json. */
+DIDCL_API didcl_status didcl_default_model_dir(char *buf, size_t size);
+
+/* Open a session: load and check the checkpoint (a bd3lm model, else
+ * DIDCL_ERR_UNSUPPORTED) and its tokenizer (it must cover the model's ids), open the
+ * device. The device model itself is built on the first generate. On failure *out is
+ * untouched and the message is didcl_last_error()'s. Free with didcl_session_free. */
+DIDCL_API didcl_status didcl_session_open(const didcl_session_params *p, didcl_session_t *out);
+DIDCL_API void didcl_session_free(didcl_session_t s);
+
+/* The message of the last failing call on s ("" if none); valid until the next call on s. */
+DIDCL_API const char *didcl_session_error(didcl_session_t s);
+
+DIDCL_API const char *didcl_session_model_dir(didcl_session_t s);
+DIDCL_API const didcl_model_config *didcl_session_config(didcl_session_t s);
+DIDCL_API didcl_tokenizer_t didcl_session_tokenizer(didcl_session_t s); /* owned by s */
+DIDCL_API const didcl_device_info *didcl_session_device(didcl_session_t s);
+
+/* Flags of didcl_request.flags. */
+enum didcl_request_flags {
+    DIDCL_REQUEST_SEQUENTIAL = 1, /* draft the samples one after another, not in lockstep
+                                     batches (same tokens; for live per-sample display) */
+    DIDCL_REQUEST_NO_SPECIAL = 2, /* special tokens written in the prompt are plain text */
+};
+
+/* One generation request. Zero/NULL fields take the defaults noted. */
+typedef struct didcl_request {
+    const char *prompt;        /* UTF-8 text placed after BOS, never changed; or NULL */
+    size_t prompt_len;         /* bytes of prompt (0: strlen) */
+    const int32_t *prompt_ids; /* the prompt as ids instead of text (prompt NULL) */
+    size_t n_prompt_ids;
+    didcl_gen_options options; /* seed, commit rules, revision stages, ...; length 0: the
+                                  model's length; block 0: the model's block_size when it
+                                  divides the length, else 4 */
+    const char *remask;        /* remask strategy spec NAME[:k=v,...] or a .so path for the
+                                  revision stages (NULL: "lowconf") */
+    uint32_t samples;          /* samples to draw (0: 1); sample i uses RNG stream i */
+    uint32_t flags;            /* didcl_request_flags */
+} didcl_request;
+
+/* A request with didcl_gen_options_default(), no prompt, one sample. */
+DIDCL_API didcl_request didcl_request_default(void);
+
+/* Check a request against the session as didcl_session_generate would, without
+ * generating: the options (with defaults applied), the prompt (tokenized; it must leave
+ * room for a generated token and hold no [MASK] or out-of-vocabulary id) and the remask
+ * spec (loaded). DIDCL_ERR_INVALID_ARG or DIDCL_ERR_PLUGIN (or the tokenizer's
+ * DIDCL_ERR_ENCODING) with a message naming the field. The resolved options (defaults
+ * applied) go to *resolved when it is not NULL. */
+DIDCL_API didcl_status didcl_session_check(didcl_session_t s, const didcl_request *req,
+                                           didcl_gen_options *resolved);
+
+/* One finished sample. Everything pointed to is owned by its didcl_results. */
+typedef struct didcl_sample {
+    uint32_t request;                   /* index of its request in the call */
+    uint32_t index;                     /* sample index inside the request */
+    didcl_gen_options options;          /* the options it ran with (defaults resolved) */
+    char remask[64];                    /* name of the remask strategy of its request */
+    int32_t n;                          /* final length, BOS included */
+    const int32_t *tokens;              /* (n,) BOS, prompt, generated tokens */
+    int32_t n_prompt;                   /* prompt tokens (positions 1..n_prompt) */
+    const int32_t *ids;                 /* (n_ids,) the text's ids: tokens + 1, less a final
+                                           end-of-text that stopped a var_length run */
+    int32_t n_ids;
+    const char *text;                   /* the decoded ids (prompt included), text_len
+                                           bytes, NUL-terminated; exact bytes, possibly not
+                                           valid UTF-8 */
+    size_t text_len;
+    const didcl_remask_position *trace; /* (n,) per position: token, confidence, entropy,
+                                           margin, stage, block, step, nfe at its commit */
+    const int32_t *draft;               /* (n,) tokens after stage 1 */
+    const uint32_t *remasked;           /* (n,) bit k-2 set: remasked by stage k */
+    int32_t n_stages;                   /* 1 + revision stages */
+    didcl_stage_stats stages[1 + DIDCL_MAX_REVISIONS];
+    int low_entropy;                    /* the last draft attempt failed the entropy rule */
+    uint32_t batch;                     /* size of the lockstep batch it was drafted in */
+} didcl_sample;
+
+/* The results of one generate call, owned by the library: free with didcl_results_free. */
+typedef struct didcl_results {
+    size_t n;                     /* samples, all requests, in request then sample order */
+    const didcl_sample *samples;  /* (n,) */
+    int32_t n_stages;             /* stages of the longest request */
+    didcl_stage_stats totals[1 + DIDCL_MAX_REVISIONS]; /* per stage, summed over samples */
+    int64_t generated;            /* tokens generated (n_ids - n_prompt, summed) */
+    double seconds;               /* wall time of the call, less load_seconds */
+    double load_seconds;          /* building the device model (first use, or growth) */
+    uint32_t batch;               /* largest lockstep batch used */
+} didcl_results;
+
+DIDCL_API void didcl_results_free(didcl_results *r);
+
+enum didcl_event_kind {
+    DIDCL_EVENT_STAGE_START = 0, /* stage 1: a draft attempt starts (seq: BOS, prompt,
+                                    masks; `attempt` counts them); stage k >= 2: its
+                                    positions were just set back to [MASK] (`remasked`
+                                    of them, 0 when gamma selects none) */
+    DIDCL_EVENT_COMMIT = 1,      /* a forward committed positions of [start, start+len) */
+    DIDCL_EVENT_BLOCK_DONE = 2,  /* the block [start, start+len) has no mask left */
+    DIDCL_EVENT_STAGE_DONE = 3,  /* the stage is over; n is the length it left */
+    DIDCL_EVENT_SAMPLE_DONE = 4, /* the sample is finished: `result` holds it */
+};
+
+/* What the event callback sees. Everything pointed to is valid only during the call. */
+typedef struct didcl_event {
+    enum didcl_event_kind kind;
+    uint32_t request;                   /* index of the request in the call */
+    uint32_t sample;                    /* sample index inside the request */
+    uint32_t stage;                     /* 1 = draft, 2.. = revisions */
+    int32_t attempt;                    /* draft attempt (1 unless the entropy rule redrew) */
+    int32_t n;                          /* current length */
+    int32_t start, len;                 /* COMMIT, BLOCK_DONE: the block concerned */
+    int32_t remasked;                   /* STAGE_START of a revision: positions remasked */
+    int32_t nfe;                        /* committing forwards of this sample so far */
+    int32_t n_prompt;                   /* prompt tokens after BOS */
+    const int32_t *seq;                 /* (n,) tokens; masked positions hold the mask id */
+    const didcl_remask_position *trace; /* (n,) the trajectory so far */
+    const uint32_t *remasked_by;        /* (n,) bit k-2: remasked by stage k (so far) */
+    const didcl_sample *result;         /* SAMPLE_DONE: the finished sample; else NULL */
+} didcl_event;
+
+/* Return 0 to go on; nonzero cancels the call, which then fails with DIDCL_ERR_CANCELLED
+ * and returns no results. Events of a lockstep batch's samples interleave in stage 1
+ * (ev->sample tells them apart). */
+typedef int (*didcl_event_fn)(const didcl_event *ev, void *user);
+
+/* Generate n_req requests, one after another (the samples of a request are drafted in
+ * lockstep batches of up to max_batch unless DIDCL_REQUEST_SEQUENTIAL or an option makes
+ * samples diverge: no KV cache, var_length, reject_low_entropy). Each request is checked
+ * (didcl_session_check) before anything runs. on_event may be NULL. On success *out
+ * holds every sample; on failure nothing is returned and didcl_session_error(s) (and
+ * didcl_last_error()) says which request and sample failed and why. */
+DIDCL_API didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs,
+                                              size_t n_req, didcl_event_fn on_event,
+                                              void *user, didcl_results **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,7 +17,8 @@ libdidcl_la_SOURCES += \
 	src/remask.c \
 	src/philox.c \
 	src/sampling.c \
-	src/sampler.c
+	src/sampler.c \
+	src/session.c
 
 noinst_HEADERS += \
 	src/error.h \
@@ -48,11 +49,16 @@ didcl_SOURCES += \
 	src/cli/score.c \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
-	src/cli/generate.c
+	src/cli/generate.c \
+	src/cli/live.c
 
 # The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
 # this build tree (src/remask.c checks its own file with dladdr).
 AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'
+
+# The default model (src/session.c): the source tree's models/default while libdidcl runs
+# from this build tree, else the installed copy.
+AM_CPPFLAGS += -DDIDCL_SOURCE_DIR='"$(abs_top_srcdir)"' -DDIDCL_MODELS_DIR='"$(pkgdatadir)/models"'
 
 # generate's default model: the source tree's models/default while didcl runs from this
 # build tree (src/cli/generate.c checks /proc/self/exe), else the installed copy.

@@ -312,11 +312,12 @@ typedef struct {
     int events[3], block_done[3];
 } batch_seen;
 
-static void count_events(void *user, const didcl_gen_event *ev) {
+static int count_events(void *user, const didcl_gen_event *ev) {
     batch_seen *s = user;
     ck_assert_uint_lt(ev->sample, 3);
     s->events[ev->sample]++;
     s->block_done[ev->sample] += ev->kind == DIDCL_GEN_BLOCK_DONE && ev->stage == 1;
+    return 0;
 }
 
 /* N = 3 in lockstep == each sample alone, for first-hitting without and with a revision

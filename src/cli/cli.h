@@ -33,4 +33,24 @@ int didcl_cli_usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* Seconds on a monotonic-enough wall clock (timespec_get). */
+double didcl_cli_now(void);
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid. */
+size_t didcl_cli_utf8_len(const unsigned char *s, size_t n);
+
+/* What the live displays of `didcl generate` (live.c) draw with. */
+typedef struct didcl_cli_live {
+    didcl_tokenizer_t tok;
+    int32_t mask_id;
+    int samples;                 /* of the run, for "sample i/N" */
+    double t_sample;             /* when the current sample started */
+} didcl_cli_live;
+
+/* Redraw the --visual canvas (stdout, a terminal) for ev. */
+void didcl_cli_visual_draw(const didcl_cli_live *lv, const didcl_event *ev);
+
+/* Redraw the one-line progress bar (stderr, a terminal) for ev. */
+void didcl_cli_progress_draw(const didcl_cli_live *lv, const didcl_event *ev);
+
 #endif /* DIDCL_CLI_H */

@@ -1,0 +1,623 @@
+/*
+ * session.c — generation as one library call (the public session API of didcl.h).
+ *
+ * A session owns a checkpoint on the host, its tokenizer, a device runtime and, built on
+ * the first generate, the model on the device. didcl_session_generate turns requests
+ * (prompt, options, remask spec, samples) into plans — defaults resolved, options,
+ * prompt and plugin checked, a lockstep batch size chosen — runs the DiD sampler
+ * (sampler.c) over the model's denoiser, and hands back library-owned results: ids,
+ * text, per-stage statistics, the per-position trace with the draft and the remask
+ * history. Hosts (the CLI, a server, bindings) need nothing else to generate.
+ *
+ * What this file is not: the sampler (sampler.c decides tokens), the forward pass
+ * (model.c) or the plugin loader (remask.c).
+ */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "model.h"
+#include "philox.h"
+#include "sampler.h"
+
+#ifndef DIDCL_MODELS_DIR
+#define DIDCL_MODELS_DIR "/usr/local/share/didcl/models"
+#endif
+
+#define ERR_MAX 1024
+
+struct didcl_session {
+    char dir[PATH_MAX];          /* the model directory */
+    char *plugin_path;           /* copy of the params' (NULL: none) */
+    int half;
+    uint32_t max_batch;
+    didcl_model_files_t files;
+    didcl_tokenizer_t tok;
+    didcl_runtime_t rt;
+    didcl_model_t model;         /* NULL until the first generate */
+    uint32_t model_tokens;       /* its max_tokens and max_batch */
+    uint32_t model_batch;
+    didcl_denoiser dn;
+    char err[ERR_MAX];           /* the last failure on this session */
+};
+
+/* Keep this thread's last message as the session's, and return status. */
+static didcl_status session_fail(didcl_session_t s, didcl_status status) {
+    snprintf(s->err, sizeof s->err, "%s", didcl_last_error());
+    return status;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the default model -------------------------------------------------------------- */
+
+/* 1 when libdidcl itself is the uninstalled build-tree copy (as the plugin loader). */
+static int in_build_tree(void) {
+#if defined(DIDCL_BUILD_DIR)
+    char self[PATH_MAX], build[PATH_MAX];
+    Dl_info info;
+    if (!dladdr((void *)didcl_default_model_dir, &info) || !info.dli_fname)
+        return 0;
+    if (!realpath(info.dli_fname, self) || !realpath(DIDCL_BUILD_DIR, build))
+        return 0;
+    size_t len = strlen(build);
+    return !strncmp(self, build, len) && self[len] == '/';
+#else
+    return 0;
+#endif
+}
+
+didcl_status didcl_default_model_dir(char *buf, size_t size) {
+    if (!buf || size == 0)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "default model: no buffer");
+    char tried[2][PATH_MAX];
+    int n = 0;
+#if defined(DIDCL_SOURCE_DIR)
+    if (in_build_tree())
+        snprintf(tried[n++], PATH_MAX, "%s/models/default", DIDCL_SOURCE_DIR);
+#endif
+    snprintf(tried[n++], PATH_MAX, "%s/default", DIDCL_MODELS_DIR);
+    for (int i = 0; i < n; i++) {
+        char cfg[PATH_MAX + 16];
+        size_t len = strlen(tried[i]);
+        snprintf(cfg, sizeof cfg, "%s/config.json", tried[i]);
+        if (access(cfg, R_OK) == 0) {
+            if (len >= size)
+                return didcl_fail(DIDCL_ERR_INVALID_ARG, "default model: %s does not fit a "
+                                  "buffer of %zu bytes", tried[i], size);
+            memcpy(buf, tried[i], len + 1);
+            return DIDCL_OK;
+        }
+    }
+    return didcl_fail(DIDCL_ERR_NOT_FOUND,
+                      "no default model: no config.json in %s%s%s (the default model is "
+                      "models/default of the source tree, installed by `make install`)",
+                      tried[0], n > 1 ? " or " : "", n > 1 ? tried[1] : "");
+}
+
+/* ---- open / free -------------------------------------------------------------------- */
+
+didcl_session_params didcl_session_default_params(void) {
+    didcl_session_params p;
+    memset(&p, 0, sizeof p);
+    p.max_batch = 16;
+    return p;
+}
+
+didcl_request didcl_request_default(void) {
+    didcl_request r;
+    memset(&r, 0, sizeof r);
+    r.options = didcl_gen_options_default();
+    r.options.length = 0; /* the model's */
+    r.options.block = 0;
+    r.samples = 1;
+    return r;
+}
+
+void didcl_session_free(didcl_session_t s) {
+    if (!s)
+        return;
+    didcl_model_free(s->model);
+    didcl_runtime_free(s->rt);
+    didcl_tokenizer_free(s->tok);
+    didcl_model_files_free(s->files);
+    free(s->plugin_path);
+    free(s);
+}
+
+static didcl_status session_load(didcl_session_t s, const didcl_session_params *p) {
+    DIDCL_TRY(didcl_model_files_open(s->dir, &s->files));
+    const didcl_model_config *cfg = didcl_model_files_config(s->files);
+    if (cfg->arch != DIDCL_ARCH_BD3LM)
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED, "model %s: a %s model, expected a bd3lm "
+                          "(block diffusion) checkpoint", s->dir, didcl_arch_str(cfg->arch));
+    if (p->tokenizer) {
+        DIDCL_TRY(didcl_tokenizer_load(p->tokenizer, &s->tok));
+    } else if (didcl_tokenizer_load(s->dir, &s->tok) != DIDCL_OK) {
+        return didcl_fail_context(DIDCL_ERR_NOT_FOUND, "model %s has no usable tokenizer "
+                                  "(give one explicitly)", s->dir);
+    }
+    const uint32_t tv = didcl_tokenizer_vocab_size(s->tok);
+    if (cfg->mask_token_id >= 0 && (uint32_t)cfg->mask_token_id > tv)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "tokenizer %s has %u ids but the model %s "
+                          "generates ids up to %d; give the model's tokenizer",
+                          didcl_tokenizer_source(s->tok), tv, s->dir,
+                          (int)cfg->mask_token_id - 1);
+    return didcl_runtime_init(p->device, &s->rt);
+}
+
+didcl_status didcl_session_open(const didcl_session_params *params, didcl_session_t *out) {
+    if (!out)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session open: no output handle");
+    didcl_session_params p = params ? *params : didcl_session_default_params();
+    if (p.max_batch == 0)
+        p.max_batch = 16;
+    if (p.max_batch > DIDCL_MAX_BATCH)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: max_batch %u, expected 1 to %d",
+                          p.max_batch, DIDCL_MAX_BATCH);
+    didcl_session_t s = calloc(1, sizeof *s);
+    if (!s)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "session: out of memory");
+    s->half = p.half_weights != 0;
+    s->max_batch = p.max_batch;
+    didcl_status st = DIDCL_OK;
+    if (p.model) {
+        if (strlen(p.model) >= sizeof s->dir)
+            st = didcl_fail(DIDCL_ERR_INVALID_ARG, "model: a path of %zu bytes, expected "
+                            "fewer than %d", strlen(p.model), PATH_MAX);
+        else
+            strcpy(s->dir, p.model);
+    } else {
+        st = didcl_default_model_dir(s->dir, sizeof s->dir);
+    }
+    if (st == DIDCL_OK && p.plugin_path && !(s->plugin_path = strdup(p.plugin_path)))
+        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "session: out of memory");
+    if (st == DIDCL_OK)
+        st = session_load(s, &p);
+    if (st != DIDCL_OK) {
+        didcl_session_free(s);
+        return st;
+    }
+    *out = s;
+    return DIDCL_OK;
+}
+
+const char *didcl_session_error(didcl_session_t s) { return s ? s->err : ""; }
+const char *didcl_session_model_dir(didcl_session_t s) { return s ? s->dir : ""; }
+const didcl_model_config *didcl_session_config(didcl_session_t s) {
+    return s ? didcl_model_files_config(s->files) : NULL;
+}
+didcl_tokenizer_t didcl_session_tokenizer(didcl_session_t s) { return s ? s->tok : NULL; }
+const didcl_device_info *didcl_session_device(didcl_session_t s) {
+    return s ? didcl_runtime_device(s->rt) : NULL;
+}
+
+/* The device model, sized for sequences of `tokens` in batches of `batch`: the one
+ * held when it is large enough, else a new one as large as both asks. */
+static didcl_status session_model(didcl_session_t s, uint32_t tokens, uint32_t batch) {
+    if (s->model && s->model_tokens >= tokens && s->model_batch >= batch)
+        return DIDCL_OK;
+    if (s->model) {
+        tokens = tokens > s->model_tokens ? tokens : s->model_tokens;
+        batch = batch > s->model_batch ? batch : s->model_batch;
+        didcl_model_free(s->model);
+        s->model = NULL;
+    }
+    didcl_model_options mo = {s->half, tokens, batch};
+    DIDCL_TRY(didcl_model_open(s->rt, s->files, &mo, &s->model));
+    s->model_tokens = tokens;
+    s->model_batch = batch;
+    return didcl_model_denoiser(s->model, &s->dn);
+}
+
+/* ---- plans: a request checked, with its defaults resolved ------------------------- */
+
+/* The plugin's uniform draws: Philox at (seed, PLUGIN, sample, 0, stage, 0), draw k of
+ * a select() call at index k, so a plugin is reproducible on every device. */
+typedef struct plugin_rng {
+    uint64_t seed;
+    uint32_t sample, stage, draws;
+} plugin_rng;
+
+typedef struct plan {
+    didcl_gen_options o;
+    int32_t *prompt;             /* (n_prompt,) */
+    int32_t n_prompt;
+    didcl_remask_t remask;       /* NULL without revision stages and spec */
+    plugin_rng rng;
+    uint32_t samples;
+    uint32_t nb;                 /* samples per lockstep batch */
+} plan;
+
+static void plan_free(plan *p) {
+    free(p->prompt);
+    didcl_remask_free(p->remask);
+    memset(p, 0, sizeof *p);
+}
+
+static double plugin_uniform(void *user) {
+    plugin_rng *r = user;
+    didcl_philox_at at = {r->seed, DIDCL_RNG_PLUGIN, r->sample, 0, r->stage, 0};
+    return didcl_philox_uniform(&at, r->draws++);
+}
+
+static int plugin_select(void *state, const didcl_remask_input *in, uint32_t *out,
+                         uint32_t *n_out, char *err, size_t err_size) {
+    plan *p = state;
+    p->rng.sample = in->sample;
+    p->rng.stage = in->stage;
+    p->rng.draws = 0;
+    if (didcl_remask_select(p->remask, in->positions, in->n, in->count, 0, in->stage,
+                            in->block_size, in->sample, out, n_out) != DIDCL_OK) {
+        snprintf(err, err_size, "%s", didcl_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static didcl_status plan_options(didcl_session_t s, const didcl_request *rq, didcl_gen_options *o) {
+    const didcl_model_config *cfg = didcl_model_files_config(s->files);
+    const int32_t ctx = (int32_t)cfg->context_length;
+    *o = rq->options;
+    if (o->length == 0)
+        o->length = ctx;
+    if (o->length < 2)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "length %d, expected >= 2 (BOS and at least "
+                          "one generated token)", (int)o->length);
+    if (o->length > ctx)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "length %d exceeds the model's length %d "
+                          "(model_length in %s/config.json)", (int)o->length, (int)ctx, s->dir);
+    if (o->block == 0)
+        o->block = cfg->block_size > 0 && o->length % (int32_t)cfg->block_size == 0
+                       ? (int32_t)cfg->block_size
+                       : 4;
+    if (o->block > 0 && o->length % o->block)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "block %d does not divide length %d",
+                          (int)o->block, (int)o->length);
+    for (int32_t i = 0; i < o->n_revisions && i < DIDCL_MAX_REVISIONS; i++) {
+        const didcl_revision *r = &o->revisions[i];
+        if (r->block > 0 && o->length % r->block)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "revise %g@%d: block %d does not divide "
+                              "length %d", r->gamma, (int)r->block, (int)r->block,
+                              (int)o->length);
+    }
+    return didcl_gen_options_check(o, ctx, 0);
+}
+
+static didcl_status plan_prompt(didcl_session_t s, const didcl_request *rq, plan *p) {
+    const didcl_model_config *cfg = didcl_model_files_config(s->files);
+    size_t n = 0;
+    if (rq->prompt) {
+        size_t len = rq->prompt_len ? rq->prompt_len : strlen(rq->prompt);
+        uint32_t fl = rq->flags & DIDCL_REQUEST_NO_SPECIAL ? DIDCL_TOKENIZE_NO_SPECIAL : 0;
+        DIDCL_TRY(didcl_tokenizer_encode(s->tok, rq->prompt, len, fl, &p->prompt, &n));
+    } else if (rq->n_prompt_ids) {
+        if (!rq->prompt_ids)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "prompt_ids: NULL with n_prompt_ids %zu",
+                              rq->n_prompt_ids);
+        n = rq->n_prompt_ids;
+    }
+    if (n > (size_t)p->o.length - 2)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "the prompt is %zu tokens, too long for "
+                          "length %d (BOS + prompt + at least one generated token)", n,
+                          (int)p->o.length);
+    p->n_prompt = (int32_t)n;
+    if (!rq->prompt && n) {
+        if (!(p->prompt = malloc(sizeof *p->prompt * n)))
+            return didcl_fail(DIDCL_ERR_NO_MEMORY, "prompt: out of memory");
+        memcpy(p->prompt, rq->prompt_ids, sizeof *p->prompt * n);
+    }
+    for (int32_t i = 0; i < p->n_prompt; i++) {
+        int32_t id = p->prompt[i];
+        if (id == cfg->mask_token_id || id < 0 || id >= (int32_t)cfg->vocab_size)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "the prompt's token %d (id %d) %s", (int)i,
+                              (int)id, id == cfg->mask_token_id
+                                           ? "is the mask token, which a prompt cannot hold"
+                                           : "is outside the model's vocabulary");
+    }
+    return DIDCL_OK;
+}
+
+static didcl_status plan_make(didcl_session_t s, const didcl_request *rq, plan *p) {
+    memset(p, 0, sizeof *p);
+    if (!rq)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "request: NULL");
+    DIDCL_TRY(plan_options(s, rq, &p->o));
+    DIDCL_TRY(plan_prompt(s, rq, p));
+    p->rng.seed = p->o.seed;
+    const char *spec = rq->remask ? rq->remask : "lowconf";
+    didcl_remask_host_cfg hc = {p->o.seed, plugin_uniform, &p->rng};
+    if (didcl_remask_open(spec, s->plugin_path, &hc, &p->remask) != DIDCL_OK) {
+        if (rq->remask)
+            return didcl_fail_context(DIDCL_ERR_PLUGIN, "remask %s", spec);
+        p->remask = NULL; /* lowconf not installed: the sampler's own rule */
+    }
+    p->samples = rq->samples ? rq->samples : 1;
+    p->nb = 1;
+    const didcl_gen_options *o = &p->o;
+    if (!(rq->flags & DIDCL_REQUEST_SEQUENTIAL) && p->samples > 1 && o->use_kv_cache &&
+        !o->var_length && !o->reject_low_entropy) {
+        p->nb = p->samples < s->max_batch ? p->samples : s->max_batch;
+        if (p->nb > (uint32_t)(o->length / o->block))
+            p->nb = (uint32_t)(o->length / o->block);
+    }
+    return DIDCL_OK;
+}
+
+didcl_status didcl_session_check(didcl_session_t s, const didcl_request *req,
+                                 didcl_gen_options *resolved) {
+    if (!s)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: NULL handle");
+    plan p;
+    didcl_status st = plan_make(s, req, &p);
+    if (st == DIDCL_OK && resolved)
+        *resolved = p.o;
+    plan_free(&p);
+    return st == DIDCL_OK ? DIDCL_OK : session_fail(s, st);
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+
+static void sample_free(didcl_sample *x) {
+    free((void *)x->tokens);
+    free((void *)x->trace);
+    free((void *)x->draft);
+    free((void *)x->remasked);
+    free((void *)x->text);
+}
+
+void didcl_results_free(didcl_results *r) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        sample_free((didcl_sample *)&r->samples[i]);
+    free((void *)r->samples);
+    free(r);
+}
+
+/* ---- running a plan ----------------------------------------------------------------- */
+
+/* What the sampler's observer needs to turn its events into the public ones, and the
+ * per-sample history (draft, remasks) of the batch in flight. */
+typedef struct run_ctx {
+    didcl_session_t s;
+    const plan *p;
+    uint32_t request;
+    uint32_t base;               /* sample index of slot 0 */
+    uint32_t *remasked;          /* (nb, L) bit k-2: remasked by stage k */
+    int32_t *draft;              /* (nb, L) tokens after stage 1 */
+    int32_t *attempts;           /* (nb,) */
+    didcl_event_fn on_event;
+    void *user;
+} run_ctx;
+
+static int observe(void *user, const didcl_gen_event *ev) {
+    run_ctx *c = user;
+    const size_t L = (size_t)c->p->o.length, slot = ev->sample - c->base;
+    uint32_t *remasked = c->remasked + slot * L;
+    didcl_event e;
+    memset(&e, 0, sizeof e);
+    switch (ev->kind) {
+    case DIDCL_GEN_START:
+        c->attempts[slot]++;
+        e.kind = DIDCL_EVENT_STAGE_START;
+        break;
+    case DIDCL_GEN_REMASK:
+        for (int32_t i = 0; i < ev->n; i++)
+            if (ev->seq[i] == c->s->dn.mask_id && !(ev->traj[i].flags & DIDCL_REMASK_LOCKED))
+                remasked[i] |= 1u << (ev->stage - 2);
+        e.kind = DIDCL_EVENT_STAGE_START;
+        break;
+    case DIDCL_GEN_COMMIT: e.kind = DIDCL_EVENT_COMMIT; break;
+    case DIDCL_GEN_BLOCK_DONE: e.kind = DIDCL_EVENT_BLOCK_DONE; break;
+    case DIDCL_GEN_STAGE_DONE:
+        if (ev->stage == 1)
+            memcpy(c->draft + slot * L, ev->seq, sizeof *c->draft * (size_t)ev->n);
+        e.kind = DIDCL_EVENT_STAGE_DONE;
+        break;
+    }
+    if (!c->on_event)
+        return 0;
+    e.request = c->request;
+    e.sample = ev->sample;
+    e.stage = ev->stage;
+    e.attempt = c->attempts[slot];
+    e.n = ev->n;
+    e.start = ev->start;
+    e.len = ev->len;
+    e.remasked = ev->remasked;
+    e.nfe = ev->nfe;
+    e.n_prompt = c->p->n_prompt;
+    e.seq = ev->seq;
+    e.trace = ev->traj;
+    e.remasked_by = remasked;
+    return c->on_event(&e, c->user);
+}
+
+/* Turn a sampler result into a public sample (takes its arrays). */
+static didcl_status sample_make(run_ctx *c, didcl_gen_result *r, uint32_t index, uint32_t nb,
+                                didcl_sample *x) {
+    const plan *p = c->p;
+    const size_t L = (size_t)p->o.length, slot = index - c->base;
+    memset(x, 0, sizeof *x);
+    x->request = c->request;
+    x->index = index;
+    x->options = p->o;
+    snprintf(x->remask, sizeof x->remask, "%s",
+             p->remask ? didcl_remask_name(p->remask) : "lowest-confidence (built-in)");
+    x->n = r->n;
+    x->n_prompt = p->n_prompt;
+    x->tokens = r->tokens;
+    x->trace = r->traj;
+    r->tokens = NULL;
+    r->traj = NULL;
+    x->n_stages = r->n_stages;
+    memcpy(x->stages, r->stages, sizeof x->stages);
+    x->low_entropy = r->low_entropy;
+    x->batch = nb;
+    int32_t *draft = malloc(sizeof *draft * L);
+    uint32_t *rem = malloc(sizeof *rem * L);
+    x->draft = draft;
+    x->remasked = rem;
+    if (!draft || !rem)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "results: out of memory");
+    memcpy(draft, c->draft + slot * L, sizeof *draft * L);
+    memcpy(rem, c->remasked + slot * L, sizeof *rem * L);
+    int32_t n = x->n; /* a var-length run's final end-of-text is not text */
+    if (p->o.var_length && n > p->n_prompt + 1 && x->tokens[n - 1] == c->s->dn.eos_id)
+        n--;
+    x->ids = x->tokens + 1;
+    x->n_ids = n - 1;
+    char *text;
+    DIDCL_TRY(didcl_tokenizer_decode(c->s->tok, x->ids, (size_t)x->n_ids, &text, &x->text_len));
+    x->text = text;
+    return DIDCL_OK;
+}
+
+/* Run plan p's samples into out[0 .. p->samples). */
+static didcl_status plan_run(didcl_session_t s, const plan *p, uint32_t request,
+                             didcl_event_fn on_event, void *user, didcl_sample *out,
+                             size_t *n_out, double *load_seconds) {
+    const size_t L = (size_t)p->o.length;
+    const double t0 = now_s();
+    DIDCL_TRY(session_model(s, (uint32_t)L, p->nb));
+    *load_seconds += now_s() - t0;
+    run_ctx c = {s, p, request, 0, NULL, NULL, NULL, on_event, user};
+    c.remasked = malloc(sizeof *c.remasked * L * p->nb);
+    c.draft = malloc(sizeof *c.draft * L * p->nb);
+    c.attempts = malloc(sizeof *c.attempts * p->nb);
+    didcl_gen_result *res = calloc(p->nb, sizeof *res);
+    didcl_status st = DIDCL_OK;
+    if (!c.remasked || !c.draft || !c.attempts || !res)
+        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for a batch of %u", p->nb);
+    for (uint32_t s0 = 0; st == DIDCL_OK && s0 < p->samples; s0 += p->nb) {
+        const uint32_t nbat = p->samples - s0 < p->nb ? p->samples - s0 : p->nb;
+        c.base = s0;
+        memset(c.remasked, 0, sizeof *c.remasked * L * nbat);
+        memset(c.draft, 0, sizeof *c.draft * L * nbat);
+        memset(c.attempts, 0, sizeof *c.attempts * nbat);
+        st = didcl_sampler_run_batch(&s->dn, &p->o, p->prompt, p->n_prompt, s0, nbat,
+                                     p->remask ? plugin_select : NULL, (void *)p, observe, &c,
+                                     res);
+        if (st != DIDCL_OK) {
+            if (nbat > 1)
+                didcl_fail_context(st, "samples %u to %u", s0, s0 + nbat - 1);
+            else
+                didcl_fail_context(st, "sample %u", s0);
+            break;
+        }
+        uint32_t j = 0;
+        for (; j < nbat && st == DIDCL_OK; j++) {
+            didcl_sample *x = &out[(*n_out)++];
+            st = sample_make(&c, &res[j], s0 + j, nbat, x);
+            didcl_gen_result_free(&res[j]);
+            if (st == DIDCL_OK && on_event) {
+                didcl_event e;
+                memset(&e, 0, sizeof e);
+                e.kind = DIDCL_EVENT_SAMPLE_DONE;
+                e.request = request;
+                e.sample = x->index;
+                e.stage = (uint32_t)x->n_stages;
+                e.attempt = c.attempts[j];
+                e.n = x->n;
+                for (int32_t k = 0; k < x->n_stages; k++)
+                    e.nfe += x->stages[k].nfe;
+                e.n_prompt = x->n_prompt;
+                e.seq = x->tokens;
+                e.trace = x->trace;
+                e.remasked_by = x->remasked;
+                e.result = x;
+                if (on_event(&e, user) != 0)
+                    st = didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host "
+                                    "after sample %u", x->index);
+            }
+        }
+        for (; j < nbat; j++)
+            didcl_gen_result_free(&res[j]);
+    }
+    free(res);
+    free(c.remasked);
+    free(c.draft);
+    free(c.attempts);
+    return st;
+}
+
+didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs, size_t n_req,
+                                    didcl_event_fn on_event, void *user, didcl_results **out) {
+    if (!s)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: NULL handle");
+    if (!out || (!reqs && n_req))
+        return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "generate: %s is NULL",
+                                          out ? "the request array" : "the results pointer"));
+    const double t0 = now_s();
+    plan *plans = calloc(n_req ? n_req : 1, sizeof *plans);
+    didcl_results *r = calloc(1, sizeof *r);
+    didcl_status st = plans && r ? DIDCL_OK
+                                 : didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory");
+    /* every request is checked before anything runs */
+    size_t total = 0;
+    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
+        st = plan_make(s, &reqs[i], &plans[i]);
+        if (st != DIDCL_OK && n_req > 1)
+            didcl_fail_context(st, "request %zu", i);
+        else
+            total += plans[i].samples;
+    }
+    didcl_sample *samples = NULL;
+    if (st == DIDCL_OK && !(samples = calloc(total ? total : 1, sizeof *samples)))
+        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for %zu samples", total);
+    if (r)
+        r->samples = samples;
+    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
+        st = plan_run(s, &plans[i], (uint32_t)i, on_event, user, samples, &r->n,
+                      &r->load_seconds);
+        if (st != DIDCL_OK && n_req > 1)
+            didcl_fail_context(st, "request %zu", i);
+        if (st == DIDCL_OK && plans[i].nb > r->batch)
+            r->batch = plans[i].nb;
+    }
+    for (size_t i = 0; plans && i < n_req; i++)
+        plan_free(&plans[i]);
+    free(plans);
+    if (st != DIDCL_OK) {
+        if (!r)
+            free(samples);
+        didcl_results_free(r);
+        return session_fail(s, st);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const didcl_sample *x = &r->samples[i];
+        if (x->n_stages > r->n_stages)
+            r->n_stages = x->n_stages;
+        r->generated += x->n_ids - x->n_prompt;
+        for (int32_t k = 0; k < x->n_stages; k++) {
+            didcl_stage_stats *a = &r->totals[k];
+            const didcl_stage_stats *b = &x->stages[k];
+            a->stage = b->stage;
+            a->block = b->block;
+            a->gamma = b->gamma;
+            a->remasked += b->remasked;
+            a->committed += b->committed;
+            a->nfe += b->nfe;
+            a->store_kv += b->store_kv;
+            a->tries += b->tries;
+            a->flops += b->flops;
+            a->seconds += b->seconds;
+        }
+    }
+    r->seconds = now_s() - t0 - r->load_seconds;
+    *out = r;
+    s->err[0] = '\0';
+    return DIDCL_OK;
+}
