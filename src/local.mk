@@ -59,8 +59,3 @@ AM_CPPFLAGS += -DDIDCL_BUILD_DIR='"$(abs_top_builddir)"'
 # The default model (src/session.c): the source tree's models/default while libdidcl runs
 # from this build tree, else the installed copy.
 AM_CPPFLAGS += -DDIDCL_SOURCE_DIR='"$(abs_top_srcdir)"' -DDIDCL_MODELS_DIR='"$(pkgdatadir)/models"'
-
-# generate's default model: the source tree's models/default while didcl runs from this
-# build tree (src/cli/generate.c checks /proc/self/exe), else the installed copy.
-didcl_CPPFLAGS = $(AM_CPPFLAGS) -DDIDCL_SOURCE_DIR='"$(abs_top_srcdir)"' \
-	-DDIDCL_MODELS_DIR='"$(pkgdatadir)/models"'

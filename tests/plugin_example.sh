@@ -57,6 +57,21 @@ msg=$("$didcl" plugins --plugin-path "$tmp/ex" --try example:weight=2 2>&1)
 echo "$msg" | grep -q "didcl-remask-example.so: create failed: option weight: '2' is not a number in \[0, 1\]" \
     || fail "example option error: $msg"
 
+# A host program built from the installed headers and `pkg-config --libs didcl` alone
+# (examples/generate.c) generates, streams and revises with the out-of-tree plugin.
+if [ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ]; then
+    cc -std=c11 -Wall -Wextra -Werror "$src/examples/generate.c" $cflags \
+        $($pkg --libs didcl) -o "$tmp/generate" 2>"$tmp/log" || fail "building examples/generate.c"
+    mkdir "$tmp/m" && "$MKGEN" --write-model "$tmp/m" >"$tmp/log" 2>&1 || fail "tiny model"
+    DIDCL_PLUGIN_PATH="$tmp/ex" "$tmp/generate" -m "$tmp/m" -n 32 -s 3 -r example:weight=0.5 \
+        "Hello" >"$tmp/gen.out" 2>"$tmp/gen.err" || { cat "$tmp/gen.err"; fail "examples/generate"; }
+    DIDCL_PLUGIN_PATH="$tmp/ex" "$didcl" generate --model "$tmp/m" --length 32 --seed 3 \
+        --revise 0.25 --remask example:weight=0.5 --prompt "Hello" --quiet >"$tmp/cli.out" 2>&1 \
+        || fail "installed didcl generate with the example plugin: $(cat "$tmp/cli.out")"
+    cmp -s "$tmp/gen.out" "$tmp/cli.out" || fail "examples/generate and didcl generate differ"
+    grep -q 'revision remasked [1-9]' "$tmp/gen.err" || fail "no revision: $(cat "$tmp/gen.err")"
+fi
+
 # The example's install target puts it where the installed didcl finds it by name.
 $make -C "$tmp/ex" install PKG_CONFIG="$pkg" DESTDIR= >"$tmp/log" 2>&1 || fail "example make install"
 [ -f "$pluginsdir/didcl-remask-example.so" ] || fail "example not installed into $pluginsdir"
