@@ -7,6 +7,7 @@
 # errors (exit 1) leaving no --trace file, and the missing-default-model message.
 # Needs DIDCL and MKGEN (see tests/local.mk); python3 reads the JSON.
 set -u
+umask 022
 : "${DIDCL:?set DIDCL to the didcl binary}"
 [ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ] || { echo "SKIP: no check_generate (Check missing)"; exit 77; }
 PY=$(command -v python3 || command -v /usr/bin/python3) || { echo "SKIP: python3 missing"; exit 77; }
@@ -101,6 +102,18 @@ cp "$tmp/out" "$tmp/draft.json"
 gen 0 $M --prompt "Hello world" --seed 5 --revise 0.25 --trace "$tmp/t.jsonl" --quiet
 [ -f "$tmp/t.jsonl" ] || fail "no trace file"
 ls -a "$tmp" | grep -q 'tmp-' && fail "a temporary trace file was left behind"
+# an ordinary file's mode (umask 022: 0644, not mkstemp's 0600)
+[ "$(stat -c %a "$tmp/t.jsonl")" = 644 ] || fail "trace mode $(stat -c %a "$tmp/t.jsonl"), expected 644"
+# a FIFO stays a FIFO and its reader gets the whole trace
+mkfifo "$tmp/fifo" && {
+    cat "$tmp/fifo" >"$tmp/fifo.out" &
+    reader=$!
+    gen 0 $M --prompt "Hello world" --seed 5 --revise 0.25 --trace "$tmp/fifo" --quiet
+    wait $reader
+    [ -p "$tmp/fifo" ] || fail "--trace replaced a FIFO by a regular file"
+    cmp -s "$tmp/fifo.out" "$tmp/t.jsonl" || fail "--trace into a FIFO: a different trace"
+    rm -f "$tmp/fifo"
+}
 "$PY" -c '
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -726,6 +727,28 @@ static void res_free(res_set *r) {
     free(r->prompt);
 }
 
+/* Put the finished trace in place: renamed over a regular file (or none), so a reader
+ * never sees half of it; copied into anything else (a FIFO, a device), which a rename
+ * would replace by a regular file. */
+static int trace_finish(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return rename(g_trace_tmp, path);
+    FILE *in = fopen(g_trace_tmp, "rb");
+    FILE *out = in ? fopen(path, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    ok = ok && !ferror(in);
+    if (in)
+        fclose(in);
+    if (out)
+        ok &= fclose(out) == 0;
+    return ok ? unlink(g_trace_tmp) : -1;
+}
+
 /* Open the --trace file's temporary twin beside it. */
 static int trace_open(const cli_opts *c, res_set *R) {
     const char *slash = strrchr(c->trace, '/');
@@ -739,6 +762,13 @@ static int trace_open(const cli_opts *c, res_set *R) {
         return 1;
     }
     g_trace_tmp_live = 1;
+    mode_t um = umask(0); /* mkstemp made it 0600: give it an ordinary file's mode */
+    umask(um);
+    if (fchmod(fd, 0666 & ~um) != 0) {
+        close(fd);
+        fprintf(stderr, "didcl: --trace %s: %s\n", c->trace, strerror(errno));
+        return 1;
+    }
     R->trace = fdopen(fd, "w");
     if (!R->trace) {
         close(fd);
@@ -850,7 +880,7 @@ static int run(cli_opts *c, res_set *R) {
         int bad = ferror(R->trace);
         bad |= fclose(R->trace) != 0;
         R->trace = NULL;
-        if (bad || rename(g_trace_tmp, c->trace) != 0) {
+        if (bad || trace_finish(c->trace) != 0) {
             fprintf(stderr, "didcl: --trace %s: cannot write: %s\n", c->trace, strerror(errno));
             return 1;
         }
