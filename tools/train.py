@@ -321,7 +321,10 @@ def load_init(path, cfg_over, log):
         sys.exit("train: --init %s: time_conditioning is true; this trainer feeds sigma = 0" % path)
     cfg = {k: icfg[k] for k in ("n_blocks", "hidden_dim", "n_heads", "cond_dim", "vocab_size",
                                 "model_length") if k in icfg}
-    miss = [k for k in ("n_blocks", "hidden_dim", "n_heads", "vocab_size") if k not in cfg]
+    w = sd.get("backbone.sigma_map.mlp.0.weight")
+    if w is not None:       # the tensors decide (MDLM's config class defaults to 129)
+        cfg["cond_dim"] = int(w.shape[0])
+    miss = [k for k in ("n_blocks", "hidden_dim", "n_heads", "vocab_size", "cond_dim") if k not in cfg]
     if miss:
         sys.exit("train: --init %s: config.json lacks %s" % (path, ", ".join(miss)))
     cfg.update(cfg_over)
@@ -423,7 +426,6 @@ def run(a, train_bins, valid_bins, log, D=None):
         if init_cfg:
             cfg.update(init_cfg)
             cfg["model_length"] = L
-            cfg.setdefault("cond_dim", 128)
     else:
         cfg = {"model_type": "gpt2", "n_layer": a.layers, "n_embd": a.hidden, "n_head": a.heads,
                "n_positions": L, "vocab_size": vocab, "resid_pdrop": a.dropout,
