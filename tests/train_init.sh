@@ -48,7 +48,7 @@ assert train.tok_specials("bytes") == (258, 256, 257)
 print("tokenizer rule: ok")
 PYEOF
 # --layers/--hidden/--model-length of the command line are overridden by the directory's
-run init0 train --tokenizer bytes --train "$txt" --cache-dir "$tmp/cache" --layers 4 --hidden 64 \
+run init0 train --device cpu --tokenizer bytes --train "$txt" --cache-dir "$tmp/cache" --layers 4 --hidden 64 \
     --heads 4 --cond-dim 32 --steps 0 --eps-min 0.001 --eps-max 1 --init "$tmp/hub" --out "$tmp/init0"
 grep -q "init from .*hub (model_type bd3lm, .* not loaded: .*inv_freq, sampling_eps_max, sampling_eps_min)" \
     "$tmp/init0/log.txt" || { echo "FAIL: init log"; cat "$tmp/init0/log.txt"; exit 1; }
@@ -68,7 +68,7 @@ assert worst == 0.0
 assert arch == {"n_blocks": 2, "hidden_dim": 32, "n_heads": 2, "cond_dim": 16, "model_length": 64, "vocab_size": 258}
 assert abs(float(got["sampling_eps_min"]) - 0.001) < 1e-7 and float(got["sampling_eps_max"]) == 1.0
 PYEOF
-run init_mdlm trun 2 --tokenizer bytes --train "$txt" --valid "$txt" --cache-dir "$tmp/cache" \
+run init_mdlm trun 2 --device cpu --tokenizer bytes --train "$txt" --valid "$txt" --cache-dir "$tmp/cache" \
     --batch 4 --steps 3 --warmup 1 --log-every 1 --eval-batches 1 --final-eval-batches 1 \
     --block-mix did --init "$tmp/mdlm" --out "$tmp/init_mdlm"
 grep -q "init from .*mdlm (model_type mdlm" "$tmp/init_mdlm/log.txt" \

@@ -14,7 +14,7 @@ txt=$src/tests/data/smoke.txt
 # tiny BD3-LM, no dropout (dropout masks are per rank: curves would match only in law)
 tiny="--tokenizer bytes --train $txt --valid $txt --layers 2 --hidden 32 --heads 2 --cond-dim 16
   --model-length 64 --block-mix 4:0.5,16:0.2,L:0.3 --dropout 0 --warmup 3 --log-every 1
-  --eval-every 0 --eval-batches 1 --final-eval-batches 1 --cache-dir $tmp/cache"
+  --eval-every 0 --eval-batches 1 --final-eval-batches 1 --cache-dir $tmp/cache --device cpu"
 train() { "$PY" "$src/tools/train.py" "$@"; }
 trun() {
     n=$1; shift

@@ -240,9 +240,10 @@ def main():
     ap.add_argument("--verify-export", action="store_true")
     a = ap.parse_args()
 
-    # torchrun sets WORLD_SIZE / RANK / LOCAL_RANK; a plain run is rank 0 of 1
+    # torchrun sets WORLD_SIZE / RANK / LOCAL_RANK: then torch.distributed and DDP, even on
+    # one rank (the same code path as on N); a plain run is rank 0 of 1 without them
     D = Dist()
-    if D.world > 1:
+    if D.launched and not a.prepare_only:
         D.init(a.device)
     os.makedirs(a.out, exist_ok=True)
     cache = a.cache_dir or os.path.join(os.path.dirname(os.path.abspath(a.out)), "data_cache")
@@ -256,6 +257,8 @@ def main():
         logf.flush()
 
     # one tokenizer run per host (local rank 0); the others wait, then find the caches
+    if a.prepare_only and D.local_rank != 0:
+        return
     if D.local_rank == 0:
         train_bins = prepare(a.train, a.tokenizer, cache, log)
         valid_bins = prepare(a.valid, a.tokenizer, cache, log)
@@ -277,6 +280,7 @@ class Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.launched = "WORLD_SIZE" in os.environ and "RANK" in os.environ
         self.dev = None
         self.on = False
 
@@ -284,7 +288,7 @@ class Dist:
         import torch
         if self.dev is None:
             kind = ("cuda" if torch.cuda.is_available() else "cpu") if spec == "auto" else spec
-            if self.world > 1 and kind == "cuda":
+            if self.launched and kind == "cuda":
                 kind = "cuda:%d" % self.local_rank
             self.dev = torch.device(kind)
             if self.dev.type == "cuda":
@@ -395,7 +399,7 @@ def run(a, train_bins, valid_bins, log, D=None):
     valid = load_stream(valid_bins) if valid_bins else None
     log("data: %d train tokens, %d valid tokens, vocab %d, device %s, torch %s" % (
         train.numel(), 0 if valid is None else valid.numel(), vocab, dev, torch.__version__))
-    if world > 1 or accum > 1:
+    if D.on or accum > 1:
         log("distributed: %d ranks (%s), global batch %d = %d ranks x %d accumulation x %d micro-batch" % (
             world, "nccl" if cuda else ("gloo" if D.on else "-"), a.batch, world, accum, micro))
 
