@@ -14,6 +14,13 @@ t ~ U[eps_min, eps_max] (antithetic), each token masked with probability t, loss
   python3 tools/train.py --arch bd3lm --tokenizer models/tokenizer.json \
       --train corpus/train_0*.txt --valid corpus/valid.txt --out run/default ...
   python3 tools/train.py --prepare-only ...    (tokenize only; needs neither torch nor numpy)
+  torchrun --standalone --nproc_per_node 8 tools/train.py ...   (DDP; docs/training.md)
+
+Under torchrun --batch stays the global batch: every rank draws the whole step's batch
+(offsets, block sizes, noise) from the same generator and trains on its slice, in forwards
+of --micro-batch sequences (gradient accumulation), so the loss curve is that of one process
+(up to float summation order); validation, checkpoints and export are rank 0's, and a
+checkpoint resumes on any number of ranks. --init DIR fine-tunes a BD3-LM / MDLM directory.
 
 Export: EMA weights as config.json + model.safetensors (shards with --shard-mb) in
 <out>/export, tokenizer.json copied beside.
