@@ -486,7 +486,7 @@ def run(a, train_bins, valid_bins, log, D=None):
     # it is a DDP module (DDP only hooks forward(), hence the wrapper for forward_train).
     fwd = model.forward_train if a.arch == "bd3lm" else model
     ddp = None
-    if D.on:
+    if D.on and not a.export_only:      # --export-only: rank 0 alone, no collectives
         class TrainForward(torch.nn.Module):
             def __init__(self, m):
                 super().__init__()
