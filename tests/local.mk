@@ -127,3 +127,10 @@ TESTS += tests/generate.sh
 EXTRA_DIST += tests/generate.sh
 AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export MKGEN; \
 	TEST_PLUGINS_DIR=$(abs_top_builddir)/tests/.libs; export TEST_PLUGINS_DIR;
+
+# tools/train.py under torchrun (2 CPU processes, gloo; skip without torch): 2 ranks equal
+# 1 rank with the same global batch (and accumulation), resume across rank counts,
+# fine-tuning from a Hugging Face style directory (--init).
+TESTS += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh
+EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
+	tests/train_torchrun.sh tests/train_curves.py

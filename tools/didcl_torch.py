@@ -497,8 +497,9 @@ def save_pretrained(model, outdir, dtype="F32", shard_bytes=0, extra_config=None
     return files
 
 
-def load_pretrained(indir, map_location="cpu"):
-    """Load a model directory written by save_pretrained (or a BD3-LM hub checkpoint)."""
+def read_pretrained(indir):
+    """(config.json, {name: tensor}) of a model directory: model.safetensors, or the shards
+    named by model.safetensors.index.json (save_pretrained's and the Hugging Face layout)."""
     with open(os.path.join(indir, "config.json")) as f:
         cfg = json.load(f)
     idx = os.path.join(indir, "model.safetensors.index.json")
@@ -509,6 +510,12 @@ def load_pretrained(indir, map_location="cpu"):
                 sd.update(read_safetensors(os.path.join(indir, fn)))
     else:
         sd = read_safetensors(os.path.join(indir, "model.safetensors"))
+    return cfg, sd
+
+
+def load_pretrained(indir, map_location="cpu"):
+    """Load a model directory written by save_pretrained (or a BD3-LM hub checkpoint)."""
+    cfg, sd = read_pretrained(indir)
     cfg.pop("torch_dtype", None)
     model = build_model(cfg)
     sd.pop("lm_head.weight", None)
