@@ -50,7 +50,11 @@ didcl_SOURCES += \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
 	src/cli/generate.c \
-	src/cli/live.c
+	src/cli/live.c \
+	src/cli/serve.c \
+	src/cli/serve_page.c
+didcl_CFLAGS += $(MHD_CFLAGS)
+didcl_LDADD += $(MHD_LIBS)
 
 # The remask loader falls back to the build's plugins/.libs only while libdidcl runs from
 # this build tree (src/remask.c checks its own file with dladdr).
