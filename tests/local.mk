@@ -134,3 +134,7 @@ AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export M
 TESTS += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh
 EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 	tests/train_torchrun.sh tests/train_curves.py
+
+# didcl serve end to end on loopback (curl, python3; the tiny model of MKGEN).
+TESTS += tests/serve.sh
+EXTRA_DIST += tests/serve.sh
