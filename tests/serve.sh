@@ -42,7 +42,7 @@ start() {
     eval "${name}_PID=$pid"
     i=0
     while [ $i -lt 600 ]; do
-        port=$(sed -n 's/^didcl serve: port \([0-9]*\)$/\1/p' "$tmp/$name.log")
+        port=$(sed -n 's/^didcl serve: port \([0-9]*\)$/\1/p' "$tmp/$name.log" 2>/dev/null)
         [ -n "$port" ] && break
         kill -0 "$pid" 2>/dev/null || { echo "server $name died:"; cat "$tmp/$name.log"; exit 1; }
         sleep 0.1; i=$((i + 1))
