@@ -136,8 +136,11 @@ static struct {
     int quiet;
     unsigned long next_id;
     didcl_session_t s;
-    const didcl_model_config *cfg;
+    const didcl_model_config *cfg; /* a copy: connection threads never touch the session */
+    didcl_model_config cfg_copy;
     char model_id[256];
+    char model_path[PATH_MAX];
+    char device_name[256];
     const char *plugin_path;
     didcl_tokenizer_t tok;      /* the connection threads' own handle, under tok_mu */
     pthread_mutex_t tok_mu;
@@ -1395,6 +1398,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             pthread_mutex_unlock(&G.mu);
             return (ssize_t)n;
         }
+        j->sse_off = j->sse_len = 0; /* all sent: reuse the buffer */
         if (j->state == JOB_DONE) {
             pthread_mutex_unlock(&G.mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -1521,12 +1525,11 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, conn *cn) {
 }
 
 static json_t *model_json(void) {
-    const didcl_device_info *dev = didcl_session_device(G.s);
     return json_pack("{s:s,s:s,s:I,s:s,s:{s:i,s:i,s:i,s:s,s:s}}", "id", G.model_id, "object",
                      "model", "created", (json_int_t)G.started, "owned_by", "didcl", "didcl",
                      "context_length", (int)G.cfg->context_length, "block_size",
                      (int)G.cfg->block_size, "vocab_size", (int)G.cfg->vocab_size, "device",
-                     dev ? dev->name : "", "path", didcl_session_model_dir(G.s));
+                     G.device_name, "path", G.model_path);
 }
 
 static char *metrics_text(void) {
@@ -1845,9 +1848,12 @@ int didcl_cli_serve(int argc, char **argv) {
         fprintf(stderr, "didcl serve: %s\n", didcl_last_error());
         return st == DIDCL_ERR_UNSUPPORTED ? 2 : 1;
     }
-    G.cfg = didcl_session_config(G.s);
+    G.cfg_copy = *didcl_session_config(G.s);
+    G.cfg = &G.cfg_copy;
     G.wtok = didcl_session_tokenizer(G.s);
     const char *md = didcl_session_model_dir(G.s);
+    snprintf(G.model_path, sizeof G.model_path, "%s", md);
+    snprintf(G.device_name, sizeof G.device_name, "%s", didcl_session_device(G.s)->name);
     size_t ml = strlen(md);
     while (ml > 1 && md[ml - 1] == '/')
         ml--;
@@ -1901,8 +1907,8 @@ int didcl_cli_serve(int argc, char **argv) {
         fprintf(stderr,
                 "didcl serve: model %s (length %u, block %u) on %s; listening on "
                 "http://%s:%u/\n",
-                G.model_id, G.cfg->context_length, G.cfg->block_size,
-                didcl_session_device(G.s)->name, o.host, port);
+                G.model_id, G.cfg->context_length, G.cfg->block_size, G.device_name, o.host,
+                port);
     fprintf(stderr, "didcl serve: port %u\n", port);
 
     int sig = 0;
