@@ -137,7 +137,8 @@ EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 
 # didcl serve end to end on loopback (curl, python3; the tiny model of MKGEN).
 TESTS += tests/serve.sh
-EXTRA_DIST += tests/serve.sh docs/serve.md
-# The official openai Python client against didcl serve (skips without the package).
-TESTS += tests/serve_openai.sh
-EXTRA_DIST += tests/serve_openai.sh
+EXTRA_DIST += tests/serve.sh docs/serve.md docs/serve-playground.png
+# The official openai Python client, and the playground in headless Chromium, against
+# didcl serve (each skips without its package).
+TESTS += tests/serve_openai.sh tests/serve_playground.sh
+EXTRA_DIST += tests/serve_openai.sh tests/serve_playground.sh
