@@ -24,3 +24,5 @@ tools_bench_tokenizer_SOURCES = tools/bench_tokenizer.c
 tools_bench_tokenizer_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
 tools_bench_tokenizer_LDADD = libdidcl.la
 EXTRA_DIST += tools/bench_tokenizer_ref.py
+# tools/serve-bench.py: load benchmark of a running didcl serve (docs/serve.md).
+EXTRA_DIST += tools/serve-bench.py
