@@ -87,6 +87,20 @@ static didcl_status validate(struct didcl_model_files *m, const char *config_pat
             c->eps_from_checkpoint = 1;
         if (rc == DIDCL_OK && hi && (rc = read_scalar(hi, &c->sampling_eps_max)) == DIDCL_OK)
             c->eps_from_checkpoint = 1;
+        /* the same ranges config.json's keys get: a NaN or Inf clip breaks every sampler */
+        const didcl_tensor_info *bad = !(c->sampling_eps_min >= 0.0 && c->sampling_eps_min <= 1.0)
+                                           ? lo
+                                       : !(c->sampling_eps_max >= 0.0 && c->sampling_eps_max <= 1.0)
+                                           ? hi
+                                           : NULL;
+        if (rc == DIDCL_OK && bad)
+            rc = didcl_fail(DIDCL_ERR_FORMAT, "%s: tensor '%s' is %g, expected 0..1", bad->file,
+                            bad->name, bad == lo ? c->sampling_eps_min : c->sampling_eps_max);
+        else if (rc == DIDCL_OK && c->sampling_eps_min > c->sampling_eps_max)
+            rc = didcl_fail(DIDCL_ERR_FORMAT, "%s: sampling_eps_min %g exceeds sampling_eps_max %g "
+                            "(tensors of the checkpoint override config.json)",
+                            didcl_weights_source(m->weights), c->sampling_eps_min,
+                            c->sampling_eps_max);
     }
     size_t unused = 0;
     for (size_t i = 0; rc == DIDCL_OK && i < nt; i++) {

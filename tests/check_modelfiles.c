@@ -7,6 +7,7 @@
  * Also a helper for tests/inspect.sh: `check_modelfiles --write-model DIR KIND` writes a
  * tiny model directory (KIND: bd3lm, gpt2, bd3lm-sharded) and exits.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,31 @@ START_TEST(test_config_keys) {
 }
 END_TEST
 
+/* The eps scalars of a checkpoint override config.json: they get its range checks. */
+START_TEST(test_checkpoint_eps_checked) {
+    static const struct { const char *name; float v; const char *needle; } cases[] = {
+        {"sampling_eps_min", NAN, "tensor 'sampling_eps_min' is nan, expected 0..1"},
+        {"sampling_eps_max", INFINITY, "tensor 'sampling_eps_max' is inf, expected 0..1"},
+        {"sampling_eps_min", -0.5f, "tensor 'sampling_eps_min' is -0.5, expected 0..1"},
+        {"sampling_eps_min", 0.9f, "sampling_eps_min 0.9 exceeds sampling_eps_max 0.75"},
+    };
+    testutil_model tm = testutil_tiny_bd3lm();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        testutil_tensor *t;
+        size_t n = testutil_model_tensors(&tm, &t), k;
+        for (k = 0; k < n && strcmp(t[k].name, cases[i].name); k++)
+            ;
+        ck_assert_uint_lt(k, n);
+        t[k].data = &cases[i].v;
+        ck_assert_int_eq(testutil_write_config(dir, &tm, NULL), 0);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        ck_assert_int_eq(testutil_write_safetensors(path, t, n), 0);
+        free(t);
+        expect_open_fails(DIDCL_ERR_FORMAT, cases[i].needle);
+    }
+}
+END_TEST
+
 START_TEST(test_no_weights) {
     testutil_model tm = testutil_tiny_bd3lm();
     ck_assert_int_eq(testutil_write_config(dir, &tm, NULL), 0);
@@ -387,6 +413,7 @@ static Suite *modelfiles_suite(void) {
     tcase_add_test(limits, test_model_type);
     tcase_add_test(limits, test_config_keys);
     tcase_add_test(limits, test_no_weights);
+    tcase_add_test(limits, test_checkpoint_eps_checked);
     suite_add_tcase(s, limits);
     return s;
 }
