@@ -46,6 +46,18 @@ static didcl_status validate(struct didcl_model_files *m, const char *config_pat
                         didcl_weights_find(m->weights, "transformer.wte.weight")
                     ? "transformer."
                     : "";
+    /* a config far larger than its weights fails here, naming its size keys, rather than
+     * at the first of thousands of missing tensors */
+    uint64_t bytes = 0, need = 2 * didcl_model_config_param_count(c); /* F16/BF16: 2 bytes */
+    for (size_t i = 0; i < nt; i++)
+        bytes += didcl_weights_at(m->weights, i)->nbytes;
+    const int bd3 = c->arch == DIDCL_ARCH_BD3LM;
+    if (need > bytes)
+        return didcl_fail(DIDCL_ERR_SHAPE, "%s: %s %u, %s %u, vocab_size %u imply %llu "
+                          "parameters, more than the %llu bytes of %s can hold", config_path,
+                          bd3 ? "n_blocks" : "n_layer", c->n_layers, bd3 ? "hidden_dim" : "n_embd",
+                          c->hidden, c->vocab_size, (unsigned long long)need / 2,
+                          (unsigned long long)bytes, didcl_weights_source(m->weights));
     size_t n = didcl_model_tensor_specs(c, m->prefix, NULL, 0);
     didcl_tensor_spec *specs = malloc(n * sizeof *specs);
     unsigned char *used = calloc(nt ? nt : 1, 1);
