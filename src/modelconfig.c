@@ -7,12 +7,16 @@
  * autoregressive reference). Keys the engine does not need (dropout, auto_map, ...) are
  * ignored; every key it does need is checked for presence, JSON type and range.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "modelconfig.h"
@@ -228,9 +232,16 @@ static didcl_status config_parse(const char *path, json_t *root, didcl_model_con
 didcl_status didcl_model_config_load(const char *path, didcl_model_config *out) {
     if (!path || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_config_load: NULL path or output");
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files pass */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return didcl_fail(DIDCL_ERR_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "rb"))) {
+        close(fd);
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file, expected a JSON file", path);
+    }
     json_error_t jerr;
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);

@@ -278,7 +278,7 @@ static didcl_status file_open(struct didcl_weights *w, const char *path) {
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "%s: out of memory", path);
     w->nfiles++;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return didcl_fail(DIDCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -385,6 +385,9 @@ static char *sibling_path(const char *index_path, const char *name) {
 
 static didcl_status index_open(struct didcl_weights *w, const char *path) {
     json_error_t jerr;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) /* a FIFO would block the load */
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file", path);
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return didcl_fail(DIDCL_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path,

@@ -54,6 +54,10 @@ TESTS += $(check_PROGRAMS)
 TESTS += tests/inspect.sh
 EXTRA_DIST += tests/inspect.sh
 AM_TESTS_ENVIRONMENT += MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export MKMODEL;
+
+# The CLI on hostile input: option values, FIFOs, huge sizes, NaN, non-UTF-8 paths.
+TESTS += tests/cli_reliability.sh
+EXTRA_DIST += tests/cli_reliability.sh
 endif
 
 # didcl score end to end against tools/reference.py (skips without PYTHON_TORCH).
