@@ -34,7 +34,8 @@ check_PROGRAMS += \
 	tests/check_philox \
 	tests/check_sampling \
 	tests/check_sampler \
-	tests/check_generate
+	tests/check_generate \
+	tests/check_api
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
