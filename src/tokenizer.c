@@ -803,7 +803,8 @@ static didcl_status finish(struct didcl_tokenizer *t, didcl_status st, didcl_tok
         didcl_tokenizer_free(t);
         return st;
     }
-    qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
+    if (t->n_added > 1) /* t->added may be NULL: qsort(NULL, 0, ...) is undefined */
+        qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
     *out = t;
     return DIDCL_OK;
 }
