@@ -165,13 +165,13 @@ int didcl_cli_score(int argc, char **argv) {
             if (didcl_cli_parse_double("score", "t", optarg, 0.0, 1.0, &so.t))
                 return 2;
             if (!(so.t > 0))
-                return didcl_cli_usage_error("score", "--t %s: expected a number in (0, 1]", optarg);
+                return didcl_cli_usage_error("score", "--t: '%s' is not a number in (0, 1]", optarg);
             break;
         case 'e':
             if (didcl_cli_parse_double("score", "eps", optarg, 0.0, 1.0, &so.eps))
                 return 2;
             if (!(so.eps > 0 && so.eps < 1))
-                return didcl_cli_usage_error("score", "--eps %s: expected a number in (0, 1)", optarg);
+                return didcl_cli_usage_error("score", "--eps: '%s' is not a number in (0, 1)", optarg);
             break;
         case 'h': usage(stdout); return 0;
         default: return didcl_cli_bad_option("score", c, argv);
