@@ -847,6 +847,8 @@ didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out) {
                           "merges.txt, or encoder.json + vocab.bpe",
                           path);
     }
+    if (!S_ISREG(sb.st_mode)) /* a FIFO would block the read */
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file, expected tokenizer.json", path);
     json_t *root;
     DIDCL_TRY(load_json(path, &root));
     struct didcl_tokenizer *t = tokenizer_new(path);

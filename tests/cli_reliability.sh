@@ -61,6 +61,10 @@ cp "$tmp/bd3/model.safetensors" "$tmp/fifo/" && mkfifo "$tmp/fifo/config.json" |
 run 1 inspect --model "$tmp/fifo"
 err_has "config.json: not a regular file"
 
+mkfifo "$tmp/tok.json" || exit 99
+run 1 tokenize --tokenizer "$tmp/tok.json"
+err_has "tok.json: not a regular file, expected tokenizer.json"
+
 # 200 bytes asking for 2^30 layers: fails at once, naming the key and the limit
 printf '{"model_type": "bd3lm", "n_blocks": 1073741824, "hidden_dim": 64, "n_heads": 4, "cond_dim": 16, "vocab_size": 100, "model_length": 32, "block_size": 4}' >"$tmp/big/config.json"
 cp "$tmp/bd3/model.safetensors" "$tmp/big/"
