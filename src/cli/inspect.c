@@ -68,8 +68,10 @@ static int print_json(didcl_model_files_t m, int tensors) {
             const didcl_tensor_info *t = didcl_weights_at(w, i);
             json_t *shape = json_array();
             for (uint32_t d = 0; shape && d < t->ndim; d++)
-                if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d])))
-                    json_decref(shape), shape = NULL;
+                if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d]))) {
+                    json_decref(shape);
+                    shape = NULL;
+                }
             /* names and file names come from the checkpoint: not necessarily UTF-8 */
             bad = json_array_append_new(
                 arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:I}", "name",
