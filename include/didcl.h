@@ -296,6 +296,7 @@ typedef struct didcl_model_options {
 DIDCL_API didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
                                         const didcl_model_options *opt, didcl_model_t *out);
 DIDCL_API void didcl_model_free(didcl_model_t m);
+/* The getters below answer NULL or 0 for a NULL model, and didcl_model_reset ignores it. */
 DIDCL_API const didcl_model_config *didcl_model_get_config(didcl_model_t m);
 DIDCL_API uint32_t didcl_model_max_tokens(didcl_model_t m);
 /* Tokens held by the KV cache (BD3-LM): positions [0, n) are finished blocks. */
@@ -391,17 +392,20 @@ typedef struct didcl_score_result {
 } didcl_score_result;
 
 /* Blocks of a BD3-LM text of n tokens cut into windows of `window` tokens (each window's
- * last block may be shorter): the length of didcl_score_draw's t_block. */
+ * last block may be shorter): the length of didcl_score_draw's t_block. 0 when window
+ * or block is 0. */
 DIDCL_API uint32_t didcl_score_blocks(uint32_t n, uint32_t window, uint32_t block);
 
 /* Draw `draw` of seed: t_block[b] (didcl_score_blocks entries) = t_fixed if > 0, else
  * eps + (1 - eps) u, and masked[i] = (u' < t of i's block), with u, u' uniform [0, 1)
- * from a counter-based hash of (seed, draw, stream, index). Pure, no state. */
+ * from a counter-based hash of (seed, draw, stream, index). Pure, no state. Does
+ * nothing when window or block is 0 or an array is NULL. */
 DIDCL_API void didcl_score_draw(uint32_t n, uint32_t window, uint32_t block, uint64_t seed,
                                 uint32_t draw, double t_fixed, double eps, uint8_t *masked,
                                 double *t_block);
 
-/* NELBO per token of x0 (n tokens) for one given draw: x_t is x0 with the masked tokens
+/* NELBO per token of x0 (n tokens, none of them the mask id: DIDCL_ERR_INVALID_ARG)
+ * for one given draw: x_t is x0 with the masked tokens
  * replaced by [MASK]; the sum over masked tokens of -log p(x0_i | x_t) / t_block(i),
  * divided by n, from score passes (2L mask) over windows of max_tokens. With time
  * conditioning on, each window is fed sigma = -log(1 - (1 - 1e-3) t) of its blocks' mean t. */

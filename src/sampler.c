@@ -45,6 +45,8 @@ static int mode_ok(enum didcl_commit_mode m) {
 didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_length,
                                      int32_t n_prompt) {
 #define BAD(...) return didcl_fail(DIDCL_ERR_INVALID_ARG, "gen options: " __VA_ARGS__)
+    if (!o)
+        BAD("NULL options");
     if (o->length < 1)
         BAD("length %d, expected >= 1", (int)o->length);
     if (model_length > 0 && o->length > model_length)

@@ -803,7 +803,8 @@ static didcl_status finish(struct didcl_tokenizer *t, didcl_status st, didcl_tok
         didcl_tokenizer_free(t);
         return st;
     }
-    qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
+    if (t->n_added > 1) /* t->added may be NULL: qsort(NULL, 0, ...) is undefined */
+        qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
     *out = t;
     return DIDCL_OK;
 }
@@ -846,6 +847,8 @@ didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out) {
                           "merges.txt, or encoder.json + vocab.bpe",
                           path);
     }
+    if (!S_ISREG(sb.st_mode)) /* a FIFO would block the read */
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file, expected tokenizer.json", path);
     json_t *root;
     DIDCL_TRY(load_json(path, &root));
     struct didcl_tokenizer *t = tokenizer_new(path);
