@@ -217,6 +217,10 @@ gen 2 $M --nosuch;                   err_has "unknown option '--nosuch'"
 gen 2 $M --length;                   err_has "--length needs a value"
 gen 2 $M --length 8 --prompt "one two three four five six seven eight"; err_has "too long for length 8"
 gen 2 $M --prompt "[MASK]";          err_has "is the mask token"
+gen 0 $M --prompt "[MASK]" --no-special --seed 1 --quiet  # plain text then
+gen 2 $M -zz;                        err_has "unknown option '-z'"
+gen 2 $M --top-p nan;                err_has "--top-p: 'nan' is not a finite number"
+gen 2 $M --revise "0.25@$(printf '4%.0s' $(seq 1 150))"; err_has "is 155 bytes, expected GAMMA[@BLOCK]"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "a usage error printed more than one line"
 gen 0 --help;                        grep -q -- '--revise G\[@B\]' "$tmp/out" || fail "--help"
 

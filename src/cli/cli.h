@@ -58,7 +58,8 @@ void didcl_cli_progress_draw(const didcl_cli_live *lv, const didcl_event *ev);
 /* ---- option values (parse.c) ----
  * Each parses s, the value of --opt of subcommand cmd, into *out and returns 0; or
  * prints "didcl CMD: --OPT: 'S' is not an integer in [LO, HI]" (a number in [LO, HI],
- * an unsigned 64-bit integer) and returns -1 (the caller exits 2). Ranges are inclusive;
+ * an unsigned 64-bit integer; with lo = -DBL_MAX and hi = DBL_MAX, "a finite number", for
+ * callers that word their own range check) and returns -1 (the caller exits 2). Ranges are inclusive;
  * no sign, space, suffix, overflow or wrap-around gets through. */
 int didcl_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi,
                          long *out);

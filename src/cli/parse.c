@@ -4,6 +4,7 @@
  * one message format: "didcl CMD: --OPT: 'S' is not an integer in [LO, HI]".
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,7 +30,10 @@ int didcl_cli_parse_double(const char *cmd, const char *opt, const char *s, doub
     errno = 0;
     double v = strtod(s, &end);
     if (!*s || *end || errno || !isfinite(v) || !(v >= lo && v <= hi)) {
-        didcl_cli_usage_error(cmd, "--%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
+        if (lo == -DBL_MAX && hi == DBL_MAX) /* the caller checks its own range */
+            didcl_cli_usage_error(cmd, "--%s: '%s' is not a finite number", opt, s);
+        else
+            didcl_cli_usage_error(cmd, "--%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
         return -1;
     }
     *out = v;
