@@ -27,7 +27,6 @@
 
 #include "cli/cli.h"
 #include "model.h"
-#include "philox.h"
 #include "sampler.h"
 
 #ifndef DIDCL_MODELS_DIR
@@ -488,17 +487,11 @@ static void on_signal(int sig) {
 
 /* ---- generation state shared with the observer ---- */
 
-typedef struct plugin_rng {
-    uint64_t seed;
-    uint32_t sample, stage, draws;
-} plugin_rng;
-
 typedef struct gen {
     const cli_opts *c;
     didcl_tokenizer_t tok;
     const didcl_denoiser *dn;
-    didcl_remask_t plugin;       /* NULL: the built-in lowest-confidence selector */
-    plugin_rng rng;
+    didcl_remask_t plugin;       /* NULL: no revision stage and no --remask */
     int32_t n_prompt;
     uint32_t sample;
     uint32_t base;               /* sample index of draft/remasked slot 0 (a batch's first) */
@@ -515,30 +508,6 @@ typedef struct gen {
     double t_sample;
     int rows, cols;
 } gen;
-
-static double plugin_uniform(void *user) {
-    plugin_rng *r = user;
-    didcl_philox_at at = {r->seed, DIDCL_RNG_PLUGIN, r->sample, 0, r->stage, 0};
-    return didcl_philox_uniform(&at, r->draws++);
-}
-
-static int plugin_select(void *state, const didcl_remask_input *in, uint32_t *out,
-                         uint32_t *n_out, char *err, size_t err_size) {
-    gen *g = state;
-    g->rng.sample = in->sample;
-    g->rng.stage = in->stage;
-    g->rng.draws = 0;
-    if (didcl_remask_select(g->plugin, in->positions, in->n, in->count, 0, in->stage,
-                            in->block_size, in->sample, out, n_out) != DIDCL_OK) {
-        snprintf(err, err_size, "%s", didcl_last_error());
-        return 1;
-    }
-    return 0;
-}
-
-static didcl_select_fn plugin_select_or_null(const gen *g) {
-    return g->plugin ? plugin_select : NULL;
-}
 
 /* Bytes of one token for display (NULL/0 when the tokenizer has none). */
 static const char *tok_bytes(const gen *g, int32_t id, size_t *len) {
@@ -741,7 +710,8 @@ static void progress_draw(gen *g, const didcl_gen_event *ev) {
     fflush(stderr);
 }
 
-static void observe(void *user, const didcl_gen_event *ev) {
+/* The sampler's observer; never cancels (returns 0). */
+static int observe(void *user, const didcl_gen_event *ev) {
     gen *g = user;
     const int32_t L = g->c->o.length;
     const size_t slot = (size_t)(ev->sample - g->base) * (size_t)L;
@@ -773,18 +743,19 @@ static void observe(void *user, const didcl_gen_event *ev) {
     case DIDCL_GEN_COMMIT: break;
     }
     if (!g->visual && !g->progress)
-        return;
+        return 0;
     double t = now_s();
     int force = ev->kind == DIDCL_GEN_STAGE_DONE || ev->kind == DIDCL_GEN_REMASK ||
                 ev->kind == DIDCL_GEN_START;
     if (!force && t - g->last_draw < (g->visual ? 0.04 : 0.1))
-        return;
+        return 0;
     g->last_draw = t;
     g->sample = ev->sample;
     if (g->visual)
         visual_draw(g, ev);
     else
         progress_draw(g, ev);
+    return 0;
 }
 
 /* ---- outputs ---- */
@@ -1080,17 +1051,13 @@ static int run(cli_opts *c, res_set *R) {
 
     /* remask plugin: --remask, or lowconf when a revision stage needs one */
     gen *g = &R->g;
-    g->rng.seed = o->seed;
     if (c->remask || o->n_revisions > 0) {
-        didcl_remask_host_cfg hc = {o->seed, plugin_uniform, &g->rng};
+        didcl_remask_host_cfg hc = {o->seed};
         if (didcl_remask_open(c->remask ? c->remask : "lowconf", c->plugin_path, &hc,
                               &R->plugin) != DIDCL_OK) {
-            if (c->remask) {
-                fprintf(stderr, "didcl generate: --remask %s: %s\n", c->remask,
-                        didcl_last_error());
-                return 2;
-            }
-            R->plugin = NULL; /* lowconf not installed: the same rule is built in */
+            fprintf(stderr, "didcl generate: --remask %s: %s\n",
+                    c->remask ? c->remask : "lowconf", didcl_last_error());
+            return 2;
         }
         if (c->remask && o->n_revisions == 0 && !c->quiet)
             fprintf(stderr, "didcl generate: note: --remask has no effect without --revise\n");
@@ -1186,8 +1153,7 @@ static int run(cli_opts *c, res_set *R) {
         if (c->stream && c->samples > 1)
             printf("%s--- sample %d ---\n", s0 ? "\n" : "", (int)s0);
         didcl_status st = didcl_sampler_run_batch(&dn, o, R->prompt, n_prompt, (uint32_t)s0,
-                                                  (uint32_t)nbat, plugin_select_or_null(g),
-                                                  g->plugin ? (void *)g : NULL, observe, g,
+                                                  (uint32_t)nbat, g->plugin, observe, g,
                                                   R->res);
         if (g->progress)
             fputs("\r\x1b[K", stderr);
