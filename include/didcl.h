@@ -67,7 +67,7 @@ enum didcl_status {
     DIDCL_ERR_CLBLAST = -11,     /* a CLBlast routine failed */
     DIDCL_ERR_PLUGIN = -12,      /* a remask plugin could not be loaded or misbehaved */
     DIDCL_ERR_SHAPE = -13,       /* tensor shape/dtype disagrees with the model config */
-    DIDCL_ERR_ENCODING = -14,    /* text is not valid UTF-8 */
+    DIDCL_ERR_ENCODING = -14,    /* text is not valid UTF-8, or the tokenizer cannot encode it */
     DIDCL_ERR_CANCELLED = -15,   /* the host's event callback asked to stop */
 };
 typedef enum didcl_status didcl_status;
@@ -464,7 +464,9 @@ enum didcl_tokenize_flags {
 /* Encode len bytes of UTF-8 text. Special and added tokens written in the text become
  * their ids (specials not with DIDCL_TOKENIZE_NO_SPECIAL). On success *ids is a malloc'd
  * array of *n_ids ids (NULL when 0) that the caller frees with free().
- * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8. */
+ * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8, or of a byte whose byte-level
+ * symbol the vocabulary lacks (a tokenizer.json may omit some of the 256; Hugging Face
+ * loads such files, and so does didcl: only text that needs a missing byte is refused). */
 DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char *text, size_t len,
                                               uint32_t flags, int32_t **ids, size_t *n_ids);
 
