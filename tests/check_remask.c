@@ -656,15 +656,16 @@ END_TEST
 
 START_TEST(test_register_errors) {
     static const didcl_remask_plugin good = DESC("good", inproc_select);
-    static didcl_remask_plugin bad[6];
-    static const char *const want[6] = {
+    static didcl_remask_plugin bad[7];
+    static const char *const want[7] = {
         "plugin registration: ABI version 2, this didcl supports 1",
         "plugin registration: descriptor struct_size 8 is smaller than the ABI version 1",
         "plugin registration: descriptor name 'Not Good' is not a valid name",
         "plugin registration: descriptor name '(null)' is not a valid name",
         "plugin registration: descriptor name '' is not a valid name",
-        "plugin registration: descriptor 'noselect' has no select function"};
-    for (int i = 0; i < 6; i++)
+        "plugin registration: descriptor 'noselect' has no select function",
+        "is not a valid name, expected lowercase letters, digits, '-' and '_' (at most 63)"};
+    for (int i = 0; i < 7; i++)
         bad[i] = good;
     bad[0].abi_version = 2;
     bad[1].struct_size = 8;
@@ -673,7 +674,8 @@ START_TEST(test_register_errors) {
     bad[4].name = "";
     bad[5].name = "noselect";
     bad[5].select = NULL;
-    for (int i = 0; i < 6; i++) {
+    bad[6].name = "a123456789b123456789c123456789d123456789e123456789f123456789abcd"; /* 64 */
+    for (int i = 0; i < 7; i++) {
         ck_assert_int_eq(didcl_remask_register(&bad[i]), DIDCL_ERR_PLUGIN);
         ck_assert_last_error_has(want[i]);
     }

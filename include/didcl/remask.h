@@ -112,7 +112,8 @@ typedef struct didcl_remask_host {
 typedef struct didcl_remask_plugin {
     uint32_t abi_version;     /* MUST be DIDCL_REMASK_ABI_VERSION */
     uint32_t struct_size;     /* MUST be sizeof(didcl_remask_plugin) */
-    const char *name;         /* short identifier: lowercase letters, digits, '-', '_' */
+    const char *name;         /* short identifier (at most 63 bytes): lowercase letters,
+                                 digits, '-', '_' */
     const char *description;  /* one line */
     const char *version;      /* plugin's own version string, e.g. "1.0" */
 
