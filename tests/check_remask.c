@@ -1,8 +1,12 @@
 /*
  * check_remask.c — the remask plugin loader and the bundled plugins: exact selections of
  * lowconf, entropy, span and random on hand-built drafts; option errors; the search path;
- * and every refusal of the loader, exercised with the deliberately broken modules built
- * from tests/plugins/bad.c (in TEST_PLUGINS_DIR) and files written at run time.
+ * the plugins' Philox draws; the in-process registry (didcl_remask_register/unregister:
+ * errors, open handles, threads, a file winning over an in-process plugin, the listing
+ * with the built-ins); and every refusal of the loader, exercised with the deliberately
+ * broken modules built from tests/plugins/bad.c (in TEST_PLUGINS_DIR) and files written
+ * at run time. (The built-ins themselves, with no file to shadow them, are run from a
+ * temporary install by tests/plugin_example.sh.)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
