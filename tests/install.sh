@@ -54,7 +54,15 @@ else
     run generate --length 16 --seed 1 --quiet || fail "installed didcl generate: $(cat "$tmp/out")"
     [ -s "$tmp/out" ] || fail "installed didcl generate printed no text"
 fi
+# Run path from any prefix: libtool adds none for a libdir in ld.so.conf (/usr/local/lib
+# on Debian), where the installed didcl would need ldconfig first; the CLI's -R must.
+if command -v readelf >/dev/null; then
+    $make install-binPROGRAMS DESTDIR="$tmp/dest" prefix=/usr/local >"$log" 2>&1 ||
+        fail "make install-binPROGRAMS DESTDIR=$tmp/dest prefix=/usr/local"
+    runpath=$(readelf -d "$tmp/dest/usr/local/bin/didcl" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+    case ":$runpath:" in *:/usr/local/lib:*) ;; *) fail "didcl for /usr/local: RUNPATH '$runpath'" ;; esac
+fi
 case $(readelf -d "$didcl" 2>/dev/null) in
-*libdidcl.so*) echo "didcl loads libdidcl.so from $prefix/lib without LD_LIBRARY_PATH" ;;
+*libdidcl.so*) echo "didcl loaded libdidcl.so from $prefix/lib without LD_LIBRARY_PATH" ;;
 esac
 echo "PASS"
