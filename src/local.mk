@@ -68,6 +68,8 @@ src/config-paths.h: FORCE
 	if cmp -s $@.tmp$$$$ $@; then rm -f $@.tmp$$$$; else mv $@.tmp$$$$ $@ && echo "  GEN      $@"; fi
 FORCE:
 .PHONY: FORCE
+# Its users, for targets that skip BUILT_SOURCES (`make tools/bench-ops` in a fresh tree).
+src/libdidcl_internal_la-paths.lo $(didcl_OBJECTS): src/config-paths.h
 
 # generate.c still calls sampler/model internals, hidden in libdidcl.so: the CLI links the
 # convenience library and reads its default-model paths from the generated header until

@@ -26,6 +26,9 @@ mkdir "$tmp/build" "$tmp/home" && cd "$tmp/build" || exit 99
 $make -j2 >"$log" 2>&1 || fail "make (first prefix)"
 "$tmp/src/configure" --prefix="$prefix" >"$log" 2>&1 || fail "configure --prefix=$prefix"
 $make -j2 install >"$log" 2>&1 || fail "make install (after the reconfigure)"
+# The reconfigure rebuilt the paths module, and no other library object.
+rebuilt=$(sed -n 's/^ *CC *src\/libdidcl_internal_la-\(.*\)\.lo$/\1/p' "$log" | tr '\n' ' ')
+[ "$rebuilt" = "paths " ] || fail "library objects rebuilt after the reconfigure: '$rebuilt'"
 : >"$log"
 
 didcl=$prefix/bin/didcl

@@ -1,7 +1,7 @@
 #!/bin/sh
 # public_api.sh — libdidcl.so exports exactly the functions declared DIDCL_API in the
 # public headers (include/): no internal symbol leaks out (the library is built with
-# -fvisibility=hidden), and no public function is missing.
+# -fvisibility=hidden), and no public function is missing. The op reference is not in it.
 set -u
 build=${DIDCL_TOP_BUILDDIR:?}
 src=${DIDCL_TOP_SRCDIR:?}
@@ -38,6 +38,11 @@ fi
 if [ -n "$missing" ]; then
     echo "FAIL: declared DIDCL_API in include/ but not exported by libdidcl.so:"
     echo "$missing" | sed 's/^/  /'
+    failed=1
+fi
+# The op reference (tests/ops_ref.c) is test code: not even a hidden copy ships.
+if $nm "$lib" | grep -q ' didcl_ref_'; then
+    echo "FAIL: libdidcl.so contains op reference symbols (didcl_ref_*): they belong to tests/"
     failed=1
 fi
 [ $failed -eq 0 ] && echo "PASS: $(wc -l <"$tmp/exported") symbols, all DIDCL_API"
