@@ -39,7 +39,9 @@ noinst_HEADERS += \
 	src/safetensors.h \
 	src/modelconfig.h \
 	src/tokenizer.h \
-	src/cli/cli.h
+	src/cli/cli.h \
+	src/cli/genopts.h \
+	src/cli/evalstats.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
@@ -50,6 +52,9 @@ didcl_SOURCES += \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
 	src/cli/generate.c \
+	src/cli/genopts.c \
+	src/cli/eval.c \
+	src/cli/evalstats.c \
 	src/cli/live.c
 
 # The remask loader falls back to the build's plugins/.libs only while libdidcl runs from

@@ -35,7 +35,12 @@ check_PROGRAMS += \
 	tests/check_sampling \
 	tests/check_sampler \
 	tests/check_generate \
-	tests/check_session
+	tests/check_session \
+	tests/check_evalstats
+
+# didcl eval's statistics live in the CLI (src/cli/evalstats.c), not in libdidcl.
+tests_check_evalstats_SOURCES = tests/check_evalstats.c src/cli/evalstats.c
+tests_check_evalstats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -134,3 +139,8 @@ AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export M
 TESTS += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh
 EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 	tests/train_torchrun.sh tests/train_curves.py
+
+# didcl eval end to end: the tiny BD3-LM above generates, tiny GPT-2 evaluators
+# (`check_generate --write-evaluator DIR [gpt2]`) score.
+TESTS += tests/eval.sh
+EXTRA_DIST += tests/eval.sh

@@ -18,10 +18,15 @@ int didcl_cli_inspect(int argc, char **argv);
 int didcl_cli_score(int argc, char **argv);
 int didcl_cli_tokenize(int argc, char **argv);
 int didcl_cli_generate(int argc, char **argv);
+int didcl_cli_eval(int argc, char **argv);
 
 /* All of f in a malloc'd buffer (not NUL-terminated), its size in *len; NULL on a read
  * error (errno set) or when memory runs out. */
 char *didcl_cli_read_all(FILE *f, size_t *len);
+
+/* Valid UTF-8 copy of s (n bytes; invalid bytes become U+FFFD); malloc'd,
+ * NUL-terminated; NULL when memory runs out. */
+char *didcl_cli_utf8_clean(const char *s, size_t n);
 
 /* Print "didcl: <context>: <last library error>" to stderr and return 1. */
 int didcl_cli_fail(const char *context);
