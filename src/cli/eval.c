@@ -113,7 +113,8 @@ static int same_tokenizer(didcl_tokenizer_t a, didcl_tokenizer_t b) {
     uint32_t va = didcl_tokenizer_vocab_size(a), vb = didcl_tokenizer_vocab_size(b);
     uint32_t n = va < vb ? va : vb;
     for (uint32_t i = 0; i < n; i++) {
-        const char *x = didcl_tokenizer_token(a, (int32_t)i), *y = didcl_tokenizer_token(b, (int32_t)i);
+        const char *x = didcl_tokenizer_token(a, (int32_t)i);
+        const char *y = didcl_tokenizer_token(b, (int32_t)i);
         if ((x == NULL) != (y == NULL) || (x && strcmp(x, y)))
             return 0;
     }
@@ -376,7 +377,8 @@ static int save_samples(const char *path, const didcl_results *res, const scored
         close(fd);
     for (size_t i = 0; ok && i < res->n; i++) {
         json_t *o = sample_json(&res->samples[i], &sc[res->samples[i].index]);
-        ok = o && json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) == 0 &&
+        ok = o &&
+             json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) == 0 &&
              fputc('\n', f) != EOF;
         json_decref(o);
     }
@@ -490,9 +492,9 @@ static json_t *summary_json(const summary *S, const didcl_gen_options *o, const 
     json_t *j = json_pack(
         "{s:i, s:I, s:I, s:f, s:o, s:f, s:o, s:{s:f, s:f, s:f}, s:f, s:o, s:f, s:{s:f, s:f, "
         "s:f}, s:{s:s, s:b, s:i, s:i}, s:{s:i, s:I}}",
-        "samples", (int)S->n, "seed", (json_int_t)o->seed, "tokens", (json_int_t)S->tokens, "gen_ppl",
-        S->ppl.value, "gen_ppl_ci", ci_json(&S->ppl), "entropy", S->ent.value, "entropy_ci",
-        ci_json(&S->ent), "distinct", "1", S->distinct[0], "2", S->distinct[1], "3",
+        "samples", (int)S->n, "seed", (json_int_t)o->seed, "tokens", (json_int_t)S->tokens,
+        "gen_ppl", S->ppl.value, "gen_ppl_ci", ci_json(&S->ppl), "entropy", S->ent.value,
+        "entropy_ci", ci_json(&S->ent), "distinct", "1", S->distinct[0], "2", S->distinct[1], "3",
         S->distinct[2], "nfe", nfe, "stages", stages, "tokens_per_s", S->tok_per_s,
         "seconds", "generate", S->gen_seconds, "score", S->score_seconds, "load",
         S->load_seconds, "evaluator", "dir", E->dir, "retokenized", !E->same_tok, "context",
@@ -769,7 +771,8 @@ static int run(eval_opts *c) {
     if (R.progress)
         fputs("\r\x1b[K", stderr);
     if (st != DIDCL_OK) {
-        rc = R.rc ? R.rc : didcl_cli_session_error("eval", DIDCL_ERR_OPENCL, didcl_session_error(s));
+        rc = R.rc ? R.rc
+                  : didcl_cli_session_error("eval", DIDCL_ERR_OPENCL, didcl_session_error(s));
         goto out;
     }
     scored *sc = R.sc;

@@ -642,7 +642,9 @@ static int run(cli_opts *c, res_set *R) {
         g_visual_on = 0;
     }
     if (st != DIDCL_OK)
-        return g.rc ? g.rc : didcl_cli_session_error("generate", DIDCL_ERR_OPENCL, didcl_session_error(R->s));
+        return g.rc ? g.rc
+                    : didcl_cli_session_error("generate", DIDCL_ERR_OPENCL,
+                                              didcl_session_error(R->s));
     if (ferror(stdout)) {
         fprintf(stderr, "didcl: stdout: cannot write: %s\n", strerror(errno));
         return 1;
