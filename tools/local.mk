@@ -1,6 +1,7 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
 EXTRA_DIST += tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md \
-	tools/eval-sweep tools/eval-sweep-device.sh
+	tools/eval-sweep tools/eval-sweep-device.sh docs/results.md docs/results-ppl-nfe.png \
+	docs/results-ppl-entropy.png
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
 EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
 tools_bench_ops_SOURCES = tools/bench-ops.c
