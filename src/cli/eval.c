@@ -284,9 +284,10 @@ static void fmt_time(char *buf, size_t size, double s) {
 }
 
 static void progress_draw(run_state *R) {
-    double f = R->units_total > 0 ? R->units / R->units_total : 0.0;
-    if (f > 1.0)
-        f = 1.0;
+    /* generating (committed and remasked positions) and scoring (finished samples):
+     * the events of a lockstep batch's samples come when the whole batch is done */
+    double g = R->units_total > 0 ? R->units / R->units_total : 0.0;
+    double f = 0.8 * (g < 1.0 ? g : 1.0) + 0.2 * (R->n ? (double)R->finished / R->n : 0.0);
     double el = didcl_cli_now() - R->t0;
     char bar[31], e1[48], e2[48] = "?";
     int fill = (int)(f * 30.0 + 0.5);
