@@ -37,7 +37,12 @@ check_PROGRAMS += \
 	tests/check_sampler \
 	tests/check_generate \
 	tests/check_session \
-	tests/check_api
+	tests/check_api \
+	tests/check_evalstats
+
+# didcl eval's statistics live in the CLI (src/cli/evalstats.c), not in libdidcl.
+tests_check_evalstats_SOURCES = tests/check_evalstats.c src/cli/evalstats.c
+tests_check_evalstats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -149,3 +154,8 @@ EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 TESTS += tests/public_api.sh tests/cli_headers.sh tests/install.sh
 EXTRA_DIST += tests/public_api.sh tests/cli_headers.sh tests/install.sh
 AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
+
+# didcl eval end to end: the tiny BD3-LM above generates, tiny GPT-2 evaluators
+# (`check_generate --write-evaluator DIR [gpt2]`) score.
+TESTS += tests/eval.sh
+EXTRA_DIST += tests/eval.sh

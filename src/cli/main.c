@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"generate", didcl_cli_generate, "generate text: BD3 draft + DiD revision (--prompt, --revise)"},
+    {"eval", didcl_cli_eval, "Gen PPL, entropy, distinct-n of generated samples (--evaluator DIR)"},
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
