@@ -462,13 +462,13 @@ static int write_evaluator(const char *out, const char *kind) {
         return -1;
     if (gpt2) {
         snprintf(to, sizeof to, "%s/encoder.json", out);
-        if (copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/encoder.json", to) != 0)
+        if (testutil_copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/encoder.json", to) != 0)
             return -1;
         snprintf(to, sizeof to, "%s/vocab.bpe", out);
-        return copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/vocab.bpe", to);
+        return testutil_copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/vocab.bpe", to);
     }
     snprintf(to, sizeof to, "%s/tokenizer.json", out);
-    return copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to);
+    return testutil_copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to);
 }
 
 int main(int argc, char **argv) {

@@ -333,7 +333,7 @@ START_TEST(test_threshold_and_steps_nfe) {
     didcl_gen_result_free(&r);
 
     o.steps = 8; /* more steps than the block has positions: refused */
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, NULL, &r),
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("gen options: steps 8 exceeds block 4: at most 4 forwards per "
                              "block");

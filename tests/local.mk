@@ -21,7 +21,7 @@ tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
 
 # Each suite tests/check_<module> is built from tests/check_<module>.c with the
 # flags above (automake's default source and LDADD): list new suites here, nothing else.
-check_PROGRAMS += \
+CHECK_SUITES = \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
@@ -58,7 +58,10 @@ tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) -include $(top_builddir)/src/config
 	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
 EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
 
-TESTS += $(check_PROGRAMS)
+# Only the suites run as tests: other check programs (examples/generate) are driven by
+# scripts with arguments.
+check_PROGRAMS += $(CHECK_SUITES)
+TESTS += $(CHECK_SUITES)
 
 # didcl inspect end to end; tests/check_modelfiles --write-model builds its model dirs.
 TESTS += tests/inspect.sh
