@@ -98,7 +98,7 @@ def _indices(r: Any, n: int, name: str) -> np.ndarray:
     if a.dtype == np.bool_:
         if a.shape != (n,):
             raise ValueError(f"returned a boolean mask of shape {a.shape}, expected ({n},)")
-        return np.nonzero(a)[0]
+        return np.ascontiguousarray(np.nonzero(a)[0], dtype=np.uint32)
     if a.ndim == 0:
         a = a.reshape(1)
     if a.ndim != 1:
@@ -113,7 +113,7 @@ def _indices(r: Any, n: int, name: str) -> np.ndarray:
     if a.size and (a.min() < 0 or a.max() >= 2**32):
         bad = int(a.min() if a.min() < 0 else a.max())
         raise ValueError(f"index {bad} outside 0..{n - 1}")
-    return a.astype(np.uint32)
+    return np.ascontiguousarray(a, dtype=np.uint32)
 
 
 def _make(name: str, fn: Strategy) -> Dict[str, Any]:
