@@ -438,7 +438,9 @@ class Event:
     were just set back to MASK), "commit" (a forward committed positions of the block
     [start, start+len)), "block_done" (that block has no mask left; `piece` holds the
     bytes of its generated tokens), "stage_done" and "sample_done" (`result` holds it).
-    tokens: the sequence now (masked positions hold the mask id).
+    tokens: the sequence now (masked positions hold the mask id). confidence: at
+    "stage_done", every position's snapshot confidence as that stage left it (stage 1:
+    the draft's, before a revision overwrites the remasked ones).
     """
     kind: str
     request: int
@@ -454,6 +456,7 @@ class Event:
     tokens: np.ndarray
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     piece: bytes = b""
+    confidence: Optional[np.ndarray] = None
     result: Optional[Result] = None
 
 
@@ -866,6 +869,9 @@ def _event(ev: Any, tok: Optional[Tokenizer]) -> Event:
     positions = np.zeros(0, np.int64)
     piece = b""
     result = None
+    conf = None
+    if ev.kind == 3:
+        conf = _array(ev.trace, n, _POS_DTYPE)["confidence"].copy()
     if ev.kind == 0 and ev.stage >= 2 and ev.remasked_by:
         rb = _array(ev.remasked_by, n, np.uint32)
         positions = np.nonzero(rb & (1 << (ev.stage - 2)))[0]
@@ -877,7 +883,7 @@ def _event(ev: Any, tok: Optional[Tokenizer]) -> Event:
         result = Result._from(ev.result.contents)
     return Event(_EVENT_KINDS[ev.kind] if 0 <= ev.kind < 5 else str(ev.kind), ev.request,
                  ev.sample, ev.stage, ev.attempt, n, ev.start, ev.len, ev.remasked, ev.nfe,
-                 ev.n_prompt, seq, positions, piece, result)
+                 ev.n_prompt, seq, positions, piece, conf, result)
 
 
 # ---- scoring -------------------------------------------------------------------------
