@@ -67,7 +67,7 @@ enum didcl_status {
     DIDCL_ERR_CLBLAST = -11,     /* a CLBlast routine failed */
     DIDCL_ERR_PLUGIN = -12,      /* a remask plugin could not be loaded or misbehaved */
     DIDCL_ERR_SHAPE = -13,       /* tensor shape/dtype disagrees with the model config */
-    DIDCL_ERR_ENCODING = -14,    /* text is not valid UTF-8 */
+    DIDCL_ERR_ENCODING = -14,    /* text is not valid UTF-8, or the tokenizer cannot encode it */
     DIDCL_ERR_CANCELLED = -15,   /* the host's event callback asked to stop */
 };
 typedef enum didcl_status didcl_status;
@@ -296,6 +296,7 @@ typedef struct didcl_model_options {
 DIDCL_API didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
                                         const didcl_model_options *opt, didcl_model_t *out);
 DIDCL_API void didcl_model_free(didcl_model_t m);
+/* The getters below answer NULL or 0 for a NULL model, and didcl_model_reset ignores it. */
 DIDCL_API const didcl_model_config *didcl_model_get_config(didcl_model_t m);
 DIDCL_API uint32_t didcl_model_max_tokens(didcl_model_t m);
 /* Tokens held by the KV cache (BD3-LM): positions [0, n) are finished blocks. */
@@ -391,17 +392,20 @@ typedef struct didcl_score_result {
 } didcl_score_result;
 
 /* Blocks of a BD3-LM text of n tokens cut into windows of `window` tokens (each window's
- * last block may be shorter): the length of didcl_score_draw's t_block. */
+ * last block may be shorter): the length of didcl_score_draw's t_block. 0 when window
+ * or block is 0. */
 DIDCL_API uint32_t didcl_score_blocks(uint32_t n, uint32_t window, uint32_t block);
 
 /* Draw `draw` of seed: t_block[b] (didcl_score_blocks entries) = t_fixed if > 0, else
  * eps + (1 - eps) u, and masked[i] = (u' < t of i's block), with u, u' uniform [0, 1)
- * from a counter-based hash of (seed, draw, stream, index). Pure, no state. */
+ * from a counter-based hash of (seed, draw, stream, index). Pure, no state. Does
+ * nothing when window or block is 0 or an array is NULL. */
 DIDCL_API void didcl_score_draw(uint32_t n, uint32_t window, uint32_t block, uint64_t seed,
                                 uint32_t draw, double t_fixed, double eps, uint8_t *masked,
                                 double *t_block);
 
-/* NELBO per token of x0 (n tokens) for one given draw: x_t is x0 with the masked tokens
+/* NELBO per token of x0 (n tokens, none of them the mask id: DIDCL_ERR_INVALID_ARG)
+ * for one given draw: x_t is x0 with the masked tokens
  * replaced by [MASK]; the sum over masked tokens of -log p(x0_i | x_t) / t_block(i),
  * divided by n, from score passes (2L mask) over windows of max_tokens. With time
  * conditioning on, each window is fed sigma = -log(1 - (1 - 1e-3) t) of its blocks' mean t. */
@@ -464,7 +468,9 @@ enum didcl_tokenize_flags {
 /* Encode len bytes of UTF-8 text. Special and added tokens written in the text become
  * their ids (specials not with DIDCL_TOKENIZE_NO_SPECIAL). On success *ids is a malloc'd
  * array of *n_ids ids (NULL when 0) that the caller frees with free().
- * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8. */
+ * DIDCL_ERR_ENCODING names the byte offset of invalid UTF-8, or of a byte whose byte-level
+ * symbol the vocabulary lacks (a tokenizer.json may omit some of the 256; Hugging Face
+ * loads such files, and so does didcl: only text that needs a missing byte is refused). */
 DIDCL_API didcl_status didcl_tokenizer_encode(didcl_tokenizer_t tok, const char *text, size_t len,
                                               uint32_t flags, int32_t **ids, size_t *n_ids);
 
@@ -478,41 +484,68 @@ DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32
  * Loading and running remask-selection plugins (the ABI plugins implement is
  * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME
  * is either a path to a shared object (it contains '/' or ends in ".so") or a plugin
- * name, resolved to the file didcl-remask-NAME.so in the first directory of the search
- * path that has it:
- *   1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
- *   2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),
- *   3. the installed plugin directory ($(libdir)/didcl/plugins),
- *   4. when libdidcl itself runs from its build tree (not installed): the build's
- *      plugins/.libs, so an uninstalled build finds its bundled plugins.
- * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file.
- * A handle is used by one thread at a time; separate handles may run concurrently.
+ * name. A name resolves to the first of:
+ *   a. the file didcl-remask-NAME.so in the first directory of the search path that has it:
+ *      1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
+ *      2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),
+ *      3. the installed plugin directory ($(libdir)/didcl/plugins),
+ *      4. when libdidcl itself runs from its build tree (not installed): the build's
+ *         plugins/.libs, so an uninstalled build finds its bundled plugins;
+ *   b. an in-process plugin: one built into libdidcl (the bundled lowconf, entropy, span
+ *      and random, so these names always resolve) or one a host added with
+ *      didcl_remask_register.
+ * So a file on the search path wins over an in-process plugin of the same name.
+ * Every refusal is DIDCL_ERR_PLUGIN with a one-line message naming the file (or the
+ * in-process plugin). A handle is used by one thread at a time; separate handles may run
+ * concurrently.
+ *
+ * Random draws. A plugin's host->uniform() is Philox4x32-10 keyed by the seed of
+ * didcl_remask_host_cfg, at the counter of (purpose DIDCL_RNG_PLUGIN, the sample and
+ * stage of the current didcl_remask_select call, draw number), the draw number starting
+ * at 0 in every select call: a plugin's choices are a function of the seed, the sample,
+ * the stage and its input alone, whatever the order of calls. (Draws made in create()
+ * use sample 0, stage 0.)
  * ------------------------------------------------------------------------------------ */
 
 typedef struct didcl_remask *didcl_remask_t;
 
-/* What the host offers a plugin. All fields are optional: pass NULL for the defaults. */
+/* What the host offers a plugin. Pass NULL for the defaults (seed 0). */
 typedef struct didcl_remask_host_cfg {
-    /* Seed of the built-in uniform generator (a splitmix64 counter stream), used when
-     * uniform is NULL. */
+    /* Key of the plugin's random stream (see "Random draws" above): pass the run's seed
+     * (didcl_gen_options.seed) so plugin draws follow it. */
     uint64_t seed;
-    /* The caller's own generator: uniform double in [0, 1). The sampler passes its
-     * counter-based stream here so plugins draw from the run's RNG. */
-    double (*uniform)(void *user);
-    void *uniform_user;
 } didcl_remask_host_cfg;
 
-/* Load and instantiate a plugin (dlopen, ABI checks, create() with the spec's options).
- * cfg may be NULL (seed 0, built-in generator). Free with didcl_remask_free. */
+/* Load and instantiate a plugin (resolve NAME, dlopen or find it in-process, check the
+ * descriptor, create() with the spec's options). cfg may be NULL. Free with
+ * didcl_remask_free. */
 DIDCL_API didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
                                          const didcl_remask_host_cfg *cfg, didcl_remask_t *out);
 DIDCL_API void didcl_remask_free(didcl_remask_t r);
 
-/* The plugin's descriptor name, version, description and the file it was loaded from. */
+/* The plugin's descriptor name, version, description and where it came from: the file
+ * it was loaded from, "(built-in)" or "(registered)". A NULL handle gives "". */
 DIDCL_API const char *didcl_remask_name(didcl_remask_t r);
 DIDCL_API const char *didcl_remask_version(didcl_remask_t r);
 DIDCL_API const char *didcl_remask_description(didcl_remask_t r);
 DIDCL_API const char *didcl_remask_path(didcl_remask_t r);
+
+/* Add an in-process plugin: desc is a descriptor exactly as a plugin's entry returns it
+ * (include/didcl/remask.h), so a host (a language binding, a test) needs no shared
+ * object. It is checked as a loaded plugin is (abi_version, struct_size, name charset,
+ * select non-NULL; DIDCL_ERR_PLUGIN says which) and then found by didcl_remask_open
+ * under desc->name, unless a file of that name is on the search path (files win). A
+ * name already in-process (built-in or registered) is refused with DIDCL_ERR_INVALID_ARG;
+ * unregister it first (built-ins cannot be). Thread-safe.
+ * Ownership: libdidcl keeps the pointer, not a copy. The descriptor and everything it
+ * points to (name, strings, functions) MUST stay valid and unchanged until
+ * didcl_remask_unregister of its name returns DIDCL_OK. The host still owns it after. */
+DIDCL_API didcl_status didcl_remask_register(const didcl_remask_plugin *desc);
+
+/* Remove a plugin added with didcl_remask_register. DIDCL_ERR_INVALID_ARG when no
+ * registered plugin has that name, when it is built in, or while handles opened from it
+ * are alive (free them first). Thread-safe. */
+DIDCL_API didcl_status didcl_remask_unregister(const char *name);
 
 /* Ask the plugin which positions of a draft to remask. positions has n entries in
  * sequence order; count must not exceed the number of unlocked positions. out_indices
@@ -521,29 +554,43 @@ DIDCL_API const char *didcl_remask_path(didcl_remask_t r);
  * positions) and written to out_indices/n_out only if valid; an invalid selection is
  * DIDCL_ERR_PLUGIN and nothing is written. When count is 0 the plugin is not called
  * and *n_out = 0. stage and block_size describe the stage about to run; sample is the
- * sequence's index in a batch (all passed on to the plugin). */
+ * sequence's index in a batch (all passed on to the plugin, and the position of its
+ * random draws). This is the one place selections are checked: the sampler relies on
+ * it. A NULL handle or array is DIDCL_ERR_INVALID_ARG. */
 DIDCL_API didcl_status didcl_remask_select(didcl_remask_t r,
                                            const didcl_remask_position *positions, uint32_t n,
                                            uint32_t count, int count_flexible, uint32_t stage,
                                            uint32_t block_size, uint32_t sample,
                                            uint32_t *out_indices, uint32_t *n_out);
 
-/* One plugin file found on the search path (see didcl_remask_list). */
+/* Where a listed plugin comes from. */
+enum didcl_remask_origin {
+    DIDCL_REMASK_FILE = 0,       /* a didcl-remask-NAME.so on the search path */
+    DIDCL_REMASK_BUILTIN = 1,    /* compiled into libdidcl */
+    DIDCL_REMASK_REGISTERED = 2, /* added by the host with didcl_remask_register */
+};
+
+/* One plugin that a name can resolve to (see didcl_remask_list). */
 typedef struct didcl_remask_info {
-    char name[64];          /* NAME of didcl-remask-NAME.so: what --remask takes */
+    char name[64];          /* what --remask takes: NAME of didcl-remask-NAME.so, or the
+                               in-process descriptor's name */
     char plugin_name[64];   /* the descriptor's name ("" if it could not be read) */
     char version[32];       /* the descriptor's version ("" if unreadable) */
     char description[256];  /* the descriptor's description ("" if unreadable) */
-    char path[4096];        /* the file */
+    char path[4096];        /* the file, or "(built-in)" / "(registered)" */
     uint32_t abi_version;   /* the descriptor's abi_version (0 if unreadable) */
     didcl_status status;    /* DIDCL_OK if the plugin loads, else why not (in message) */
     char message[512];      /* the refusal ("" when loadable) */
-    int shadowed;           /* an earlier directory has a plugin of the same NAME */
+    int shadowed;           /* an earlier entry has the same name: this one is not what
+                               the name resolves to */
+    enum didcl_remask_origin origin;
 } didcl_remask_info;
 
-/* Every didcl-remask-*.so on the search path, in search order (directories in order,
- * names sorted inside a directory). Each is dlopen'ed and its descriptor checked (its
- * create() is not called). *out is malloc'd; free it with free(). */
+/* Everything a name can resolve to, in resolution order: every didcl-remask-*.so on the
+ * search path (directories in order, names sorted inside a directory; each is dlopen'ed
+ * and its descriptor checked, its create() not called), then the built-in plugins
+ * (sorted by name), then the registered ones (in registration order). *out is malloc'd;
+ * free it with free(). */
 DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
                                          size_t *n);
 

@@ -1,7 +1,8 @@
 /*
  * plugin-util.h — small helpers shared by the bundled remask plugins: option checking and
  * an index sort. Header-only (static functions), so every plugin stays one object built
- * against include/didcl/remask.h alone, with no libdidcl symbol.
+ * against include/didcl/remask.h alone, with no libdidcl symbol. Every bundled plugin
+ * includes it first: it also renames the entry when the plugin is built into libdidcl.
  */
 #ifndef DIDCL_PLUGIN_UTIL_H
 #define DIDCL_PLUGIN_UTIL_H
@@ -10,6 +11,19 @@
 #include <string.h>
 
 #include <didcl/remask.h>
+
+/* Compiled into libdidcl as a built-in (plugins/local.mk, src/remask.h): the entry gets
+ * the internal name DIDCL_PLUGIN_BUILTIN and stays hidden inside the library, so the four
+ * plugins' entries do not clash and the library exports no didcl_remask_plugin_entry. */
+#ifdef DIDCL_PLUGIN_BUILTIN
+#undef DIDCL_REMASK_EXPORT
+#if defined(__GNUC__) || defined(__clang__)
+#define DIDCL_REMASK_EXPORT __attribute__((visibility("hidden")))
+#else
+#define DIDCL_REMASK_EXPORT
+#endif
+#define didcl_remask_plugin_entry DIDCL_PLUGIN_BUILTIN
+#endif
 
 /* Check that every entry of "k1=v1,k2=v2" has the form key=value with a key from keys
  * (nkeys of them; expected names them for the message). Returns 0, or -1 with a reason. */

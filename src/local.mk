@@ -44,6 +44,8 @@ noinst_HEADERS += \
 didcl_SOURCES += \
 	src/cli/main.c \
 	src/cli/io.c \
+	src/cli/parse.c \
+	src/cli/json.c \
 	src/cli/devices.c \
 	src/cli/inspect.c \
 	src/cli/score.c \

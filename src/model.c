@@ -374,24 +374,26 @@ void didcl_model_free(didcl_model_t m) {
     free(m);
 }
 
+/* The getters answer NULL or 0 for a NULL model, as a model that holds nothing. */
 const didcl_model_config *didcl_model_get_config(didcl_model_t m) {
-    return &m->cfg;
+    return m ? &m->cfg : NULL;
 }
 
 uint32_t didcl_model_max_tokens(didcl_model_t m) {
-    return m->max_tokens;
+    return m ? m->max_tokens : 0;
 }
 
 uint32_t didcl_model_cached(didcl_model_t m) {
-    return m->cached;
+    return m ? m->cached : 0;
 }
 
 void didcl_model_reset(didcl_model_t m) {
-    m->cached = 0;
+    if (m)
+        m->cached = 0;
 }
 
 uint32_t didcl_model_logit_rows(didcl_model_t m) {
-    return m->logit_rows;
+    return m ? m->logit_rows : 0;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -685,6 +687,8 @@ didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, 
  * ------------------------------------------------------------------------------------ */
 
 static didcl_status check_rows(didcl_model_t m, uint32_t first, uint32_t count, const char *op) {
+    if (!m)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "%s: NULL model", op);
     if (count == 0 || (uint64_t)first + count > m->logit_rows)
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "%s: rows [%u, %u), expected a non-empty range within the %u rows "
@@ -700,6 +704,9 @@ static int excluded(didcl_model_t m) {
 didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
                               enum didcl_rows_kind kind, float *out) {
     DIDCL_TRY(check_rows(m, first, count, "model rows"));
+    if (!out || (kind != DIDCL_ROWS_LOGITS && kind != DIDCL_ROWS_LOGPROBS))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model rows: %s, expected an output array and "
+                          "kind 0 (logits) or 1 (logprobs)", out ? "unknown kind" : "NULL out");
     const size_t V = m->cfg.vocab_size;
     if (kind == DIDCL_ROWS_LOGPROBS)
         DIDCL_TRY(didcl_ops_max_lse(m->rt, (int)(first + count), (int)V, excluded(m), m->logits,
@@ -732,6 +739,8 @@ didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
 didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_t count,
                                         const int32_t *targets, float *out) {
     DIDCL_TRY(check_rows(m, first, count, "token logprobs"));
+    if (!targets || !out)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "token logprobs: NULL targets or out");
     didcl_runtime_t rt = m->rt;
     const int R = (int)count, V = (int)m->cfg.vocab_size, fi = (int)first, ex = excluded(m);
     DIDCL_TRY(didcl_ops_max_lse(rt, fi + R, V, ex, m->logits, m->stats));

@@ -7,12 +7,16 @@
  * autoregressive reference). Keys the engine does not need (dropout, auto_map, ...) are
  * ignored; every key it does need is checked for presence, JSON type and range.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "modelconfig.h"
@@ -70,10 +74,20 @@ static didcl_status key_int(const char *path, json_t *root, const char *key, int
     return DIDCL_OK;
 }
 
-/* A positive integer small enough for every size product to fit in 64 bits. */
-static didcl_status key_dim(const char *path, json_t *root, const char *key, uint32_t *out) {
+/* Upper bounds of the size keys, checked before anything is sized from them: far above
+ * any published checkpoint, low enough that a 200-byte config.json cannot make the
+ * loader list billions of tensors or size buffers beyond memory before failing. */
+#define MAX_LAYERS 1024
+#define MAX_WIDTH (1 << 16)   /* hidden, cond, heads */
+#define MAX_MLP (1 << 18)
+#define MAX_VOCAB (1 << 24)
+#define MAX_CONTEXT (1 << 20) /* tokens; also bounds block_size */
+
+/* A positive integer key in [1, max]. */
+static didcl_status key_dim(const char *path, json_t *root, const char *key, long long max,
+                            uint32_t *out) {
     long long x = 0;
-    DIDCL_TRY(key_int(path, root, key, 1, 1, 1 << 30, &x));
+    DIDCL_TRY(key_int(path, root, key, 1, 1, max, &x));
     *out = (uint32_t)x;
     return DIDCL_OK;
 }
@@ -119,13 +133,13 @@ static didcl_status key_token(const char *path, json_t *root, const char *key, u
 /* ---- architectures ------------------------------------------------------------------ */
 
 static didcl_status bd3lm_parse(const char *path, json_t *root, didcl_model_config *c) {
-    DIDCL_TRY(key_dim(path, root, "n_blocks", &c->n_layers));
-    DIDCL_TRY(key_dim(path, root, "hidden_dim", &c->hidden));
-    DIDCL_TRY(key_dim(path, root, "n_heads", &c->n_heads));
-    DIDCL_TRY(key_dim(path, root, "cond_dim", &c->cond_dim));
-    DIDCL_TRY(key_dim(path, root, "vocab_size", &c->vocab_size));
-    DIDCL_TRY(key_dim(path, root, "model_length", &c->context_length));
-    DIDCL_TRY(key_dim(path, root, "block_size", &c->block_size));
+    DIDCL_TRY(key_dim(path, root, "n_blocks", MAX_LAYERS, &c->n_layers));
+    DIDCL_TRY(key_dim(path, root, "hidden_dim", MAX_WIDTH, &c->hidden));
+    DIDCL_TRY(key_dim(path, root, "n_heads", MAX_WIDTH, &c->n_heads));
+    DIDCL_TRY(key_dim(path, root, "cond_dim", MAX_WIDTH, &c->cond_dim));
+    DIDCL_TRY(key_dim(path, root, "vocab_size", MAX_VOCAB, &c->vocab_size));
+    DIDCL_TRY(key_dim(path, root, "model_length", MAX_CONTEXT, &c->context_length));
+    DIDCL_TRY(key_dim(path, root, "block_size", MAX_CONTEXT, &c->block_size));
     DIDCL_TRY(key_bool(path, root, "time_conditioning", &c->time_conditioning));
     c->sampling_eps_min = 1e-3;
     c->sampling_eps_max = 1.0;
@@ -157,16 +171,16 @@ static didcl_status bd3lm_parse(const char *path, json_t *root, didcl_model_conf
 }
 
 static didcl_status gpt2_parse(const char *path, json_t *root, didcl_model_config *c) {
-    DIDCL_TRY(key_dim(path, root, "n_embd", &c->hidden));
-    DIDCL_TRY(key_dim(path, root, "n_layer", &c->n_layers));
-    DIDCL_TRY(key_dim(path, root, "n_head", &c->n_heads));
-    DIDCL_TRY(key_dim(path, root, "vocab_size", &c->vocab_size));
+    DIDCL_TRY(key_dim(path, root, "n_embd", MAX_WIDTH, &c->hidden));
+    DIDCL_TRY(key_dim(path, root, "n_layer", MAX_LAYERS, &c->n_layers));
+    DIDCL_TRY(key_dim(path, root, "n_head", MAX_WIDTH, &c->n_heads));
+    DIDCL_TRY(key_dim(path, root, "vocab_size", MAX_VOCAB, &c->vocab_size));
     /* n_ctx is the older spelling of n_positions */
     json_t *np = json_object_get(root, "n_positions");
     DIDCL_TRY(key_dim(path, root, !np && json_object_get(root, "n_ctx") ? "n_ctx" : "n_positions",
-                      &c->context_length));
+                      MAX_CONTEXT, &c->context_length));
     long long inner = 4ll * c->hidden;
-    DIDCL_TRY(key_int(path, root, "n_inner", 0, 1, 1 << 30, &inner));
+    DIDCL_TRY(key_int(path, root, "n_inner", 0, 1, MAX_MLP, &inner));
     c->mlp_dim = (uint32_t)inner;
     c->norm_eps = 1e-5;
     DIDCL_TRY(key_real(path, root, "layer_norm_epsilon", 0.0, 1.0, &c->norm_eps));
@@ -218,9 +232,16 @@ static didcl_status config_parse(const char *path, json_t *root, didcl_model_con
 didcl_status didcl_model_config_load(const char *path, didcl_model_config *out) {
     if (!path || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_config_load: NULL path or output");
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files pass */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return didcl_fail(DIDCL_ERR_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "rb"))) {
+        close(fd);
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file, expected a JSON file", path);
+    }
     json_error_t jerr;
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);

@@ -46,6 +46,18 @@ static didcl_status validate(struct didcl_model_files *m, const char *config_pat
                         didcl_weights_find(m->weights, "transformer.wte.weight")
                     ? "transformer."
                     : "";
+    /* a config far larger than its weights fails here, naming its size keys, rather than
+     * at the first of thousands of missing tensors */
+    uint64_t bytes = 0, need = 2 * didcl_model_config_param_count(c); /* F16/BF16: 2 bytes */
+    for (size_t i = 0; i < nt; i++)
+        bytes += didcl_weights_at(m->weights, i)->nbytes;
+    const int bd3 = c->arch == DIDCL_ARCH_BD3LM;
+    if (need > bytes)
+        return didcl_fail(DIDCL_ERR_SHAPE, "%s: %s %u, %s %u, vocab_size %u imply %llu "
+                          "parameters, more than the %llu bytes of %s can hold", config_path,
+                          bd3 ? "n_blocks" : "n_layer", c->n_layers, bd3 ? "hidden_dim" : "n_embd",
+                          c->hidden, c->vocab_size, (unsigned long long)need / 2,
+                          (unsigned long long)bytes, didcl_weights_source(m->weights));
     size_t n = didcl_model_tensor_specs(c, m->prefix, NULL, 0);
     didcl_tensor_spec *specs = malloc(n * sizeof *specs);
     unsigned char *used = calloc(nt ? nt : 1, 1);
@@ -87,6 +99,20 @@ static didcl_status validate(struct didcl_model_files *m, const char *config_pat
             c->eps_from_checkpoint = 1;
         if (rc == DIDCL_OK && hi && (rc = read_scalar(hi, &c->sampling_eps_max)) == DIDCL_OK)
             c->eps_from_checkpoint = 1;
+        /* the same ranges config.json's keys get: a NaN or Inf clip breaks every sampler */
+        const didcl_tensor_info *bad = !(c->sampling_eps_min >= 0.0 && c->sampling_eps_min <= 1.0)
+                                           ? lo
+                                       : !(c->sampling_eps_max >= 0.0 && c->sampling_eps_max <= 1.0)
+                                           ? hi
+                                           : NULL;
+        if (rc == DIDCL_OK && bad)
+            rc = didcl_fail(DIDCL_ERR_FORMAT, "%s: tensor '%s' is %g, expected 0..1", bad->file,
+                            bad->name, bad == lo ? c->sampling_eps_min : c->sampling_eps_max);
+        else if (rc == DIDCL_OK && c->sampling_eps_min > c->sampling_eps_max)
+            rc = didcl_fail(DIDCL_ERR_FORMAT, "%s: sampling_eps_min %g exceeds sampling_eps_max %g "
+                            "(tensors of the checkpoint override config.json)",
+                            didcl_weights_source(m->weights), c->sampling_eps_min,
+                            c->sampling_eps_max);
     }
     size_t unused = 0;
     for (size_t i = 0; rc == DIDCL_OK && i < nt; i++) {

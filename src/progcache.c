@@ -43,9 +43,23 @@ static int path_of(char *buf, size_t size, const char *dir, const char *key, con
     return n > 0 && (size_t)n < size;
 }
 
+int didcl_progcache_dir_ok(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return errno == ENOENT;
+    return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+void didcl_progcache_drop(const char *dir, const char *key) {
+    char path[4096];
+    if (dir && *dir && path_of(path, sizeof path, dir, key, ".bin"))
+        unlink(path);
+}
+
 int didcl_progcache_load(const char *dir, const char *key, unsigned char **bin, size_t *len) {
     char path[4096];
-    if (!dir || !*dir || !path_of(path, sizeof path, dir, key, ".bin"))
+    if (!dir || !*dir || !path_of(path, sizeof path, dir, key, ".bin") ||
+        !didcl_progcache_dir_ok(dir))
         return 0;
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -87,23 +101,30 @@ static int make_dirs(const char *dir) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
             return 0;
         *p = '/';
     }
-    return mkdir(tmp, 0755) == 0 || errno == EEXIST;
+    return mkdir(tmp, 0700) == 0 || errno == EEXIST;
 }
 
 int didcl_progcache_store(const char *dir, const char *key, const unsigned char *bin, size_t len) {
-    char path[4096], tmp[4096], suffix[64];
-    if (!dir || !*dir || !bin || len == 0 || !make_dirs(dir))
+    char path[4096], tmp[4096];
+    if (!dir || !*dir || !bin || len == 0 || !make_dirs(dir) || !didcl_progcache_dir_ok(dir))
         return 0;
-    snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
-    if (!path_of(path, sizeof path, dir, key, ".bin") || !path_of(tmp, sizeof tmp, dir, key, suffix))
+    if (!path_of(path, sizeof path, dir, key, ".bin") ||
+        !path_of(tmp, sizeof tmp, dir, key, ".tmp.XXXXXX"))
         return 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
+    /* mkstemp: a fresh name, O_EXCL, mode 0600; never an existing file or symlink */
+    int fd = mkstemp(tmp);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (!f) {
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         return 0;
+    }
     uint32_t fmt = DIDCL_PROGCACHE_FORMAT;
     uint64_t size = len;
     uint8_t sum[32];

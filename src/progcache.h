@@ -11,6 +11,12 @@
  * concurrent processes see a whole file or none. Every failure (missing directory,
  * unreadable, corrupt, short, checksum mismatch) is a silent miss: the caller compiles
  * from source instead. Nothing here ever fails a build.
+ *
+ * A binary from the cache runs as code on the device, so the directory must be this
+ * user's alone: directories are created 0700, a directory that others may write or
+ * that another user owns is never read or written (the runtime warns and turns the
+ * cache off), and the temporary file comes from mkstemp (O_EXCL, mode 0600), so a
+ * symlink planted at a guessable name is never followed.
  */
 #ifndef DIDCL_PROGCACHE_H
 #define DIDCL_PROGCACHE_H
@@ -27,6 +33,13 @@ void didcl_progcache_key(const didcl_device_info *device, const char *source, si
 
 /* Read a cached binary; returns 1 and a malloc'd *bin on a valid hit, else 0. */
 int didcl_progcache_load(const char *dir, const char *key, unsigned char **bin, size_t *len);
+
+/* 1 when dir may hold binaries: absent (created on the first store), or a directory
+ * owned by this user that neither group nor others can write. Else 0. */
+int didcl_progcache_dir_ok(const char *dir);
+
+/* Delete the entry of key (one that loaded but proved wrong). */
+void didcl_progcache_drop(const char *dir, const char *key);
 
 /* Store a binary (creating dir and its parents); returns 1 on success, else 0. */
 int didcl_progcache_store(const char *dir, const char *key, const unsigned char *bin, size_t len);

@@ -29,29 +29,37 @@ struct program_entry {
     char *options;
     cl_program program;
     struct kernel_entry *kernels;
+    char key[65];  /* disk cache key */
+    int from_disk; /* program came from the disk cache: a missing kernel drops the entry */
     struct program_entry *next;
 };
 
 struct didcl_program_cache {
     struct program_entry *head;
+    struct kernel_entry *retired; /* kernels of a replaced program: callers may hold them */
 };
+
+static void kernels_free(struct kernel_entry *k) {
+    for (struct kernel_entry *kn; k; k = kn) {
+        kn = k->next;
+        clReleaseKernel(k->kernel);
+        free(k->name);
+        free(k);
+    }
+}
 
 void didcl_program_cache_free(struct didcl_program_cache *cache) {
     if (!cache)
         return;
     for (struct program_entry *p = cache->head, *pn; p; p = pn) {
         pn = p->next;
-        for (struct kernel_entry *k = p->kernels, *kn; k; k = kn) {
-            kn = k->next;
-            clReleaseKernel(k->kernel);
-            free(k->name);
-            free(k);
-        }
+        kernels_free(p->kernels);
         clReleaseProgram(p->program);
         free(p->family);
         free(p->options);
         free(p);
     }
+    kernels_free(cache->retired);
     free(cache);
 }
 
@@ -182,17 +190,22 @@ static void store_in_cache(didcl_runtime_t rt, const char *key, cl_program prog)
     free(bin);
 }
 
-didcl_status didcl_program_build_source(didcl_runtime_t rt, const char *label, const char *source,
-                                        size_t len, const char *options, cl_program *out) {
-    char opts[2048], key[65];
+/* Build source, from the disk cache when use_cache (then *from_disk = 1). key gets the
+ * disk cache key. */
+static didcl_status build(didcl_runtime_t rt, const char *label, const char *source, size_t len,
+                          const char *options, int use_cache, cl_program *out, char key[65],
+                          int *from_disk) {
+    char opts[2048];
     if (snprintf(opts, sizeof opts, "%s%s%s", BASE_OPTIONS, options && *options ? " " : "",
                  options ? options : "") >= (int)sizeof opts)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "%s: build options too long", label);
     didcl_progcache_key(&rt->info, source, len, opts, key);
+    *from_disk = 0;
 
-    cl_program prog = build_from_cache(rt, key, opts);
+    cl_program prog = use_cache ? build_from_cache(rt, key, opts) : NULL;
     if (prog) {
         rt->stats.disk_hits++;
+        *from_disk = 1;
         *out = prog;
         return DIDCL_OK;
     }
@@ -216,6 +229,47 @@ didcl_status didcl_program_build_source(didcl_runtime_t rt, const char *label, c
     return DIDCL_OK;
 }
 
+didcl_status didcl_program_build_source(didcl_runtime_t rt, const char *label, const char *source,
+                                        size_t len, const char *options, cl_program *out) {
+    char key[65];
+    int from_disk;
+    return build(rt, label, source, len, options, 1, out, key, &from_disk);
+}
+
+/* Build family's program, from the disk cache when use_cache. */
+static didcl_status build_family(didcl_runtime_t rt, const char *family, const char *options,
+                                 int use_cache, cl_program *out, char key[65], int *from_disk) {
+    char *src = NULL, label[300];
+    size_t len = 0;
+    DIDCL_TRY(didcl_program_source(family, &src, &len));
+    snprintf(label, sizeof label, "cl/%s.cl", family);
+    didcl_status st = build(rt, label, src, len, options, use_cache, out, key, from_disk);
+    free(src);
+    return st;
+}
+
+/* A cached binary that builds but lacks a kernel of its family (another program's
+ * binary under this key): drop the entry and rebuild p from source. Kernels made from
+ * the old program are retired, not released, since callers may still hold them. */
+static didcl_status rebuild_from_source(didcl_runtime_t rt, struct program_entry *p,
+                                        const char *name) {
+    cl_program prog;
+    int from_disk;
+    didcl_log(DIDCL_LOG_WARN, "kernel cache: the entry %s/%s.bin of cl/%s.cl lacks kernel '%s'; "
+              "dropping it and rebuilding from source", rt->cache_dir, p->key, p->family, name);
+    didcl_progcache_drop(rt->cache_dir, p->key);
+    DIDCL_TRY(build_family(rt, p->family, p->options, 0, &prog, p->key, &from_disk));
+    struct kernel_entry **tail = &rt->programs->retired;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p->kernels;
+    p->kernels = NULL;
+    clReleaseProgram(p->program);
+    p->program = prog;
+    p->from_disk = 0;
+    return DIDCL_OK;
+}
+
 static int same_options(const char *a, const char *b) {
     return !strcmp(a ? a : "", b ? b : "");
 }
@@ -231,15 +285,10 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
     while (p && !(!strcmp(p->family, family) && same_options(p->options, options)))
         p = p->next;
     if (!p) {
-        char *src = NULL, label[300];
-        size_t len = 0;
         cl_program prog;
-        DIDCL_TRY(didcl_program_source(family, &src, &len));
-        snprintf(label, sizeof label, "cl/%s.cl", family);
-        didcl_status st = didcl_program_build_source(rt, label, src, len, options, &prog);
-        free(src);
-        if (st != DIDCL_OK)
-            return st;
+        char key[65];
+        int from_disk;
+        DIDCL_TRY(build_family(rt, family, options, 1, &prog, key, &from_disk));
         p = calloc(1, sizeof *p);
         if (!p || !(p->family = strdup(family)) || !(p->options = strdup(options ? options : ""))) {
             if (p)
@@ -249,6 +298,8 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
             return didcl_fail(DIDCL_ERR_NO_MEMORY, "out of memory");
         }
         p->program = prog;
+        memcpy(p->key, key, sizeof p->key);
+        p->from_disk = from_disk;
         p->next = rt->programs->head;
         rt->programs->head = p;
     }
@@ -261,6 +312,10 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
         }
     cl_int err;
     cl_kernel kernel = clCreateKernel(p->program, name, &err);
+    if (!kernel && err == CL_INVALID_KERNEL_NAME && p->from_disk) {
+        DIDCL_TRY(rebuild_from_source(rt, p, name));
+        kernel = clCreateKernel(p->program, name, &err);
+    }
     if (!kernel)
         return didcl_fail_cl(err, "cl/%s.cl: kernel '%s'", family, name);
     struct kernel_entry *k = calloc(1, sizeof *k);

@@ -1,13 +1,16 @@
 /*
  * remask.c — the remask plugin loader: resolves "NAME[:options]" on the plugin search
- * path, dlopen()s the file, checks the descriptor against include/didcl/remask.h, runs
- * create()/select()/destroy() and validates every selection before the caller sees it.
+ * path, then among the in-process plugins (built into libdidcl, or registered by the
+ * host); dlopen()s a file, checks every descriptor against include/didcl/remask.h, runs
+ * create()/select()/destroy(), draws the plugin's uniforms from Philox and validates
+ * every selection before the caller sees it.
  */
 #define _GNU_SOURCE /* dladdr */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,36 +18,28 @@
 
 #include "config.h"
 #include "error.h"
+#include "philox.h"
 #include "remask.h"
 #include "settings.h"
 
 #define ERR_TEXT_MAX 512
 
 struct didcl_remask {
-    void *dl;                         /* dlopen handle */
+    void *dl;                         /* dlopen handle; NULL for an in-process plugin */
     const didcl_remask_plugin *desc;  /* the plugin's descriptor (owned by the plugin) */
+    enum didcl_remask_origin origin;
     void *state;                      /* from create() */
     int created;                      /* create() succeeded: destroy() is owed */
     didcl_remask_host host;           /* handed to create(); handle = this struct */
-    double (*uniform)(void *);        /* the caller's generator, or the built-in one */
-    void *uniform_user;
-    didcl_splitmix rng;               /* built-in generator state */
-    char path[PATH_MAX];
+    uint64_t seed;                    /* Philox key of host.uniform() */
+    uint32_t sample, stage, draws;    /* where the next draw lives; draws restarts at 0
+                                         in every select */
+    char path[PATH_MAX];              /* the file, or "(built-in)" / "(registered)" */
+    char label[96 + PATH_MAX];        /* how messages name the plugin */
     uint32_t cap;                     /* capacity of scratch and seen, in positions */
     uint32_t *scratch;                /* [cap] the plugin writes its selection here */
     uint8_t *seen;                    /* [cap] duplicate detection */
 };
-
-/* ---- generator ---------------------------------------------------------------------- */
-
-double didcl_splitmix_uniform(void *state) {
-    didcl_splitmix *g = state;
-    uint64_t z = g->seed + (++g->counter) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
-}
 
 /* ---- host services ------------------------------------------------------------------ */
 
@@ -57,9 +52,12 @@ static void host_log(void *handle, int level, const char *msg) {
     didcl_log((enum didcl_log_level)level, "plugin '%s': %s", r->desc->name, msg ? msg : "");
 }
 
+/* The sampler's stream for plugins: Philox at {seed, DIDCL_RNG_PLUGIN, sample, 0, stage,
+ * 0}, index = draw number within the current select call. */
 static double host_uniform(void *handle) {
     didcl_remask_t r = handle;
-    return r->uniform(r->uniform_user);
+    didcl_philox_at at = {r->seed, DIDCL_RNG_PLUGIN, r->sample, 0, r->stage, 0};
+    return didcl_philox_uniform(&at, r->draws++);
 }
 
 /* ---- search path -------------------------------------------------------------------- */
@@ -160,7 +158,7 @@ didcl_status didcl_remask_search_path(const char *plugin_path, char *buf, size_t
     return DIDCL_OK;
 }
 
-/* ---- loading ------------------------------------------------------------------------ */
+/* ---- descriptors ------------------------------------------------------------------- */
 
 static int valid_name(const char *s, size_t len) {
     if (len == 0)
@@ -170,6 +168,32 @@ static int valid_name(const char *s, size_t len) {
               s[i] == '_'))
             return 0;
     return 1;
+}
+
+/* The one check of a descriptor, whether it comes from a file, libdidcl or the host;
+ * what names its origin in the message ("plugin WHAT: ..."). */
+static didcl_status check_desc(const didcl_remask_plugin *d, const char *what) {
+    if (!d)
+        return didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: %s() returned NULL", what,
+                          DIDCL_REMASK_ENTRY_SYMBOL);
+    if (d->abi_version != DIDCL_REMASK_ABI_VERSION)
+        return didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: ABI version %u, this didcl supports %u",
+                          what, (unsigned)d->abi_version, (unsigned)DIDCL_REMASK_ABI_VERSION);
+    if (d->struct_size < sizeof(didcl_remask_plugin))
+        return didcl_fail(DIDCL_ERR_PLUGIN,
+                          "plugin %s: descriptor struct_size %u is smaller than the ABI version "
+                          "%u descriptor (%zu bytes)",
+                          what, (unsigned)d->struct_size, (unsigned)DIDCL_REMASK_ABI_VERSION,
+                          sizeof(didcl_remask_plugin));
+    if (!d->name || !valid_name(d->name, strlen(d->name)) || strlen(d->name) >= 64)
+        return didcl_fail(DIDCL_ERR_PLUGIN,
+                          "plugin %s: descriptor name '%s' is not a valid name, expected "
+                          "lowercase letters, digits, '-' and '_' (at most 63)",
+                          what, d->name ? d->name : "(null)");
+    if (!d->select)
+        return didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: descriptor '%s' has no select function",
+                          what, d->name);
+    return DIDCL_OK;
 }
 
 /* dlopen the file and check its descriptor. On success the caller owns *dl. */
@@ -199,27 +223,7 @@ static didcl_status probe(const char *path, void **dl, const didcl_remask_plugin
     didcl_remask_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);
     const didcl_remask_plugin *d = entry();
-    didcl_status st = DIDCL_OK;
-    if (!d)
-        st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: %s() returned NULL", path,
-                        DIDCL_REMASK_ENTRY_SYMBOL);
-    else if (d->abi_version != DIDCL_REMASK_ABI_VERSION)
-        st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: ABI version %u, this didcl supports %u",
-                        path, (unsigned)d->abi_version, (unsigned)DIDCL_REMASK_ABI_VERSION);
-    else if (d->struct_size < sizeof(didcl_remask_plugin))
-        st = didcl_fail(DIDCL_ERR_PLUGIN,
-                        "plugin %s: descriptor struct_size %u is smaller than the ABI version %u "
-                        "descriptor (%zu bytes)",
-                        path, (unsigned)d->struct_size, (unsigned)DIDCL_REMASK_ABI_VERSION,
-                        sizeof(didcl_remask_plugin));
-    else if (!d->name || !valid_name(d->name, strlen(d->name)))
-        st = didcl_fail(DIDCL_ERR_PLUGIN,
-                        "plugin %s: descriptor name '%s' is not a valid name, expected lowercase "
-                        "letters, digits, '-' and '_'",
-                        path, d->name ? d->name : "(null)");
-    else if (!d->select)
-        st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: descriptor '%s' has no select function",
-                        path, d->name);
+    didcl_status st = check_desc(d, path);
     if (st != DIDCL_OK) {
         dlclose(h);
         return st;
@@ -229,36 +233,191 @@ static didcl_status probe(const char *path, void **dl, const didcl_remask_plugin
     return DIDCL_OK;
 }
 
-/* Find the file of a plugin NAME on the search path. */
-static didcl_status resolve(const char *name, size_t len, const char *plugin_path, char *out,
-                            size_t size) {
+/* ---- in-process plugins ------------------------------------------------------------- */
+
+/* Built into libdidcl, sorted by name (the listing order). */
+static const didcl_remask_entry_fn builtins[] = {
+    didcl_remask_builtin_entropy, didcl_remask_builtin_lowconf, didcl_remask_builtin_random,
+    didcl_remask_builtin_span};
+#define N_BUILTINS (sizeof builtins / sizeof builtins[0])
+
+/* Registered by the host, in registration order; open counts live handles. */
+typedef struct reg_entry {
+    const didcl_remask_plugin *desc;
+    uint32_t open;
+} reg_entry;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reg_entry *reg;
+static size_t reg_n, reg_cap;
+
+static const didcl_remask_plugin *builtin_find(const char *name, size_t len) {
+    for (size_t i = 0; i < N_BUILTINS; i++) {
+        const didcl_remask_plugin *d = builtins[i]();
+        if (strlen(d->name) == len && !strncmp(d->name, name, len))
+            return d;
+    }
+    return NULL;
+}
+
+/* Index of a registered name, or reg_n; call with reg_lock held. */
+static size_t reg_find(const char *name, size_t len) {
+    size_t i = 0;
+    while (i < reg_n && !(strlen(reg[i].desc->name) == len && !strncmp(reg[i].desc->name, name,
+                                                                       len)))
+        i++;
+    return i;
+}
+
+didcl_status didcl_remask_register(const didcl_remask_plugin *desc) {
+    if (!desc)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_remask_register: NULL descriptor");
+    DIDCL_TRY(check_desc(desc, "registration"));
+    size_t len = strlen(desc->name);
+    if (builtin_find(desc->name, len))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "didcl_remask_register: '%s' is a built-in plugin and cannot be "
+                          "replaced in-process (choose another name, or install a "
+                          "didcl-remask-%s.so, which wins)",
+                          desc->name, desc->name);
+    pthread_mutex_lock(&reg_lock);
+    didcl_status st = DIDCL_OK;
+    if (reg_find(desc->name, len) < reg_n) {
+        st = didcl_fail(DIDCL_ERR_INVALID_ARG,
+                        "didcl_remask_register: a plugin named '%s' is already registered; "
+                        "unregister it first", desc->name);
+    } else if (reg_n == reg_cap) {
+        size_t cap = reg_cap ? 2 * reg_cap : 8;
+        reg_entry *grown = realloc(reg, cap * sizeof *grown);
+        if (!grown)
+            st = didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_remask_register: out of memory");
+        else
+            reg = grown, reg_cap = cap;
+    }
+    if (st == DIDCL_OK)
+        reg[reg_n++] = (reg_entry){desc, 0};
+    pthread_mutex_unlock(&reg_lock);
+    return st;
+}
+
+didcl_status didcl_remask_unregister(const char *name) {
+    if (!name)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_remask_unregister: NULL name");
+    size_t len = strlen(name);
+    if (builtin_find(name, len))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "didcl_remask_unregister: '%s' is built in, not registered", name);
+    pthread_mutex_lock(&reg_lock);
+    didcl_status st = DIDCL_OK;
+    size_t i = reg_find(name, len);
+    if (i == reg_n) {
+        st = didcl_fail(DIDCL_ERR_INVALID_ARG,
+                        "didcl_remask_unregister: no plugin named '%s' is registered", name);
+    } else if (reg[i].open) {
+        st = didcl_fail(DIDCL_ERR_INVALID_ARG,
+                        "didcl_remask_unregister: '%s' still has %u open handle%s; free %s "
+                        "first", name, reg[i].open, reg[i].open == 1 ? "" : "s",
+                        reg[i].open == 1 ? "it" : "them");
+    } else {
+        memmove(&reg[i], &reg[i + 1], (reg_n - i - 1) * sizeof *reg);
+        if (--reg_n == 0) {
+            free(reg);
+            reg = NULL;
+            reg_cap = 0;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return st;
+}
+
+/* The in-process plugin of a name, if any; a registered one counts one more open handle
+ * (released by release_registered). */
+static const didcl_remask_plugin *inproc_acquire(const char *name, size_t len,
+                                                 enum didcl_remask_origin *origin) {
+    const didcl_remask_plugin *d = builtin_find(name, len);
+    if (d) {
+        *origin = DIDCL_REMASK_BUILTIN;
+        return d;
+    }
+    pthread_mutex_lock(&reg_lock);
+    size_t i = reg_find(name, len);
+    if (i < reg_n) {
+        d = reg[i].desc;
+        reg[i].open++;
+        *origin = DIDCL_REMASK_REGISTERED;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return d;
+}
+
+static void release_registered(const didcl_remask_plugin *desc) {
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < reg_n; i++)
+        if (reg[i].desc == desc && reg[i].open) {
+            reg[i].open--;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- opening ------------------------------------------------------------------------ */
+
+/* Find the file of a plugin NAME on the search path: *found = 1 and its path in out, or
+ * *found = 0 and the directories searched in tried. */
+static didcl_status find_file(const char *name, size_t len, const char *plugin_path, char *out,
+                              size_t size, int *found, char *tried, size_t tried_size) {
     dirlist d = {0};
-    char tried[2048];
     size_t used = 0;
-    if (!valid_name(name, len))
-        return didcl_fail(DIDCL_ERR_PLUGIN,
-                          "remask plugin '%.*s': not a plugin name (lowercase letters, digits, "
-                          "'-', '_') nor a path to a .so file",
-                          (int)len, name);
+    *found = 0;
     DIDCL_TRY(search_dirs(plugin_path, &d));
     tried[0] = '\0';
-    for (size_t i = 0; i < d.n; i++) {
+    for (size_t i = 0; i < d.n && !*found; i++) {
         struct stat sb;
         snprintf(out, size, "%s/" DIDCL_REMASK_FILE_PREFIX "%.*s" DIDCL_REMASK_FILE_SUFFIX,
                  d.dir[i], (int)len, name);
         if (stat(out, &sb) == 0) {
-            dirlist_free(&d);
-            return DIDCL_OK;
+            *found = 1;
+            break;
         }
-        int w = snprintf(tried + used, sizeof tried - used, "%s%s", i ? ", " : "", d.dir[i]);
-        if (w > 0 && (size_t)w < sizeof tried - used)
+        int w = snprintf(tried + used, tried_size - used, "%s%s", i ? ", " : "", d.dir[i]);
+        if (w > 0 && (size_t)w < tried_size - used)
             used += (size_t)w;
     }
     dirlist_free(&d);
+    return DIDCL_OK;
+}
+
+/* Fill r->dl/desc/origin/path from a spec's NAME (or path) part. */
+static didcl_status locate(didcl_remask_t r, const char *spec, size_t len, int is_path,
+                           const char *plugin_path) {
+    if (is_path) {
+        if (len >= sizeof r->path)
+            return didcl_fail(DIDCL_ERR_PLUGIN, "plugin %.60s...: path too long", spec);
+        memcpy(r->path, spec, len);
+        r->path[len] = '\0';
+        return probe(r->path, &r->dl, &r->desc);
+    }
+    if (!valid_name(spec, len))
+        return didcl_fail(DIDCL_ERR_PLUGIN,
+                          "remask plugin '%.*s': not a plugin name (lowercase letters, digits, "
+                          "'-', '_') nor a path to a .so file",
+                          (int)len, spec);
+    char tried[2048];
+    int found;
+    DIDCL_TRY(find_file(spec, len, plugin_path, r->path, sizeof r->path, &found, tried,
+                        sizeof tried));
+    if (found)
+        return probe(r->path, &r->dl, &r->desc);
+    if ((r->desc = inproc_acquire(spec, len, &r->origin))) {
+        snprintf(r->path, sizeof r->path, "%s",
+                 r->origin == DIDCL_REMASK_BUILTIN ? "(built-in)" : "(registered)");
+        return check_desc(r->desc, r->path);
+    }
     return didcl_fail(DIDCL_ERR_PLUGIN,
                       "remask plugin '%.*s' not found: no " DIDCL_REMASK_FILE_PREFIX
-                      "%.*s" DIDCL_REMASK_FILE_SUFFIX " in %s (see 'didcl plugins')",
-                      (int)len, name, (int)len, name, tried);
+                      "%.*s" DIDCL_REMASK_FILE_SUFFIX " in %s, and no built-in or registered "
+                      "plugin of that name (see 'didcl plugins')",
+                      (int)len, spec, (int)len, spec, tried);
 }
 
 didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
@@ -277,26 +436,18 @@ didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
     didcl_remask_t r = calloc(1, sizeof *r);
     if (!r)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "remask plugin %s: out of memory", spec);
-    didcl_status st;
-    if (is_path) {
-        if (len >= sizeof r->path) {
-            free(r);
-            return didcl_fail(DIDCL_ERR_PLUGIN, "plugin %.60s...: path too long", spec);
-        }
-        memcpy(r->path, spec, len);
-        r->path[len] = '\0';
-    } else if ((st = resolve(spec, len, plugin_path, r->path, sizeof r->path)) != DIDCL_OK) {
-        free(r);
+    didcl_status st = locate(r, spec, len, is_path, plugin_path);
+    if (st != DIDCL_OK) {
+        didcl_remask_free(r);
         return st;
     }
-    if ((st = probe(r->path, &r->dl, &r->desc)) != DIDCL_OK) {
-        free(r);
-        return st;
-    }
+    /* messages name the file, or the in-process plugin and where it lives */
+    if (r->origin == DIDCL_REMASK_FILE)
+        snprintf(r->label, sizeof r->label, "%s", r->path);
+    else
+        snprintf(r->label, sizeof r->label, "'%s' %s", r->desc->name, r->path);
 
-    r->rng.seed = cfg ? cfg->seed : 0;
-    r->uniform = cfg && cfg->uniform ? cfg->uniform : didcl_splitmix_uniform;
-    r->uniform_user = cfg && cfg->uniform ? cfg->uniform_user : &r->rng;
+    r->seed = cfg ? cfg->seed : 0;
     r->host.struct_size = sizeof r->host;
     r->host.handle = r;
     r->host.log = host_log;
@@ -305,7 +456,7 @@ didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
     if (!r->desc->create) {
         if (*options) {
             st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: '%s' takes no options, got '%s'",
-                            r->path, r->desc->name, options);
+                            r->label, r->desc->name, options);
             didcl_remask_free(r);
             return st;
         }
@@ -314,7 +465,7 @@ didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
         void *state = NULL;
         if (r->desc->create(options, &r->host, &state, err, sizeof err) != 0) {
             err[sizeof err - 1] = '\0';
-            st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: create failed: %s", r->path,
+            st = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: create failed: %s", r->label,
                             *err ? err : "no reason given");
             didcl_remask_free(r);
             return st;
@@ -335,19 +486,21 @@ void didcl_remask_free(didcl_remask_t r) {
         r->desc->destroy(r->state);
     if (r->dl)
         dlclose(r->dl);
+    if (r->desc && r->origin == DIDCL_REMASK_REGISTERED)
+        release_registered(r->desc);
     free(r->scratch);
     free(r->seen);
     free(r);
 }
 
-const char *didcl_remask_name(didcl_remask_t r) { return r->desc->name; }
+const char *didcl_remask_name(didcl_remask_t r) { return r ? r->desc->name : ""; }
 const char *didcl_remask_version(didcl_remask_t r) {
-    return r->desc->version ? r->desc->version : "";
+    return r && r->desc->version ? r->desc->version : "";
 }
 const char *didcl_remask_description(didcl_remask_t r) {
-    return r->desc->description ? r->desc->description : "";
+    return r && r->desc->description ? r->desc->description : "";
 }
-const char *didcl_remask_path(didcl_remask_t r) { return r->path; }
+const char *didcl_remask_path(didcl_remask_t r) { return r ? r->path : ""; }
 
 /* ---- selection ---------------------------------------------------------------------- */
 
@@ -388,6 +541,9 @@ didcl_status didcl_remask_select(didcl_remask_t r, const didcl_remask_position *
     char err[ERR_TEXT_MAX] = "";
     uint32_t got = UINT32_MAX;
     const char *name = r->desc->name;
+    r->sample = sample;
+    r->stage = stage;
+    r->draws = 0;
     if (r->desc->select(r->state, &in, r->scratch, &got, err, sizeof err) != 0) {
         err[sizeof err - 1] = '\0';
         return didcl_fail(DIDCL_ERR_PLUGIN, "plugin '%s' failed to select: %s", name,
@@ -408,7 +564,7 @@ didcl_status didcl_remask_select(didcl_remask_t r, const didcl_remask_position *
                               "plugin '%s' selected position %u, out of range (sequence length %u)",
                               name, i, n);
         if (positions[i].flags & DIDCL_REMASK_LOCKED)
-            return didcl_fail(DIDCL_ERR_PLUGIN, "plugin '%s' selected locked position %u (prompt)",
+            return didcl_fail(DIDCL_ERR_PLUGIN, "plugin '%s' selected locked position %u (prompt or BOS)",
                               name, i);
         if (r->seen[i])
             return didcl_fail(DIDCL_ERR_PLUGIN, "plugin '%s' selected position %u twice", name, i);
@@ -509,6 +665,34 @@ didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
         free(names);
     }
     dirlist_free(&d);
+    /* then the in-process ones, which every file of the same name shadows */
+    pthread_mutex_lock(&reg_lock);
+    size_t total = count + N_BUILTINS + reg_n;
+    didcl_remask_info *grown = realloc(list, (total ? total : 1) * sizeof *grown);
+    if (!grown) {
+        pthread_mutex_unlock(&reg_lock);
+        free(list);
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "listing plugins: out of memory");
+    }
+    list = grown;
+    for (size_t i = 0; i < N_BUILTINS + reg_n; i++) {
+        const didcl_remask_plugin *desc = i < N_BUILTINS ? builtins[i]() : reg[i - N_BUILTINS].desc;
+        didcl_remask_info *info = &list[count++];
+        memset(info, 0, sizeof *info);
+        info->origin = i < N_BUILTINS ? DIDCL_REMASK_BUILTIN : DIDCL_REMASK_REGISTERED;
+        copy_str(info->name, sizeof info->name, desc->name);
+        copy_str(info->plugin_name, sizeof info->plugin_name, desc->name);
+        copy_str(info->version, sizeof info->version, desc->version);
+        copy_str(info->description, sizeof info->description, desc->description);
+        copy_str(info->path, sizeof info->path,
+                 i < N_BUILTINS ? "(built-in)" : "(registered)");
+        info->abi_version = desc->abi_version;
+        info->status = DIDCL_OK; /* checked at registration; built-ins by check_remask */
+        for (size_t j = 0; j + 1 < count; j++)
+            if (!strcmp(list[j].name, info->name))
+                info->shadowed = 1;
+    }
+    pthread_mutex_unlock(&reg_lock);
     *out = list;
     *n = count;
     return DIDCL_OK;

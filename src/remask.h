@@ -16,15 +16,12 @@
 #define DIDCL_REMASK_FILE_PREFIX "didcl-remask-"
 #define DIDCL_REMASK_FILE_SUFFIX ".so"
 
-/* The built-in uniform generator: a splitmix64 counter stream. Draw i of seed s is
- * splitmix64(s + (i+1) * golden), mapped to the top 53 bits, so any draw can be computed
- * without the ones before it. TODO: switch to the sampler's Philox stream (src/philox.c)
- * once it lands; until then the sampler can pass its own through didcl_remask_host_cfg. */
-typedef struct didcl_splitmix {
-    uint64_t seed;
-    uint64_t counter;
-} didcl_splitmix;
-
-double didcl_splitmix_uniform(void *state /* didcl_splitmix * */);
+/* The bundled plugins compiled into libdidcl (plugins/local.mk builds each plugins/NAME.c
+ * a second time with -DDIDCL_PLUGIN_BUILTIN=didcl_remask_builtin_NAME, which plugin-util.h
+ * turns into the name of its entry function, hidden inside the library). */
+const didcl_remask_plugin *didcl_remask_builtin_entropy(void);
+const didcl_remask_plugin *didcl_remask_builtin_lowconf(void);
+const didcl_remask_plugin *didcl_remask_builtin_random(void);
+const didcl_remask_plugin *didcl_remask_builtin_span(void);
 
 #endif /* DIDCL_REMASK_INTERNAL_H */

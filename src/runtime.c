@@ -10,6 +10,7 @@
 #include <clblast_c.h>
 
 #include "error.h"
+#include "progcache.h"
 #include "program.h"
 #include "runtime.h"
 #include "settings.h"
@@ -269,6 +270,12 @@ didcl_status didcl_runtime_init(const char *selector, didcl_runtime_t *out) {
     }
     if (!didcl_settings_cache_dir(rt->cache_dir, sizeof rt->cache_dir))
         rt->cache_dir[0] = '\0';
+    if (rt->cache_dir[0] && !didcl_progcache_dir_ok(rt->cache_dir)) {
+        didcl_log(DIDCL_LOG_WARN, "kernel cache %s: not a directory of this user closed to "
+                  "others' writes; the cache is off (chmod go-w, or set DIDCL_CACHE_DIR)",
+                  rt->cache_dir);
+        rt->cache_dir[0] = '\0';
+    }
     __atomic_add_fetch(&live_runtimes, 1, __ATOMIC_SEQ_CST);
     *out = rt;
     return DIDCL_OK;

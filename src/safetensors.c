@@ -242,7 +242,8 @@ static int by_offset(const void *a, const void *b) {
 /* The byte ranges of the file's tensors (from first on) must tile the data area. */
 static didcl_status ranges_check(const char *path, didcl_tensor_info *t, size_t n,
                                  uint64_t data_start, uint64_t file_size) {
-    qsort(t, n, sizeof *t, by_offset);
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(t, n, sizeof *t, by_offset);
     uint64_t at = data_start;
     for (size_t i = 0; i < n; i++) {
         if (t[i].offset < at)
@@ -278,7 +279,7 @@ static didcl_status file_open(struct didcl_weights *w, const char *path) {
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "%s: out of memory", path);
     w->nfiles++;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return didcl_fail(DIDCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -340,7 +341,8 @@ static didcl_status file_open(struct didcl_weights *w, const char *path) {
     }
     json_decref(root);
     if (rc == DIDCL_OK)
-        rc = ranges_check(path, w->tensors + first, w->ntensors - first, 8 + n, f->size);
+        rc = ranges_check(path, w->ntensors > first ? w->tensors + first : NULL, /* NULL + 0 is UB */
+                          w->ntensors - first, 8 + n, f->size);
     return rc;
 }
 
@@ -357,7 +359,8 @@ static didcl_status index_names(struct didcl_weights *w) {
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "%s: out of memory", w->source);
     for (size_t i = 0; i < w->ntensors; i++)
         w->by_name[i] = &w->tensors[i];
-    qsort(w->by_name, w->ntensors, sizeof *w->by_name, by_name);
+    if (w->ntensors > 1)
+        qsort(w->by_name, w->ntensors, sizeof *w->by_name, by_name);
     for (size_t i = 1; i < w->ntensors; i++)
         if (!strcmp(w->by_name[i - 1]->name, w->by_name[i]->name))
             return didcl_fail(DIDCL_ERR_FORMAT, "%s: tensor '%s' is stored in both %s and %s",
@@ -385,6 +388,9 @@ static char *sibling_path(const char *index_path, const char *name) {
 
 static didcl_status index_open(struct didcl_weights *w, const char *path) {
     json_error_t jerr;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) /* a FIFO would block the load */
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file", path);
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return didcl_fail(DIDCL_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path,

@@ -45,6 +45,8 @@ static int mode_ok(enum didcl_commit_mode m) {
 didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_length,
                                      int32_t n_prompt) {
 #define BAD(...) return didcl_fail(DIDCL_ERR_INVALID_ARG, "gen options: " __VA_ARGS__)
+    if (!o)
+        BAD("NULL options");
     if (o->length < 1)
         BAD("length %d, expected >= 1", (int)o->length);
     if (model_length > 0 && o->length > model_length)
@@ -91,41 +93,6 @@ didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_l
     }
     return DIDCL_OK;
 #undef BAD
-}
-
-/* ---- the default selector ---- */
-
-typedef struct {
-    float confidence;
-    uint32_t pos;
-} ranked_pos;
-
-static int ranked_pos_cmp(const void *x, const void *y) {
-    const ranked_pos *a = x, *b = y;
-    if (a->confidence != b->confidence)
-        return a->confidence < b->confidence ? -1 : 1;
-    return a->pos < b->pos ? -1 : (a->pos > b->pos);
-}
-
-int didcl_select_lowest_confidence(void *state, const didcl_remask_input *in, uint32_t *out,
-                                   uint32_t *n_out, char *err, size_t err_size) {
-    (void)state;
-    ranked_pos *r = malloc(sizeof *r * (in->n ? in->n : 1));
-    if (!r) {
-        snprintf(err, err_size, "out of memory");
-        return 1;
-    }
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < in->n; i++)
-        if (!(in->positions[i].flags & DIDCL_REMASK_LOCKED))
-            r[m++] = (ranked_pos){in->positions[i].confidence, i};
-    qsort(r, m, sizeof *r, ranked_pos_cmp);
-    uint32_t k = in->count < m ? in->count : m;
-    for (uint32_t i = 0; i < k; i++)
-        out[i] = r[i].pos;
-    *n_out = k;
-    free(r);
-    return 0;
 }
 
 /* ---- one run ---- */
@@ -404,8 +371,7 @@ restart:
 
 /* ---- revision stages ---- */
 
-static didcl_status revise(run *r, const didcl_revision *rev, didcl_select_fn select,
-                           void *select_state) {
+static didcl_status revise(run *r, const didcl_revision *rev, didcl_remask_t remask) {
     const didcl_gen_options *o = r->o;
     const int32_t n = r->n;
     const int32_t Bs = rev->block > 0 && rev->block < n ? rev->block : n;
@@ -417,35 +383,15 @@ static didcl_status revise(run *r, const didcl_revision *rev, didcl_select_fn se
     uint32_t count = (uint32_t)floor(rev->gamma * n_unlocked + 0.5);
     if (count == 0)
         return DIDCL_OK;
-    didcl_remask_input in = {sizeof in, r->traj, (uint32_t)n, n_unlocked, count, 0,
-                             r->stage, (uint32_t)Bs, r->sample};
+    /* didcl_remask_select validates the selection and returns nothing invalid */
     uint32_t *out = (uint32_t *)r->order, n_out = 0; /* (L,) scratch, reused */
-    char err[256] = "";
-    if (select(select_state, &in, out, &n_out, err, sizeof err) != 0)
-        return didcl_fail(DIDCL_ERR_PLUGIN, "remask selection (stage %u): failed: %s",
-                          r->stage, err[0] ? err : "no reason given");
-    /* validate everything before touching the draft */
-    if (n_out != count)
-        return didcl_fail(DIDCL_ERR_PLUGIN,
-                          "remask selection (stage %u): %u positions returned, expected %u",
-                          r->stage, n_out, count);
+    didcl_status s = didcl_remask_select(remask, r->traj, (uint32_t)n, count, 0, r->stage,
+                                         (uint32_t)Bs, r->sample, out, &n_out);
+    if (s != DIDCL_OK)
+        return didcl_fail_context(s, "remask selection (stage %u)", r->stage);
     memset(r->rows, 0, (size_t)n);
-    for (uint32_t i = 0; i < n_out; i++) {
-        uint32_t p = out[i];
-        if (p >= (uint32_t)n)
-            return didcl_fail(DIDCL_ERR_PLUGIN,
-                              "remask selection (stage %u): position %u out of range, "
-                              "expected < %d", r->stage, p, (int)n);
-        if (r->traj[p].flags & DIDCL_REMASK_LOCKED)
-            return didcl_fail(DIDCL_ERR_PLUGIN,
-                              "remask selection (stage %u): position %u is locked (prompt "
-                              "or BOS)", r->stage, p);
-        if (r->rows[p])
-            return didcl_fail(DIDCL_ERR_PLUGIN,
-                              "remask selection (stage %u): position %u selected twice",
-                              r->stage, p);
-        r->rows[p] = 1;
-    }
+    for (uint32_t i = 0; i < n_out; i++)
+        r->rows[out[i]] = 1;
     for (int32_t p = 0; p < n; p++)
         if (r->rows[p]) {
             r->seq[p] = r->dn->mask_id;
@@ -495,9 +441,8 @@ static didcl_status check_denoiser(const didcl_denoiser *dn, const didcl_gen_opt
 
 didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options *o,
                                const int32_t *prompt, int32_t n_prompt, uint32_t sample,
-                               didcl_select_fn select, void *select_state,
-                               didcl_gen_result *res) {
-    return didcl_sampler_run_observed(dn, o, prompt, n_prompt, sample, select, select_state,
+                               didcl_remask_t remask, didcl_gen_result *res) {
+    return didcl_sampler_run_observed(dn, o, prompt, n_prompt, sample, remask,
                                       NULL, NULL, res);
 }
 
@@ -552,8 +497,7 @@ static void stage_enter(run *r, didcl_gen_result *out, int32_t k) {
 
 /* Run stages [k0, n_stages) of r (stage 0 = the draft), then hand its arrays to out. */
 static didcl_status run_stages(run *r, const int32_t *prompt, int32_t n_prompt, int32_t k0,
-                               didcl_select_fn select, void *select_state,
-                               didcl_gen_result *out) {
+                               didcl_remask_t remask, didcl_gen_result *out) {
     const didcl_gen_options *o = r->o;
     didcl_status s = DIDCL_OK;
     for (int32_t k = k0; s == DIDCL_OK && k < out->n_stages; k++) {
@@ -564,8 +508,7 @@ static didcl_status run_stages(run *r, const int32_t *prompt, int32_t n_prompt, 
             s = draft(r, prompt, n_prompt, &out->low_entropy);
         } else {
             r->st->tries = 1;
-            s = revise(r, &o->revisions[k - 1],
-                       select ? select : didcl_select_lowest_confidence, select_state);
+            s = revise(r, &o->revisions[k - 1], remask);
         }
         r->st->seconds = now_s() - t0;
         if (s == DIDCL_OK)
@@ -584,18 +527,45 @@ static didcl_status run_stages(run *r, const int32_t *prompt, int32_t n_prompt, 
     return DIDCL_OK;
 }
 
-didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
-                                        const int32_t *prompt, int32_t n_prompt,
-                                        uint32_t sample, didcl_select_fn select,
-                                        void *select_state, didcl_gen_observer observe,
-                                        void *observe_user, didcl_gen_result *res) {
-    DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
+/* The handle revision stages select with: the caller's, or when NULL and a revision
+ * stage needs one, "lowconf" (the default rule) opened for this call; *owned is what the
+ * caller frees. */
+static didcl_status remask_or_default(const didcl_gen_options *o, didcl_remask_t remask,
+                                      didcl_remask_t *use, didcl_remask_t *owned) {
+    *use = remask;
+    *owned = NULL;
+    if (remask || o->n_revisions == 0)
+        return DIDCL_OK;
+    didcl_remask_host_cfg cfg = {o->seed};
+    DIDCL_TRY(didcl_remask_open("lowconf", NULL, &cfg, owned));
+    *use = *owned;
+    return DIDCL_OK;
+}
+
+/* One sample with a resolved handle. */
+static didcl_status run_one(const didcl_denoiser *dn, const didcl_gen_options *o,
+                            const int32_t *prompt, int32_t n_prompt, uint32_t sample,
+                            didcl_remask_t remask, didcl_gen_observer observe,
+                            void *observe_user, didcl_gen_result *res) {
     run r;
     didcl_gen_result out;
     DIDCL_TRY(run_init(&r, dn, o, sample, observe, observe_user, &out));
-    DIDCL_TRY(run_stages(&r, prompt, n_prompt, 0, select, select_state, &out));
+    DIDCL_TRY(run_stages(&r, prompt, n_prompt, 0, remask, &out));
     *res = out;
     return DIDCL_OK;
+}
+
+didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
+                                        const int32_t *prompt, int32_t n_prompt,
+                                        uint32_t sample, didcl_remask_t remask,
+                                        didcl_gen_observer observe, void *observe_user,
+                                        didcl_gen_result *res) {
+    didcl_remask_t use, owned;
+    DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
+    DIDCL_TRY(remask_or_default(o, remask, &use, &owned));
+    didcl_status s = run_one(dn, o, prompt, n_prompt, sample, use, observe, observe_user, res);
+    didcl_remask_free(owned);
+    return s;
 }
 
 /* ---- batches ---- */
@@ -692,7 +662,7 @@ int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o
 /* One lockstep batch: stage 1 together, then each sample's revisions in sample order. */
 static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_options *o,
                                  const int32_t *prompt, int32_t n_prompt, uint32_t sample0,
-                                 uint32_t nb, didcl_select_fn select, void *select_state,
+                                 uint32_t nb, didcl_remask_t remask,
                                  didcl_gen_observer observe, void *observe_user,
                                  didcl_gen_result *res) {
     run rs[DIDCL_SAMPLER_MAX_BATCH];
@@ -717,7 +687,7 @@ static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_optio
         if (s != DIDCL_OK)
             run_free(&rs[b]); /* as run_stages does with a run that fails */
         else
-            s = run_stages(&rs[b], prompt, n_prompt, 1, select, select_state, &res[b]);
+            s = run_stages(&rs[b], prompt, n_prompt, 1, remask, &res[b]);
     }
     if (s != DIDCL_OK) {
         for (uint32_t i = 0; i + 1 < b; i++) /* handed over to res */
@@ -733,10 +703,11 @@ static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_optio
 didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
                                      const int32_t *prompt, int32_t n_prompt,
                                      uint32_t first_sample, uint32_t n_samples,
-                                     didcl_select_fn select, void *select_state,
-                                     didcl_gen_observer observe, void *observe_user,
-                                     didcl_gen_result *res) {
+                                     didcl_remask_t remask, didcl_gen_observer observe,
+                                     void *observe_user, didcl_gen_result *res) {
+    didcl_remask_t use, owned;
     DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
+    DIDCL_TRY(remask_or_default(o, remask, &use, &owned));
     uint32_t cap = 1;
     if (didcl_sampler_batchable(dn, o)) {
         cap = dn->max_batch < DIDCL_SAMPLER_MAX_BATCH ? dn->max_batch : DIDCL_SAMPLER_MAX_BATCH;
@@ -748,14 +719,15 @@ didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_o
     while (s == DIDCL_OK && done < n_samples) {
         uint32_t nb = n_samples - done < cap ? n_samples - done : cap;
         if (nb == 1)
-            s = didcl_sampler_run_observed(dn, o, prompt, n_prompt, first_sample + done, select,
-                                           select_state, observe, observe_user, &res[done]);
+            s = run_one(dn, o, prompt, n_prompt, first_sample + done, use, observe,
+                        observe_user, &res[done]);
         else
-            s = run_lockstep(dn, o, prompt, n_prompt, first_sample + done, nb, select,
-                             select_state, observe, observe_user, &res[done]);
+            s = run_lockstep(dn, o, prompt, n_prompt, first_sample + done, nb, use, observe,
+                             observe_user, &res[done]);
         if (s == DIDCL_OK)
             done += nb;
     }
+    didcl_remask_free(owned);
     if (s != DIDCL_OK) {
         for (uint32_t i = 0; i < done; i++)
             didcl_gen_result_free(&res[i]);

@@ -12,10 +12,11 @@
  *
  * Stage k >= 2 (revision), for each (gamma, block) of the options in order:
  * count = round(gamma * n_unlocked), half away from zero (0 skips the stage). The
- * selection callback (same signature as a plugin's select; NULL = lowest snapshot
- * confidence, ties to the lower position) chooses the positions; the host validates
- * them (count, range, locked, duplicates) and commits nothing from an invalid one. The
- * chosen positions become [MASK] and are regenerated block by block, left to right, at
+ * remask handle chooses the positions through didcl_remask_select, which validates them
+ * (count, range, locked, duplicates; nothing from an invalid one is committed) and gives
+ * the plugin its random draws from Philox at (seed, DIDCL_RNG_PLUGIN, sample, 0, stage, 0)
+ * (the seed the handle was opened with: pass options.seed). The chosen positions
+ * become [MASK] and are regenerated block by block, left to right, at
  * the stage's block size: every forward is global_logits over the whole sequence with
  * full bidirectional attention (all unmasked tokens are context, as DiD states), and
  * commits masked positions of the current block only, with the revision commit rule.
@@ -49,16 +50,6 @@
 #include "denoiser.h"
 #include "didcl.h"
 #include "didcl/remask.h"
-
-/* A remask selector: exactly didcl_remask_plugin.select, so a plugin's function and
- * state can be passed straight through. */
-typedef int (*didcl_select_fn)(void *state, const didcl_remask_input *in, uint32_t *out,
-                               uint32_t *n_out, char *err, size_t err_size);
-
-/* The built-in selector: the in->count unlocked positions of lowest confidence (ties:
- * lower position). state is unused. */
-int didcl_select_lowest_confidence(void *state, const didcl_remask_input *in, uint32_t *out,
-                                   uint32_t *n_out, char *err, size_t err_size);
 
 typedef struct didcl_gen_result {
     int32_t n;                      /* final length (< options.length when var_length or
@@ -100,19 +91,20 @@ typedef struct didcl_gen_event {
 typedef int (*didcl_gen_observer)(void *user, const didcl_gen_event *ev);
 
 /* Generate one sample. prompt (n_prompt ids, may be NULL when 0) goes after BOS.
- * On success *res owns its arrays (free with didcl_gen_result_free); on failure *res is
- * untouched. */
+ * remask selects the positions of revision stages (didcl_remask_open; the caller keeps
+ * it and uses it from one thread at a time); NULL means "lowconf", opened for the call
+ * with options.seed. On success *res owns its arrays (free with didcl_gen_result_free);
+ * on failure *res is untouched. */
 didcl_status didcl_sampler_run(const didcl_denoiser *dn, const didcl_gen_options *o,
                                const int32_t *prompt, int32_t n_prompt, uint32_t sample,
-                               didcl_select_fn select, void *select_state,
-                               didcl_gen_result *res);
+                               didcl_remask_t remask, didcl_gen_result *res);
 
 /* didcl_sampler_run with an observer (NULL: none), called on the events above. */
 didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_gen_options *o,
                                         const int32_t *prompt, int32_t n_prompt,
-                                        uint32_t sample, didcl_select_fn select,
-                                        void *select_state, didcl_gen_observer observe,
-                                        void *observe_user, didcl_gen_result *res);
+                                        uint32_t sample, didcl_remask_t remask,
+                                        didcl_gen_observer observe, void *observe_user,
+                                        didcl_gen_result *res);
 
 /* Largest lockstep batch the sampler forms (longer runs go in several batches). */
 #define DIDCL_SAMPLER_MAX_BATCH 64
@@ -128,17 +120,16 @@ int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o
  * min(max_batch, model_length / block, DIDCL_SAMPLER_MAX_BATCH) samples: one
  * block_logits_batch per step for the whole batch (a sample whose block is already clean
  * sits that step out and its rows are ignored), one store_kv_batch per block; then each
- * sample's revision stages run alone, in sample order (so a selector sees the same
- * sequence of calls). Otherwise the samples run one after another. Observer events of a
+ * sample's revision stages run alone, in sample order (so the remask handle sees the
+ * same sequence of calls). Otherwise the samples run one after another. Observer events of a
  * batch's samples interleave in stage 1 (ev->sample tells them apart). A batched stage
  * 1's `seconds` is the batch's time divided by its size. On failure nothing is
  * returned (results already made are freed). */
 didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
                                      const int32_t *prompt, int32_t n_prompt,
                                      uint32_t first_sample, uint32_t n_samples,
-                                     didcl_select_fn select, void *select_state,
-                                     didcl_gen_observer observe, void *observe_user,
-                                     didcl_gen_result *res);
+                                     didcl_remask_t remask, didcl_gen_observer observe,
+                                     void *observe_user, didcl_gen_result *res);
 
 void didcl_gen_result_free(didcl_gen_result *res);
 

@@ -35,27 +35,27 @@ static double uniform(uint64_t seed, uint32_t draw, uint32_t stream, uint32_t in
     return (double)(h >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* Closed forms in 64 bits: a loop stepping by window wrapped around at n near 2^32. */
 uint32_t didcl_score_blocks(uint32_t n, uint32_t window, uint32_t block) {
-    uint32_t nb = 0;
     if (!window || !block)
         return 0;
-    for (uint32_t s = 0; s < n; s += window) {
-        uint32_t len = n - s < window ? n - s : window;
-        nb += (len + block - 1) / block;
-    }
-    return nb;
+    const uint64_t full = n / window, rest = n % window;
+    /* at most n: every block holds a token */
+    return (uint32_t)(full * ((window + (uint64_t)block - 1) / block) + (rest + block - 1) / block);
 }
 
 void didcl_score_draw(uint32_t n, uint32_t window, uint32_t block, uint64_t seed, uint32_t draw,
                       double t_fixed, double eps, uint8_t *masked, double *t_block) {
+    if (!window || !block || !masked || !t_block)
+        return;
     const uint32_t nb = didcl_score_blocks(n, window, block);
     for (uint32_t b = 0; b < nb; b++)
         t_block[b] = t_fixed > 0 ? t_fixed : eps + (1.0 - eps) * uniform(seed, draw, 0, b);
     uint32_t b0 = 0;
-    for (uint32_t s = 0; s < n; s += window) {
-        uint32_t len = n - s < window ? n - s : window;
+    for (uint64_t s = 0; s < n; s += window) {
+        uint32_t len = n - s < window ? (uint32_t)(n - s) : window;
         for (uint32_t i = 0; i < len; i++)
-            masked[s + i] = uniform(seed, draw, 1, s + i) < t_block[b0 + i / block];
+            masked[s + i] = uniform(seed, draw, 1, (uint32_t)s + i) < t_block[b0 + i / block];
         b0 += (len + block - 1) / block;
     }
 }
@@ -78,14 +78,19 @@ didcl_status didcl_score_nelbo(didcl_model_t m, const int32_t *x0, uint32_t n, u
                           didcl_arch_str(m->cfg.arch));
     const uint32_t W = window_of(m);
     const int32_t mask_id = m->cfg.mask_token_id;
+    for (uint32_t i = 0; i < n; i++) /* p(x0 = [MASK]) is 0: the NELBO would be infinite */
+        if (x0[i] == mask_id || x0[i] < 0 || (uint32_t)x0[i] >= m->cfg.vocab_size)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "score: token %u is %d, expected a text "
+                              "token in 0..%u other than the mask id %d", i, (int)x0[i],
+                              m->cfg.vocab_size - 1, (int)mask_id);
     int32_t *xt = malloc((size_t)W * sizeof *xt), *tgt = malloc((size_t)W * sizeof *tgt);
     float *lp = malloc((size_t)W * sizeof *lp);
     didcl_status rc = xt && tgt && lp ? DIDCL_OK
                                       : didcl_fail(DIDCL_ERR_NO_MEMORY, "score: out of memory");
     double total = 0.0;
     uint32_t b0 = 0;
-    for (uint32_t s = 0; rc == DIDCL_OK && s < n; s += W) {
-        const uint32_t len = n - s < W ? n - s : W, nb = (len + block - 1) / block;
+    for (uint64_t s = 0; rc == DIDCL_OK && s < n; s += W) { /* 64 bits: no wrap at 2^32 */
+        const uint32_t len = n - s < W ? (uint32_t)(n - s) : W, nb = (len + block - 1) / block;
         double tmean = 0.0;
         for (uint32_t b = 0; b < nb; b++) {
             if (!(t_block[b0 + b] > 0.0)) {
@@ -134,8 +139,8 @@ static didcl_status gpt2_nll(didcl_model_t m, const int32_t *ids, uint32_t n, do
     didcl_status rc = DIDCL_OK;
     /* window [s, s+len) predicts tokens s+1 .. s+len-1; the next one starts at its last
      * token, so every token after the first is predicted exactly once */
-    for (uint32_t s = 0; rc == DIDCL_OK && s + 1 < n; s += W - 1) {
-        const uint32_t len = n - s < W ? n - s : W;
+    for (uint64_t s = 0; rc == DIDCL_OK && s + 1 < n; s += W - 1) { /* 64 bits: no wrap */
+        const uint32_t len = n - s < W ? (uint32_t)(n - s) : W;
         didcl_forward f = {.mode = DIDCL_FORWARD_CAUSAL, .ids = ids + s, .n = len};
         rc = didcl_model_forward(m, &f);
         if (rc == DIDCL_OK)

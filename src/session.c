@@ -24,7 +24,6 @@
 
 #include "error.h"
 #include "model.h"
-#include "philox.h"
 #include "sampler.h"
 
 #ifndef DIDCL_MODELS_DIR
@@ -223,19 +222,11 @@ static didcl_status session_model(didcl_session_t s, uint32_t tokens, uint32_t b
 
 /* ---- plans: a request checked, with its defaults resolved ------------------------- */
 
-/* The plugin's uniform draws: Philox at (seed, PLUGIN, sample, 0, stage, 0), draw k of
- * a select() call at index k, so a plugin is reproducible on every device. */
-typedef struct plugin_rng {
-    uint64_t seed;
-    uint32_t sample, stage, draws;
-} plugin_rng;
-
 typedef struct plan {
     didcl_gen_options o;
     int32_t *prompt;             /* (n_prompt,) */
     int32_t n_prompt;
-    didcl_remask_t remask;       /* NULL without revision stages and spec */
-    plugin_rng rng;
+    didcl_remask_t remask;       /* the request's strategy, seeded with its seed */
     uint32_t samples;
     uint32_t nb;                 /* samples per lockstep batch */
 } plan;
@@ -244,26 +235,6 @@ static void plan_free(plan *p) {
     free(p->prompt);
     didcl_remask_free(p->remask);
     memset(p, 0, sizeof *p);
-}
-
-static double plugin_uniform(void *user) {
-    plugin_rng *r = user;
-    didcl_philox_at at = {r->seed, DIDCL_RNG_PLUGIN, r->sample, 0, r->stage, 0};
-    return didcl_philox_uniform(&at, r->draws++);
-}
-
-static int plugin_select(void *state, const didcl_remask_input *in, uint32_t *out,
-                         uint32_t *n_out, char *err, size_t err_size) {
-    plan *p = state;
-    p->rng.sample = in->sample;
-    p->rng.stage = in->stage;
-    p->rng.draws = 0;
-    if (didcl_remask_select(p->remask, in->positions, in->n, in->count, 0, in->stage,
-                            in->block_size, in->sample, out, n_out) != DIDCL_OK) {
-        snprintf(err, err_size, "%s", didcl_last_error());
-        return 1;
-    }
-    return 0;
 }
 
 static didcl_status plan_options(didcl_session_t s, const didcl_request *rq, didcl_gen_options *o) {
@@ -335,14 +306,11 @@ static didcl_status plan_make(didcl_session_t s, const didcl_request *rq, plan *
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "request: NULL");
     DIDCL_TRY(plan_options(s, rq, &p->o));
     DIDCL_TRY(plan_prompt(s, rq, p));
-    p->rng.seed = p->o.seed;
+    /* the plugin draws from Philox at the run's seed (src/remask.c) */
     const char *spec = rq->remask ? rq->remask : "lowconf";
-    didcl_remask_host_cfg hc = {p->o.seed, plugin_uniform, &p->rng};
-    if (didcl_remask_open(spec, s->plugin_path, &hc, &p->remask) != DIDCL_OK) {
-        if (rq->remask)
-            return didcl_fail_context(DIDCL_ERR_PLUGIN, "remask %s", spec);
-        p->remask = NULL; /* lowconf not installed: the sampler's own rule */
-    }
+    didcl_remask_host_cfg hc = {p->o.seed};
+    if (didcl_remask_open(spec, s->plugin_path, &hc, &p->remask) != DIDCL_OK)
+        return didcl_fail_context(DIDCL_ERR_PLUGIN, "remask %s", spec);
     p->samples = rq->samples ? rq->samples : 1;
     p->nb = 1;
     const didcl_gen_options *o = &p->o;
@@ -454,8 +422,7 @@ static didcl_status sample_make(run_ctx *c, didcl_gen_result *r, uint32_t index,
     x->request = c->request;
     x->index = index;
     x->options = p->o;
-    snprintf(x->remask, sizeof x->remask, "%s",
-             p->remask ? didcl_remask_name(p->remask) : "lowest-confidence (built-in)");
+    snprintf(x->remask, sizeof x->remask, "%s", didcl_remask_name(p->remask));
     x->n = r->n;
     x->n_prompt = p->n_prompt;
     x->tokens = r->tokens;
@@ -508,8 +475,7 @@ static didcl_status plan_run(didcl_session_t s, const plan *p, uint32_t request,
         memset(c.draft, 0, sizeof *c.draft * L * nbat);
         memset(c.attempts, 0, sizeof *c.attempts * nbat);
         st = didcl_sampler_run_batch(&s->dn, &p->o, p->prompt, p->n_prompt, s0, nbat,
-                                     p->remask ? plugin_select : NULL, (void *)p, observe, &c,
-                                     res);
+                                     p->remask, observe, &c, res);
         if (st != DIDCL_OK) {
             if (nbat > 1)
                 didcl_fail_context(st, "samples %u to %u", s0, s0 + nbat - 1);

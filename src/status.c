@@ -45,10 +45,64 @@ const char *didcl_last_error(void) { return errmsg; }
 int32_t didcl_last_cl_error(void) { return errcl; }
 void didcl_error_clear(void) { errmsg[0] = '\0'; errcl = 0; }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+               : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* overlong 3/4-byte forms, UTF-16 surrogates, code points past U+10FFFF */
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    if (s[0] == 0xc2 && s[1] < 0xa0) /* C1 controls: some terminals obey them too */
+        return 0;
+    return len;
+}
+
+/* Copy src into dst as one printable line: messages quote file contents and names
+ * (tensor, shard, token), which must not reach a terminal or log as raw control bytes.
+ * Newline and tab become \n and \t; other control bytes (C0, DEL, C1) and bytes that
+ * are not UTF-8 become \xNN. Truncates at a character boundary. */
+static void escape_into(char *dst, size_t size, const char *src) {
+    const unsigned char *s = (const unsigned char *)src;
+    size_t n = strlen(src), o = 0;
+    for (size_t i = 0; i < n;) {
+        char esc[8];
+        size_t len = utf8_seq(s + i, n - i), w;
+        const char *out = (const char *)s + i;
+        if (s[i] == '\n' || s[i] == '\t') {
+            snprintf(esc, sizeof esc, "\\%c", s[i] == '\n' ? 'n' : 't');
+            out = esc, w = 2, len = 1;
+        } else if (len == 0 || s[i] < 0x20 || s[i] == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", s[i]);
+            out = esc, w = 4, len = 1;
+        } else
+            w = len;
+        if (o + w >= size)
+            break;
+        memcpy(dst + o, out, w);
+        o += w;
+        i += len;
+    }
+    dst[o] = '\0';
+}
+
+/* Format into errmsg through escape_into; returns the length written. */
+static size_t set_message(const char *fmt, va_list ap) {
+    char raw[ERRMSG_MAX];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    escape_into(errmsg, sizeof errmsg, raw);
+    return strlen(errmsg);
+}
+
 didcl_status didcl_fail(didcl_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    set_message(fmt, ap);
     va_end(ap);
     didcl_log(DIDCL_LOG_DEBUG, "%s: %s", didcl_status_str(status), errmsg);
     return status;
@@ -57,11 +111,10 @@ didcl_status didcl_fail(didcl_status status, const char *fmt, ...) {
 didcl_status didcl_fail_cl(int32_t cl_code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    size_t n = set_message(fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof errmsg)
-        snprintf(errmsg + n, sizeof errmsg - (size_t)n, ": %s (%d)", didcl_cl_error_str(cl_code),
-                 (int)cl_code);
+    snprintf(errmsg + n, sizeof errmsg - n, ": %s (%d)", didcl_cl_error_str(cl_code),
+             (int)cl_code);
     errcl = cl_code;
     return DIDCL_ERR_OPENCL;
 }
@@ -69,12 +122,11 @@ didcl_status didcl_fail_cl(int32_t cl_code, const char *fmt, ...) {
 didcl_status didcl_fail_context(didcl_status status, const char *fmt, ...) {
     char old[ERRMSG_MAX];
     va_list ap;
-    memcpy(old, errmsg, sizeof old);
+    memcpy(old, errmsg, sizeof old); /* already escaped */
     va_start(ap, fmt);
-    int n = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    size_t n = set_message(fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof errmsg)
-        snprintf(errmsg + n, sizeof errmsg - (size_t)n, ": %s", old);
+    snprintf(errmsg + n, sizeof errmsg - n, ": %s", old);
     return status;
 }
 
@@ -84,13 +136,14 @@ void didcl_log_set(didcl_log_fn fn, void *user) {
 }
 
 void didcl_log(enum didcl_log_level level, const char *fmt, ...) {
-    char msg[ERRMSG_MAX];
+    char raw[ERRMSG_MAX], msg[ERRMSG_MAX];
     va_list ap;
     if (!log_fn && level < DIDCL_LOG_WARN)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    escape_into(msg, sizeof msg, raw);
     if (log_fn)
         log_fn(level, msg, log_user);
     else

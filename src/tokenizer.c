@@ -304,7 +304,9 @@ struct didcl_tokenizer {
     uint32_t *raw_off, *raw_len; /* [n_ids] the bytes the token stands for */
     bytebuf text;                /* arena of the strings above */
     strmap vocab;                /* token string → id */
-    int32_t byte_id[256];        /* id of the one-byte symbol of each byte */
+    int32_t byte_id[256];        /* id of the one-byte symbol of each byte; -1 where the
+                                    vocabulary lacks it (legal: only text needing that
+                                    byte is refused, at encode time) */
     char byte_str[256][3];       /* each byte's symbol as UTF-8 (1 or 2 bytes + NUL) */
     uint8_t byte_len[256];
     int16_t unmap[324];          /* symbol code point → byte, -1 for other code points */
@@ -332,6 +334,10 @@ struct didcl_tokenizer {
     struct cand *heap;           /* [3 * sym_cap] candidate merges */
     bytebuf mapped;              /* the word in token-string form (ignore_merges) */
     bytebuf seg;                 /* a segment with its prefix space */
+    /* where the segment being encoded came from, to name a byte's offset in the text */
+    const char *seg_buf;         /* the bytes bpe_word sees (the text, or seg.p) */
+    size_t seg_off;              /* offset in the caller's text of the segment */
+    int seg_shift;               /* 1 when seg_buf starts with an added prefix space */
 };
 
 void didcl_tokenizer_free(didcl_tokenizer_t t) {
@@ -521,18 +527,39 @@ static int added_cmp(const void *a, const void *b) {
     return x->len != y->len ? (x->len > y->len ? -1 : 1) : (x->id > y->id) - (x->id < y->id);
 }
 
-/* Every byte must have its one-symbol token. */
+/* The one-symbol token of every byte. A vocabulary may lack some (Hugging Face loads
+ * such files); text that needs a missing one is refused by encode, naming the byte. */
 static didcl_status bytes_check(struct didcl_tokenizer *t) {
+    int missing = 0, first = -1;
     for (int b = 0; b < 256; b++) {
         uint64_t id;
-        if (!strmap_get(&t->vocab, t->byte_str[b], t->byte_len[b], &id))
-            return didcl_fail(DIDCL_ERR_FORMAT,
-                              "%s: the vocabulary lacks the symbol '%s' of byte 0x%02x, expected "
-                              "all 256 byte-level symbols",
-                              t->source, t->byte_str[b], b);
-        t->byte_id[b] = (int32_t)id;
+        t->byte_id[b] = -1;
+        if (strmap_get(&t->vocab, t->byte_str[b], t->byte_len[b], &id))
+            t->byte_id[b] = (int32_t)id;
+        else if (missing++ == 0)
+            first = b;
     }
+    if (missing)
+        didcl_log(DIDCL_LOG_DEBUG,
+                  "%s: the vocabulary lacks %d of the 256 byte-level symbols (the first: byte "
+                  "0x%02x); text needing them cannot be encoded", t->source, missing, first);
     return DIDCL_OK;
+}
+
+/* Refuse a word with a byte whose symbol the vocabulary lacks, naming its offset in the
+ * caller's text (w lies in t->seg_buf). */
+static didcl_status missing_byte(const struct didcl_tokenizer *t, const char *w, size_t i) {
+    uint8_t b = (uint8_t)w[i];
+    ptrdiff_t k = (w + i) - t->seg_buf - t->seg_shift;
+    if (k < 0)
+        return didcl_fail(DIDCL_ERR_ENCODING,
+                          "the prefix space added before byte offset %zu needs byte 0x%02x, "
+                          "whose symbol '%s' the vocabulary of %s lacks",
+                          t->seg_off, b, t->byte_str[b], t->source);
+    return didcl_fail(DIDCL_ERR_ENCODING,
+                      "text needs byte 0x%02x at byte offset %zu, whose symbol '%s' the "
+                      "vocabulary of %s lacks",
+                      b, t->seg_off + (size_t)k, t->byte_str[b], t->source);
 }
 
 /* One merge rule "left right"; the caller adds where it is to a failure's message. */
@@ -803,7 +830,8 @@ static didcl_status finish(struct didcl_tokenizer *t, didcl_status st, didcl_tok
         didcl_tokenizer_free(t);
         return st;
     }
-    qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
+    if (t->n_added > 1) /* t->added may be NULL: qsort(NULL, 0, ...) is undefined */
+        qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
     *out = t;
     return DIDCL_OK;
 }
@@ -846,6 +874,8 @@ didcl_status didcl_tokenizer_load(const char *path, didcl_tokenizer_t *out) {
                           "merges.txt, or encoder.json + vocab.bpe",
                           path);
     }
+    if (!S_ISREG(sb.st_mode)) /* a FIFO would block the read */
+        return didcl_fail(DIDCL_ERR_IO, "%s: not a regular file, expected tokenizer.json", path);
     json_t *root;
     DIDCL_TRY(load_json(path, &root));
     struct didcl_tokenizer *t = tokenizer_new(path);
@@ -1001,7 +1031,8 @@ static didcl_status bpe_word(struct didcl_tokenizer *t, const char *w, size_t n,
         return oom("encode");
     int32_t *sym = t->sym, *nxt = t->nxt, *prv = t->prv;
     for (size_t i = 0; i < n; i++) {
-        sym[i] = t->byte_id[(uint8_t)w[i]];
+        if ((sym[i] = t->byte_id[(uint8_t)w[i]]) < 0)
+            return missing_byte(t, w, i);
         nxt[i] = i + 1 < n ? (int32_t)i + 1 : -1;
         prv[i] = (int32_t)i - 1;
     }
@@ -1042,16 +1073,22 @@ store:
     return DIDCL_OK;
 }
 
-/* Pre-tokenize one stretch of text free of added tokens and encode each piece. */
-static didcl_status encode_segment(struct didcl_tokenizer *t, const char *s, size_t n, idvec *out) {
+/* Pre-tokenize one stretch of text free of added tokens (at byte offset off of the
+ * caller's text) and encode each piece. */
+static didcl_status encode_segment(struct didcl_tokenizer *t, const char *s, size_t n,
+                                   size_t off, idvec *out) {
     if (n == 0)
         return DIDCL_OK;
+    t->seg_buf = s;
+    t->seg_off = off;
+    t->seg_shift = 0;
     if (t->add_prefix_space && s[0] != ' ') {
         if (reserve(&t->seg.p, &t->seg.cap, n + 1, 1))
             return oom("encode");
         t->seg.p[0] = ' ';
         memcpy(t->seg.p + 1, s, n);
-        s = t->seg.p;
+        s = t->seg_buf = t->seg.p;
+        t->seg_shift = 1;
         n++;
     }
     if (!t->use_regex)
@@ -1124,14 +1161,14 @@ didcl_status didcl_tokenizer_encode(didcl_tokenizer_t t, const char *text, size_
             s--;
         while (a->rstrip && e < len && is_space(text[e]))
             e++;
-        st = encode_segment(t, text + seg, s - seg, &out);
+        st = encode_segment(t, text + seg, s - seg, seg, &out);
         if (st == DIDCL_OK && idvec_push(&out, a->id))
             st = oom("encode");
         seg = e;
         i = e - 1;
     }
     if (st == DIDCL_OK)
-        st = encode_segment(t, text + seg, len - seg, &out);
+        st = encode_segment(t, text + seg, len - seg, seg, &out);
     if (st != DIDCL_OK) {
         free(out.p);
         return st;

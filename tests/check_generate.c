@@ -151,9 +151,9 @@ START_TEST(test_generate_cached_uncached) {
     o.revisions[0].gamma = 0.25;
     const int32_t prompt[3] = {39, 508, 78};
     didcl_gen_result a, b;
-    ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &a), DIDCL_OK);
+    ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, &a), DIDCL_OK);
     o.use_kv_cache = 0;
-    ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &b), DIDCL_OK);
+    ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, &b), DIDCL_OK);
     ck_assert_int_eq(a.n, TINY_LENGTH);
     ck_assert_int_eq(b.n, TINY_LENGTH);
     for (int i = 0; i < TINY_LENGTH; i++)
@@ -337,11 +337,11 @@ START_TEST(test_batch_generate) {
         didcl_gen_result one[3], all[3];
         batch_seen seen;
         memset(&seen, 0, sizeof seen);
-        ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, prompt, 2, 0, 3, NULL, NULL,
+        ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, prompt, 2, 0, 3, NULL,
                                                  count_events, &seen, all),
                          DIDCL_OK);
         for (uint32_t s = 0; s < 3; s++) {
-            ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 2, s, NULL, NULL, &one[s]),
+            ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 2, s, NULL, &one[s]),
                              DIDCL_OK);
             assert_same_result(&one[s], &all[s]);
             ck_assert_int_eq(seen.block_done[s], TINY_LENGTH / 4);
@@ -361,14 +361,26 @@ START_TEST(test_batch_generate) {
 }
 END_TEST
 
+/* An in-process plugin (didcl_remask_register): the first `count` unlocked positions,
+ * except that it fails on sample 1. */
 static int fail_on_sample_1(void *state, const didcl_remask_input *in, uint32_t *out,
                             uint32_t *n_out, char *err, size_t err_size) {
+    (void)state;
     if (in->sample == 1) {
         snprintf(err, err_size, "no selection for sample 1");
         return 1;
     }
-    return didcl_select_lowest_confidence(state, in, out, n_out, err, err_size);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < in->n && k < in->count; i++)
+        if (!(in->positions[i].flags & DIDCL_REMASK_LOCKED))
+            out[k++] = i;
+    *n_out = k;
+    return 0;
 }
+
+static const didcl_remask_plugin fail_plugin = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "fail-on-1", "fails on sample 1",
+    "1.0", NULL, fail_on_sample_1, NULL};
 
 /* a selector failing on the batch's second sample: the whole call fails (the memory
  * side of such failures is checked in check_sampler, which runs under valgrind) */
@@ -379,10 +391,15 @@ START_TEST(test_batch_select_fails) {
     o.n_revisions = 1;
     o.revisions[0].gamma = 0.5;
     didcl_gen_result all[3];
-    ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, NULL, 0, 0, 3, fail_on_sample_1, NULL,
-                                             NULL, NULL, all),
+    didcl_remask_t h;
+    ck_assert_int_eq(didcl_remask_register(&fail_plugin), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_open("fail-on-1", NULL, NULL, &h), DIDCL_OK);
+    ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, NULL, 0, 0, 3, h, NULL, NULL, all),
                      DIDCL_ERR_PLUGIN);
-    ck_assert_last_error_has("remask selection (stage 2): failed: no selection for sample 1");
+    ck_assert_last_error_has("remask selection (stage 2): plugin 'fail-on-1' failed to select: "
+                             "no selection for sample 1");
+    didcl_remask_free(h);
+    ck_assert_int_eq(didcl_remask_unregister("fail-on-1"), DIDCL_OK);
 }
 END_TEST
 

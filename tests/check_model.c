@@ -713,9 +713,9 @@ START_TEST(test_denoiser_sampler) {
     o.revisions[0].block = 0;
     const int32_t prompt[3] = {5, 6, 7};
     didcl_gen_result cached, uncached;
-    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &cached));
+    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, &cached));
     o.use_kv_cache = 0;
-    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, NULL, &uncached));
+    OK(didcl_sampler_run(&dn, &o, prompt, 3, 0, NULL, &uncached));
     ck_assert_int_eq(cached.n, L_TINY);
     ck_assert_int_eq(uncached.n, L_TINY);
     /* BD3-LM's cache is exact: the same seed gives the same tokens either way */

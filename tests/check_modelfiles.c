@@ -7,6 +7,7 @@
  * Also a helper for tests/inspect.sh: `check_modelfiles --write-model DIR KIND` writes a
  * tiny model directory (KIND: bd3lm, gpt2, bd3lm-sharded) and exits.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +318,15 @@ START_TEST(test_config_keys) {
         {"{\"model_type\": \"bd3lm\", \"n_blocks\": 2, \"hidden_dim\": \"64\", \"n_heads\": 4}",
          DIDCL_ERR_FORMAT, "config.json: key 'hidden_dim' is a string, expected an integer"},
         {"{\"model_type\": \"bd3lm\", \"n_blocks\": 0}", DIDCL_ERR_FORMAT,
-         "key 'n_blocks' is 0, expected 1..1073741824"},
+         "key 'n_blocks' is 0, expected 1..1024"},
+        {"{\"model_type\": \"bd3lm\", \"n_blocks\": 1073741824}", DIDCL_ERR_FORMAT,
+         "key 'n_blocks' is 1073741824, expected 1..1024"},
+        {"{\"model_type\": \"bd3lm\", \"n_blocks\": 2, \"hidden_dim\": 64, \"n_heads\": 4, "
+         "\"cond_dim\": 16, \"vocab_size\": 100000000}", DIDCL_ERR_FORMAT,
+         "key 'vocab_size' is 100000000, expected 1..16777216"},
+        {"{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+         "\"vocab_size\": 100, \"n_positions\": 2000000}", DIDCL_ERR_FORMAT,
+         "key 'n_positions' is 2000000, expected 1..1048576"},
         {"{\"model_type\": \"bd3lm\", \"n_blocks\": 2, \"hidden_dim\": 64, \"n_heads\": 5, "
          "\"cond_dim\": 16, \"vocab_size\": 100, \"model_length\": 32, \"block_size\": 4}",
          DIDCL_ERR_FORMAT, "hidden size 64 is not a multiple of the 5 heads"},
@@ -356,6 +365,44 @@ START_TEST(test_config_keys) {
 }
 END_TEST
 
+/* The eps scalars of a checkpoint override config.json: they get its range checks. */
+START_TEST(test_checkpoint_eps_checked) {
+    static const struct { const char *name; float v; const char *needle; } cases[] = {
+        {"sampling_eps_min", NAN, "tensor 'sampling_eps_min' is nan, expected 0..1"},
+        {"sampling_eps_max", INFINITY, "tensor 'sampling_eps_max' is inf, expected 0..1"},
+        {"sampling_eps_min", -0.5f, "tensor 'sampling_eps_min' is -0.5, expected 0..1"},
+        {"sampling_eps_min", 0.9f, "sampling_eps_min 0.9 exceeds sampling_eps_max 0.75"},
+    };
+    testutil_model tm = testutil_tiny_bd3lm();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        testutil_tensor *t;
+        size_t n = testutil_model_tensors(&tm, &t), k;
+        for (k = 0; k < n && strcmp(t[k].name, cases[i].name); k++)
+            ;
+        ck_assert_uint_lt(k, n);
+        t[k].data = &cases[i].v;
+        ck_assert_int_eq(testutil_write_config(dir, &tm, NULL), 0);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        ck_assert_int_eq(testutil_write_safetensors(path, t, n), 0);
+        free(t);
+        expect_open_fails(DIDCL_ERR_FORMAT, cases[i].needle);
+    }
+}
+END_TEST
+
+/* Sizes within the limits but far beyond the weights fail at once, naming the keys. */
+START_TEST(test_config_larger_than_weights) {
+    testutil_model tm = testutil_tiny_bd3lm();
+    ck_assert_int_eq(testutil_write_model(dir, &tm, 1), 0);
+    tm.layers = 1024;
+    tm.hidden = 4096;
+    ck_assert_int_eq(testutil_write_config(dir, &tm, NULL), 0);
+    expect_open_fails(DIDCL_ERR_SHAPE, "config.json: n_blocks 1024, hidden_dim 4096, "
+                                       "vocab_size 100 imply ");
+    ck_assert_last_error_has("parameters, more than the 527160 bytes of ");
+}
+END_TEST
+
 START_TEST(test_no_weights) {
     testutil_model tm = testutil_tiny_bd3lm();
     ck_assert_int_eq(testutil_write_config(dir, &tm, NULL), 0);
@@ -387,6 +434,8 @@ static Suite *modelfiles_suite(void) {
     tcase_add_test(limits, test_model_type);
     tcase_add_test(limits, test_config_keys);
     tcase_add_test(limits, test_no_weights);
+    tcase_add_test(limits, test_checkpoint_eps_checked);
+    tcase_add_test(limits, test_config_larger_than_weights);
     suite_add_tcase(s, limits);
     return s;
 }

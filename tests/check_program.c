@@ -2,14 +2,18 @@
  * check_program.c — kernel programs: a family built and run with its result checked, the
  * in-memory and on-disk caches (a second runtime hits the disk cache), a corrupt cache
  * entry falling back silently, a broken kernel giving a readable compiler log, and the
- * DIDCL_CL_DIR override.
+ * DIDCL_CL_DIR override; and the cache on hostile ground: another family's binary under a
+ * key (dropped, rebuilt), a symlink at the old temporary name, a directory others can write.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "progcache.h"
 #include "program.h"
 #include "runtime.h"
 #include "testutil.h"
@@ -219,6 +223,120 @@ START_TEST(test_cl_dir_override) {
 }
 END_TEST
 
+/* The name of the one .bin entry of dir not in `except` (NULL: any), into name. */
+static void find_entry(const char *dir, const char *except, char *name, size_t size) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    name[0] = '\0';
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".bin") && (!except || strcmp(e->d_name, except)))
+            snprintf(name, size, "%s", e->d_name);
+    closedir(d);
+    ck_assert_msg(name[0], "no cache entry in %s", dir);
+}
+
+static char *read_text_file(const char *path) {
+    static char buf[256];
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A well-formed entry holding another family's binary: dropped and rebuilt, once. */
+START_TEST(test_foreign_binary_is_rebuilt) {
+    char a[256], b[256], pa[4200], pb[4200];
+    cl_kernel k;
+    didcl_runtime_t rt = testutil_runtime_or_skip();
+    ck_assert_float_eq(run_axpy(rt, 10), 0.0f);
+    didcl_runtime_free(rt);
+    find_entry(cache_dir, NULL, a, sizeof a);
+    rt = testutil_runtime_or_skip();
+    ck_assert_int_eq(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k), DIDCL_OK);
+    didcl_runtime_free(rt);
+    find_entry(cache_dir, a, b, sizeof b);
+    snprintf(pa, sizeof pa, "%s/%s", cache_dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", cache_dir, b);
+    ck_assert_int_eq(rename(pa, pb), 0); /* logits' key now holds elementwise's binary */
+
+    didcl_cache_stats st;
+    rt = testutil_runtime_or_skip();
+    ck_assert_msg(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    didcl_runtime_cache_stats(rt, &st);
+    ck_assert_uint_eq(st.disk_hits, 1);
+    ck_assert_uint_eq(st.compiles, 1);
+    didcl_runtime_free(rt);
+    /* the entry was rewritten: the next run loads it */
+    rt = testutil_runtime_or_skip();
+    ck_assert_int_eq(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k), DIDCL_OK);
+    didcl_runtime_cache_stats(rt, &st);
+    ck_assert_uint_eq(st.disk_hits, 1);
+    ck_assert_uint_eq(st.compiles, 0);
+    didcl_runtime_free(rt);
+}
+END_TEST
+
+/* A symlink planted at the old predictable temporary name is never written through. */
+START_TEST(test_store_ignores_planted_symlink) {
+    char *other = testutil_tmpdir(), victim[4200], link[4200];
+    const char key[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    snprintf(victim, sizeof victim, "%s/victim", other);
+    ck_assert_int_eq(testutil_write_file(victim, "precious", 8), 0);
+    snprintf(link, sizeof link, "%s/%s.tmp.%ld", cache_dir, key, (long)getpid());
+    ck_assert_int_eq(symlink(victim, link), 0);
+    const unsigned char bin[] = "binary";
+    ck_assert_int_eq(didcl_progcache_store(cache_dir, key, bin, sizeof bin), 1);
+    ck_assert_str_eq(read_text_file(victim), "precious");
+    unsigned char *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(didcl_progcache_load(cache_dir, key, &got, &len), 1);
+    ck_assert_uint_eq(len, sizeof bin);
+    ck_assert_int_eq(memcmp(got, bin, len), 0);
+    free(got);
+    struct stat sb;
+    snprintf(link, sizeof link, "%s/%s.bin", cache_dir, key);
+    ck_assert_int_eq(lstat(link, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode) && (sb.st_mode & 077) == 0);
+    testutil_rmtree(other);
+    free(other);
+}
+END_TEST
+
+static int warnings;
+static void count_warnings(enum didcl_log_level level, const char *msg, void *user) {
+    (void)msg;
+    (void)user;
+    warnings += level == DIDCL_LOG_WARN;
+}
+
+/* A cache directory others can write is refused: the cache is off, with a warning. */
+START_TEST(test_shared_cache_dir_refused) {
+    const char key[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const unsigned char bin[] = "binary";
+    ck_assert_int_eq(didcl_progcache_store(cache_dir, key, bin, sizeof bin), 1);
+    ck_assert_int_eq(chmod(cache_dir, 0777), 0);
+    unsigned char *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(didcl_progcache_load(cache_dir, key, &got, &len), 0);
+    ck_assert_int_eq(didcl_progcache_store(cache_dir, key, bin, sizeof bin), 0);
+    warnings = 0;
+    didcl_log_set(count_warnings, NULL);
+    didcl_runtime_t rt = testutil_runtime_or_skip();
+    didcl_log_set(NULL, NULL);
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_str_eq(didcl_runtime_cache_dir(rt), "");
+    ck_assert_float_eq(run_axpy(rt, 10), 0.0f);
+    didcl_runtime_free(rt);
+    ck_assert_int_eq(chmod(cache_dir, 0700), 0);
+    ck_assert_int_eq(didcl_progcache_load(cache_dir, key, &got, &len), 1);
+    free(got);
+}
+END_TEST
+
 static Suite *program_suite(void) {
     Suite *s = suite_create("program");
     TCase *tc = tcase_create("core");
@@ -235,6 +353,9 @@ static Suite *program_suite(void) {
     tcase_add_test(lim, test_broken_kernel_reports_log);
     tcase_add_test(lim, test_unknown_family_and_kernel);
     tcase_add_test(lim, test_cl_dir_override);
+    tcase_add_test(lim, test_foreign_binary_is_rebuilt);
+    tcase_add_test(lim, test_store_ignores_planted_symlink);
+    tcase_add_test(lim, test_shared_cache_dir_refused);
     suite_add_tcase(s, lim);
     return s;
 }

@@ -1,15 +1,22 @@
 /*
  * check_remask.c — the remask plugin loader and the bundled plugins: exact selections of
  * lowconf, entropy, span and random on hand-built drafts; option errors; the search path;
- * and every refusal of the loader, exercised with the deliberately broken modules built
- * from tests/plugins/bad.c (in TEST_PLUGINS_DIR) and files written at run time.
+ * the plugins' Philox draws; the in-process registry (didcl_remask_register/unregister:
+ * errors, open handles, threads, a file winning over an in-process plugin, the listing
+ * with the built-ins); and every refusal of the loader, exercised with the deliberately
+ * broken modules built from tests/plugins/bad.c (in TEST_PLUGINS_DIR) and files written
+ * at run time. (The built-ins themselves, with no file to shadow them, are run from a
+ * temporary install by tests/plugin_example.sh.)
  */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "philox.h"
 #include "testutil.h"
 
 #ifndef TEST_PLUGINS_DIR
@@ -166,36 +173,95 @@ START_TEST(test_random_reproducible) {
 }
 END_TEST
 
-static int uniform_calls;
-static double uniform_zero(void *user) {
-    ck_assert_ptr_eq(user, &uniform_calls);
-    uniform_calls++;
-    return 0.0;
+/* A registered plugin that records its first draws of each select call. */
+static double draws[2][4];
+static int n_calls;
+
+static int draws_create(const char *options, const didcl_remask_host *host, void **state,
+                        char *err, size_t err_size) {
+    (void)options, (void)err, (void)err_size;
+    *state = (void *)host;
+    return 0;
 }
 
-START_TEST(test_random_host_uniform) {
-    /* A caller-supplied generator is what the plugin draws from: always 0 makes the
-     * partial shuffle keep the first unlocked positions. */
-    static const int lock[10] = {1, 0, 0, 1};
-    draft d = make_draft(NULL, NULL, lock, 10);
-    didcl_remask_host_cfg cfg = {.seed = 5, .uniform = uniform_zero, .uniform_user = &uniform_calls};
+static int draws_select(void *state, const didcl_remask_input *in, uint32_t *out,
+                        uint32_t *n_out, char *err, size_t err_size) {
+    const didcl_remask_host *host = state;
+    (void)err, (void)err_size;
+    for (int i = 0; i < 4; i++)
+        draws[n_calls % 2][i] = host->uniform(host->handle);
+    n_calls++;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < in->n && k < in->count; i++)
+        if (!(in->positions[i].flags & DIDCL_REMASK_LOCKED))
+            out[k++] = i;
+    *n_out = k;
+    return 0;
+}
+
+static const didcl_remask_plugin draws_plugin = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "draws", "records draws", "1.0",
+    draws_create, draws_select, NULL};
+
+START_TEST(test_uniform_is_philox) {
+    /* Draw i of a select call for (sample, stage) is Philox at {seed, DIDCL_RNG_PLUGIN,
+     * sample, 0, stage, 0}, index i: the counter restarts in every call. */
+    static const int lock[6] = {1};
+    draft d = make_draft(NULL, NULL, lock, 6);
+    didcl_remask_host_cfg cfg = {.seed = 0x123456789abcull};
     didcl_remask_t r;
-    ck_assert_int_eq(didcl_remask_open("random", BUNDLED_PLUGINS_DIR, &cfg, &r), DIDCL_OK);
-    ck_assert_str_eq(select_str(r, &d, 4, 0), "1,2,4,5");
-    ck_assert_int_eq(uniform_calls, 4);
+    uint32_t out[6], n_out;
+    ck_assert_int_eq(didcl_remask_register(&draws_plugin), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_open("draws", NULL, &cfg, &r), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 6, 2, 0, 3, 6, 5, out, &n_out), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 6, 2, 0, 3, 6, 5, out, &n_out), DIDCL_OK);
+    for (uint32_t i = 0; i < 4; i++) {
+        didcl_philox_at at = {cfg.seed, DIDCL_RNG_PLUGIN, 5, 0, 3, 0};
+        ck_assert(draws[0][i] == didcl_philox_uniform(&at, i));
+        ck_assert(draws[1][i] == draws[0][i]);
+    }
+    /* another sample or stage: another stream */
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 6, 2, 0, 4, 6, 5, out, &n_out), DIDCL_OK);
+    didcl_philox_at at = {cfg.seed, DIDCL_RNG_PLUGIN, 5, 0, 4, 0};
+    ck_assert(draws[0][0] == didcl_philox_uniform(&at, 0));
+    ck_assert(draws[0][0] != draws[1][0]);
+    didcl_remask_free(r);
+    ck_assert_int_eq(didcl_remask_unregister("draws"), DIDCL_OK);
+}
+END_TEST
+
+START_TEST(test_random_uses_philox) {
+    /* The bundled random plugin's partial shuffle, replayed from the Philox stream. */
+    static const int lock[12] = {1, 0, 0, 1};
+    draft d = make_draft(NULL, NULL, lock, 12);
+    didcl_remask_t r = open_ok("random", BUNDLED_PLUGINS_DIR, 99);
+    uint32_t out[12], n_out, idx[12], m = 0;
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 12, 4, 0, 2, 12, 7, out, &n_out), DIDCL_OK);
+    for (uint32_t i = 0; i < 12; i++)
+        if (!lock[i])
+            idx[m++] = i;
+    didcl_philox_at at = {99, DIDCL_RNG_PLUGIN, 7, 0, 2, 0};
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t j = i + (uint32_t)(didcl_philox_uniform(&at, i) * (double)(m - i));
+        uint32_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+        ck_assert_uint_eq(out[i], idx[i]);
+    }
     didcl_remask_free(r);
 }
 END_TEST
 
 START_TEST(test_uniform_range) {
-    /* The built-in stream stays in [0, 1) and differs by seed. */
+    /* The Philox stream stays in [0, 1) and is fair. */
     didcl_remask_t r = open_ok("random", BUNDLED_PLUGINS_DIR, 0);
     static const int lock[2] = {0, 0};
     draft d = make_draft(NULL, NULL, lock, 2);
     int first[2] = {0, 0};
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 200; i++) { /* one draw each of samples 0..199 */
         uint32_t out[2], n_out;
-        ck_assert_int_eq(didcl_remask_select(r, d.pos, 2, 1, 0, 2, 2, 0, out, &n_out), DIDCL_OK);
+        ck_assert_int_eq(didcl_remask_select(r, d.pos, 2, 1, 0, 2, 2, (uint32_t)i, out, &n_out),
+                         DIDCL_OK);
         first[out[0]]++;
     }
     /* Both positions get picked (a fair coin 200 times: each side well above 50). */
@@ -451,7 +517,8 @@ static void expect_select_fails(const char *mode, int flexible, const char *msg)
 START_TEST(test_refuse_selection) {
     expect_select_fails("count", 0, "plugin 'misbehave' selected 2 positions, expected 3");
     expect_select_fails("dup", 0, "plugin 'misbehave' selected position 1 twice");
-    expect_select_fails("locked", 0, "plugin 'misbehave' selected locked position 0 (prompt)");
+    expect_select_fails("locked", 0,
+                        "plugin 'misbehave' selected locked position 0 (prompt or BOS)");
     expect_select_fails("range", 0,
                         "plugin 'misbehave' selected position 13, out of range (sequence length 8)");
     expect_select_fails("fail", 0, "plugin 'misbehave' failed to select: deliberate failure");
@@ -509,6 +576,252 @@ START_TEST(test_host_log) {
 }
 END_TEST
 
+/* ---- in-process plugins ------------------------------------------------------------ */
+
+static int inproc_create(const char *options, const didcl_remask_host *host, void **state,
+                         char *err, size_t err_size) {
+    (void)host;
+    if (!strcmp(options, "fail")) {
+        snprintf(err, err_size, "asked to fail");
+        return 1;
+    }
+    *state = strdup(options);
+    return *state ? 0 : 1;
+}
+
+static int inproc_select(void *state, const didcl_remask_input *in, uint32_t *out,
+                         uint32_t *n_out, char *err, size_t err_size) {
+    (void)err, (void)err_size;
+    /* "dup" picks the first unlocked position twice; otherwise the last `count` */
+    uint32_t k = 0;
+    for (uint32_t i = in->n; i-- > 0 && k < in->count;)
+        if (!(in->positions[i].flags & DIDCL_REMASK_LOCKED))
+            out[k++] = i;
+    if (!strcmp(state, "dup") && k > 1)
+        out[1] = out[0];
+    *n_out = k;
+    return 0;
+}
+
+static void inproc_destroy(void *state) { free(state); }
+
+#define DESC(name, sel) \
+    {DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), name, "test plugin", "2.5", \
+     inproc_create, sel, inproc_destroy}
+
+START_TEST(test_register_open) {
+    static const didcl_remask_plugin desc = DESC("inproc", inproc_select);
+    static const didcl_remask_plugin plain = {DIDCL_REMASK_ABI_VERSION,
+                                              sizeof(didcl_remask_plugin), "plain", NULL, NULL,
+                                              NULL, inproc_select, NULL};
+    static const int lock[6] = {0, 0, 0, 0, 0, 1};
+    draft d = make_draft(NULL, NULL, lock, 6);
+    didcl_remask_t r;
+    ck_assert_int_eq(didcl_remask_open("inproc", NULL, NULL, &r), DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("no built-in or registered plugin of that name");
+    ck_assert_int_eq(didcl_remask_register(&desc), DIDCL_OK);
+    r = open_ok("inproc:last", NULL, 0);
+    ck_assert_str_eq(didcl_remask_name(r), "inproc");
+    ck_assert_str_eq(didcl_remask_version(r), "2.5");
+    ck_assert_str_eq(didcl_remask_description(r), "test plugin");
+    ck_assert_str_eq(didcl_remask_path(r), "(registered)");
+    ck_assert_str_eq(select_str(r, &d, 2, 0), "3,4");
+    didcl_remask_free(r);
+    /* its selections are validated like any plugin's */
+    r = open_ok("inproc:dup", NULL, 0);
+    uint32_t out[6], n_out = 77;
+    ck_assert_int_eq(didcl_remask_select(r, d.pos, 6, 2, 0, 2, 6, 0, out, &n_out),
+                     DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("plugin 'inproc' selected position 4 twice");
+    ck_assert_uint_eq(n_out, 77);
+    didcl_remask_free(r);
+    /* create() failures and options name the in-process plugin */
+    ck_assert_int_eq(didcl_remask_open("inproc:fail", NULL, NULL, &r), DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("plugin 'inproc' (registered): create failed: asked to fail");
+    ck_assert_int_eq(didcl_remask_register(&plain), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_open("plain:x=1", NULL, NULL, &r), DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("plugin 'plain' (registered): 'plain' takes no options, got 'x=1'");
+    r = open_ok("plain", NULL, 0);
+    ck_assert_str_eq(didcl_remask_version(r), "");
+    ck_assert_str_eq(didcl_remask_description(r), "");
+    /* an open handle keeps its registration */
+    ck_assert_int_eq(didcl_remask_unregister("plain"), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("'plain' still has 1 open handle; free it first");
+    didcl_remask_free(r);
+    ck_assert_int_eq(didcl_remask_unregister("plain"), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_unregister("inproc"), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_open("inproc", NULL, NULL, &r), DIDCL_ERR_PLUGIN);
+    ck_assert_last_error_has("remask plugin 'inproc' not found");
+    /* and it can come back */
+    ck_assert_int_eq(didcl_remask_register(&desc), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_unregister("inproc"), DIDCL_OK);
+}
+END_TEST
+
+START_TEST(test_register_errors) {
+    static const didcl_remask_plugin good = DESC("good", inproc_select);
+    static didcl_remask_plugin bad[7];
+    static const char *const want[7] = {
+        "plugin registration: ABI version 2, this didcl supports 1",
+        "plugin registration: descriptor struct_size 8 is smaller than the ABI version 1",
+        "plugin registration: descriptor name 'Not Good' is not a valid name",
+        "plugin registration: descriptor name '(null)' is not a valid name",
+        "plugin registration: descriptor name '' is not a valid name",
+        "plugin registration: descriptor 'noselect' has no select function",
+        "is not a valid name, expected lowercase letters, digits, '-' and '_' (at most 63)"};
+    for (int i = 0; i < 7; i++)
+        bad[i] = good;
+    bad[0].abi_version = 2;
+    bad[1].struct_size = 8;
+    bad[2].name = "Not Good";
+    bad[3].name = NULL;
+    bad[4].name = "";
+    bad[5].name = "noselect";
+    bad[5].select = NULL;
+    bad[6].name = "a123456789b123456789c123456789d123456789e123456789f123456789abcd"; /* 64 */
+    for (int i = 0; i < 7; i++) {
+        ck_assert_int_eq(didcl_remask_register(&bad[i]), DIDCL_ERR_PLUGIN);
+        ck_assert_last_error_has(want[i]);
+    }
+    ck_assert_int_eq(didcl_remask_register(NULL), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("didcl_remask_register: NULL descriptor");
+    static const didcl_remask_plugin builtin_name = DESC("lowconf", inproc_select);
+    ck_assert_int_eq(didcl_remask_register(&builtin_name), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("'lowconf' is a built-in plugin and cannot be replaced in-process");
+    ck_assert_int_eq(didcl_remask_register(&good), DIDCL_OK);
+    static const didcl_remask_plugin again = DESC("good", inproc_select);
+    ck_assert_int_eq(didcl_remask_register(&again), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("a plugin named 'good' is already registered; unregister it first");
+    ck_assert_int_eq(didcl_remask_register(&good), DIDCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(didcl_remask_unregister("good"), DIDCL_OK);
+    ck_assert_int_eq(didcl_remask_unregister("good"), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("no plugin named 'good' is registered");
+    ck_assert_int_eq(didcl_remask_unregister("span"), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("'span' is built in, not registered");
+    ck_assert_int_eq(didcl_remask_unregister(NULL), DIDCL_ERR_INVALID_ARG);
+}
+END_TEST
+
+START_TEST(test_file_wins_and_listing) {
+    /* A file of the same name on the search path wins over an in-process plugin, and the
+     * listing shows the in-process one after it, shadowed. */
+    static const didcl_remask_plugin clash = DESC("clash", inproc_select);
+    char *dir = testutil_tmpdir(), path[4096];
+    snprintf(path, sizeof path, "%s/didcl-remask-clash.so", dir);
+    copy_file(BUNDLED_PLUGINS_DIR "/didcl-remask-lowconf.so", path);
+    ck_assert_int_eq(didcl_remask_register(&clash), DIDCL_OK);
+    didcl_remask_t r = open_ok("clash", dir, 0);
+    ck_assert_str_eq(didcl_remask_name(r), "lowconf");
+    ck_assert_str_eq(didcl_remask_path(r), path);
+    didcl_remask_free(r);
+    r = open_ok("clash", NULL, 0);
+    ck_assert_str_eq(didcl_remask_name(r), "clash");
+    ck_assert_str_eq(didcl_remask_path(r), "(registered)");
+    didcl_remask_free(r);
+
+    didcl_remask_info *list;
+    size_t n, file = SIZE_MAX, reg = SIZE_MAX, builtins = 0;
+    ck_assert_int_eq(didcl_remask_list(dir, &list, &n), DIDCL_OK);
+    for (size_t i = 0; i < n; i++) {
+        const didcl_remask_info *e = &list[i];
+        if (e->origin == DIDCL_REMASK_FILE) {
+            ck_assert_uint_eq(builtins, 0); /* files first */
+            ck_assert_uint_eq(reg, SIZE_MAX);
+            if (!strcmp(e->name, "clash"))
+                file = i;
+        } else if (e->origin == DIDCL_REMASK_BUILTIN) {
+            static const char *const names[4] = {"entropy", "lowconf", "random", "span"};
+            ck_assert_uint_lt(builtins, 4);
+            ck_assert_str_eq(e->name, names[builtins]);
+            ck_assert_str_eq(e->plugin_name, names[builtins]);
+            ck_assert_str_eq(e->path, "(built-in)");
+            ck_assert_str_eq(e->version, "1.0");
+            ck_assert_int_eq(e->status, DIDCL_OK);
+            ck_assert_uint_eq(e->abi_version, 1);
+            /* this build tree's plugins/.libs has the same names, so they win */
+            ck_assert_int_eq(e->shadowed, 1);
+            builtins++;
+        } else {
+            ck_assert_int_eq(e->origin, DIDCL_REMASK_REGISTERED);
+            ck_assert_uint_eq(builtins, 4);
+            if (!strcmp(e->name, "clash"))
+                reg = i;
+        }
+    }
+    ck_assert_uint_eq(builtins, 4);
+    ck_assert_uint_eq(file, 0);
+    ck_assert_int_eq(list[file].shadowed, 0);
+    ck_assert_str_eq(list[file].plugin_name, "lowconf");
+    ck_assert_uint_ne(reg, SIZE_MAX);
+    ck_assert_str_eq(list[reg].path, "(registered)");
+    ck_assert_str_eq(list[reg].version, "2.5");
+    ck_assert_int_eq(list[reg].shadowed, 1);
+    free(list);
+    /* without the file, the registered one is what the name means */
+    ck_assert_int_eq(didcl_remask_list(NULL, &list, &n), DIDCL_OK);
+    ck_assert_str_eq(list[n - 1].name, "clash");
+    ck_assert_int_eq(list[n - 1].shadowed, 0);
+    free(list);
+    ck_assert_int_eq(didcl_remask_unregister("clash"), DIDCL_OK);
+    testutil_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_null_handle) {
+    uint32_t out[1], n_out = 5;
+    didcl_remask_position p = {0};
+    ck_assert_str_eq(didcl_remask_name(NULL), "");
+    ck_assert_str_eq(didcl_remask_version(NULL), "");
+    ck_assert_str_eq(didcl_remask_description(NULL), "");
+    ck_assert_str_eq(didcl_remask_path(NULL), "");
+    ck_assert_int_eq(didcl_remask_select(NULL, &p, 1, 1, 0, 2, 1, 0, out, &n_out),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_uint_eq(n_out, 5);
+}
+END_TEST
+
+/* Threads registering, opening, selecting, listing and unregistering at once. */
+static void *register_worker(void *arg) {
+    static const char *const names[4] = {"t-0", "t-1", "t-2", "t-3"};
+    didcl_remask_plugin desc = DESC(names[*(int *)arg], inproc_select);
+    static const int lock[4] = {1};
+    draft d = make_draft(NULL, NULL, lock, 4);
+    for (int i = 0; i < 200; i++) {
+        didcl_remask_t r;
+        uint32_t out[4], n_out;
+        if (didcl_remask_register(&desc) != DIDCL_OK ||
+            didcl_remask_open(desc.name, NULL, NULL, &r) != DIDCL_OK)
+            return (void *)1;
+        int bad = didcl_remask_select(r, d.pos, 4, 2, 0, 2, 4, 0, out, &n_out) != DIDCL_OK ||
+                  out[0] != 3;
+        didcl_remask_free(r);
+        didcl_remask_info *list;
+        size_t n;
+        bad |= didcl_remask_list(NULL, &list, &n) != DIDCL_OK;
+        if (!bad)
+            free(list);
+        if (bad || didcl_remask_unregister(desc.name) != DIDCL_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(test_register_threads) {
+    pthread_t t[4];
+    int id[4];
+    for (int i = 0; i < 4; i++) {
+        id[i] = i;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, register_worker, &id[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+        ck_assert_ptr_null(ret);
+    }
+}
+END_TEST
+
 static Suite *remask_suite(void) {
     Suite *s = suite_create("remask");
     TCase *tc = tcase_create("core");
@@ -517,13 +830,17 @@ static Suite *remask_suite(void) {
     tcase_add_test(tc, test_span_mean);
     tcase_add_test(tc, test_span_min);
     tcase_add_test(tc, test_random_reproducible);
-    tcase_add_test(tc, test_random_host_uniform);
+    tcase_add_test(tc, test_uniform_is_philox);
+    tcase_add_test(tc, test_random_uses_philox);
     tcase_add_test(tc, test_uniform_range);
     tcase_add_test(tc, test_search_path_order);
     tcase_add_test(tc, test_build_tree_fallback);
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_list_broken);
     tcase_add_test(tc, test_host_log);
+    tcase_add_test(tc, test_register_open);
+    tcase_add_test(tc, test_file_wins_and_listing);
+    tcase_add_test(tc, test_register_threads);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, test_options_errors);
@@ -531,6 +848,8 @@ static Suite *remask_suite(void) {
     tcase_add_test(lim, test_refuse_files);
     tcase_add_test(lim, test_refuse_selection);
     tcase_add_test(lim, test_select_args);
+    tcase_add_test(lim, test_register_errors);
+    tcase_add_test(lim, test_null_handle);
     suite_add_tcase(s, lim);
     return s;
 }

@@ -286,6 +286,18 @@ START_TEST(test_metadata) {
 }
 END_TEST
 
+/* No tensors at all: empty tables reach qsort and pointer arithmetic, which must not be
+ * handed NULL (undefined behaviour; the sanitizer lane, tools/sanitize.sh, sees it). */
+START_TEST(test_empty_table) {
+    didcl_weights_t w;
+    ck_assert_int_eq(open_raw("{}      ", NULL, 0, &w), DIDCL_OK);
+    ck_assert_uint_eq(didcl_weights_count(w), 0);
+    ck_assert_ptr_null(didcl_weights_at(w, 0));
+    ck_assert_ptr_null(didcl_weights_find(w, "x"));
+    didcl_weights_free(w);
+}
+END_TEST
+
 START_TEST(test_unsupported_dtype) {
     expect_bad("{\"step\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
                DIDCL_ERR_UNSUPPORTED, "tensor 'step' has unsupported dtype I64, expected F32, "
@@ -415,6 +427,7 @@ static Suite *safetensors_suite(void) {
     tcase_add_test(limits, test_invalid_json);
     tcase_add_test(limits, test_metadata);
     tcase_add_test(limits, test_unsupported_dtype);
+    tcase_add_test(limits, test_empty_table);
     tcase_add_test(limits, test_bad_fields);
     tcase_add_test(limits, test_offsets_out_of_range);
     tcase_add_test(limits, test_overlap);

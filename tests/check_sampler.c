@@ -145,7 +145,7 @@ static didcl_gen_options opts(int32_t L, int32_t B) {
 
 static didcl_gen_result gen(const didcl_gen_options *o, const int32_t *prompt, int32_t np) {
     didcl_gen_result r;
-    didcl_status s = didcl_sampler_run(&D, o, prompt, np, 0, NULL, NULL, &r);
+    didcl_status s = didcl_sampler_run(&D, o, prompt, np, 0, NULL, &r);
     ck_assert_msg(s == DIDCL_OK, "run failed: %s", didcl_last_error());
     return r;
 }
@@ -219,7 +219,7 @@ START_TEST(test_determinism) {
     /* another sample index of the same seed is another stream */
     o.seed = 11;
     didcl_gen_result d;
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 1, NULL, NULL, &d), DIDCL_OK);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 1, NULL, &d), DIDCL_OK);
     diff = 0;
     for (int p = 0; p < 128; p++)
         diff += a.tokens[p] != d.tokens[p];
@@ -397,19 +397,52 @@ END_TEST
 
 /* ---- revision ---- */
 
+/* Test plugins go in through didcl_remask_register, as a binding's would. "recorder"
+ * delegates to lowconf (a handle in its state) and records what it chose. */
 static uint32_t chosen[MAXL], n_chosen;
-static int recording_select(void *st, const didcl_remask_input *in, uint32_t *out,
-                            uint32_t *n_out, char *err, size_t err_size) {
-    int rc = didcl_select_lowest_confidence(st, in, out, n_out, err, err_size);
-    memcpy(chosen, out, sizeof *out * *n_out);
-    n_chosen = *n_out;
-    return rc;
+static int32_t fail_sample = -1; /* recorder: refuse this sample */
+
+static int recorder_create(const char *options, const didcl_remask_host *host, void **state,
+                           char *err, size_t err_size) {
+    (void)options, (void)host;
+    if (didcl_remask_open("lowconf", NULL, NULL, (didcl_remask_t *)state) != DIDCL_OK) {
+        snprintf(err, err_size, "%s", didcl_last_error());
+        return 1;
+    }
+    return 0;
 }
 
-/* The selector type is the plugin ABI's: a descriptor's select passes straight through. */
-static const didcl_remask_plugin lowest_plugin = {
-    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "lowest", "lowest confidence",
-    "1.0", NULL, didcl_select_lowest_confidence, NULL};
+static int recorder_select(void *st, const didcl_remask_input *in, uint32_t *out,
+                           uint32_t *n_out, char *err, size_t err_size) {
+    if ((int32_t)in->sample == fail_sample) {
+        snprintf(err, err_size, "sample %u refused", in->sample);
+        return 1;
+    }
+    if (didcl_remask_select(st, in->positions, in->n, in->count, 0, in->stage, in->block_size,
+                            in->sample, out, n_out) != DIDCL_OK) {
+        snprintf(err, err_size, "%s", didcl_last_error());
+        return 1;
+    }
+    memcpy(chosen, out, sizeof *out * *n_out);
+    n_chosen = *n_out;
+    return 0;
+}
+
+static void recorder_destroy(void *st) { didcl_remask_free(st); }
+
+static const didcl_remask_plugin recorder = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "recorder", "lowconf, recorded",
+    "1.0", recorder_create, recorder_select, recorder_destroy};
+
+/* Register (once per forked test) and open a test plugin. */
+static didcl_remask_t open_test_plugin(const didcl_remask_plugin *desc, const char *spec) {
+    didcl_remask_t h = NULL;
+    didcl_status s = didcl_remask_register(desc);
+    ck_assert_msg(s == DIDCL_OK || s == DIDCL_ERR_INVALID_ARG, "%s", didcl_last_error());
+    ck_assert_msg(didcl_remask_open(spec, NULL, NULL, &h) == DIDCL_OK, "%s", didcl_last_error());
+    ck_assert_str_eq(didcl_remask_path(h), "(registered)");
+    return h;
+}
 
 START_TEST(test_revision_changes_only_the_chosen) {
     use_fake(HASH);
@@ -420,8 +453,9 @@ START_TEST(test_revision_changes_only_the_chosen) {
     o.revisions[0] = (didcl_revision){0.3, 0};
     didcl_gen_result r;
     use_fake(HASH);
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, recording_select, NULL, &r),
-                     DIDCL_OK);
+    didcl_remask_t rec = open_test_plugin(&recorder, "recorder");
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, rec, &r), DIDCL_OK);
+    didcl_remask_free(rec);
     /* 60 unlocked; round(0.3 * 60) = 18 */
     ck_assert_uint_eq(n_chosen, 18);
     ck_assert_int_eq(r.n_stages, 2);
@@ -457,13 +491,19 @@ START_TEST(test_revision_changes_only_the_chosen) {
     }
     ck_assert(max_chosen <= min_other); /* lowest snapshot confidence */
     ck_assert(changed > 0);
-    /* the built-in default and the same function as a plugin give the same run */
-    didcl_gen_result q;
+    /* the default (NULL: lowconf) and an explicit lowconf handle give the same run */
+    didcl_gen_result q, q2;
     use_fake(HASH);
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, lowest_plugin.select, NULL, &q),
-                     DIDCL_OK);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, NULL, &q), DIDCL_OK);
     ck_assert(memcmp(q.tokens, r.tokens, sizeof *q.tokens * 64) == 0);
+    didcl_remask_t low;
+    ck_assert_int_eq(didcl_remask_open("lowconf", NULL, NULL, &low), DIDCL_OK);
+    use_fake(HASH);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 0, low, &q2), DIDCL_OK);
+    ck_assert(memcmp(q2.tokens, r.tokens, sizeof *q2.tokens * 64) == 0);
+    didcl_remask_free(low);
     didcl_gen_result_free(&q);
+    didcl_gen_result_free(&q2);
     didcl_gen_result_free(&d);
     didcl_gen_result_free(&r);
 }
@@ -558,11 +598,19 @@ static int bad_select(void *st, const didcl_remask_input *in, uint32_t *out, uin
     return 0;
 }
 
+static const didcl_remask_plugin bad_plugin = {
+    DIDCL_REMASK_ABI_VERSION, sizeof(didcl_remask_plugin), "bad-select", "misbehaves",
+    "1.0", NULL, bad_select, NULL};
+
+/* The sampler relies on didcl_remask_select's validation (there is no second one). */
 START_TEST(test_invalid_selections) {
-    const char *want[6] = {"position 10 selected twice", "position 0 is locked (prompt or BOS)",
-                           "position 69 out of range, expected < 64",
-                           "11 positions returned, expected 12",
-                           "failed: scorer weights missing", "position 2 is locked"};
+    const char *want[6] = {"plugin 'bad-select' selected position 10 twice",
+                           "plugin 'bad-select' selected locked position 0 (prompt or BOS)",
+                           "selected position 69, out of range (sequence length 64)",
+                           "plugin 'bad-select' selected 11 positions, expected 12",
+                           "plugin 'bad-select' failed to select: scorer weights missing",
+                           "selected locked position 2"};
+    didcl_remask_t bad = open_test_plugin(&bad_plugin, "bad-select");
     for (sel_mode = 0; sel_mode < 6; sel_mode++) {
         use_fake(HASH);
         didcl_gen_options o = opts(64, 4);
@@ -570,13 +618,13 @@ START_TEST(test_invalid_selections) {
         o.revisions[0] = (didcl_revision){0.2, 0}; /* 61 unlocked -> 12 */
         const int32_t prompt[2] = {3, 4};
         didcl_gen_result r = {.n = -7};
-        ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 2, 0, bad_select, NULL, &r),
-                         DIDCL_ERR_PLUGIN);
+        ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 2, 0, bad, &r), DIDCL_ERR_PLUGIN);
         ck_assert_last_error_has(want[sel_mode]);
         ck_assert_last_error_has("remask selection (stage 2)");
         ck_assert_int_eq(F.n_global, 0);
         ck_assert_int_eq(r.n, -7); /* result untouched */
     }
+    didcl_remask_free(bad);
 }
 END_TEST
 
@@ -597,7 +645,7 @@ START_TEST(test_option_messages) {
         stmt;                                                                          \
         didcl_gen_result r_;                                                           \
         ck_assert_int_eq(didcl_sampler_run(&D, &o, (const int32_t[64]){1}, np, 0, NULL, \
-                                           NULL, &r_),                                 \
+                                           &r_),                                       \
                          DIDCL_ERR_INVALID_ARG);                                       \
         ck_assert_last_error_has(msg);                                                 \
     } while (0)
@@ -625,7 +673,7 @@ START_TEST(test_option_messages) {
     didcl_gen_result r;
     o = opts(64, 4);
     const int32_t bad_prompt[2] = {3, MASK};
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, bad_prompt, 2, 0, NULL, NULL, &r),
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, bad_prompt, 2, 0, NULL, &r),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("prompt: token 63 at index 1");
     /* the defaults pass, and a prompt filling everything but BOS generates nothing */
@@ -638,10 +686,10 @@ START_TEST(test_option_messages) {
     /* a denoiser error surfaces with its status and message */
     use_fake(HASH);
     D.block_logits = failing_block;
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, NULL, &r), DIDCL_ERR_IO);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r), DIDCL_ERR_IO);
     ck_assert_last_error_has("fake: device lost");
     D.reset = NULL;
-    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, NULL, &r), DIDCL_ERR_UNSUPPORTED);
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r), DIDCL_ERR_UNSUPPORTED);
     ck_assert_last_error_has("denoiser: no KV-cache calls");
 }
 END_TEST
@@ -733,7 +781,7 @@ START_TEST(test_batch_equals_sequential) {
         ck_assert_int_eq(didcl_sampler_batchable(&db, &o), variant < 3);
         didcl_gen_result all[5], one;
         ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, prompt, 3, 2, 5, NULL, NULL, NULL,
-                                                 NULL, all),
+                                                 all),
                          DIDCL_OK);
         if (variant < 3) {
             ck_assert_int_eq(F.n_block, 0); /* stage 1 went through the batched calls */
@@ -743,7 +791,7 @@ START_TEST(test_batch_equals_sequential) {
         for (int s = 0; s < 5; s++) {
             use_fake(variant == 3 ? PEAKED : HASH);
             F.eos_at = variant == 3 ? 30 : -1;
-            ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 2 + (uint32_t)s, NULL, NULL,
+            ck_assert_int_eq(didcl_sampler_run(&D, &o, prompt, 3, 2 + (uint32_t)s, NULL,
                                                &one),
                              DIDCL_OK);
             same_result(&one, &all[s]);
@@ -756,15 +804,6 @@ START_TEST(test_batch_equals_sequential) {
 }
 END_TEST
 
-static int fail_sample_3(void *st, const didcl_remask_input *in, uint32_t *out,
-                         uint32_t *n_out, char *err, size_t err_size) {
-    if (in->sample == 3) {
-        snprintf(err, err_size, "sample 3 refused");
-        return 1;
-    }
-    return didcl_select_lowest_confidence(st, in, out, n_out, err, err_size);
-}
-
 /* failures inside a batch: the call fails and frees what it made (run under valgrind
  * with CK_FORK=no to see nothing leaks or is freed twice) */
 START_TEST(test_batch_failures) {
@@ -775,14 +814,18 @@ START_TEST(test_batch_failures) {
     didcl_denoiser db = batched(3);
     didcl_gen_result all[5];
     /* a selector failing for the second sample of the second batch */
-    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, fail_sample_3, NULL, NULL,
-                                             NULL, all),
+    didcl_remask_t rec = open_test_plugin(&recorder, "recorder");
+    fail_sample = 3;
+    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, rec, NULL, NULL, all),
                      DIDCL_ERR_PLUGIN);
-    ck_assert_last_error_has("remask selection (stage 2): failed: sample 3 refused");
+    fail_sample = -1;
+    didcl_remask_free(rec);
+    ck_assert_last_error_has("remask selection (stage 2): plugin 'recorder' failed to select: "
+                             "sample 3 refused");
     /* the batched block step failing in the middle of a draft */
     db = batched(3);
     fail_batch_at = 12;
-    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, NULL, NULL, NULL,
+    ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, NULL, NULL,
                                              all),
                      DIDCL_ERR_OPENCL);
     ck_assert_last_error_has("fake: batch step at 12 fails");
@@ -847,7 +890,7 @@ START_TEST(test_observer_cancels) {
     const int at[] = {1, 10, 45};
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         int left = at[i];
-        ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, NULL, cancel_at,
+        ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, cancel_at,
                                                     &left, &r),
                          DIDCL_ERR_CANCELLED);
         ck_assert_int_eq(left, 0); /* no event after the one that cancelled */
@@ -860,7 +903,7 @@ START_TEST(test_observer_cancels) {
     const int at_batch[] = {3, 200};
     for (size_t i = 0; i < sizeof at_batch / sizeof at_batch[0]; i++) {
         int left = at_batch[i];
-        ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, NULL, cancel_at,
+        ck_assert_int_eq(didcl_sampler_run_batch(&db, &o, NULL, 0, 0, 5, NULL, cancel_at,
                                                  &left, all),
                          DIDCL_ERR_CANCELLED);
         ck_assert_int_eq(left, 0);
@@ -877,7 +920,7 @@ START_TEST(test_observer_events) {
     memset(&w, 0, sizeof w);
     w.last_nfe = 0;
     didcl_gen_result r;
-    ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, NULL, watch, &w, &r),
+    ck_assert_int_eq(didcl_sampler_run_observed(&D, &o, NULL, 0, 0, NULL, watch, &w, &r),
                      DIDCL_OK);
     ck_assert_int_eq(w.start, 1);
     ck_assert_int_eq(w.commit, r.stages[0].nfe + r.stages[1].nfe); /* 31 + 8 */

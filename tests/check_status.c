@@ -37,6 +37,29 @@ START_TEST(test_fail_cl_keeps_code) {
 }
 END_TEST
 
+/* Messages quote untrusted bytes (file contents, tensor names): they stay one printable
+ * line, control and non-UTF-8 bytes escaped, UTF-8 text kept. */
+START_TEST(test_fail_escapes_control_bytes) {
+    didcl_fail(DIDCL_ERR_FORMAT, "tensor '%s' bad", "a\nb\x1b[31mc\tz\x7f\xff\xc2\x9b\xc3\xa9");
+    ck_assert_str_eq(didcl_last_error(),
+                     "tensor 'a\\nb\\x1b[31mc\\tz\\x7f\\xff\\xc2\\x9b\xc3\xa9' bad");
+    didcl_fail_context(DIDCL_ERR_FORMAT, "file %s", "x\ry");
+    ck_assert_str_eq(didcl_last_error(),
+                     "file x\\x0dy: tensor 'a\\nb\\x1b[31mc\\tz\\x7f\\xff\\xc2\\x9b\xc3\xa9' bad");
+    didcl_fail_cl(-5, "kernel %s", "k\n");
+    ck_assert_str_eq(didcl_last_error(), "kernel k\\n: CL_OUT_OF_RESOURCES (-5)");
+    /* a long message of escapes is cut between escapes, never inside one */
+    char big[3000];
+    memset(big, '\x01', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    didcl_fail(DIDCL_ERR_FORMAT, "%s", big);
+    size_t n = strlen(didcl_last_error());
+    ck_assert_uint_lt(n, 4096);
+    ck_assert_uint_eq(n % 4, 0);
+    ck_assert_ptr_null(strchr(didcl_last_error(), '\x01'));
+}
+END_TEST
+
 static int log_calls;
 static char log_last[256];
 static void log_capture(enum didcl_log_level level, const char *msg, void *user) {
@@ -52,9 +75,11 @@ START_TEST(test_log_callback) {
     didcl_log(DIDCL_LOG_WARN, "tensor %s ignored", "foo");
     ck_assert_int_eq(log_calls, 1);
     ck_assert_str_eq(log_last, "tensor foo ignored");
+    didcl_log(DIDCL_LOG_WARN, "tensor %s ignored", "f\x1b]0;x\x07");
+    ck_assert_str_eq(log_last, "tensor f\\x1b]0;x\\x07 ignored");
     didcl_log_set(NULL, NULL);
     didcl_log(DIDCL_LOG_DEBUG, "not delivered");
-    ck_assert_int_eq(log_calls, 1);
+    ck_assert_int_eq(log_calls, 2);
 }
 END_TEST
 
@@ -86,6 +111,7 @@ static Suite *status_suite(void) {
     tcase_add_test(tc, test_status_names);
     tcase_add_test(tc, test_fail_sets_message);
     tcase_add_test(tc, test_fail_cl_keeps_code);
+    tcase_add_test(tc, test_fail_escapes_control_bytes);
     tcase_add_test(tc, test_log_callback);
     tcase_add_test(tc, test_sha256_vectors);
     suite_add_tcase(s, tc);

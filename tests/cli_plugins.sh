@@ -1,6 +1,7 @@
 #!/bin/sh
-# cli_plugins.sh — `didcl plugins` lists the bundled plugins as loadable, lists broken ones
-# with the reason, emits JSON, runs --try selections, and rejects bad usage.
+# cli_plugins.sh — `didcl plugins` lists the bundled plugins as loadable, then the built-in
+# copies (shadowed by those files), lists broken ones with the reason, emits JSON, runs
+# --try selections, and rejects bad usage.
 set -u
 didcl=${DIDCL:-./didcl}
 build=${DIDCL_TOP_BUILDDIR:-.}
@@ -9,11 +10,16 @@ unset DIDCL_PLUGIN_PATH
 
 bundled=$build/plugins/.libs
 out=$("$didcl" plugins --plugin-path "$bundled" 2>&1) || fail "plugins exited $?: $out"
-echo "$out" | grep -q "^search path: $bundled:" || fail "search path line: $out"
+echo "$out" | grep -q "^search path: $bundled:.* (then the built-in plugins)$" || fail "search path line: $out"
 for p in entropy lowconf random span; do
     echo "$out" | grep -Eq "^$p +1\.0 +ABI 1 ok  " || fail "$p not listed as ok: $out"
     echo "$out" | grep -q "$bundled/didcl-remask-$p.so" || fail "$p path: $out"
+    # the built-in copy comes after the files, shadowed by the file of the same name
+    echo "$out" | grep -A1 -E "^$p +1\.0 +ABI 1 ok \(shadowed by an earlier one\)" \
+        | grep -qx ' *(built-in)' || fail "built-in $p not listed as shadowed: $out"
 done
+last=$(echo "$out" | tail -1)
+[ "$last" = "             (built-in)" ] || fail "built-ins are not listed last: $out"
 
 out=$("$didcl" plugins --plugin-path "$build/tests/.libs" 2>&1) || fail "broken listing exited $?"
 echo "$out" | grep -q "^badabi       FAILED: plugin .*didcl-remask-badabi.so: ABI version 2, this didcl supports 1" \
@@ -25,10 +31,17 @@ if command -v python3 >/dev/null; then
     "$didcl" plugins --plugin-path "$build/tests/.libs:$bundled" --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-names = {p["name"]: p for p in d["plugins"]}
+names = {}
+for p in d["plugins"]:
+    names.setdefault(p["name"], p)  # what the name resolves to: the first one
 assert d["search_path"][0].endswith("tests/.libs"), d["search_path"]
 for n in ("lowconf", "entropy", "span", "random", "misbehave"):
     assert names[n]["ok"] and names[n]["abi_version"] == 1 and names[n]["error"] == "", names[n]
+    assert names[n]["origin"] == "file" and not names[n]["shadowed"], names[n]
+builtin = [p for p in d["plugins"] if p["origin"] == "built-in"]
+assert [p["name"] for p in builtin] == ["entropy", "lowconf", "random", "span"], builtin
+assert all(p["path"] == "(built-in)" and p["shadowed"] and p["ok"] for p in builtin), builtin
+assert d["plugins"][-4:] == builtin, "built-ins are not last"
 assert not names["badsize"]["ok"] and "struct_size 16" in names["badsize"]["error"]
 ' || fail "plugins --json"
 fi
@@ -51,8 +64,9 @@ msg=$("$didcl" plugins --plugin-path /nonexistent --try nosuch 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "missing plugin should exit 1, got $rc"
 echo "$msg" | grep -q "remask plugin 'nosuch' not found: no didcl-remask-nosuch.so in /nonexistent, " \
     || fail "missing plugin message: $msg"
+echo "$msg" | grep -q "and no built-in or registered plugin of that name" || fail "missing plugin message: $msg"
 msg=$("$didcl" plugins --plugin-path "$build/tests/.libs" --try misbehave:mode=locked 2>&1)
-echo "$msg" | grep -q "plugin 'misbehave' selected locked position 1 (prompt)" || fail "locked: $msg"
+echo "$msg" | grep -q "plugin 'misbehave' selected locked position 1 (prompt or BOS)" || fail "locked: $msg"
 
 "$didcl" plugins extra >/dev/null 2>&1; [ $? -eq 2 ] || fail "extra argument should exit 2"
 msg=$("$didcl" plugins --try lowconf --count 20 2>&1); rc=$?

@@ -35,7 +35,8 @@ check_PROGRAMS += \
 	tests/check_sampling \
 	tests/check_sampler \
 	tests/check_generate \
-	tests/check_session
+	tests/check_session \
+	tests/check_api
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -55,6 +56,10 @@ TESTS += $(check_PROGRAMS)
 TESTS += tests/inspect.sh
 EXTRA_DIST += tests/inspect.sh
 AM_TESTS_ENVIRONMENT += MKMODEL=$(abs_top_builddir)/tests/check_modelfiles; export MKMODEL;
+
+# The CLI on hostile input: option values, FIFOs, huge sizes, NaN, non-UTF-8 paths.
+TESTS += tests/cli_reliability.sh
+EXTRA_DIST += tests/cli_reliability.sh
 endif
 
 # didcl score end to end against tools/reference.py (skips without PYTHON_TORCH).

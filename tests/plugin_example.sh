@@ -72,6 +72,28 @@ if [ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ]; then
     grep -q 'revision remasked [1-9]' "$tmp/gen.err" || fail "no revision: $(cat "$tmp/gen.err")"
 fi
 
+# Built-ins: the installed didcl with no plugin directory it can see (DESTDIR is not where
+# it looks) still resolves the bundled names, from libdidcl, with the same selections as
+# the installed .so files; given the files, those win.
+if [ ! -d "$prefix/lib/didcl/plugins" ]; then
+    out=$("$didcl" plugins 2>&1) || fail "didcl plugins without plugin files: $out"
+    for p in entropy lowconf random span; do
+        echo "$out" | grep -A1 -E "^$p +1\.0 +ABI 1 ok  " | grep -qx ' *(built-in)' \
+            || fail "built-in $p not listed unshadowed: $out"
+    done
+    for args in "--try lowconf" "--try span:len=3 --count 5" "--try entropy --n 30 --count 7" \
+        "--try random --seed 9 --n 40 --count 8" "--try random --seed 10 --n 40 --count 8"; do
+        # shellcheck disable=SC2086
+        a=$("$didcl" plugins $args 2>&1) || fail "built-in $args: $a"
+        echo "$a" | grep -q "(built-in)" || fail "$args did not use the built-in: $a"
+        # shellcheck disable=SC2086
+        b=$("$didcl" plugins --plugin-path "$pluginsdir" $args 2>&1) || fail "file $args: $b"
+        echo "$b" | grep -q "$pluginsdir/didcl-remask-" || fail "$args did not use the file: $b"
+        [ "$(echo "$a" | tail -1)" = "$(echo "$b" | tail -1)" ] \
+            || fail "built-in and file differ on $args: $a / $b"
+    done
+fi
+
 # The example's install target puts it where the installed didcl finds it by name.
 $make -C "$tmp/ex" install PKG_CONFIG="$pkg" DESTDIR= >"$tmp/log" 2>&1 || fail "example make install"
 [ -f "$pluginsdir/didcl-remask-example.so" ] || fail "example not installed into $pluginsdir"

@@ -68,6 +68,6 @@ echo "1 2 x" | "$DIDCL" score --model "$tmp/b" --ids >/dev/null 2>"$tmp/err"; st
 echo "1 200" | "$DIDCL" score --model "$tmp/b" --ids >/dev/null 2>"$tmp/err"; st=$?
 [ $st -eq 1 ] && grep -q "token 1 of stdin is 200, expected 0..96" "$tmp/err" || { fail "bad id: status $st"; cat "$tmp/err"; }
 echo "1 2" | "$DIDCL" score --model "$tmp/b" --ids --t 1.5 >/dev/null 2>"$tmp/err"; st=$?
-[ $st -eq 2 ] && grep -q -- "--t 1.5: expected a number in (0, 1]" "$tmp/err" || { fail "bad --t: status $st"; cat "$tmp/err"; }
+[ $st -eq 2 ] && grep -q -- "--t: '1.5' is not a number in \[0, 1\]" "$tmp/err" || { fail "bad --t: status $st"; cat "$tmp/err"; }
 
 exit $failed

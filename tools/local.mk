@@ -1,5 +1,5 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
-EXTRA_DIST += tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md
+EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
 EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
 tools_bench_ops_SOURCES = tools/bench-ops.c

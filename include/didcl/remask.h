@@ -13,7 +13,9 @@
  *
  * which returns a pointer to a constant descriptor. The host dlopen()s the file, calls
  * the entry, and refuses the plugin unless abi_version == DIDCL_REMASK_ABI_VERSION and
- * struct_size >= the size of the version-1 descriptor.
+ * struct_size >= the size of the version-1 descriptor. A program linking libdidcl MAY
+ * instead pass the same descriptor to didcl_remask_register (include/didcl.h), with the
+ * same checks; the bundled plugins are also built into libdidcl that way.
  *
  * The key words MUST, MUST NOT, SHOULD and MAY are to be read as in RFC 2119.
  *
@@ -99,7 +101,9 @@ typedef struct didcl_remask_host {
     /* Log a message (level: 0 debug, 1 info, 2 warning, 3 error). */
     void (*log)(void *handle, int level, const char *msg);
     /* Uniform double in [0, 1) from the host's counter-based generator, seeded from the
-     * run's seed: a plugin that draws only from here is reproducible on every device. */
+     * run's seed: a plugin that draws only from here is reproducible on every device.
+     * didcl: Philox at the sample and stage of the current select(), the draw number
+     * restarting at 0 in every select() (see docs/plugins.md). */
     double (*uniform)(void *handle);
 } didcl_remask_host;
 
@@ -108,7 +112,8 @@ typedef struct didcl_remask_host {
 typedef struct didcl_remask_plugin {
     uint32_t abi_version;     /* MUST be DIDCL_REMASK_ABI_VERSION */
     uint32_t struct_size;     /* MUST be sizeof(didcl_remask_plugin) */
-    const char *name;         /* short identifier: lowercase letters, digits, '-', '_' */
+    const char *name;         /* short identifier (at most 63 bytes): lowercase letters,
+                                 digits, '-', '_' */
     const char *description;  /* one line */
     const char *version;      /* plugin's own version string, e.g. "1.0" */
 

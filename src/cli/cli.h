@@ -5,6 +5,8 @@
 #ifndef DIDCL_CLI_H
 #define DIDCL_CLI_H
 
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "didcl.h"
@@ -52,5 +54,32 @@ void didcl_cli_visual_draw(const didcl_cli_live *lv, const didcl_event *ev);
 
 /* Redraw the one-line progress bar (stderr, a terminal) for ev. */
 void didcl_cli_progress_draw(const didcl_cli_live *lv, const didcl_event *ev);
+
+/* ---- option values (parse.c) ----
+ * Each parses s, the value of --opt of subcommand cmd, into *out and returns 0; or
+ * prints "didcl CMD: --OPT: 'S' is not an integer in [LO, HI]" (a number in [LO, HI],
+ * an unsigned 64-bit integer; with lo = -DBL_MAX and hi = DBL_MAX, "a finite number", for
+ * callers that word their own range check) and returns -1 (the caller exits 2). Ranges are inclusive;
+ * no sign, space, suffix, overflow or wrap-around gets through. */
+int didcl_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi,
+                         long *out);
+int didcl_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                           double *out);
+int didcl_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+
+/* getopt_long's error return c ('?' or, with a ':'-led optstring, ':') as
+ * "didcl CMD: unknown option '--x' (didcl CMD --help lists them)" or "--x needs a
+ * value". Set opterr = 0 first so getopt prints nothing itself. Returns 2. */
+int didcl_cli_bad_option(const char *cmd, int c, char **argv);
+
+/* ---- JSON output (json.c) ---- */
+
+/* s as a JSON string, bytes that are not UTF-8 replaced by U+FFFD; NULL without memory. */
+json_t *didcl_cli_json_string(const char *s);
+/* v as a JSON real, or null when it is NaN or infinite. */
+json_t *didcl_cli_json_real(double v);
+/* Print v (NULL: a failed json_pack) with json_dumps flags and take its reference;
+ * 0, or 1 after a one-line "didcl CMD: ..." error. */
+int didcl_cli_json_print(const char *cmd, json_t *v, size_t flags);
 
 #endif /* DIDCL_CLI_H */

@@ -19,24 +19,28 @@ static const char *kind_str(enum didcl_device_kind k) {
     }
 }
 
-static json_t *device_json(const didcl_device_info *d, int selected) {
-    return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, "
+/* Strings come from the OpenCL driver: not necessarily UTF-8. */
+static json_t *device_json(const didcl_device_info *d, const char *id, int selected) {
+    return json_pack("{s:s, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:I, s:I, "
                      "s:b, s:b, s:b, s:b}",
-                     "id", "", "platform_index", (int)d->platform_index, "device_index",
-                     (int)d->device_index, "kind", kind_str(d->kind), "name", d->name, "vendor",
-                     d->vendor, "platform", d->platform, "version", d->version, "driver", d->driver,
-                     "opencl_c", d->c_version, "compute_units", (int)d->compute_units,
-                     "global_mem", (json_int_t)d->global_mem, "max_alloc", (json_int_t)d->max_alloc,
-                     "local_mem", (json_int_t)d->local_mem, "max_work_group",
-                     (json_int_t)d->max_work_group, "fp16", d->fp16, "fp64", d->fp64, "subgroups",
-                     d->subgroups, "default", selected);
+                     "id", id, "platform_index", (int)d->platform_index, "device_index",
+                     (int)d->device_index, "kind", kind_str(d->kind), "name",
+                     didcl_cli_json_string(d->name), "vendor", didcl_cli_json_string(d->vendor),
+                     "platform", didcl_cli_json_string(d->platform), "version",
+                     didcl_cli_json_string(d->version), "driver", didcl_cli_json_string(d->driver),
+                     "opencl_c", didcl_cli_json_string(d->c_version), "compute_units",
+                     (int)d->compute_units, "global_mem", (json_int_t)d->global_mem, "max_alloc",
+                     (json_int_t)d->max_alloc, "local_mem", (json_int_t)d->local_mem,
+                     "max_work_group", (json_int_t)d->max_work_group, "fp16", d->fp16, "fp64",
+                     d->fp64, "subgroups", d->subgroups, "default", selected);
 }
 
 int didcl_cli_devices(int argc, char **argv) {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
         if (c == 'j')
             json = 1;
         else if (c == 'h') {
@@ -45,7 +49,7 @@ int didcl_cli_devices(int argc, char **argv) {
                    "with --device P:D or a name substring, or set DIDCL_DEVICE.\n");
             return 0;
         } else
-            return 2;
+            return didcl_cli_bad_option("devices", c, argv);
     }
     if (optind < argc)
         return didcl_cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
@@ -64,20 +68,20 @@ int didcl_cli_devices(int argc, char **argv) {
         didcl_runtime_free(rt);
     }
 
+    int rc = 0;
     if (json) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; arr && i < n; i++) {
             char id[32];
             snprintf(id, sizeof id, "%u:%u", devs[i].platform_index, devs[i].device_index);
-            json_t *o = device_json(&devs[i], (int)devs[i].platform_index == sel_p &&
-                                                  (int)devs[i].device_index == sel_d);
-            json_object_set_new(o, "id", json_string(id));
-            json_array_append_new(arr, o);
+            if (json_array_append_new(arr, device_json(&devs[i], id,
+                                                       (int)devs[i].platform_index == sel_p &&
+                                                           (int)devs[i].device_index == sel_d))) {
+                json_decref(arr);
+                arr = NULL;
+            }
         }
-        char *s = json_dumps(arr, JSON_INDENT(2));
-        puts(s);
-        free(s);
-        json_decref(arr);
+        rc = didcl_cli_json_print("devices", arr, JSON_INDENT(2));
     } else {
         if (n == 0)
             printf("no OpenCL devices (platforms exist but expose none; check 'clinfo -l')\n");
@@ -97,5 +101,5 @@ int didcl_cli_devices(int argc, char **argv) {
             printf("\n* = default selection (override with --device P:D or DIDCL_DEVICE)\n");
     }
     free(devs);
-    return 0;
+    return rc;
 }

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE /* mkstemp */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -97,28 +98,12 @@ typedef struct cli_opts {
 #define usage_error(...) didcl_cli_usage_error("generate", __VA_ARGS__)
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        didcl_cli_usage_error("generate", "--%s: '%s' is not an integer in [%ld, %ld]", opt, s,
-                              lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return didcl_cli_parse_long("generate", opt, s, lo, hi, out);
 }
 
+/* Any finite number; each option states its own range after. */
 static int parse_double(const char *opt, const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) {
-        didcl_cli_usage_error("generate", "--%s: '%s' is not a number", opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return didcl_cli_parse_double("generate", opt, s, -DBL_MAX, DBL_MAX, out);
 }
 
 /* --revise GAMMA[@BLOCK] */
@@ -129,6 +114,11 @@ static int parse_revise(cli_opts *c, const char *s) {
         return -1;
     }
     char buf[128];
+    if (strlen(s) >= sizeof buf) {
+        didcl_cli_usage_error("generate", "--revise: '%.20s...' is %zu bytes, expected "
+                              "GAMMA[@BLOCK]", s, strlen(s));
+        return -1;
+    }
     snprintf(buf, sizeof buf, "%s", s);
     char *at = strchr(buf, '@');
     if (at)
@@ -216,16 +206,11 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
                 return 2;
             c->samples = (int32_t)v;
             break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || errno || optarg[0] == '-')
-                return usage_error("--seed: '%s' is not an unsigned 64-bit integer", optarg);
-            c->o.seed = (uint64_t)s;
+        case OPT_SEED:
+            if (didcl_cli_parse_u64("generate", "seed", optarg, &c->o.seed))
+                return 2;
             c->seed_set = 1;
             break;
-        }
         case OPT_TOP_P:
             if (parse_double("top-p", optarg, &d))
                 return 2;
@@ -301,10 +286,7 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
             c->batch = (int32_t)v;
             break;
         case 'h': fputs(USAGE, stdout); return 0;
-        case ':': return usage_error("%s needs a value", argv[optind - 1]);
-        default:
-            return usage_error("unknown option '%s' (didcl generate --help lists them)",
-                               argv[optind - 1]);
+        default: return didcl_cli_bad_option("generate", ch, argv);
         }
     }
     if (optind < argc)

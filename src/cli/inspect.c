@@ -46,38 +46,46 @@ static int print_json(didcl_model_files_t m, int tensors) {
     uint64_t bytes;
     storage_summary(w, dtypes, sizeof dtypes, &bytes);
     json_t *o = json_pack(
-        "{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:o, s:o, s:o, s:f, s:f, "
-        "s:b, s:f, s:I, s:s, s:i, s:i, s:I}",
-        "model", didcl_model_files_dir(m), "arch", didcl_arch_str(c->arch), "layers",
-        (int)c->n_layers, "hidden", (int)c->hidden, "heads", (int)c->n_heads, "head_dim",
-        (int)c->head_dim, "mlp_dim", (int)c->mlp_dim, "cond_dim", (int)c->cond_dim, "vocab_size",
-        (int)c->vocab_size, "context_length", (int)c->context_length, "block_size",
-        (int)c->block_size, "time_conditioning", c->time_conditioning, "mask_token_id",
-        token_json(c->mask_token_id), "bos_token_id", token_json(c->bos_token_id),
-        "eos_token_id", token_json(c->eos_token_id), "sampling_eps_min", c->sampling_eps_min,
-        "sampling_eps_max", c->sampling_eps_max, "eps_from_checkpoint", c->eps_from_checkpoint,
-        "norm_eps", c->norm_eps, "parameters", (json_int_t)didcl_model_files_param_count(m),
-        "dtypes", dtypes, "files", (int)didcl_weights_file_count(w), "tensor_count",
-        (int)didcl_weights_count(w), "bytes", (json_int_t)bytes);
-    if (tensors) {
+        "{s:o, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:o, s:o, s:o, s:o, s:o, "
+        "s:b, s:o, s:I, s:s, s:i, s:i, s:I}",
+        "model", didcl_cli_json_string(didcl_model_files_dir(m)), "arch", didcl_arch_str(c->arch),
+        "layers", (int)c->n_layers, "hidden", (int)c->hidden, "heads", (int)c->n_heads,
+        "head_dim", (int)c->head_dim, "mlp_dim", (int)c->mlp_dim, "cond_dim", (int)c->cond_dim,
+        "vocab_size", (int)c->vocab_size, "context_length", (int)c->context_length,
+        "block_size", (int)c->block_size, "time_conditioning", c->time_conditioning,
+        "mask_token_id", token_json(c->mask_token_id), "bos_token_id",
+        token_json(c->bos_token_id), "eos_token_id", token_json(c->eos_token_id),
+        "sampling_eps_min", didcl_cli_json_real(c->sampling_eps_min), "sampling_eps_max",
+        didcl_cli_json_real(c->sampling_eps_max), "eps_from_checkpoint", c->eps_from_checkpoint,
+        "norm_eps", didcl_cli_json_real(c->norm_eps), "parameters",
+        (json_int_t)didcl_model_files_param_count(m), "dtypes", dtypes, "files",
+        (int)didcl_weights_file_count(w), "tensor_count", (int)didcl_weights_count(w), "bytes",
+        (json_int_t)bytes);
+    if (o && tensors) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < didcl_weights_count(w); i++) {
+        int bad = !arr || json_object_set_new(o, "tensors", arr);
+        for (size_t i = 0; !bad && i < didcl_weights_count(w); i++) {
             const didcl_tensor_info *t = didcl_weights_at(w, i);
             json_t *shape = json_array();
-            for (uint32_t d = 0; d < t->ndim; d++)
-                json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:I, s:s, s:I}", "name", t->name,
-                                                 "dtype", didcl_dtype_str(t->dtype), "shape", shape,
-                                                 "bytes", (json_int_t)t->nbytes, "file", t->file,
-                                                 "offset", (json_int_t)t->offset));
+            for (uint32_t d = 0; shape && d < t->ndim; d++)
+                if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d]))) {
+                    json_decref(shape);
+                    shape = NULL;
+                }
+            /* names and file names come from the checkpoint: not necessarily UTF-8 */
+            bad = json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:I}", "name",
+                               didcl_cli_json_string(t->name), "dtype", didcl_dtype_str(t->dtype),
+                               "shape", shape, "bytes", (json_int_t)t->nbytes, "file",
+                               didcl_cli_json_string(t->file), "offset", (json_int_t)t->offset));
         }
-        json_object_set_new(o, "tensors", arr);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
     }
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
-    puts(s);
-    free(s);
-    json_decref(o);
-    return 0;
+    return didcl_cli_json_print("inspect", o,
+                                JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
 }
 
 static void print_token(const char *key, int32_t id) {
@@ -145,7 +153,8 @@ int didcl_cli_inspect(int argc, char **argv) {
                                          {NULL, 0, NULL, 0}};
     const char *dir = NULL;
     int json = 0, tensors = 0, c;
-    while ((c = getopt_long(argc, argv, "m:tjh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:tjh", opts, NULL)) != -1) {
         if (c == 'm')
             dir = optarg;
         else if (c == 't')
@@ -159,7 +168,7 @@ int didcl_cli_inspect(int argc, char **argv) {
                    "stored tensor. Exit status 0 only if the checkpoint is fully valid.\n");
             return 0;
         } else
-            return 2;
+            return didcl_cli_bad_option("inspect", c, argv);
     }
     if (optind < argc)
         return didcl_cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);

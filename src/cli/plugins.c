@@ -1,7 +1,8 @@
 /*
  * plugins.c — `didcl plugins [--plugin-path DIR] [--json] [--try SPEC ...]`: list the remask
- * plugins on the search path in search order, each with whether it loads and why not;
- * --try runs one plugin on a small synthetic draft and prints what it selects.
+ * plugins in resolution order (files on the search path, then those built into libdidcl),
+ * each with whether it loads and why not; --try runs one plugin on a small synthetic
+ * draft and prints what it selects.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -16,13 +17,20 @@ static void usage(FILE *f) {
             "usage: didcl plugins [--plugin-path DIR[:DIR...]] [--json]\n"
             "       didcl plugins --try SPEC [--n N] [--count K] [--flexible] [--seed S]\n"
             "                     [--plugin-path DIR] [--json]\n"
-            "List remask plugins (files didcl-remask-NAME.so) in search order: --plugin-path,\n"
-            "then DIDCL_PLUGIN_PATH, then the installed plugin directory. Plugins that fail to\n"
-            "load are listed with the reason; a NAME found earlier shadows later ones.\n"
+            "List remask plugins in the order a NAME resolves: files didcl-remask-NAME.so on\n"
+            "the search path (--plugin-path, then DIDCL_PLUGIN_PATH, then the installed plugin\n"
+            "directory), then the plugins built into libdidcl (path \"(built-in)\"). Plugins\n"
+            "that fail to load are listed with the reason; a NAME found earlier shadows later\n"
+            "ones, so a file wins over the built-in of the same name.\n"
             "--try SPEC (NAME[:key=value,...] or a path to a .so) loads the plugin and runs one\n"
             "selection on a synthetic draft of N positions (default 16; the first 2 are a\n"
             "locked prompt; confidence of position i is ((37*i + 11) mod 100) / 100, entropy\n"
             "1 - confidence, margin confidence / 2), asking for K positions (default 4).\n");
+}
+
+static const char *origin_str(enum didcl_remask_origin o) {
+    return o == DIDCL_REMASK_BUILTIN ? "built-in" : o == DIDCL_REMASK_REGISTERED ? "registered"
+                                                                                  : "file";
 }
 
 static int list_plugins(const char *plugin_path, int json) {
@@ -40,11 +48,12 @@ static int list_plugins(const char *plugin_path, int json) {
         }
         for (size_t i = 0; i < n; i++) {
             const didcl_remask_info *d = &list[i];
-            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:s}", "name", d->name,
-                                  "plugin_name", d->plugin_name, "version", d->version,
-                                  "description", d->description, "path", d->path, "abi_version",
-                                  (int)d->abi_version, "ok", d->status == DIDCL_OK, "shadowed",
-                                  d->shadowed, "error", d->message);
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:s}", "name",
+                                  d->name, "plugin_name", d->plugin_name, "version", d->version,
+                                  "description", d->description, "path", d->path, "origin",
+                                  origin_str(d->origin), "abi_version", (int)d->abi_version,
+                                  "ok", d->status == DIDCL_OK, "shadowed", d->shadowed, "error",
+                                  d->message);
             json_array_append_new(arr, o);
         }
         json_t *root = json_pack("{s:o, s:o}", "search_path", dirs, "plugins", arr);
@@ -53,9 +62,7 @@ static int list_plugins(const char *plugin_path, int json) {
         free(s);
         json_decref(root);
     } else {
-        printf("search path: %s\n", search);
-        if (n == 0)
-            printf("no remask plugins found (files named didcl-remask-NAME.so)\n");
+        printf("search path: %s (then the built-in plugins)\n", search);
         for (size_t i = 0; i < n; i++) {
             const didcl_remask_info *d = &list[i];
             if (d->status == DIDCL_OK)

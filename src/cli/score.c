@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "  --tokenizer P    tokenizer.json or a directory (default: the model directory)\n"
             "  --ids            read token ids (white space or commas) instead of text\n"
             "  --bos            put the model's BOS token before the text\n"
+            "  --no-special     treat special tokens such as <|endoftext|> in the text as text\n"
             "  --block B        BD3-LM block size (default: the model's)\n"
             "  --samples N      BD3-LM noise draws (default 16)\n"
             "  --seed S         seed of the draws (default 0)\n"
@@ -35,8 +36,9 @@ static void usage(FILE *f) {
             "  --json           print JSON\n");
 }
 
-/* Text on stdin, encoded with the tokenizer at path. 0, -1 (no memory), -2 (reported). */
-static int read_text(const char *path, int32_t **out, uint32_t *n) {
+/* Text on stdin, encoded with the tokenizer at path (flags: DIDCL_TOKENIZE_*).
+ * 0, -1 (no memory), -2 (reported). */
+static int read_text(const char *path, uint32_t flags, int32_t **out, uint32_t *n) {
     didcl_tokenizer_t tok;
     if (didcl_tokenizer_load(path, &tok) != DIDCL_OK) {
         fprintf(stderr, "didcl score: %s\n  (text needs a tokenizer: give --tokenizer PATH, "
@@ -51,7 +53,7 @@ static int read_text(const char *path, int32_t **out, uint32_t *n) {
         return -2;
     }
     int32_t *ids = NULL;
-    didcl_status st = didcl_tokenizer_encode(tok, text, len, 0, &ids, &n_ids);
+    didcl_status st = didcl_tokenizer_encode(tok, text, len, flags, &ids, &n_ids);
     free(text);
     didcl_tokenizer_free(tok);
     if (st != DIDCL_OK) {
@@ -124,14 +126,16 @@ int didcl_cli_score(int argc, char **argv) {
         {"device", required_argument, NULL, 'd'},  {"half", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
         {"tokenizer", required_argument, NULL, 'T'}, {"bos", no_argument, NULL, 'B'},
-        {NULL, 0, NULL, 0}};
+        {"no-special", no_argument, NULL, 'N'},    {NULL, 0, NULL, 0}};
     const char *model = NULL, *device = NULL, *dump = NULL, *tokenizer = NULL;
     int ids_in = 0, json = 0, half = 0, samples_set = 0, bos = 0;
+    uint32_t flags = 0;
     didcl_score_options so = {0, 16, 0, 0.0, 0.0};
     int c;
+    long v;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        char *end = NULL;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'i': ids_in = 1; break;
@@ -141,34 +145,36 @@ int didcl_cli_score(int argc, char **argv) {
         case 'B': bos = 1; break;
         case 'H': half = 1; break;
         case 'j': json = 1; break;
+        case 'N': flags |= DIDCL_TOKENIZE_NO_SPECIAL; break;
         case 'b':
-            so.block = (uint32_t)strtoul(optarg, &end, 10);
-            if (*end || !so.block)
-                return didcl_cli_usage_error("score", "--block %s: expected a positive integer", optarg);
+            if (didcl_cli_parse_long("score", "block", optarg, 1, INT32_MAX, &v))
+                return 2;
+            so.block = (uint32_t)v;
             break;
-        case 'n':
-            so.samples = (uint32_t)strtoul(optarg, &end, 10);
-            if (*end || !so.samples)
-                return didcl_cli_usage_error("score", "--samples %s: expected a positive integer", optarg);
+        case 'n': /* each draw is a forward pass per window: 2^20 is already days */
+            if (didcl_cli_parse_long("score", "samples", optarg, 1, 1 << 20, &v))
+                return 2;
+            so.samples = (uint32_t)v;
             samples_set = 1;
             break;
         case 's':
-            so.seed = strtoull(optarg, &end, 10);
-            if (*end)
-                return didcl_cli_usage_error("score", "--seed %s: expected an integer", optarg);
+            if (didcl_cli_parse_u64("score", "seed", optarg, &so.seed))
+                return 2;
             break;
         case 't':
-            so.t = strtod(optarg, &end);
-            if (*end || !(so.t > 0 && so.t <= 1))
-                return didcl_cli_usage_error("score", "--t %s: expected a number in (0, 1]", optarg);
+            if (didcl_cli_parse_double("score", "t", optarg, 0.0, 1.0, &so.t))
+                return 2;
+            if (!(so.t > 0))
+                return didcl_cli_usage_error("score", "--t: '%s' is not a number in (0, 1]", optarg);
             break;
         case 'e':
-            so.eps = strtod(optarg, &end);
-            if (*end || !(so.eps > 0 && so.eps < 1))
-                return didcl_cli_usage_error("score", "--eps %s: expected a number in (0, 1)", optarg);
+            if (didcl_cli_parse_double("score", "eps", optarg, 0.0, 1.0, &so.eps))
+                return 2;
+            if (!(so.eps > 0 && so.eps < 1))
+                return didcl_cli_usage_error("score", "--eps: '%s' is not a number in (0, 1)", optarg);
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return didcl_cli_bad_option("score", c, argv);
         }
     }
     if (!model)
@@ -177,12 +183,14 @@ int didcl_cli_score(int argc, char **argv) {
         return didcl_cli_usage_error("score", "unexpected argument '%s'", argv[optind]);
     if (ids_in && tokenizer)
         return didcl_cli_usage_error("score", "--ids and --tokenizer exclude each other");
+    if (ids_in && flags)
+        return didcl_cli_usage_error("score", "--no-special applies to text, not to --ids");
     if (so.t > 0 && !samples_set)
         so.samples = 1;
 
     int32_t *ids = NULL;
     uint32_t n = 0;
-    int r = ids_in ? read_ids(stdin, &ids, &n) : read_text(tokenizer ? tokenizer : model, &ids, &n);
+    int r = ids_in ? read_ids(stdin, &ids, &n) : read_text(tokenizer ? tokenizer : model, flags, &ids, &n);
     if (r == -1) {
         fprintf(stderr, "didcl score: out of memory reading stdin\n");
         return 1;
@@ -220,6 +228,12 @@ int didcl_cli_score(int argc, char **argv) {
         if ((uint32_t)ids[i] >= cfg->vocab_size) {
             fprintf(stderr, "didcl score: token %u of stdin is %d, expected 0..%u (vocab of %s)\n",
                     i, (int)ids[i], cfg->vocab_size - 1, model);
+            goto done;
+        } else if (ids[i] == cfg->mask_token_id) {
+            /* [MASK] in a clean text has probability 0: the NELBO would be infinite */
+            fprintf(stderr, "didcl score: token %u of stdin (id %d) is the mask token, which a "
+                    "text to score cannot hold%s\n", i, (int)ids[i],
+                    ids_in ? "" : " (--no-special reads '[MASK]' as plain text)");
             goto done;
         }
     if (didcl_runtime_init(device, &rt) != DIDCL_OK) {
@@ -260,19 +274,21 @@ int didcl_cli_score(int argc, char **argv) {
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f, s:i, s:i}", "model", model, "arch",
-                              didcl_arch_str(cfg->arch), "tokens", (int)res.tokens, "nll", res.nll,
-                              "se", res.se, "ppl", res.ppl, "samples", (int)res.samples,
-                              "windows", (int)res.windows);
-        if (bd3) {
-            json_object_set_new(o, "block", json_integer(block));
-            json_object_set_new(o, "t", so.t > 0 ? json_real(so.t) : json_null());
-            json_object_set_new(o, "seed", json_integer((json_int_t)so.seed));
+        json_t *o = json_pack("{s:o, s:s, s:i, s:o, s:o, s:o, s:i, s:i}", "model",
+                              didcl_cli_json_string(model), "arch", didcl_arch_str(cfg->arch),
+                              "tokens", (int)res.tokens, "nll", didcl_cli_json_real(res.nll), "se",
+                              didcl_cli_json_real(res.se), "ppl", didcl_cli_json_real(res.ppl),
+                              "samples", (int)res.samples, "windows", (int)res.windows);
+        if (o && bd3 &&
+            (json_object_set_new(o, "block", json_integer(block)) ||
+             json_object_set_new(o, "t", so.t > 0 ? json_real(so.t) : json_null()) ||
+             json_object_set_new(o, "seed", json_integer((json_int_t)so.seed)))) {
+            json_decref(o);
+            o = NULL;
         }
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        puts(s);
-        free(s);
-        json_decref(o);
+        if (didcl_cli_json_print("score", o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                                 JSON_REAL_PRECISION(10)))
+            goto done;
     } else if (bd3) {
         printf("model:       %s (bd3lm, block %u)\n", model, block);
         printf("tokens:      %u in %u window(s)\n", res.tokens, res.windows);

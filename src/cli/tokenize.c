@@ -89,7 +89,8 @@ int didcl_cli_tokenize(int argc, char **argv) {
     const char *path = NULL, *vocab = NULL, *merges = NULL;
     int dec = 0, c;
     uint32_t flags = 0;
-    while ((c = getopt_long(argc, argv, "t:m:dh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":t:m:dh", opts, NULL)) != -1) {
         switch (c) {
         case 't':
         case 'm': path = optarg; break;
@@ -98,7 +99,7 @@ int didcl_cli_tokenize(int argc, char **argv) {
         case 'd': dec = 1; break;
         case 'n': flags |= DIDCL_TOKENIZE_NO_SPECIAL; break;
         case 'h': fputs(USAGE, stdout); return 0;
-        default: return 2;
+        default: return didcl_cli_bad_option("tokenize", c, argv);
         }
     }
     if (optind < argc)
