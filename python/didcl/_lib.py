@@ -198,6 +198,8 @@ def _build_tree_candidates() -> List[str]:
     """The build tree when this package runs from a source tree built in place:
     python/didcl/ -> ../../.libs/libdidcl.so."""
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.exists(os.path.join(top, "configure.ac")):
+        return []  # an installed package: no source tree around it
     return [os.path.join(top, ".libs", name) for name in _SONAMES]
 
 

@@ -42,6 +42,7 @@ def test_library_not_found_names_the_places(tmp_path):
     # a copy of the package outside any build tree: the build-tree path and the loader
     pkg = tmp_path / "src" / "python"
     pkg.mkdir(parents=True)
+    (tmp_path / "src" / "configure.ac").write_text("")  # a source tree, never built
     import shutil
     shutil.copytree(os.path.join(os.path.dirname(HERE), "didcl"), pkg / "didcl")
     r = run_py(code, {"PYTHONPATH": str(pkg), "LD_LIBRARY_PATH": ""})
