@@ -703,6 +703,7 @@ class Session:
         cancel the run. The caller holds self._busy."""
         L = _lib.lib()
         pending: List[BaseException] = []
+        asked = [False]
         from . import _remask
         _remask._errors_begin()
 
@@ -713,7 +714,10 @@ class Session:
                 ev = evp.contents
                 if ev.kind == 1 and not commits:
                     return 0
-                return 1 if on_event(_event(ev, tok)) else 0
+                if on_event(_event(ev, tok)):
+                    asked[0] = True
+                    return 1
+                return 0
             except BaseException as e:  # noqa: BLE001 — re-raised after the call
                 pending.append(e)
                 return 1
@@ -724,6 +728,10 @@ class Session:
         plugin_exc = _remask._errors_end()
         if st:
             err = self._fail(st)
+            if st == Status.ERR_CANCELLED and not pending and not asked[0]:
+                # ctypes swallowed an exception raised on entry to cb (a signal handler's
+                # KeyboardInterrupt) and the run stopped: hand the interrupt on
+                raise KeyboardInterrupt() from err
             if pending:
                 if isinstance(pending[0], _Cancel):
                     raise err

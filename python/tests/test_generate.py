@@ -123,3 +123,21 @@ def test_session_properties(session, model_dir):
     assert cfg["arch"] == "bd3lm" and cfg["context_length"] == 32 and cfg["block_size"] == 4
     assert session.device.name
     assert session.tokenizer.encode("Hello world") == [39, 508, 78, 953]
+
+
+def test_ctrl_c_stops_a_run(session):
+    import os
+    import signal
+    import threading
+    import time
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals need the main thread")
+    session.generate("Hi", length=32)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        timer.start()
+        for i in range(100):
+            session.generate("Hi", length=32, revise=0.5, seed=i)
+    assert time.time() - t0 < 30
+    assert session.generate("Hi", length=32, seed=1).text.startswith("Hi")
