@@ -5,6 +5,7 @@ import ctypes
 import enum
 import os
 import queue
+import sys
 import threading
 import weakref
 from ctypes import POINTER, byref, c_char_p, c_int32, c_size_t, c_void_p
@@ -724,14 +725,18 @@ class Session:
 
         cfn = _lib.EVENT_FN(cb)
         out = POINTER(_lib.Results)()
-        st = L.didcl_session_generate(self._h, byref(req.c), 1, cfn, None, byref(out))
+        _swallowed.list = []
+        try:
+            st = L.didcl_session_generate(self._h, byref(req.c), 1, cfn, None, byref(out))
+        finally:
+            swallowed, _swallowed.list = _swallowed.list, None
         plugin_exc = _remask._errors_end()
         if st:
             err = self._fail(st)
             if st == Status.ERR_CANCELLED and not pending and not asked[0]:
                 # ctypes swallowed an exception raised on entry to cb (a signal handler's
-                # KeyboardInterrupt) and the run stopped: hand the interrupt on
-                raise KeyboardInterrupt() from err
+                # KeyboardInterrupt) and the run stopped: hand it on
+                raise (swallowed[0] if swallowed else KeyboardInterrupt()) from err
             if pending:
                 if isinstance(pending[0], _Cancel):
                     raise err
@@ -865,6 +870,23 @@ class Session:
                                   tokenizer=self.tokenizer)
         return self._scorer.score(text, samples=samples, seed=seed, block=block, t=t,
                                   eps=eps, bos=bos)
+
+
+_swallowed = threading.local()
+_prev_unraisable = sys.unraisablehook
+
+
+def _unraisable(u: Any) -> None:
+    """ctypes reports an exception raised on entry to an event callback (before its try,
+    i.e. a signal's KeyboardInterrupt) as unraisable: keep it for _run instead."""
+    if getattr(u.object, "__qualname__", "").startswith("Session._run.") \
+            and getattr(_swallowed, "list", None) is not None:
+        _swallowed.list.append(u.exc_value)
+        return
+    _prev_unraisable(u)
+
+
+sys.unraisablehook = _unraisable
 
 
 class _Cancel(Exception):

@@ -125,6 +125,7 @@ def test_session_properties(session, model_dir):
     assert session.tokenizer.encode("Hello world") == [39, 508, 78, 953]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_ctrl_c_stops_a_run(session):
     import os
     import signal
