@@ -8,7 +8,7 @@ import queue
 import sys
 import threading
 import weakref
-from ctypes import POINTER, byref, c_char_p, c_int32, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_int32, c_size_t, c_void_p
 from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 
@@ -1025,5 +1025,3 @@ def default_model_dir() -> str:
     _check(_lib.lib().didcl_default_model_dir(buf, len(buf)))
     return buf.value.decode()
 
-
-_ = c_char_p

@@ -11,7 +11,7 @@ import ctypes.util
 import os
 import sys
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float,
-                    c_int, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_uint64,
+                    c_int, c_int32, c_int64, c_size_t, c_uint32, c_uint64,
                     c_void_p)
 from typing import List, Optional, Tuple
 
@@ -354,4 +354,3 @@ def free(ptr) -> None:
 
 __all__ = ["lib", "path", "has", "free", "find_library", "LibraryNotFound", "C_NAMES"]
 
-_ = (c_uint8,)

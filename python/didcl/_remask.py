@@ -5,7 +5,7 @@ import atexit
 import ctypes
 import itertools
 import threading
-from ctypes import byref, c_uint32, c_void_p, sizeof
+from ctypes import byref, sizeof
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -234,5 +234,3 @@ def _unregister_all() -> None:
         except Exception:  # noqa: BLE001 — best effort at exit
             pass
 
-
-_ = (c_uint32, c_void_p)
