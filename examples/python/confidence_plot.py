@@ -52,7 +52,7 @@ except ImportError:
     sys.exit(0)
 
 x = range(len(t))
-fig, ax = plt.subplots(figsize=(max(6, len(t) / 8), 3.5))
+fig, ax = plt.subplots(figsize=(max(7, len(t) / 8), 4))
 ax.plot(x, draft_conf[0], color="0.6", lw=1, marker=".", label="draft confidence")
 ax.plot(x, t.confidence, color="C0", lw=1, marker=".", label="final confidence")
 rm = t.remasked.nonzero()[0]
@@ -62,7 +62,7 @@ ax.axvspan(-0.5, r.n_prompt + 0.5, color="0.9", label="BOS + prompt")
 ax.set_xlabel("position")
 ax.set_ylabel("snapshot confidence")
 ax.set_ylim(0, 1.05)
-ax.legend(loc="lower right", fontsize=8)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=8, frameon=False)
 ax.set_title(f"seed {args.seed}, revise {args.revise}, remask {r.remask}")
 fig.tight_layout()
 fig.savefig(args.out, dpi=120)
