@@ -312,6 +312,9 @@ _PROTOS = {
     "didcl_remask_unregister": (c_int, [c_char_p]),
 }
 
+# Newer than the session API: bound when present (has() tells).
+_OPTIONAL = ("didcl_remask_register", "didcl_remask_unregister")
+
 _lib: Optional[ctypes.CDLL] = None
 _path: Optional[str] = None
 _libc_free = None
@@ -322,10 +325,14 @@ def lib() -> ctypes.CDLL:
     global _lib, _path, _libc_free
     if _lib is None:
         l, p = find_library()
+        missing = [n for n in _PROTOS if n not in _OPTIONAL and not hasattr(l, n)]
+        if missing:
+            raise LibraryNotFound(f"didcl: {p} is too old for this package: it lacks "
+                                  f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         for name, (res, args) in _PROTOS.items():
             f = getattr(l, name, None)
             if f is None:
-                continue  # absent in an older library: has() says so
+                continue  # an optional one absent: has() says so
             f.restype = res
             f.argtypes = args
         libc = ctypes.CDLL(None)
