@@ -99,3 +99,13 @@ def test_errors_carry_the_message(tmp_path):
     with pytest.raises(didcl.Error) as e:
         didcl.Session(tmp_path / "no-model")
     assert str(tmp_path / "no-model") in e.value.message
+
+
+def test_library_without_the_api_is_refused():
+    import ctypes.util
+    libm = ctypes.util.find_library("m")
+    if not libm:
+        pytest.skip("no libm to stand in for an old library")
+    r = run_py("import didcl\ntry:\n    didcl.version()\nexcept didcl.LibraryNotFound as e:\n"
+               "    print(e)\n", {"PYTHONPATH": os.path.dirname(HERE), "DIDCL_LIBRARY": libm})
+    assert "too old" in r.stdout and "didcl_version" in r.stdout, r.stdout + r.stderr
