@@ -12,7 +12,7 @@ CL_KERNEL_FILES = \
 	cl/logits.cl
 
 EXTRA_DIST += $(CL_KERNEL_FILES) tools/embed-cl.sh
-nodist_libdidcl_la_SOURCES += src/cl-sources.c
+nodist_libdidcl_internal_la_SOURCES += src/cl-sources.c
 BUILT_SOURCES += src/cl-sources.c
 CLEANFILES += src/cl-sources.c
 

@@ -33,7 +33,7 @@ plugins_didcl_remask_random_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_didcl_remask_random_la_CFLAGS = $(PLUGIN_CFLAGS)
 plugins_didcl_remask_random_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 
-# Built-ins: each plugin once more, into a convenience library linked into libdidcl.
+# Built-ins: each plugin once more, into convenience libraries inside libdidcl-internal.
 # DIDCL_PLUGIN_BUILTIN renames its entry (plugin-util.h) to the hidden symbol src/remask.h
 # declares, so one source serves both builds.
 noinst_LTLIBRARIES += \
@@ -41,7 +41,7 @@ noinst_LTLIBRARIES += \
 	plugins/libbuiltin-entropy.la \
 	plugins/libbuiltin-span.la \
 	plugins/libbuiltin-random.la
-libdidcl_la_LIBADD += \
+libdidcl_internal_la_LIBADD += \
 	plugins/libbuiltin-lowconf.la \
 	plugins/libbuiltin-entropy.la \
 	plugins/libbuiltin-span.la \

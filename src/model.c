@@ -12,7 +12,7 @@
 
 #include "error.h"
 #include "model.h"
-#include "ops_ref.h"
+#include "numeric.h"
 #include "program.h"
 #include "runtime.h"
 
@@ -96,7 +96,7 @@ static didcl_status upload(struct didcl_model *m, didcl_model_files_t f, const c
             return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory converting '%s'", name);
         }
         for (size_t i = 0; i < rows * cols; i++)
-            h[i] = didcl_ref_half_from_float(a[i]);
+            h[i] = didcl_numeric_half_from_float(a[i]);
         rc = buf_new(m, rows * cols * sizeof *h, h, out, name);
         free(h);
     } else {
@@ -245,7 +245,7 @@ static didcl_status load_bd3lm(struct didcl_model *m, didcl_model_files_t f) {
     if (c->head_dim / 2 > 512 || c->head_dim % 2)
         return didcl_fail(DIDCL_ERR_UNSUPPORTED, "%s: head_dim %u, expected even and <= 1024",
                           didcl_model_files_dir(f), c->head_dim);
-    didcl_ref_rope_inv_freq(inv, (int)c->head_dim, 10000.0f);
+    didcl_numeric_rope_inv_freq(inv, (int)c->head_dim, 10000.0f);
     DIDCL_TRY(buf_new(m, c->head_dim / 2 * sizeof(float), inv, &m->inv_freq, "inv_freq"));
     /* adaLN: constant unless time conditioning is on */
     DIDCL_TRY(load_adaln(m, f));

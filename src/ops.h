@@ -21,7 +21,7 @@
 /* Storage of a weight matrix on the device. */
 enum didcl_wtype {
     DIDCL_WTYPE_F32 = 0, /* float */
-    DIDCL_WTYPE_F16 = 1, /* IEEE half bits (uint16), see didcl_ref_half_from_float */
+    DIDCL_WTYPE_F16 = 1, /* IEEE half bits (uint16), see didcl_numeric_half_from_float */
 };
 
 /* Activation applied after a product's bias. */
@@ -67,7 +67,7 @@ didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float ep
 
 /* Rotate, in place, Q and K of the fused qkv (T, 3, heads, head_dim) by RoPE
  * (rotate-half) at positions pos_start + t; inv_freq (head_dim/2,) from
- * didcl_ref_rope_inv_freq. head_dim MUST be even. */
+ * didcl_numeric_rope_inv_freq. head_dim MUST be even. */
 didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
                             cl_mem inv_freq, cl_mem qkv);
 

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "paths.h"
 #include "philox.h"
 #include "remask.h"
 #include "settings.h"
@@ -101,36 +102,22 @@ static didcl_status dirlist_add_path(dirlist *d, const char *path) {
     return DIDCL_OK;
 }
 
-/* The build tree's plugins, only while libdidcl itself is the uninstalled build-tree copy
- * (its file lies under the build directory): an installed didcl never looks into a
- * build tree, even if that tree still exists. dladdr() finds our own file whichever way
- * the program was started (libtool wrapper, LD_LIBRARY_PATH, rpath). */
+/* The build tree's plugins, only while libdidcl itself runs from this build tree. */
 static const char *build_tree_plugins(char *dir, size_t size) {
-#if defined(DIDCL_BUILD_DIR)
-    char self[PATH_MAX], build[PATH_MAX];
-    Dl_info info;
-    if (!dladdr((void *)didcl_remask_search_path, &info) || !info.dli_fname)
+    if (!didcl_paths_in_build_tree())
         return NULL;
-    if (!realpath(info.dli_fname, self) || !realpath(DIDCL_BUILD_DIR, build))
-        return NULL;
-    size_t len = strlen(build);
-    if (strncmp(self, build, len) || self[len] != '/')
-        return NULL;
-    snprintf(dir, size, "%s/plugins/.libs", DIDCL_BUILD_DIR);
+    snprintf(dir, size, "%s/plugins/.libs", didcl_paths_build_dir());
     return dir;
-#else
-    (void)dir, (void)size;
-    return NULL;
-#endif
 }
 
 static didcl_status search_dirs(const char *plugin_path, dirlist *d) {
     didcl_status st;
     char buf[PATH_MAX + 32];
     const char *build = build_tree_plugins(buf, sizeof buf);
+    const char *installed = didcl_paths_plugins_dir();
     if ((st = dirlist_add_path(d, plugin_path)) != DIDCL_OK ||
         (st = dirlist_add_path(d, didcl_settings_plugin_path())) != DIDCL_OK ||
-        (st = dirlist_add(d, DIDCL_PLUGINS_DIR, strlen(DIDCL_PLUGINS_DIR))) != DIDCL_OK ||
+        (st = dirlist_add(d, installed, strlen(installed))) != DIDCL_OK ||
         (build && (st = dirlist_add(d, build, strlen(build))) != DIDCL_OK)) {
         dirlist_free(d);
         return st;

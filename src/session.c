@@ -12,8 +12,7 @@
  * What this file is not: the sampler (sampler.c decides tokens), the forward pass
  * (model.c) or the plugin loader (remask.c).
  */
-#define _GNU_SOURCE /* dladdr */
-#include <dlfcn.h>
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,11 +23,8 @@
 
 #include "error.h"
 #include "model.h"
+#include "paths.h"
 #include "sampler.h"
-
-#ifndef DIDCL_MODELS_DIR
-#define DIDCL_MODELS_DIR "/usr/local/share/didcl/models"
-#endif
 
 #define ERR_MAX 1024
 
@@ -61,32 +57,14 @@ static double now_s(void) {
 
 /* ---- the default model -------------------------------------------------------------- */
 
-/* 1 when libdidcl itself is the uninstalled build-tree copy (as the plugin loader). */
-static int in_build_tree(void) {
-#if defined(DIDCL_BUILD_DIR)
-    char self[PATH_MAX], build[PATH_MAX];
-    Dl_info info;
-    if (!dladdr((void *)didcl_default_model_dir, &info) || !info.dli_fname)
-        return 0;
-    if (!realpath(info.dli_fname, self) || !realpath(DIDCL_BUILD_DIR, build))
-        return 0;
-    size_t len = strlen(build);
-    return !strncmp(self, build, len) && self[len] == '/';
-#else
-    return 0;
-#endif
-}
-
 didcl_status didcl_default_model_dir(char *buf, size_t size) {
     if (!buf || size == 0)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "default model: no buffer");
     char tried[2][PATH_MAX];
     int n = 0;
-#if defined(DIDCL_SOURCE_DIR)
-    if (in_build_tree())
-        snprintf(tried[n++], PATH_MAX, "%s/models/default", DIDCL_SOURCE_DIR);
-#endif
-    snprintf(tried[n++], PATH_MAX, "%s/default", DIDCL_MODELS_DIR);
+    if (didcl_paths_in_build_tree())
+        snprintf(tried[n++], PATH_MAX, "%s/models/default", didcl_paths_source_dir());
+    snprintf(tried[n++], PATH_MAX, "%s/default", didcl_paths_models_dir());
     for (int i = 0; i < n; i++) {
         char cfg[PATH_MAX + 16];
         size_t len = strlen(tried[i]);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numeric.h"
 #include "ops.h"
 #include "ops_ref.h"
 #include "runtime.h"
@@ -79,8 +80,8 @@ static uint16_t *to_half(float *a, size_t n) {
     uint16_t *h = malloc(n * sizeof *h);
     ck_assert_ptr_nonnull(h);
     for (size_t i = 0; i < n; i++) {
-        h[i] = didcl_ref_half_from_float(a[i]);
-        a[i] = didcl_ref_float_from_half(h[i]);
+        h[i] = didcl_numeric_half_from_float(a[i]);
+        a[i] = didcl_numeric_float_from_half(h[i]);
     }
     return h;
 }
@@ -90,31 +91,32 @@ static uint16_t *to_half(float *a, size_t n) {
  * ------------------------------------------------------------------------------------ */
 
 START_TEST(test_half_conversion) {
-    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f), 0x3c00);
-    ck_assert_uint_eq(didcl_ref_half_from_float(-2.0f), 0xc000);
-    ck_assert_uint_eq(didcl_ref_half_from_float(0.0f), 0x0000);
-    ck_assert_uint_eq(didcl_ref_half_from_float(-0.0f), 0x8000);
-    ck_assert_uint_eq(didcl_ref_half_from_float(65504.0f), 0x7bff);        /* max finite */
-    ck_assert_uint_eq(didcl_ref_half_from_float(65519.0f), 0x7bff);        /* rounds down */
-    ck_assert_uint_eq(didcl_ref_half_from_float(65520.0f), 0x7c00);        /* tie to even: inf */
-    ck_assert_uint_eq(didcl_ref_half_from_float(INFINITY), 0x7c00);
-    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f / 3.0f), 0x3555);
-    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f + 1.0f / 2048), 0x3c00); /* tie, even */
-    ck_assert_uint_eq(didcl_ref_half_from_float(1.0f + 3.0f / 2048), 0x3c02); /* tie, even */
-    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -14)), 0x0400); /* min normal */
-    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -24)), 0x0001); /* min subnormal */
-    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.0f, -25)), 0x0000); /* tie to 0 */
-    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1.5f, -25)), 0x0001);
-    ck_assert_uint_eq(didcl_ref_half_from_float(ldexpf(1023.5f, -24)), 0x0400); /* carry */
-    ck_assert((didcl_ref_half_from_float(NAN) & 0x7fff) > 0x7c00);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(1.0f), 0x3c00);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(-2.0f), 0xc000);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(0.0f), 0x0000);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(-0.0f), 0x8000);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(65504.0f), 0x7bff); /* max finite */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(65519.0f), 0x7bff); /* rounds down */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(65520.0f), 0x7c00); /* tie to even: inf */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(INFINITY), 0x7c00);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(1.0f / 3.0f), 0x3555);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(1.0f + 1.0f / 2048), 0x3c00); /* tie, even */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(1.0f + 3.0f / 2048), 0x3c02); /* tie, even */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(ldexpf(1.0f, -14)), 0x0400); /* min normal */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(ldexpf(1.0f, -24)), 0x0001); /* min subnormal */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(ldexpf(1.0f, -25)), 0x0000); /* tie to 0 */
+    ck_assert_uint_eq(didcl_numeric_half_from_float(ldexpf(1.5f, -25)), 0x0001);
+    ck_assert_uint_eq(didcl_numeric_half_from_float(ldexpf(1023.5f, -24)), 0x0400); /* carry */
+    ck_assert((didcl_numeric_half_from_float(NAN) & 0x7fff) > 0x7c00);
     /* Every half value survives half -> float -> half. */
     for (uint32_t h = 0; h < 0x10000; h++) {
         if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
             continue; /* NaN payloads */
-        ck_assert_uint_eq(didcl_ref_half_from_float(didcl_ref_float_from_half((uint16_t)h)), h);
+        const float f = didcl_numeric_float_from_half((uint16_t)h);
+        ck_assert_uint_eq(didcl_numeric_half_from_float(f), h);
     }
-    ck_assert(didcl_ref_float_from_half(0x3555) == 0.333251953125f);
-    ck_assert(didcl_ref_float_from_half(0x0001) == ldexpf(1.0f, -24));
+    ck_assert(didcl_numeric_float_from_half(0x3555) == 0.333251953125f);
+    ck_assert(didcl_numeric_float_from_half(0x0001) == ldexpf(1.0f, -24));
 }
 END_TEST
 
@@ -226,7 +228,7 @@ static void rope_case(int T, int heads, int head_dim, int pos_start) {
     const size_t n = (size_t)T * 3 * heads * head_dim;
     float *qkv = rnd_array(n, 1.0f), *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
     float inv_freq[256];
-    didcl_ref_rope_inv_freq(inv_freq, head_dim, 10000.0f);
+    didcl_numeric_rope_inv_freq(inv_freq, head_dim, 10000.0f);
     memcpy(want, qkv, n * sizeof(float));
     didcl_ref_rope(want, inv_freq, T, heads, head_dim, pos_start);
     cl_mem d_qkv = upload(qkv, n * sizeof(float));
@@ -248,7 +250,7 @@ static void rope_case(int T, int heads, int head_dim, int pos_start) {
 START_TEST(test_rope) {
     rng_seed(31);
     float inv_freq[32];
-    didcl_ref_rope_inv_freq(inv_freq, 64, 10000.0f);
+    didcl_numeric_rope_inv_freq(inv_freq, 64, 10000.0f);
     ck_assert(inv_freq[0] == 1.0f);
     ck_assert(fabsf(inv_freq[1] - 0.749894209f) < 1e-7f); /* 10000^(-2/64) */
     rope_case(7, 3, 64, 1000);
@@ -608,7 +610,7 @@ START_TEST(test_torch_parity) {
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 
     float inv_freq[32];
-    didcl_ref_rope_inv_freq(inv_freq, HD, 10000.0f);
+    didcl_numeric_rope_inv_freq(inv_freq, HD, 10000.0f);
     didcl_ref_rope(rope, inv_freq, T, H, HD, P0);
     parity_check("rope", rope, (size_t)T * 3 * H * HD);
 

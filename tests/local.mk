@@ -12,7 +12,8 @@ if HAVE_CHECK
 AM_CPPFLAGS += -I$(top_srcdir)/tests -DDIDCL_TEST_SRCDIR='"$(abs_top_srcdir)/tests"' \
 	-DDIDCL_PYTHON_TORCH='"$(PYTHON_TORCH)"'
 AM_CFLAGS += $(CHECK_CFLAGS) $(OPENCL_CFLAGS)
-LDADD = tests/libtestutil.la libdidcl.la $(CHECK_LIBS) $(OPENCL_LIBS) $(JANSSON_LIBS)
+# Suites see library internals through the convenience library (libdidcl.so hides them).
+LDADD = tests/libtestutil.la libdidcl-internal.la $(CHECK_LIBS) $(OPENCL_LIBS) $(JANSSON_LIBS)
 
 check_LTLIBRARIES += tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
@@ -40,12 +41,14 @@ check_PROGRAMS += \
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
+# The plain-C op reference is test code: it is not part of libdidcl.
+tests_check_ops_SOURCES = tests/check_ops.c tests/ops_ref.c tests/ops_ref.h
 EXTRA_DIST += tests/ops_parity.py
 tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
 
 
-tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) \
+tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) -include $(top_builddir)/src/config-paths.h \
 	-DTEST_PLUGINS_DIR='"$(abs_top_builddir)/tests/.libs"' \
 	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
 EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
@@ -139,6 +142,13 @@ AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export M
 TESTS += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh
 EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 	tests/train_torchrun.sh tests/train_curves.py
+
+# The sealed boundary: libdidcl.so exports exactly the DIDCL_API functions, the CLI
+# includes only public headers, and an install under another prefix (after a
+# reconfigure) runs without LD_LIBRARY_PATH or the build tree (docs/architecture.md).
+TESTS += tests/public_api.sh tests/cli_headers.sh tests/install.sh
+EXTRA_DIST += tests/public_api.sh tests/cli_headers.sh tests/install.sh
+AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
 
 # The Python package (python/): pytest over ctypes against this build's libdidcl; skips
 # without numpy/pytest. tests/python_layout prints the C structs' sizes and offsets that

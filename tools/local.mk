@@ -1,16 +1,18 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
 EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md
-# Benchmarks, built on demand only (`make tools/bench-ops`): they print figures.
+# Benchmarks, built on demand only (`make tools/bench-ops`): they print figures. Tools
+# link libdidcl-internal.la, which keeps the internal symbols libdidcl.so hides.
 EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
-tools_bench_ops_SOURCES = tools/bench-ops.c
+tools_bench_ops_SOURCES = tools/bench-ops.c tests/ops_ref.c tests/ops_ref.h
+tools_bench_ops_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
-tools_bench_ops_LDADD = libdidcl.la $(OPENCL_LIBS)
+tools_bench_ops_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
 # tools/bench-model --model DIR: ms per forward (cached block step, global) next to
 # tools/reference.py bench in the same run (docs/benchmarks.md).
 tools_bench_model_SOURCES = tools/bench-model.c
 tools_bench_model_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_model_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
-tools_bench_model_LDADD = libdidcl.la $(OPENCL_LIBS)
+tools_bench_model_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
 # The GPU machine run of the forward pass (docs/portability.md).
 EXTRA_DIST += tools/device-prep.sh tools/device-run.sh docs/model.md docs/benchmarks.md \
 	docs/portability.md
@@ -22,5 +24,5 @@ EXTRA_DIST += tools/didcl_torch.py tools/train.py tools/train_tokenizer.py tools
 noinst_PROGRAMS += tools/bench-tokenizer
 tools_bench_tokenizer_SOURCES = tools/bench_tokenizer.c
 tools_bench_tokenizer_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
-tools_bench_tokenizer_LDADD = libdidcl.la
+tools_bench_tokenizer_LDADD = libdidcl-internal.la
 EXTRA_DIST += tools/bench_tokenizer_ref.py

@@ -11,11 +11,6 @@
 
 #include "ops.h"
 
-/* IEEE 754 binary16 conversion: round to nearest even (overflow to inf, NaN kept), and
- * back exactly. What DIDCL_WTYPE_F16 buffers hold. */
-uint16_t didcl_ref_half_from_float(float f);
-float didcl_ref_float_from_half(uint16_t h);
-
 /* GELU, tanh approximation. */
 float didcl_ref_gelu(float x);
 
@@ -32,10 +27,6 @@ void didcl_ref_layernorm_modulate(float *out, const float *x, const float *w, co
 /* out = LN(x) * w + b. */
 void didcl_ref_layernorm_bias(float *out, const float *x, const float *w, const float *b, int T,
                               int C, float eps);
-
-/* inv_freq[j] = 1 / base^(2j / head_dim), j < head_dim/2, in float as PyTorch computes
- * it (the kernel reads this table; it does not recompute it). */
-void didcl_ref_rope_inv_freq(float *inv_freq, int head_dim, float base);
 
 /* RoPE rotate-half, in place, on Q and K of qkv (T, 3, heads, head_dim). */
 void didcl_ref_rope(float *qkv, const float *inv_freq, int T, int heads, int head_dim,
