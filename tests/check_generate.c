@@ -30,29 +30,10 @@ static testutil_model tiny(void) {
     return m;
 }
 
-static int copy_file(const char *from, const char *to) {
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[65536];
-    size_t n;
-    int ok = in && out;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        ok = fwrite(buf, 1, n, out) == n;
-    if (in)
-        ok &= !ferror(in), fclose(in);
-    if (out)
-        ok &= fclose(out) == 0;
-    return ok ? 0 : -1;
-}
-
 /* The tiny model plus the project's tokenizer in dir. */
 static int write_tiny(const char *dir) {
     testutil_model m = tiny();
-    char to[4096];
-    snprintf(to, sizeof to, "%s/tokenizer.json", dir);
-    if (testutil_write_model(dir, &m, 1) != 0 ||
-        copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to) != 0)
-        return -1;
-    return 0;
+    return testutil_write_generator(dir, &m);
 }
 
 static char *dir;

@@ -367,3 +367,22 @@ int testutil_write_model(const char *dir, const testutil_model *m, int shards) {
     free(t);
     return rc;
 }
+
+int testutil_write_generator(const char *dir, const testutil_model *m) {
+    char to[4096];
+    snprintf(to, sizeof to, "%s/tokenizer.json", dir);
+    if (testutil_write_model(dir, m, 1) != 0)
+        return -1;
+    FILE *in = fopen(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", "rb");
+    FILE *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in)
+        ok &= !ferror(in), fclose(in);
+    if (out)
+        ok &= fclose(out) == 0;
+    return ok ? 0 : -1;
+}

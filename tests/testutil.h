@@ -111,4 +111,8 @@ int testutil_write_config(const char *dir, const testutil_model *m, const char *
  * with shards files model-0000i-of-0000n.safetensors (shards > 1) into dir. */
 int testutil_write_model(const char *dir, const testutil_model *m, int shards);
 
+/* The generation tests' model in dir: m (a tiny BD3-LM) plus the project's
+ * models/tokenizer.json copied beside it. 0 on success. */
+int testutil_write_generator(const char *dir, const testutil_model *m);
+
 #endif /* DIDCL_TESTUTIL_H */

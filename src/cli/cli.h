@@ -38,8 +38,12 @@ int didcl_cli_usage_error(const char *cmd, const char *fmt, ...)
 /* Seconds on a monotonic-enough wall clock (timespec_get). */
 double didcl_cli_now(void);
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid. */
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid (json.c). */
 size_t didcl_cli_utf8_len(const unsigned char *s, size_t n);
+
+/* A NUL-terminated copy of s (n bytes) with every byte that is not valid UTF-8 replaced
+ * by U+FFFD; malloc'd, NULL without memory (json.c). */
+char *didcl_cli_utf8_clean(const char *s, size_t n);
 
 /* What the live displays of `didcl generate` (live.c) draw with. */
 typedef struct didcl_cli_live {

@@ -307,27 +307,6 @@ static int parse_args(cli_opts *c, int argc, char **argv) {
     return -1;
 }
 
-/* Valid UTF-8 copy of s (invalid bytes become U+FFFD); malloc'd, NUL-terminated. */
-static char *utf8_clean(const char *s, size_t n) {
-    char *out = malloc(3 * n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        size_t l = didcl_cli_utf8_len((const unsigned char *)s + i, n - i);
-        if (l == 0) {
-            memcpy(o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        } else {
-            memcpy(o, s + i, l);
-            o += l;
-            i += l;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Write s (n bytes) as a JSON string (invalid UTF-8 as U+FFFD). */
 static void json_str(FILE *f, const char *s, size_t n) {
     fputc('"', f);
@@ -358,7 +337,7 @@ static void json_str(FILE *f, const char *s, size_t n) {
 
 /* Write s as a CSV field: quoted, quotes doubled (invalid UTF-8 as U+FFFD). */
 static void csv_str(FILE *f, const char *s, size_t n) {
-    char *clean = utf8_clean(s, n);
+    char *clean = didcl_cli_utf8_clean(s, n);
     fputc('"', f);
     for (const char *p = clean ? clean : ""; *p; p++) {
         if (*p == '"')
@@ -476,7 +455,7 @@ static json_t *options_json(const gen *g, const char *model_dir, const char *dev
 }
 
 static int print_json(const gen *g, const didcl_sample *r) {
-    char *clean = utf8_clean(r->text, r->text_len);
+    char *clean = didcl_cli_utf8_clean(r->text, r->text_len);
     json_t *ids = json_array(), *stages = json_array();
     for (int32_t i = 0; i < r->n_ids; i++)
         json_array_append_new(ids, json_integer(r->ids[i]));

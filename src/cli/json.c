@@ -11,41 +11,57 @@
 
 #include "cli/cli.h"
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-               : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (len == 0 || len > n)
+size_t didcl_cli_utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
         return 0;
-    for (size_t i = 1; i < len; i++)
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return len;
 }
 
-json_t *didcl_cli_json_string(const char *s) {
-    const unsigned char *u = (const unsigned char *)(s ? s : "");
-    size_t n = strlen((const char *)u), o = 0;
-    char *buf = malloc(3 * n + 1); /* each bad byte becomes the 3 bytes of U+FFFD */
-    if (!buf)
+char *didcl_cli_utf8_clean(const char *s, size_t n) {
+    char *out = malloc(3 * n + 1), *o = out; /* each bad byte becomes the 3 of U+FFFD */
+    if (!out)
         return NULL;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(u + i, n - i);
-        if (len) {
-            memcpy(buf + o, u + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(buf + o, "\xef\xbf\xbd", 3);
+        size_t l = didcl_cli_utf8_len((const unsigned char *)s + i, n - i);
+        if (l == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3);
             o += 3;
             i++;
+        } else {
+            memcpy(o, s + i, l);
+            o += l;
+            i += l;
         }
     }
-    json_t *v = json_stringn(buf, o);
-    free(buf);
+    *o = '\0';
+    return out;
+}
+
+json_t *didcl_cli_json_string(const char *s) {
+    char *clean = didcl_cli_utf8_clean(s ? s : "", s ? strlen(s) : 0);
+    json_t *v = clean ? json_string(clean) : NULL;
+    free(clean);
     return v;
 }
 
