@@ -162,3 +162,19 @@ AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
 # (`check_generate --write-evaluator DIR [gpt2]`) score.
 TESTS += tests/eval.sh
 EXTRA_DIST += tests/eval.sh
+
+# The Python package (python/): pytest over ctypes against this build's libdidcl; skips
+# without numpy/pytest. tests/python_layout prints the C structs' sizes and offsets that
+# python/tests/test_layout.py compares with the ctypes mirrors.
+TESTS += tests/python.sh
+check_PROGRAMS += tests/python_layout
+tests_python_layout_SOURCES = tests/python_layout.c
+tests_python_layout_CPPFLAGS = -I$(top_srcdir)/include
+tests_python_layout_LDADD =
+EXTRA_DIST += tests/python.sh \
+	python/pyproject.toml python/README.md python/didcl/__init__.py python/didcl/_lib.py \
+	python/didcl/_core.py python/didcl/_remask.py python/didcl/py.typed \
+	python/tests/conftest.py python/tests/test_basic.py python/tests/test_layout.py \
+	python/tests/test_generate.py python/tests/test_stream.py python/tests/test_remask.py \
+	python/tests/test_lifecycle.py python/tests/test_score.py python/tests/test_examples.py \
+	examples/python/confidence_plot.py examples/python/custom_strategy.py
