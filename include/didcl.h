@@ -625,7 +625,12 @@ enum didcl_reject_scope {
  * away from zero) and regenerate them. */
 typedef struct didcl_revision {
     double gamma;                   /* fraction of unlocked positions, in [0, 1] */
-    int32_t block;                  /* block size; 0 = the whole sequence (global) */
+    int32_t block;                  /* block size B; 0 (or >= the length) = the whole
+                                       sequence: global, fully bidirectional attention.
+                                       B < length: blocks of B are regenerated left to
+                                       right with block-diffusion attention (block j sees
+                                       blocks <= j, as the model was trained at block B);
+                                       positions after block j are not context */
 } didcl_revision;
 
 typedef struct didcl_gen_options {
@@ -633,7 +638,9 @@ typedef struct didcl_gen_options {
     int32_t length;                 /* total tokens incl. BOS and prompt (default 1024) */
     int32_t block;                  /* stage-1 block size, must divide length (4) */
     enum didcl_commit_mode mode;    /* stage-1 commit rule (first-hitting) */
-    int32_t steps;                  /* forwards per block in STEPS mode (4) */
+    int32_t steps;                  /* forwards per block in STEPS mode (4); at most
+                                       `block` (more is refused: a block of B masks
+                                       never takes more than B forwards) */
     double threshold;               /* tau of THRESHOLD mode, in (0, 1] (0.9) */
     double temperature;             /* >= 0; 0 = greedy (1.0) */
     double top_p;                   /* nucleus mass, in (0, 1] (0.9) */

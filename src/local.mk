@@ -41,7 +41,9 @@ noinst_HEADERS += \
 	src/safetensors.h \
 	src/modelconfig.h \
 	src/tokenizer.h \
-	src/cli/cli.h
+	src/cli/cli.h \
+	src/cli/genopts.h \
+	src/cli/evalstats.h
 
 didcl_SOURCES += \
 	src/cli/main.c \
@@ -54,6 +56,9 @@ didcl_SOURCES += \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
 	src/cli/generate.c \
+	src/cli/genopts.c \
+	src/cli/eval.c \
+	src/cli/evalstats.c \
 	src/cli/live.c \
 	src/cli/serve.c \
 	src/cli/serve_page.c

@@ -60,6 +60,9 @@ didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_l
             (int)(mode_ok(o->mode) ? o->revise_mode : o->mode));
     if (o->steps < 1)
         BAD("steps %d, expected >= 1", (int)o->steps);
+    if (o->mode == DIDCL_COMMIT_STEPS && o->steps > o->block)
+        BAD("steps %d exceeds block %d: at most %d forwards per block", (int)o->steps,
+            (int)o->block, (int)o->block);
     if (o->revise_steps < 1)
         BAD("revise steps %d, expected >= 1", (int)o->revise_steps);
     if (!(o->threshold > 0.0 && o->threshold <= 1.0))
@@ -399,9 +402,13 @@ static didcl_status revise(run *r, const didcl_revision *rev, didcl_remask_t rem
         }
     r->st->remasked = (int32_t)count;
     DIDCL_TRY(notify(r, DIDCL_GEN_REMASK, 0, n, (int32_t)count));
+    /* Block-diffusion attention at the stage's block size: while block j is
+     * regenerated, its queries see blocks <= j (block-causal, as the model was trained
+     * at that scale), so the forward runs over [0, end of block j) only. Bs == n is the
+     * global (fully bidirectional) revision. */
     for (int32_t start = 0; start < n; start += Bs) {
         int32_t len = start + Bs <= n ? Bs : n - start;
-        DIDCL_TRY(denoise(r, start, len, 0, n, n, o->revise_mode, o->revise_steps,
+        DIDCL_TRY(denoise(r, start, len, 0, start + len, Bs, o->revise_mode, o->revise_steps,
                           o->revise_threshold, start / Bs));
     }
     return DIDCL_OK;

@@ -15,13 +15,17 @@
  * remask handle chooses the positions through didcl_remask_select, which validates them
  * (count, range, locked, duplicates; nothing from an invalid one is committed) and gives
  * the plugin its random draws from Philox at (seed, DIDCL_RNG_PLUGIN, sample, 0, stage, 0)
- * (the seed the handle was opened with: pass options.seed). The chosen positions
- * become [MASK] and are regenerated block by block, left to right, at
- * the stage's block size: every forward is global_logits over the whole sequence with
- * full bidirectional attention (all unmasked tokens are context, as DiD states), and
- * commits masked positions of the current block only, with the revision commit rule.
- * A block size below the length therefore changes only which positions commit together
- * and in what order, not what the model sees. Prompt and BOS are never remasked.
+ * (the seed the handle was opened with: pass options.seed). The chosen positions become
+ * [MASK] and are regenerated block by block, left to right, at the stage's block size Bs,
+ * with the revision commit rule, committing masked positions of the current block only.
+ * Each forward is global_logits with block-diffusion attention at Bs (attn_block = Bs)
+ * over [0, end of the current block): a query of block j sees blocks <= j, as BD3-LM was
+ * trained at that block size; tokens after block j are not context. A global stage
+ * (block 0 or >= n: Bs = n) is one block with full bidirectional attention over the whole
+ * sequence (all unmasked tokens are context, as DiD states). The former "global
+ * attention, commit Bs at a time" mode is not kept: it changed only the commit order,
+ * not what the model sees, and is not the ablation DiD describes. Prompt and BOS are
+ * never remasked.
  *
  * Random draws: Philox at (seed, purpose, sample, position, stage, forward), where
  * forward counts the stage's forwards (rejected attempts included), so each sample's

@@ -10,6 +10,7 @@
  * revision stage.
  *
  * `check_generate --write-model DIR` writes the tiny model tests/generate.sh uses
+ * (`--write-evaluator DIR [gpt2]` a tiny GPT-2 evaluator for tests/eval.sh)
  * (vocabulary 8192 to match models/tokenizer.json, copied beside it) and exits.
  */
 #include <math.h>
@@ -445,7 +446,39 @@ static Suite *generate_suite(void) {
     return s;
 }
 
+/* A tiny GPT-2 evaluator for tests/eval.sh: context 16 (so 32-token samples need the
+ * sliding window), with models/tokenizer.json (vocabulary 8192, BOS = EOS = 8190: the
+ * generator's own tokenizer) or, with kind "gpt2", GPT-2's tokenizer from tests/data
+ * (vocabulary 50257: samples are retokenized). */
+static int write_evaluator(const char *out, const char *kind) {
+    testutil_model m = testutil_tiny_gpt2();
+    int gpt2 = kind && !strcmp(kind, "gpt2");
+    m.vocab = gpt2 ? 50257 : TINY_VOCAB;
+    m.length = 16;
+    char to[4096];
+    if (testutil_write_model(out, &m, 1) != 0 ||
+        (!gpt2 && testutil_write_config(out, &m, "\"bos_token_id\": 8190, "
+                                                  "\"eos_token_id\": 8190") != 0))
+        return -1;
+    if (gpt2) {
+        snprintf(to, sizeof to, "%s/encoder.json", out);
+        if (testutil_copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/encoder.json", to) != 0)
+            return -1;
+        snprintf(to, sizeof to, "%s/vocab.bpe", out);
+        return testutil_copy_file(DIDCL_TEST_SRCDIR "/data/gpt2/vocab.bpe", to);
+    }
+    snprintf(to, sizeof to, "%s/tokenizer.json", out);
+    return testutil_copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to);
+}
+
 int main(int argc, char **argv) {
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--write-evaluator")) {
+        if (write_evaluator(argv[2], argc == 4 ? argv[3] : NULL) != 0) {
+            fprintf(stderr, "cannot write the tiny evaluator into %s\n", argv[2]);
+            return 1;
+        }
+        return 0;
+    }
     if (argc == 3 && !strcmp(argv[1], "--write-model")) {
         if (write_tiny(argv[2]) != 0) {
             fprintf(stderr, "cannot write the tiny model into %s\n", argv[2]);

@@ -33,6 +33,7 @@ typedef struct fake {
     int32_t cached;                /* cache holds [0, cached) */
     int n_block, n_store, n_global, n_reset, n_global_rows;
     int32_t eos_at;                /* PEAKED: this position prefers EOS (-1: none) */
+    int32_t g_n[256], g_ab[256];   /* n and attn_block of the first global calls */
 } fake;
 
 static uint64_t mix(uint64_t h, uint64_t x) {
@@ -104,6 +105,10 @@ static didcl_status fake_global(void *ctx, uint32_t sample, const int32_t *seq, 
                                 int32_t ab, const uint8_t *rows, float *logits) {
     (void)sample;
     fake *f = ctx;
+    if (f->n_global < 256) {
+        f->g_n[f->n_global] = n;
+        f->g_ab[f->n_global] = ab;
+    }
     f->n_global++;
     int32_t r = 0;
     for (int32_t i = 0; i < n; i++) {
@@ -322,10 +327,18 @@ START_TEST(test_threshold_and_steps_nfe) {
     didcl_gen_result_free(&r);
 
     use_fake(PEAKED);
-    o.steps = 8; /* more steps than masks: one per forward */
+    o.steps = 4; /* as many steps as the block: one per forward (3 in block 0) */
     r = gen(&o, NULL, 0);
     ck_assert_int_eq(r.stages[0].nfe, 63);
     didcl_gen_result_free(&r);
+
+    o.steps = 8; /* more steps than the block has positions: refused */
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("gen options: steps 8 exceeds block 4: at most 4 forwards per "
+                             "block");
+    o.mode = DIDCL_COMMIT_FIRST_HITTING; /* steps are only read in steps mode */
+    ck_assert_int_eq(didcl_gen_options_check(&o, 1024, 0), DIDCL_OK);
 }
 END_TEST
 
@@ -569,6 +582,34 @@ START_TEST(test_revision_counts_and_stages) {
     ck_assert_int_eq(r.stages[1].nfe, 32);
     didcl_gen_result_free(&r);
 
+    /* a true small-block revision: every revision forward runs block-diffusion attention
+     * at block 16 over [0, end of the block being regenerated); a global one (block 0)
+     * is bidirectional over the whole sequence */
+    for (int32_t rb = 0; rb <= 16; rb += 16) {
+        use_fake(HASH);
+        o = opts(64, 4);
+        o.use_kv_cache = 1;
+        o.n_revisions = 1;
+        o.revisions[0] = (didcl_revision){0.5, rb};
+        r = gen(&o, NULL, 0);
+        ck_assert_int_eq(F.n_global, r.stages[1].nfe);
+        ck_assert_int_gt(F.n_global, 0);
+        int32_t last_end = 0;
+        for (int k = 0; k < F.n_global; k++) {
+            if (rb == 0) {
+                ck_assert_int_eq(F.g_ab[k], 64);
+                ck_assert_int_eq(F.g_n[k], 64);
+            } else {
+                ck_assert_int_eq(F.g_ab[k], 16);
+                ck_assert_int_eq(F.g_n[k] % 16, 0);
+                ck_assert_int_ge(F.g_n[k], last_end); /* blocks left to right */
+                last_end = F.g_n[k];
+            }
+        }
+        ck_assert_int_eq(r.stages[1].block, rb ? 16 : 64);
+        didcl_gen_result_free(&r);
+    }
+
     /* gamma small enough to round to 0: the stage does nothing */
     use_fake(HASH);
     o.revisions[0] = (didcl_revision){0.005, 0};
@@ -652,6 +693,8 @@ START_TEST(test_option_messages) {
     EXPECT(o.block = 5, 0, "gen options: block 5 does not divide length 64");
     EXPECT(o.length = 2048, 0, "gen options: length 2048 exceeds the model length 1024");
     EXPECT(o.steps = 0, 0, "gen options: steps 0, expected >= 1");
+    EXPECT((o.mode = DIDCL_COMMIT_STEPS, o.steps = 5), 0,
+           "gen options: steps 5 exceeds block 4: at most 4 forwards per block");
     EXPECT(o.threshold = 0.0, 0, "gen options: threshold 0 outside (0, 1]");
     EXPECT(o.threshold = 1.5, 0, "gen options: threshold 1.5 outside (0, 1]");
     EXPECT(o.top_p = 0.0, 0, "gen options: top-p 0 outside (0, 1]");

@@ -21,7 +21,7 @@ tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
 
 # Each suite tests/check_<module> is built from tests/check_<module>.c with the
 # flags above (automake's default source and LDADD): list new suites here, nothing else.
-check_PROGRAMS += \
+CHECK_SUITES = \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
@@ -37,7 +37,12 @@ check_PROGRAMS += \
 	tests/check_sampler \
 	tests/check_generate \
 	tests/check_session \
-	tests/check_api
+	tests/check_api \
+	tests/check_evalstats
+
+# didcl eval's statistics live in the CLI (src/cli/evalstats.c), not in libdidcl.
+tests_check_evalstats_SOURCES = tests/check_evalstats.c src/cli/evalstats.c
+tests_check_evalstats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
@@ -53,7 +58,10 @@ tests_check_remask_CPPFLAGS = $(AM_CPPFLAGS) -include $(top_builddir)/src/config
 	-DBUNDLED_PLUGINS_DIR='"$(abs_top_builddir)/plugins/.libs"'
 EXTRA_tests_check_remask_DEPENDENCIES = $(plugins_LTLIBRARIES) $(check_LTLIBRARIES)
 
-TESTS += $(check_PROGRAMS)
+# Only the suites run as tests: other check programs (examples/generate) are driven by
+# scripts with arguments.
+check_PROGRAMS += $(CHECK_SUITES)
+TESTS += $(CHECK_SUITES)
 
 # didcl inspect end to end; tests/check_modelfiles --write-model builds its model dirs.
 TESTS += tests/inspect.sh
@@ -149,6 +157,27 @@ EXTRA_DIST += tests/train_ddp.sh tests/train_resume.sh tests/train_init.sh \
 TESTS += tests/public_api.sh tests/cli_headers.sh tests/install.sh
 EXTRA_DIST += tests/public_api.sh tests/cli_headers.sh tests/install.sh
 AM_TESTS_ENVIRONMENT += NM='$(NM)'; export NM;
+
+# didcl eval end to end: the tiny BD3-LM above generates, tiny GPT-2 evaluators
+# (`check_generate --write-evaluator DIR [gpt2]`) score.
+TESTS += tests/eval.sh
+EXTRA_DIST += tests/eval.sh
+
+# The Python package (python/): pytest over ctypes against this build's libdidcl; skips
+# without numpy/pytest. tests/python_layout prints the C structs' sizes and offsets that
+# python/tests/test_layout.py compares with the ctypes mirrors.
+TESTS += tests/python.sh
+check_PROGRAMS += tests/python_layout
+tests_python_layout_SOURCES = tests/python_layout.c
+tests_python_layout_CPPFLAGS = -I$(top_srcdir)/include
+tests_python_layout_LDADD =
+EXTRA_DIST += tests/python.sh \
+	python/pyproject.toml python/README.md python/didcl/__init__.py python/didcl/_lib.py \
+	python/didcl/_core.py python/didcl/_remask.py python/didcl/py.typed \
+	python/tests/conftest.py python/tests/test_basic.py python/tests/test_layout.py \
+	python/tests/test_generate.py python/tests/test_stream.py python/tests/test_remask.py \
+	python/tests/test_lifecycle.py python/tests/test_score.py python/tests/test_examples.py \
+	examples/python/confidence_plot.py examples/python/custom_strategy.py
 
 # didcl serve end to end on loopback (curl, python3; the tiny model of MKGEN).
 TESTS += tests/serve.sh

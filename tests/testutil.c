@@ -373,7 +373,11 @@ int testutil_write_generator(const char *dir, const testutil_model *m) {
     snprintf(to, sizeof to, "%s/tokenizer.json", dir);
     if (testutil_write_model(dir, m, 1) != 0)
         return -1;
-    FILE *in = fopen(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", "rb");
+    return testutil_copy_file(DIDCL_TEST_SRCDIR "/../models/tokenizer.json", to);
+}
+
+int testutil_copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb");
     FILE *out = in ? fopen(to, "wb") : NULL;
     char buf[65536];
     size_t n;

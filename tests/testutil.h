@@ -115,4 +115,7 @@ int testutil_write_model(const char *dir, const testutil_model *m, int shards);
  * models/tokenizer.json copied beside it. 0 on success. */
 int testutil_write_generator(const char *dir, const testutil_model *m);
 
+/* Copy the file from to the file to. 0 on success. */
+int testutil_copy_file(const char *from, const char *to);
+
 #endif /* DIDCL_TESTUTIL_H */

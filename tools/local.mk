@@ -1,5 +1,7 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
-EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md
+EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md \
+	tools/eval-sweep tools/eval-sweep-device.sh docs/results.md docs/results-ppl-nfe.png \
+	docs/results-ppl-entropy.png
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures. Tools
 # link libdidcl-internal.la, which keeps the internal symbols libdidcl.so hides.
 EXTRA_PROGRAMS = tools/bench-ops tools/bench-model

@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE /* mkstemp */
 #include <errno.h>
-#include <float.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/genopts.h"
 
 static const char USAGE[] =
     "usage: didcl generate [--model DIR] [--device D] [--prompt TEXT | --prompt-file F]\n"
@@ -41,7 +41,7 @@ static const char USAGE[] =
     "                      [--batch N | --sequential] [--no-special] [--half] [--quiet]\n"
     "Generate text with a block-diffusion LM: a draft in blocks of B tokens with a KV cache\n"
     "(stage 1), then for each --revise a DiD revision that remasks the fraction GAMMA of\n"
-    "generated tokens the model was least sure of and regenerates them with global diffusion.\n"
+    "generated tokens the model was least sure of and regenerates them by diffusion.\n"
     "  --model DIR         BD3-LM checkpoint (config.json, model.safetensors, tokenizer);\n"
     "                      default: the installed default model\n"
     "  --tokenizer PATH    tokenizer when DIR has none (tokenizer.json or a directory)\n"
@@ -62,10 +62,13 @@ static const char USAGE[] =
     "  --temperature T     >= 0, 0 = greedy (1.0)\n"
     "  --block B           stage-1 block size, must divide the length (model's block_size)\n"
     "  --steps N           stage 1 commits the most confident tokens in N forwards per block\n"
+    "                      (N <= B: a block of B masks never needs more)\n"
     "  --threshold TAU     stage 1 commits every token with confidence >= TAU (at least one)\n"
     "                      (neither: first-hitting, one token per forward, as BD3-LM)\n"
-    "  --revise G[@B]      add a revision stage remasking the fraction G in [0, 1]; B is its\n"
-    "                      commit block (default: global); repeat for more stages (max 8)\n"
+    "  --revise G[@B]      add a revision stage remasking the fraction G in [0, 1], then\n"
+    "                      regenerating it globally (bidirectional), or with @B in blocks\n"
+    "                      of B left to right under block-diffusion attention (block j sees\n"
+    "                      blocks <= j); repeat for more stages (max 8)\n"
     "  --revise-steps N    revision stages commit in N forwards per block\n"
     "  --revise-threshold TAU  revision stages commit tokens with confidence >= TAU\n"
     "  --remask SPEC       remask plugin NAME[:key=value,...] or a .so path (default lowconf)\n"
@@ -86,217 +89,71 @@ static const char USAGE[] =
 /* ---- options ---- */
 
 typedef struct cli_opts {
-    const char *model, *tokenizer, *device, *prompt, *prompt_file, *remask, *plugin_path;
-    const char *trace;
-    int32_t length, block, samples, batch;
-    int length_set, block_set, seed_set, stream, visual, json, quiet, half, sequential;
-    int no_special;
-    int steps_set, threshold_set, revise_steps_set, revise_threshold_set;
-    didcl_gen_options o;
+    didcl_cli_genopts go;        /* model, device, sampling, revision, batch: genopts.h */
+    const char *prompt, *prompt_file, *trace;
+    int stream, visual, json, quiet, sequential, no_special;
 } cli_opts;
 
 #define usage_error(...) didcl_cli_usage_error("generate", __VA_ARGS__)
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
-    return didcl_cli_parse_long("generate", opt, s, lo, hi, out);
-}
-
-/* Any finite number; each option states its own range after. */
-static int parse_double(const char *opt, const char *s, double *out) {
-    return didcl_cli_parse_double("generate", opt, s, -DBL_MAX, DBL_MAX, out);
-}
-
-/* --revise GAMMA[@BLOCK] */
-static int parse_revise(cli_opts *c, const char *s) {
-    if (c->o.n_revisions == DIDCL_MAX_REVISIONS) {
-        didcl_cli_usage_error("generate", "--revise: at most %d revision stages",
-                              DIDCL_MAX_REVISIONS);
-        return -1;
-    }
-    char buf[128];
-    if (strlen(s) >= sizeof buf) {
-        didcl_cli_usage_error("generate", "--revise: '%.20s...' is %zu bytes, expected "
-                              "GAMMA[@BLOCK]", s, strlen(s));
-        return -1;
-    }
-    snprintf(buf, sizeof buf, "%s", s);
-    char *at = strchr(buf, '@');
-    if (at)
-        *at++ = '\0';
-    didcl_revision *r = &c->o.revisions[c->o.n_revisions];
-    r->block = 0;
-    if (parse_double("revise", buf, &r->gamma))
-        return -1;
-    if (!(r->gamma >= 0.0 && r->gamma <= 1.0)) {
-        didcl_cli_usage_error("generate", "--revise %s: gamma %g outside [0, 1]", s, r->gamma);
-        return -1;
-    }
-    if (at) {
-        long b;
-        if (parse_long("revise", at, 0, INT32_MAX, &b))
-            return -1;
-        r->block = (int32_t)b;
-    }
-    c->o.n_revisions++;
-    return 0;
-}
-
 enum {
-    OPT_TOKENIZER = 256, OPT_PROMPT_FILE, OPT_TOP_P, OPT_TEMPERATURE, OPT_STEPS, OPT_THRESHOLD,
-    OPT_REVISE, OPT_REVISE_STEPS, OPT_REVISE_THRESHOLD, OPT_REMASK, OPT_PLUGIN_PATH,
-    OPT_TRACE, OPT_STREAM, OPT_VISUAL, OPT_JSON, OPT_NO_CACHE, OPT_VAR_LENGTH, OPT_REJECT,
-    OPT_QUIET, OPT_SAMPLES, OPT_SEED, OPT_LENGTH, OPT_BLOCK, OPT_HALF,
-    OPT_SEQUENTIAL, OPT_BATCH, OPT_NO_SPECIAL,
+    OPT_PROMPT_FILE = 512, OPT_TRACE, OPT_STREAM, OPT_VISUAL, OPT_JSON, OPT_VAR_LENGTH,
+    OPT_REJECT, OPT_QUIET, OPT_SEQUENTIAL, OPT_NO_SPECIAL,
 };
 
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(cli_opts *c, int argc, char **argv) {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-        {"device", required_argument, NULL, 'd'},
+        DIDCL_CLI_GENOPTS_LONG,
         {"prompt", required_argument, NULL, 'p'},
         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
-        {"length", required_argument, NULL, OPT_LENGTH},
-        {"samples", required_argument, NULL, OPT_SAMPLES},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"top-p", required_argument, NULL, OPT_TOP_P},
-        {"temperature", required_argument, NULL, OPT_TEMPERATURE},
-        {"block", required_argument, NULL, OPT_BLOCK},
-        {"steps", required_argument, NULL, OPT_STEPS},
-        {"threshold", required_argument, NULL, OPT_THRESHOLD},
-        {"revise", required_argument, NULL, OPT_REVISE},
-        {"revise-steps", required_argument, NULL, OPT_REVISE_STEPS},
-        {"revise-threshold", required_argument, NULL, OPT_REVISE_THRESHOLD},
-        {"remask", required_argument, NULL, OPT_REMASK},
-        {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
         {"trace", required_argument, NULL, OPT_TRACE},
         {"stream", no_argument, NULL, OPT_STREAM},
         {"visual", no_argument, NULL, OPT_VISUAL},
         {"json", no_argument, NULL, OPT_JSON},
-        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"var-length", no_argument, NULL, OPT_VAR_LENGTH},
         {"reject-low-entropy", no_argument, NULL, OPT_REJECT},
         {"quiet", no_argument, NULL, OPT_QUIET},
-        {"half", no_argument, NULL, OPT_HALF},
         {"sequential", no_argument, NULL, OPT_SEQUENTIAL},
-        {"batch", required_argument, NULL, OPT_BATCH},
         {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
-    long v;
-    double d;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":m:d:p:h", opts, NULL)) != -1) {
+        int rc;
         switch (ch) {
-        case 'm': c->model = optarg; break;
-        case OPT_TOKENIZER: c->tokenizer = optarg; break;
-        case 'd': c->device = optarg; break;
+        case 'm': c->go.model = optarg; break;
+        case 'd': c->go.device = optarg; break;
         case 'p': c->prompt = optarg; break;
         case OPT_PROMPT_FILE: c->prompt_file = optarg; break;
-        case OPT_LENGTH:
-            if (parse_long("length", optarg, 2, INT32_MAX, &v))
-                return 2;
-            c->length = (int32_t)v;
-            c->length_set = 1;
-            break;
-        case OPT_SAMPLES:
-            if (parse_long("samples", optarg, 1, 1 << 24, &v))
-                return 2;
-            c->samples = (int32_t)v;
-            break;
-        case OPT_SEED:
-            if (didcl_cli_parse_u64("generate", "seed", optarg, &c->o.seed))
-                return 2;
-            c->seed_set = 1;
-            break;
-        case OPT_TOP_P:
-            if (parse_double("top-p", optarg, &d))
-                return 2;
-            if (!(d > 0.0 && d <= 1.0))
-                return usage_error("--top-p: %s outside (0, 1]", optarg);
-            c->o.top_p = d;
-            break;
-        case OPT_TEMPERATURE:
-            if (parse_double("temperature", optarg, &d))
-                return 2;
-            if (d < 0.0)
-                return usage_error("--temperature: %s is negative, expected >= 0", optarg);
-            c->o.temperature = d;
-            break;
-        case OPT_BLOCK:
-            if (parse_long("block", optarg, 1, INT32_MAX, &v))
-                return 2;
-            c->block = (int32_t)v;
-            c->block_set = 1;
-            break;
-        case OPT_STEPS:
-            if (parse_long("steps", optarg, 1, INT32_MAX, &v))
-                return 2;
-            c->o.mode = DIDCL_COMMIT_STEPS;
-            c->o.steps = (int32_t)v;
-            c->steps_set = 1;
-            break;
-        case OPT_THRESHOLD:
-            if (parse_double("threshold", optarg, &d))
-                return 2;
-            if (!(d > 0.0 && d <= 1.0))
-                return usage_error("--threshold: %s outside (0, 1]", optarg);
-            c->o.mode = DIDCL_COMMIT_THRESHOLD;
-            c->o.threshold = d;
-            c->threshold_set = 1;
-            break;
-        case OPT_REVISE:
-            if (parse_revise(c, optarg))
-                return 2;
-            break;
-        case OPT_REVISE_STEPS:
-            if (parse_long("revise-steps", optarg, 1, INT32_MAX, &v))
-                return 2;
-            c->o.revise_mode = DIDCL_COMMIT_STEPS;
-            c->o.revise_steps = (int32_t)v;
-            c->revise_steps_set = 1;
-            break;
-        case OPT_REVISE_THRESHOLD:
-            if (parse_double("revise-threshold", optarg, &d))
-                return 2;
-            if (!(d > 0.0 && d <= 1.0))
-                return usage_error("--revise-threshold: %s outside (0, 1]", optarg);
-            c->o.revise_mode = DIDCL_COMMIT_THRESHOLD;
-            c->o.revise_threshold = d;
-            c->revise_threshold_set = 1;
-            break;
-        case OPT_REMASK: c->remask = optarg; break;
-        case OPT_PLUGIN_PATH: c->plugin_path = optarg; break;
         case OPT_TRACE: c->trace = optarg; break;
         case OPT_STREAM: c->stream = 1; break;
         case OPT_VISUAL: c->visual = 1; break;
         case OPT_JSON: c->json = 1; break;
-        case OPT_NO_CACHE: c->o.use_kv_cache = 0; break;
-        case OPT_VAR_LENGTH: c->o.var_length = 1; break;
-        case OPT_REJECT: c->o.reject_low_entropy = 1; break;
+        case OPT_VAR_LENGTH: c->go.o.var_length = 1; break;
+        case OPT_REJECT: c->go.o.reject_low_entropy = 1; break;
         case OPT_QUIET: c->quiet = 1; break;
-        case OPT_HALF: c->half = 1; break;
         case OPT_SEQUENTIAL: c->sequential = 1; break;
         case OPT_NO_SPECIAL: c->no_special = 1; break;
-        case OPT_BATCH:
-            if (parse_long("batch", optarg, 1, DIDCL_MAX_BATCH, &v))
-                return 2;
-            c->batch = (int32_t)v;
-            break;
         case 'h': fputs(USAGE, stdout); return 0;
-        default: return didcl_cli_bad_option("generate", ch, argv);
+        default:
+            rc = didcl_cli_genopts_parse(&c->go, "generate", ch, optarg);
+            if (rc >= 0) {
+                if (rc)
+                    return rc;
+                break;
+            }
+            return didcl_cli_bad_option("generate", ch, argv);
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (c->prompt && c->prompt_file)
         return usage_error("--prompt and --prompt-file are exclusive, give one");
-    if (c->steps_set && c->threshold_set)
-        return usage_error("--steps and --threshold are exclusive: one commit rule per stage");
-    if (c->revise_steps_set && c->revise_threshold_set)
-        return usage_error("--revise-steps and --revise-threshold are exclusive");
+    int rc = didcl_cli_genopts_finish(&c->go, "generate");
+    if (rc >= 0)
+        return rc;
     if (c->stream && c->visual)
         return usage_error("--stream and --visual are exclusive");
     if (c->json && (c->stream || c->visual))
@@ -414,11 +271,6 @@ static void stream_out(gen *g, const int32_t *seq, int32_t end) {
     fflush(stdout);
 }
 
-static const char *mode_name(enum didcl_commit_mode m) {
-    return m == DIDCL_COMMIT_STEPS ? "steps" : m == DIDCL_COMMIT_THRESHOLD ? "threshold"
-                                                                          : "first-hitting";
-}
-
 static json_t *stage_json(const didcl_stage_stats *s) {
     return json_pack("{s:i, s:s, s:i, s:f, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f}", "stage",
                      s->stage, "kind", s->stage == 1 ? "draft" : "revise", "block", s->block,
@@ -430,27 +282,9 @@ static json_t *stage_json(const didcl_stage_stats *s) {
 
 static json_t *options_json(const gen *g, const char *model_dir, const char *device,
                             const char *remask) {
-    const didcl_gen_options *o = &g->o;
-    json_t *rev = json_array();
-    for (int32_t i = 0; i < o->n_revisions; i++)
-        json_array_append_new(rev, json_pack("{s:f, s:i}", "gamma", o->revisions[i].gamma,
-                                             "block", o->revisions[i].block));
-    json_t *j = json_pack(
-        "{s:s, s:s, s:i, s:i, s:s, s:f, s:f, s:o, s:s, s:b, s:b, s:b, s:i}", "model", model_dir,
-        "device", device, "length", o->length, "block", o->block, "mode", mode_name(o->mode),
-        "temperature", o->temperature, "top_p", o->top_p, "revise", rev, "revise_mode",
-        mode_name(o->revise_mode), "kv_cache", o->use_kv_cache, "var_length", o->var_length,
-        "reject_low_entropy", o->reject_low_entropy, "samples", g->c->samples);
-    json_object_set_new(j, "half_weights", json_boolean(g->c->half));
-    if (o->mode == DIDCL_COMMIT_STEPS)
-        json_object_set_new(j, "steps", json_integer(o->steps));
-    if (o->mode == DIDCL_COMMIT_THRESHOLD)
-        json_object_set_new(j, "threshold", json_real(o->threshold));
-    if (o->revise_mode == DIDCL_COMMIT_STEPS)
-        json_object_set_new(j, "revise_steps", json_integer(o->revise_steps));
-    if (o->revise_mode == DIDCL_COMMIT_THRESHOLD)
-        json_object_set_new(j, "revise_threshold", json_real(o->revise_threshold));
-    json_object_set_new(j, "remask", json_string(remask));
+    json_t *j = didcl_cli_options_json(&g->o, model_dir, device, remask);
+    json_object_set_new(j, "samples", json_integer(g->c->go.samples));
+    json_object_set_new(j, "half_weights", json_boolean(g->c->go.half));
     return j;
 }
 
@@ -532,9 +366,9 @@ static void print_summary(const cli_opts *c, const didcl_gen_options *o,
     if (nb > 1)
         snprintf(batches, sizeof batches, " (drafts in batches of %d)", (int)nb);
     fprintf(stderr,
-            "didcl generate: %d sample%s%s of %d tokens, seed %llu%s, on %s\n", c->samples,
-            c->samples == 1 ? "" : "s", batches, (int)o->length,
-            (unsigned long long)o->seed, c->seed_set ? "" : " (pass --seed to repeat)", device);
+            "didcl generate: %d sample%s%s of %d tokens, seed %llu%s, on %s\n", c->go.samples,
+            c->go.samples == 1 ? "" : "s", batches, (int)o->length,
+            (unsigned long long)o->seed, c->go.seed_set ? "" : " (pass --seed to repeat)", device);
     fprintf(stderr, "  %-5s %-7s %6s %6s %8s %7s %8s %10s %9s %9s\n", "stage", "kind", "block",
             "gamma", "remasked", "NFE", "store-KV", "FLOPs", "time", "tokens/s");
     for (int32_t k = 0; k < n_stages; k++) {
@@ -597,11 +431,11 @@ static int sample_out(gen *g, const didcl_sample *r) {
             fputs(VISUAL_LEAVE, stdout);
             g_visual_on = 0;
         }
-        if (c->samples > 1)
+        if (c->go.samples > 1)
             printf("%s--- sample %u ---\n", r->index ? "\n" : "", r->index);
         fwrite(r->text, 1, r->text_len, stdout);
         fputc('\n', stdout);
-        if (g->visual && (int)r->index + 1 < c->samples) {
+        if (g->visual && (int)r->index + 1 < c->go.samples) {
             g_visual_on = 1;
             fputs(VISUAL_ENTER, stdout);
         }
@@ -620,7 +454,7 @@ static int on_event(const didcl_event *ev, void *user) {
         if (ev->attempt == 1)
             g->live.t_sample = didcl_cli_now();
         if (c->stream) {
-            if (ev->attempt == 1 && c->samples > 1)
+            if (ev->attempt == 1 && c->go.samples > 1)
                 printf("%s--- sample %u ---\n", ev->sample ? "\n" : "", ev->sample);
             if (ev->attempt > 1)
                 fputs("\n[draft rejected: low entropy; drawing again]\n", stdout);
@@ -655,15 +489,6 @@ static char *read_file(const char *path, size_t *len) {
     if (f != stdin)
         fclose(f);
     return buf;
-}
-
-/* Exit status of a failed session call: 2 for what the user can fix in the options
- * (values the model cannot take, an unknown plugin, a prompt), else 1. */
-static int session_error(didcl_status st, const char *msg) {
-    int usage = st == DIDCL_ERR_INVALID_ARG || st == DIDCL_ERR_PLUGIN ||
-                st == DIDCL_ERR_UNSUPPORTED || st == DIDCL_ERR_ENCODING;
-    fprintf(stderr, "didcl%s: %s\n", usage ? " generate" : "", msg);
-    return usage ? 2 : 1;
 }
 
 /* What run() holds, freed by res_free. */
@@ -743,32 +568,15 @@ static int run(cli_opts *c, res_set *R) {
     /* the session: model directory, tokenizer, device */
     char defdir[PATH_MAX];
     didcl_session_params sp = didcl_session_default_params();
-    sp.model = c->model;
-    if (!sp.model) {
-        if (didcl_default_model_dir(defdir, sizeof defdir) != DIDCL_OK) {
-            fprintf(stderr, "didcl generate: %s; pass --model DIR with a BD3-LM checkpoint "
-                            "(config.json + model.safetensors + tokenizer)\n",
-                    didcl_last_error());
-            return 1;
-        }
-        sp.model = defdir;
-    }
-    sp.tokenizer = c->tokenizer;
-    sp.device = c->device;
-    sp.plugin_path = c->plugin_path;
-    sp.half_weights = c->half;
-    sp.max_batch = (uint32_t)c->batch;
+    if (didcl_cli_genopts_session(&c->go, "generate", &sp, defdir, sizeof defdir))
+        return 1;
     didcl_status st = didcl_session_open(&sp, &R->s);
     if (st != DIDCL_OK)
-        return session_error(st, didcl_last_error());
+        return didcl_cli_session_error("generate", st, didcl_last_error());
 
     /* the request, checked (defaults resolved) before any output file exists */
     didcl_request rq = didcl_request_default();
-    rq.options = c->o;
-    rq.options.length = c->length_set ? c->length : 0;
-    rq.options.block = c->block_set ? c->block : 0;
-    rq.remask = c->remask;
-    rq.samples = (uint32_t)c->samples;
+    didcl_cli_genopts_request(&c->go, &rq);
     if (c->sequential || c->stream || c->visual)
         rq.flags |= DIDCL_REQUEST_SEQUENTIAL;
     if (c->no_special)
@@ -789,8 +597,8 @@ static int run(cli_opts *c, res_set *R) {
     memset(&g, 0, sizeof g);
     g.c = c;
     if ((st = didcl_session_check(R->s, &rq, &g.o)) != DIDCL_OK)
-        return session_error(st, didcl_session_error(R->s));
-    if (c->remask && g.o.n_revisions == 0 && !c->quiet)
+        return didcl_cli_session_error("generate", st, didcl_session_error(R->s));
+    if (c->go.remask && g.o.n_revisions == 0 && !c->quiet)
         fprintf(stderr, "didcl generate: note: --remask has no effect without --revise\n");
 
     /* outputs */
@@ -805,7 +613,7 @@ static int run(cli_opts *c, res_set *R) {
     g.trace = R->trace;
     g.tok = didcl_session_tokenizer(R->s);
     g.eos_id = didcl_session_config(R->s)->eos_token_id;
-    g.live = (didcl_cli_live){g.tok, didcl_session_config(R->s)->mask_token_id, c->samples, 0};
+    g.live = (didcl_cli_live){g.tok, didcl_session_config(R->s)->mask_token_id, c->go.samples, 0};
     const char *devname = didcl_session_device(R->s)->name;
     const int out_tty = isatty(STDOUT_FILENO), err_tty = isatty(STDERR_FILENO);
     g.visual = c->visual && out_tty;
@@ -832,7 +640,9 @@ static int run(cli_opts *c, res_set *R) {
         g_visual_on = 0;
     }
     if (st != DIDCL_OK)
-        return g.rc ? g.rc : session_error(DIDCL_ERR_OPENCL, didcl_session_error(R->s));
+        return g.rc ? g.rc
+                    : didcl_cli_session_error("generate", DIDCL_ERR_OPENCL,
+                                              didcl_session_error(R->s));
     if (ferror(stdout)) {
         fprintf(stderr, "didcl: stdout: cannot write: %s\n", strerror(errno));
         return 1;
@@ -855,14 +665,12 @@ static int run(cli_opts *c, res_set *R) {
 int didcl_cli_generate(int argc, char **argv) {
     cli_opts c;
     memset(&c, 0, sizeof c);
-    c.o = didcl_gen_options_default();
-    c.samples = 1;
-    c.batch = 16;
+    didcl_cli_genopts_init(&c.go);
     int rc = parse_args(&c, argc, argv);
     if (rc >= 0)
         return rc;
-    if (!c.seed_set)
-        c.o.seed = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid();
+    if (!c.go.seed_set)
+        c.go.o.seed = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);

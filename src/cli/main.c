@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"generate", didcl_cli_generate, "generate text: BD3 draft + DiD revision (--prompt, --revise)"},
+    {"eval", didcl_cli_eval, "Gen PPL, entropy, distinct-n of generated samples (--evaluator DIR)"},
     {"serve", didcl_cli_serve, "OpenAI-compatible HTTP server with streaming (--port, --model)"},
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
