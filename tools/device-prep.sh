@@ -14,5 +14,11 @@ cd .device
 for p in ocl-icd-libopencl1 libclblast1 clinfo libjansson4 libpcre2-8-0 libsubunit0; do
     ls ${p}_*.deb >/dev/null 2>&1 || apt-get download "$p"
 done
+# the CLI's own libraries beyond OpenCL, linked there only where the image lacks them
+# (tools/device-env.sh)
+mkdir -p extra
+for p in libmicrohttpd12 libgnutls30 libnettle8 libhogweed6 libp11-kit0 libtasn1-6 libidn2-0 libunistring2 libgmp10 libffi8; do
+    ls extra/${p}_*.deb >/dev/null 2>&1 || (cd extra && apt-get download "$p")
+done
 cp ../../shared/device/opencl-env.sh . 2>/dev/null || cp /work/shared/device/opencl-env.sh .
 ls -la

@@ -10,7 +10,7 @@ OUT=${OUT:-/tmp/didcl-device-out}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 root=$PWD
-[ -f .device/opencl-env.sh ] && . .device/opencl-env.sh
+. tools/device-env.sh
 export LD_LIBRARY_PATH="$root/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PYTHON_TORCH="${PYTHON_TORCH:-python3}" DIDCL_TEST_SRCDIR="$root/tests"
 export DIDCL="$root/.libs/didcl" DIDCL_CACHE_DIR="${DIDCL_CACHE_DIR:-/tmp/didcl-kcache}"

@@ -12,7 +12,7 @@ OUT=${OUT:-/tmp/didcl-sweep-out}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 root=$PWD
-[ -f .device/opencl-env.sh ] && . .device/opencl-env.sh
+. tools/device-env.sh
 export LD_LIBRARY_PATH="$root/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export DIDCL_PLUGIN_PATH="$root/plugins/.libs" DIDCL_CACHE_DIR=/tmp/didcl-kcache
 mkdir -p .sweep

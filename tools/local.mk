@@ -16,7 +16,7 @@ tools_bench_model_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_model_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
 tools_bench_model_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
 # The GPU machine run of the forward pass (docs/portability.md).
-EXTRA_DIST += tools/device-prep.sh tools/device-run.sh docs/model.md docs/benchmarks.md \
+EXTRA_DIST += tools/device-prep.sh tools/device-env.sh tools/device-run.sh docs/model.md docs/benchmarks.md \
 	docs/portability.md
 CLEANFILES += $(EXTRA_PROGRAMS)
 # PyTorch tools (training, model definitions, tokenizer, reference sampler).
