@@ -315,6 +315,19 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     return DIDCL_OK;
 }
 
+/* The staging buffer of half-weight products on devices that widen them for CLBlast:
+ * sized for the largest matrix (NULL when the device never stages). */
+static didcl_status alloc_stage(struct didcl_model *m) {
+    const int H = (int)m->cfg.hidden, F = (int)m->cfg.mlp_dim, V = (int)m->cfg.vocab_size;
+    const int shapes[][2] = {{3 * H, H}, {H, H}, {F, H}, {H, F}, {V, H}};
+    size_t bytes = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        size_t s = didcl_ops_linear_stage_bytes(m->rt, shapes[i][0], shapes[i][1], m->wt);
+        bytes = s > bytes ? s : bytes;
+    }
+    return bytes ? buf_new(m, bytes, NULL, &m->stage, "half-weight staging") : DIDCL_OK;
+}
+
 didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
                               const didcl_model_options *opt, didcl_model_t *out) {
     static const didcl_model_options defaults = {0, 0, 0};
@@ -343,6 +356,8 @@ didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
         rc = c->arch == DIDCL_ARCH_BD3LM ? load_bd3lm(m, files) : load_gpt2(m, files);
     if (rc == DIDCL_OK)
         rc = alloc_activations(m);
+    if (rc == DIDCL_OK)
+        rc = alloc_stage(m);
     if (rc != DIDCL_OK) {
         didcl_model_free(m);
         return rc;
@@ -366,7 +381,7 @@ void didcl_model_free(didcl_model_t m) {
     cl_mem *all[] = {&m->embed, &m->wpe,  &m->final_norm, &m->final_norm_b, &m->head_w,
                      &m->head_b, &m->inv_freq, &m->mod, &m->ids, &m->x, &m->h, &m->att,
                      &m->proj, &m->qkv, &m->mlp, &m->att_chunk, &m->scores, &m->logits,
-                     &m->stats, &m->tgt, &m->lp};
+                     &m->stats, &m->tgt, &m->lp, &m->stage};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
@@ -453,27 +468,12 @@ static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t
     return DIDCL_OK;
 }
 
-/* y = act(x . W^T + b) over M = batch * n stacked rows, each sequence's rows bitwise as
- * didcl_ops_linear computes them for that sequence alone: the row-by-row gemv in chunks
- * when one sequence would take it (n <= DIDCL_GEMV_MAX_M or half weights), else one
- * SGEMM per sequence (CLBlast's tiling may depend on M) and the element-wise bias and
- * GELU over all rows. batch 1 is didcl_ops_linear itself. */
-static didcl_status product(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
-                            cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
-                            cl_mem y) {
-    const int M = batch * n;
-    if (batch == 1)
-        return didcl_ops_linear(rt, M, N, K, x, W, wt, b, act, y);
-    if (n <= DIDCL_GEMV_MAX_M || wt != DIDCL_WTYPE_F32)
-        return didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y);
-    for (int s = 0; s < batch; s++)
-        DIDCL_TRY(didcl_ops_sgemm(rt, n, N, K, 1.0f, x, (size_t)s * n * K, (size_t)K, W, 0,
-                                  (size_t)K, 1, 0.0f, y, (size_t)s * n * N, (size_t)N));
-    if (b)
-        DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
-    if (act == DIDCL_ACT_GELU)
-        DIDCL_TRY(didcl_ops_gelu(rt, M * N, y));
-    return DIDCL_OK;
+/* y = act(x . W^T + b) over batch stacked sequences of n rows each, each sequence's rows
+ * bitwise what it alone gives (didcl_ops_linear picks the path by n), through the
+ * model's staging buffer for half weights. */
+static didcl_status product(struct didcl_model *m, int batch, int n, int N, int K, cl_mem x,
+                            cl_mem W, cl_mem b, enum didcl_act act, cl_mem y) {
+    return didcl_ops_linear(m->rt, batch, n, N, K, x, W, m->wt, b, act, y, m->stage);
 }
 
 /* batch: sequences of a cached mode (1 otherwise); their rows are stacked, sequence b
@@ -508,8 +508,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
         const int mo = (int)l * 6 * H;
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo, mo + H, 0,
                                                m->h));
-        DIDCL_TRY(product(rt, pb, pn, W, H, m->h, L->qkv_w, m->wt, NULL, DIDCL_ACT_NONE,
-                                   m->qkv));
+        DIDCL_TRY(product(m, pb, pn, W, H, m->h, L->qkv_w, NULL, DIDCL_ACT_NONE, m->qkv));
         if (cached) {
             for (int b = 0; b < batch; b++) {
                 didcl_ops_rows qb = {m->qkv, b * n * W, W};
@@ -540,15 +539,13 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
             }
             DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
         }
-        DIDCL_TRY(product(rt, pb, pn, H, H, m->att, L->out_w, m->wt, NULL, DIDCL_ACT_NONE,
-                                   m->proj));
+        DIDCL_TRY(product(m, pb, pn, H, H, m->att, L->out_w, NULL, DIDCL_ACT_NONE, m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 2 * H, 0));
         DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm2, m->mod, mo + 3 * H,
                                                mo + 4 * H, 0, m->h));
-        DIDCL_TRY(product(rt, pb, pn, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
-                                   m->mlp));
-        DIDCL_TRY(product(rt, pb, pn, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
-                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(product(m, pb, pn, F, H, m->h, L->fc_w, L->fc_b, DIDCL_ACT_GELU, m->mlp));
+        DIDCL_TRY(product(m, pb, pn, H, F, m->mlp, L->proj_w, L->proj_b, DIDCL_ACT_NONE,
+                          m->proj));
         DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
     }
     /* output layer on the n rows that give logits (the x_t half when scoring), or on
@@ -580,7 +577,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     }
     DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
                                            fo + H, 0, m->h));
-    DIDCL_TRY(product(rt, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->wt, m->head_b,
+    DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
                       DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
@@ -600,22 +597,19 @@ static didcl_status gpt2_forward(struct didcl_model *m, const didcl_forward *f) 
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct didcl_model_layer *L = &m->layers[l];
         DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, L->norm1, L->norm1_b, m->h));
-        DIDCL_TRY(didcl_ops_linear(rt, T, W, H, m->h, L->qkv_w, m->wt, L->qkv_b, DIDCL_ACT_NONE,
-                                   m->qkv));
+        DIDCL_TRY(product(m, 1, T, W, H, m->h, L->qkv_w, L->qkv_b, DIDCL_ACT_NONE, m->qkv));
         DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
-        DIDCL_TRY(didcl_ops_linear(rt, T, H, H, m->att, L->out_w, m->wt, L->out_b,
-                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(product(m, 1, T, H, H, m->att, L->out_w, L->out_b, DIDCL_ACT_NONE, m->proj));
         DIDCL_TRY(didcl_ops_axpy(rt, T * H, 1.0f, m->proj, m->x));
         DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, L->norm2, L->norm2_b, m->h));
-        DIDCL_TRY(didcl_ops_linear(rt, T, F, H, m->h, L->fc_w, m->wt, L->fc_b, DIDCL_ACT_GELU,
-                                   m->mlp));
-        DIDCL_TRY(didcl_ops_linear(rt, T, H, F, m->mlp, L->proj_w, m->wt, L->proj_b,
-                                   DIDCL_ACT_NONE, m->proj));
+        DIDCL_TRY(product(m, 1, T, F, H, m->h, L->fc_w, L->fc_b, DIDCL_ACT_GELU, m->mlp));
+        DIDCL_TRY(product(m, 1, T, H, F, m->mlp, L->proj_w, L->proj_b, DIDCL_ACT_NONE,
+                          m->proj));
         DIDCL_TRY(didcl_ops_axpy(rt, T * H, 1.0f, m->proj, m->x));
     }
     DIDCL_TRY(didcl_ops_layernorm_bias(rt, T, H, eps, m->x, m->final_norm, m->final_norm_b, m->h));
-    DIDCL_TRY(didcl_ops_linear(rt, T, V, H, m->h, m->head_w ? m->head_w : m->embed, m->wt, NULL,
-                               DIDCL_ACT_NONE, m->logits));
+    DIDCL_TRY(product(m, 1, T, V, H, m->h, m->head_w ? m->head_w : m->embed, NULL,
+                      DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)T;
     return DIDCL_OK;
 }

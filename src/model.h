@@ -105,6 +105,7 @@ struct didcl_model {
     cl_mem stats;     /* (max_tokens, 2) row max and log-sum-exp */
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */
     cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
+    cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
     uint32_t cached;     /* KV cache holds positions [0, cached) */
     uint32_t logit_rows; /* rows of logits valid */
 };

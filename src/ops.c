@@ -20,7 +20,6 @@
 /* Preferred work-group sizes: element-wise kernels, and row reductions. */
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
-#define WG_GEMV 128
 #define WG_ATTENTION 128
 
 /* ------------------------------------------------------------------------------------
@@ -95,6 +94,7 @@ static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, c
     cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
+    rt->launches++;
     return DIDCL_OK;
 }
 
@@ -311,29 +311,32 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
  * Products
  * ------------------------------------------------------------------------------------ */
 
-didcl_status didcl_ops_gemv(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                            enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
-    CHECK_DIMS("gemv", fits_int(M, K) && fits_int(M, N) && fits_int(N, K),
+didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                   enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    CHECK_DIMS("gemm_skinny", fits_int(M, K) && fits_int(M, N) && fits_int(N, K),
                "shape M=%d N=%d K=%d, expected positive sizes with products below 2^31", M, N, K);
-    CHECK_DIMS("gemv", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU, "activation %d, expected 0 or 1",
-               (int)act);
-    cl_kernel k = NULL;
-    DIDCL_TRY(didcl_program_kernel(rt, "gemv", wt_options(wt), "gemv", &k));
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, k, WG_GEMV, &wg));
-    size_t scratch = (size_t)DIDCL_GEMV_MAX_M * wg * sizeof(float);
-    DIDCL_TRY(check_local(rt, k, "gemv", scratch));
+    CHECK_DIMS("gemm_skinny", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU,
+               "activation %d, expected 0 or 1", (int)act);
+    const struct didcl_gemm_tuning *t = &rt->gemm;
+    const char *options = t->options[wt == DIDCL_WTYPE_F16];
     int iact = (int)act;
-    for (int m0 = 0; m0 < M; m0 += DIDCL_GEMV_MAX_M) {
-        int mc = M - m0 < DIDCL_GEMV_MAX_M ? M - m0 : DIDCL_GEMV_MAX_M;
-        int x_off = m0 * K, y_off = m0 * N;
-        struct karg a[] = {KV(mc), KV(N), KV(K), KV(x), KV(x_off), KV(W), KV(b), KV(iact), KV(y),
-                           KV(y_off), KLOCAL(scratch)};
-        DIDCL_TRY(get_kernel(rt, "gemv", wt_options(wt), "gemv", a, NARGS(a), &k));
-        size_t global = (size_t)N * wg;
-        DIDCL_TRY(enqueue(rt, k, "gemv", 1, &global, &wg));
-    }
-    return DIDCL_OK;
+    size_t local[2] = {(size_t)t->lk, (size_t)t->tiles};
+    size_t red = t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles * sizeof(float) : sizeof(float);
+    struct karg a[] = {KV(M), KV(N), KV(K), KV(x), KV(W), KV(b), KV(iact), KV(y), KLOCAL(red)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "gemv", options, "gemm_skinny", a, NARGS(a), &k));
+    size_t kmax = 0;
+    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
+                                          &kmax, NULL),
+                 "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
+    if (kmax < local[0] * local[1])
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "gemm_skinny: work-group of %zu x %zu, device %s allows %zu for it",
+                          local[0], local[1], rt->info.name, kmax);
+    DIDCL_TRY(check_local(rt, k, "gemm_skinny", red));
+    size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
+    size_t global[2] = {local[0], (tiles + local[1] - 1) / local[1] * local[1]};
+    return enqueue(rt, k, "gemm_skinny", 2, global, local);
 }
 
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
@@ -352,15 +355,58 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
     return DIDCL_OK;
 }
 
-didcl_status didcl_ops_linear(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                              enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
-    if (M <= DIDCL_GEMV_MAX_M || wt != DIDCL_WTYPE_F32)
-        return didcl_ops_gemv(rt, M, N, K, x, W, wt, b, act, y);
-    CHECK_DIMS("linear", fits_int(M, N), "shape M=%d N=%d, expected M*N below 2^31", M, N);
+/* Floats of one staging chunk: rows of widened half weights that CLBlast multiplies at
+ * a time (32 MB), so the scratch does not grow with the vocabulary. */
+#define STAGE_FLOATS (8 << 20)
+
+static int stage_rows(int N, int K) {
+    int r = STAGE_FLOATS / K;
+    return r < 1 ? 1 : r > N ? N : r;
+}
+
+static int half_staged(didcl_runtime_t rt, int n, enum didcl_wtype wt) {
+    return wt == DIDCL_WTYPE_F16 && n >= rt->gemm.half_wide_m;
+}
+
+size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
+    if (wt != DIDCL_WTYPE_F16 || rt->gemm.half_wide_m == INT_MAX || N <= 0 || K <= 0)
+        return 0;
+    return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
+}
+
+/* Rows [n0, n0 + rows) of half W (N, K) into stage as floats. */
+static didcl_status widen_half(didcl_runtime_t rt, cl_mem W, int n0, int rows, int K,
+                               cl_mem stage) {
+    int count = rows * K;
+    cl_long first = (cl_long)n0 * K;
+    struct karg a[] = {KV(count), KV(W), KV(first), KV(stage)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "gemv", NULL, "widen_half", a, NARGS(a), &k));
+    return launch_1d(rt, k, "widen_half", (size_t)count);
+}
+
+didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
+                              cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
+                              cl_mem y, cl_mem stage) {
+    CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
+    const int M = batch * n;
+    const int staged = half_staged(rt, n, wt) && stage;
+    if (!staged && (n < rt->gemm.wide_m || wt != DIDCL_WTYPE_F32))
+        return didcl_ops_gemm_skinny(rt, M, N, K, x, W, wt, b, act, y);
+    CHECK_DIMS("linear", fits_int(M, N) && fits_int(N, K), "shape M=%d N=%d K=%d", M, N, K);
     CHECK_DIMS("linear", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU,
                "activation %d, expected 0 or 1", (int)act);
-    DIDCL_TRY(didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, (size_t)K, W, 0, (size_t)K, 1, 0.0f, y, 0,
-                              (size_t)N));
+    /* one SGEMM per sequence: CLBlast's tiling may depend on M */
+    const int rows = staged ? stage_rows(N, K) : N;
+    for (int n0 = 0; n0 < N; n0 += rows) {
+        const int c = N - n0 < rows ? N - n0 : rows;
+        if (staged)
+            DIDCL_TRY(widen_half(rt, W, n0, c, K, stage));
+        for (int s = 0; s < batch; s++)
+            DIDCL_TRY(didcl_ops_sgemm(rt, n, c, K, 1.0f, x, (size_t)s * n * K, (size_t)K,
+                                      staged ? stage : W, staged ? 0 : (size_t)n0 * K, (size_t)K,
+                                      1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
+    }
     if (b)
         DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
     if (act == DIDCL_ACT_GELU)

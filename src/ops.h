@@ -6,7 +6,7 @@
  * not wait (the queue is in order, so ops run in call order; read results back with a
  * blocking read or clFinish). The caller owns every cl_mem and MUST size it for the
  * shapes it passes: buffers are not bounds-checked here. Activations are float;
- * large weight matrices (gemv W, embedding tables) may be stored as half (DIDCL_WTYPE_F16,
+ * large weight matrices (product W, embedding tables) may be stored as half (DIDCL_WTYPE_F16,
  * read with vload_half, no fp16 extension needed). Shape letters: T rows (tokens),
  * C/H channels, V vocabulary, M rows of a product, N outputs, K inputs.
  * docs/kernels.md lists the families, their shapes and the tolerances of their tests.
@@ -29,9 +29,6 @@ enum didcl_act {
     DIDCL_ACT_NONE = 0,
     DIDCL_ACT_GELU = 1, /* tanh approximation (BD3-LM MLP, GPT-2 gelu_new) */
 };
-
-/* Rows of gemv computed by one launch of the gemv kernel; larger M is chunked. */
-#define DIDCL_GEMV_MAX_M 16
 
 /* A row view of a float buffer: row r, head h, element d is at
  * buf[off + r * stride + h * head_dim + d]. */
@@ -116,10 +113,11 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
 
 /* ---- products ---- */
 
-/* y (M, N) = act(x (M, K) . W (N, K)^T + b (N,)); b may be NULL. GEMV-style kernel for
- * small M (any M works: it runs in chunks of DIDCL_GEMV_MAX_M rows, one read of W each). */
-didcl_status didcl_ops_gemv(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                            enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+/* y (M, N) = act(x (M, K) . W (N, K)^T + b (N,)); b may be NULL. One launch of the skinny
+ * kernel (cl/gemv.cl, tiled per device by rt->gemm): W is read once for all M rows, and
+ * row m's result does not depend on M (a fixed reduction order over K). */
+didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                   enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
 
 /* C = alpha * A . op(B) + beta * C through CLBlast (row-major). A (M, K) at a_off with
  * leading dimension lda; B (K, N), or (N, K) when trans_b (then op(B) = B^T, the
@@ -129,10 +127,20 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
                              size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb,
                              int trans_b, float beta, cl_mem C, size_t c_off, size_t ldc);
 
-/* y (M, N) = act(x . W^T + b) by the right path: gemv for M <= DIDCL_GEMV_MAX_M or half
- * weights, else CLBlast SGEMM followed by bias/activation kernels. */
-didcl_status didcl_ops_linear(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                              enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+/* y (batch * n, N) = act(x . W^T + b) over `batch` stacked sequences of n rows, each
+ * sequence's rows bitwise what a call with batch 1 gives for it alone: the path is chosen
+ * by n and the device (rt->gemm). n below the device's switch point (or half weights
+ * without staging): one gemm_skinny launch over all rows; else CLBlast SGEMM per
+ * sequence, then bias and GELU kernels, half weights first widened into stage in chunks
+ * of rows. stage: NULL, or a buffer of didcl_ops_linear_stage_bytes for the largest
+ * (N, K) the caller multiplies (without it half weights always take gemm_skinny). */
+didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
+                              cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
+                              cl_mem y, cl_mem stage);
+
+/* Bytes of the staging buffer didcl_ops_linear needs for half weights (N, K) on this
+ * device; 0 when it never stages (fp32 weights, or a device whose skinny kernel wins). */
+size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt);
 
 /* ---- element-wise ---- */
 

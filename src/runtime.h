@@ -10,6 +10,7 @@
 #endif
 
 #include "didcl.h"
+#include "tuning.h"
 
 struct didcl_program_cache; /* program.c: in-memory program/kernel cache */
 
@@ -22,6 +23,9 @@ struct didcl_runtime {
     struct didcl_program_cache *programs; /* owned; freed by didcl_runtime_free */
     didcl_cache_stats stats;
     char cache_dir[1024];                 /* "" when the disk cache is off */
+    struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */
+    uint64_t launches;                    /* kernels enqueued by ops.c (CLBlast's not
+                                             counted): benchmarks read it */
 };
 
 #endif /* DIDCL_RUNTIME_H */

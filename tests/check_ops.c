@@ -43,9 +43,11 @@ static float *rnd_array(size_t n, float amp) {
 }
 
 static didcl_runtime_t rt;
+static struct didcl_gemm_tuning tuned; /* the device's product tuning (tuning.h) */
 
 static void setup(void) {
     rt = testutil_runtime_or_skip();
+    tuned = rt->gemm;
 }
 
 static void teardown(void) {
@@ -392,10 +394,26 @@ START_TEST(test_attention_separate_kv) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
- * Products: gemv atol 1e-4 rtol 1e-4 (K up to 770, fp32 sums); sgemm the same
+ * Products: gemm_skinny atol 1e-4 rtol 1e-4 (K up to 770, fp32 sums); sgemm the same
  * ------------------------------------------------------------------------------------ */
 
-static void gemv_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum didcl_act act,
+/* The device's tuning back after cases that force another path. */
+static void gemm_tuning_restore(void) {
+    rt->gemm = tuned;
+}
+
+/* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
+ * them (the barrier path), vectors of 4, tiles of 3 x 5. */
+static void gemm_tuning_lanes(void) {
+    rt->gemm.lk = 4;
+    rt->gemm.tiles = 2;
+    rt->gemm.vw = 4;
+    rt->gemm.tm = 5;
+    rt->gemm.tn = 3;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+static void product_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum didcl_act act,
                       int use_linear, const char *label) {
     float *x = rnd_array((size_t)M * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
     float *b = rnd_array(N, 0.5f);
@@ -409,32 +427,97 @@ static void gemv_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum d
         dW = upload(W, sizeof(float) * N * K);
     }
     cl_mem dx = upload(x, sizeof(float) * M * K), db = upload(b, sizeof(float) * N);
-    cl_mem dy = dev_alloc(sizeof(float) * M * N);
+    cl_mem dy = dev_alloc(sizeof(float) * M * N), ds = NULL;
+    size_t stage = didcl_ops_linear_stage_bytes(rt, N, K, wt);
+    if (stage)
+        ds = dev_alloc(stage);
     didcl_ref_linear(want, x, W, bias ? b : NULL, M, N, K, act);
     if (use_linear)
-        OK(didcl_ops_linear(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
+        OK(didcl_ops_linear(rt, 1, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy, ds));
     else
-        OK(didcl_ops_gemv(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
+        OK(didcl_ops_gemm_skinny(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
+    if (ds)
+        clReleaseMemObject(ds);
     download(dy, got, sizeof(float) * M * N);
     CK_TENSOR(label, got, want, (size_t)M * N, 1e-4, 1e-4);
     clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
     free(x); free(W); free(b); free(want); free(got); free(hW);
 }
 
-START_TEST(test_gemv_f32) {
+/* Shapes with K % VW tails, N not a multiple of the column tile, M past one M-tile. */
+static void skinny_cases(enum didcl_wtype wt) {
+    product_case(4, 300, 770, wt, 1, DIDCL_ACT_NONE, 0, "skinny M=4 bias");
+    product_case(1, 129, 64, wt, 0, DIDCL_ACT_NONE, 0, "skinny M=1 no bias");
+    product_case(16, 77, 300, wt, 1, DIDCL_ACT_GELU, 0, "skinny M=16 gelu");
+    product_case(19, 50, 33, wt, 1, DIDCL_ACT_NONE, 0, "skinny M=19 K=33");
+    product_case(70, 65, 129, wt, 1, DIDCL_ACT_GELU, 0, "skinny M=70 gelu");
+    product_case(20, 40, 48, wt, 0, DIDCL_ACT_NONE, 1, "linear M=20");
+}
+
+START_TEST(test_skinny_f32) {
     rng_seed(51);
-    gemv_case(4, 300, 770, DIDCL_WTYPE_F32, 1, DIDCL_ACT_NONE, 0, "gemv f32 M=4 bias");
-    gemv_case(1, 129, 64, DIDCL_WTYPE_F32, 0, DIDCL_ACT_NONE, 0, "gemv f32 M=1 no bias");
-    gemv_case(16, 77, 300, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 0, "gemv f32 M=16 gelu");
-    gemv_case(19, 50, 33, DIDCL_WTYPE_F32, 1, DIDCL_ACT_NONE, 0, "gemv f32 M=19 (chunked)");
+    skinny_cases(DIDCL_WTYPE_F32);
+    gemm_tuning_lanes();
+    skinny_cases(DIDCL_WTYPE_F32);
+    gemm_tuning_restore();
 }
 END_TEST
 
-START_TEST(test_gemv_f16) {
+START_TEST(test_skinny_f16) {
     rng_seed(52);
-    gemv_case(4, 300, 770, DIDCL_WTYPE_F16, 1, DIDCL_ACT_NONE, 0, "gemv f16 M=4 bias");
-    gemv_case(3, 65, 129, DIDCL_WTYPE_F16, 1, DIDCL_ACT_GELU, 0, "gemv f16 M=3 gelu");
-    gemv_case(20, 40, 48, DIDCL_WTYPE_F16, 0, DIDCL_ACT_NONE, 1, "linear f16 M=20 (gemv path)");
+    skinny_cases(DIDCL_WTYPE_F16);
+    gemm_tuning_lanes();
+    skinny_cases(DIDCL_WTYPE_F16);
+    gemm_tuning_restore();
+}
+END_TEST
+
+/* Row r of a skinny product is bitwise the same whatever M is (what keeps a sample's
+ * logits in a batch those of its run alone), with the device's tiling and the lanes one. */
+static void skinny_rows_case(enum didcl_wtype wt) {
+    enum { MM = 100, N = 67, K = 389 };
+    float *x = rnd_array((size_t)MM * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
+    float *b = rnd_array(N, 0.5f);
+    float *all = malloc(sizeof(float) * MM * N), *got = malloc(sizeof(float) * MM * N);
+    uint16_t *hW = wt == DIDCL_WTYPE_F16 ? to_half(W, (size_t)N * K) : NULL;
+    cl_mem dW = hW ? upload(hW, 2ull * N * K) : upload(W, sizeof(float) * N * K);
+    cl_mem dx = upload(x, sizeof(float) * MM * K), db = upload(b, sizeof(float) * N);
+    cl_mem dy = dev_alloc(sizeof(float) * MM * N);
+    OK(didcl_ops_gemm_skinny(rt, MM, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));
+    download(dy, all, sizeof(float) * MM * N);
+    static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 99};
+    for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+        OK(didcl_ops_gemm_skinny(rt, Ms[i], N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));
+        download(dy, got, sizeof(float) * Ms[i] * N);
+        ck_assert_msg(memcmp(got, all, sizeof(float) * Ms[i] * N) == 0,
+                      "skinny rows of M=%d differ from the same rows of M=%d", Ms[i], MM);
+    }
+    clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
+    free(x); free(W); free(b); free(all); free(got); free(hW);
+}
+
+START_TEST(test_skinny_rows_bitwise) {
+    rng_seed(54);
+    skinny_rows_case(DIDCL_WTYPE_F32);
+    skinny_rows_case(DIDCL_WTYPE_F16);
+    gemm_tuning_lanes();
+    skinny_rows_case(DIDCL_WTYPE_F32);
+    skinny_rows_case(DIDCL_WTYPE_F16);
+    gemm_tuning_restore();
+}
+END_TEST
+
+/* The wide paths of linear on any device: fp32 through CLBlast, half weights widened
+ * into the staging buffer in chunks (forced by low switch points). */
+START_TEST(test_linear_wide) {
+    rng_seed(55);
+    rt->gemm.wide_m = 8;
+    rt->gemm.half_wide_m = 8;
+    product_case(40, 96, 64, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 1, "linear f32 M=40 (sgemm)");
+    product_case(40, 96, 64, DIDCL_WTYPE_F16, 1, DIDCL_ACT_GELU, 1, "linear f16 M=40 (staged)");
+    product_case(9, 3000, 3001, DIDCL_WTYPE_F16, 0, DIDCL_ACT_NONE, 1,
+              "linear f16 M=9 (staged, 2 chunks)");
+    gemm_tuning_restore();
 }
 END_TEST
 
@@ -462,9 +545,6 @@ START_TEST(test_sgemm) {
 
     clReleaseMemObject(dA); clReleaseMemObject(dB); clReleaseMemObject(dC);
     free(A); free(B); free(C0); free(want); free(got);
-
-    /* the wide path of linear: CLBlast, then bias and GELU kernels */
-    gemv_case(40, 96, 64, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 1, "linear f32 M=40 (sgemm path)");
 }
 END_TEST
 
@@ -655,9 +735,10 @@ END_TEST
 
 START_TEST(test_bad_arguments) {
     cl_mem d = dev_alloc(64);
-    ck_assert_int_eq(didcl_ops_gemv(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE, d),
+    ck_assert_int_eq(didcl_ops_gemm_skinny(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL,
+                                           DIDCL_ACT_NONE, d),
                      DIDCL_ERR_INVALID_ARG);
-    ck_assert_last_error_has("gemv: shape M=0 N=4 K=4");
+    ck_assert_last_error_has("gemm_skinny: shape M=0 N=4 K=4");
     ck_assert_int_eq(didcl_ops_rope(rt, 2, 1, 7, 0, d, d), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("rope: head_dim 7, expected even");
     ck_assert_int_eq(didcl_ops_log_softmax(rt, 1, 8, 8, d, d), DIDCL_ERR_INVALID_ARG);
@@ -716,8 +797,10 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_attention_block_causal);
     tcase_add_test(core, test_attention_bd3_2l);
     tcase_add_test(core, test_attention_separate_kv);
-    tcase_add_test(core, test_gemv_f32);
-    tcase_add_test(core, test_gemv_f16);
+    tcase_add_test(core, test_skinny_f32);
+    tcase_add_test(core, test_skinny_f16);
+    tcase_add_test(core, test_skinny_rows_bitwise);
+    tcase_add_test(core, test_linear_wide);
     tcase_add_test(core, test_sgemm);
     tcase_add_test(core, test_log_softmax);
     tcase_add_test(core, test_elementwise);

@@ -1,13 +1,18 @@
 /*
- * bench-ops.c — prints timings of the product and attention kernels at the shapes of a
- * BD3-LM small (768 hidden, 12 heads) step, on the default device (DIDCL_DEVICE picks
- * another): our gemv (float and half weights) against CLBlast SGEMM for the skinny
- * products, and both attention paths for a cached block step and a full 2L scoring pass.
- * Figures only, nothing asserted. Build with `make tools/bench-ops`.
+ * bench-ops.c — prints timings of the product and attention kernels on the default
+ * device (DIDCL_DEVICE picks another): the skinny product (gemm_skinny, float and half
+ * weights) against CLBlast SGEMM and half weights widened for SGEMM, at the four
+ * products and the output head of a BD3-LM of hidden H (768: the 110M, 384: the default
+ * model) for each M; then both attention paths for a cached block step and a full 2L
+ * scoring pass. Figures only, nothing asserted. Build with `make tools/bench-ops`; run
+ *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
+ *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
+ * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "ops.h"
@@ -56,31 +61,69 @@ static cl_mem filled(didcl_runtime_t rt, size_t bytes) {
         (out) = (now_s() - t0_) / (reps);                                     \
     } while (0)
 
+/* Mean seconds of one skinny/CLBlast/staged product for each path at (M, N, K). */
+static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
+    cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
+    cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
+    cl_mem y = filled(rt, sizeof(float) * M * N);
+    struct didcl_gemm_tuning keep = rt->gemm;
+    rt->gemm.half_wide_m = 1; /* staging forced on for its column */
+    cl_mem st = filled(rt, didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16));
+    double tf, th, tc, ts;
+    TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
+    TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
+    TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
+    TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, NULL, DIDCL_ACT_NONE, y, st),
+         ts);
+    rt->gemm = keep;
+    char label[32];
+    snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
+    printf("%-18s %11.1f %11.1f %11.1f %11.1f %9.1f %9.2f\n", label, tf * 1e6, th * 1e6, tc * 1e6,
+           ts * 1e6, 4.0 * N * K / tf * 1e-9, tf / tc);
+    clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
+    clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
+}
+
 int main(int argc, char **argv) {
-    int reps = argc > 1 ? atoi(argv[1]) : 50;
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0};
+    const char *ms = "4,16,64,256";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) H = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) V = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--m") && i + 1 < argc) ms = argv[++i];
+        else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
+            sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
+        else if (!strcmp(argv[i], "--no-attention")) attention = 0;
+        else {
+            fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
+                            "[--tile TN,TM,VW,LK,TILES] [--no-attention]\n");
+            return 2;
+        }
+    }
     didcl_runtime_t rt;
     RUN(didcl_runtime_init(NULL, &rt));
+    if (tile[0] > 0) {
+        rt->gemm.tn = tile[0]; rt->gemm.tm = tile[1]; rt->gemm.vw = tile[2];
+        rt->gemm.lk = tile[3]; rt->gemm.tiles = tile[4];
+        didcl_tuning_gemm_options(&rt->gemm);
+    }
+    const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
-    static const int shapes[][3] = {{4, 2304, 768}, {4, 768, 768}, {4, 3072, 768},
-                                    {4, 768, 3072}, {4, 50258, 768}, {1, 50258, 768},
-                                    {16, 3072, 768}};
-    printf("%-18s %12s %12s %12s %10s %10s\n", "M x N x K", "gemv f32 us", "gemv f16 us",
-           "clblast us", "f32 GB/s", "f32/clblast");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
-        cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
-        cl_mem y = filled(rt, sizeof(float) * M * N);
-        double tf, th, tc;
-        TIME(reps, didcl_ops_gemv(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
-        TIME(reps, didcl_ops_gemv(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
-        TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
-        char label[32];
-        snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
-        printf("%-18s %12.1f %12.1f %12.1f %10.1f %10.2f\n", label, tf * 1e6, th * 1e6, tc * 1e6,
-               4.0 * N * K / tf * 1e-9, tf / tc);
-        clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
-        clReleaseMemObject(b); clReleaseMemObject(y);
+    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; CLBlast from M=%d (fp32), "
+           "M=%d (half)\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->wide_m, t->half_wide_m);
+    printf("%-18s %11s %11s %11s %11s %9s %9s\n", "M x N x K", "skinny f32", "skinny f16",
+           "clblast", "staged f16", "f32 GB/s", "f32/clb");
+    const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
+    for (const char *p = ms; *p;) {
+        const int M = atoi(p);
+        for (size_t s = 0; M > 0 && s < sizeof shapes / sizeof shapes[0]; s++)
+            bench_product(rt, M >= 256 ? (reps + 9) / 10 : reps, M, shapes[s][0], shapes[s][1]);
+        p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+    }
+    if (!attention) {
+        didcl_runtime_free(rt);
+        return 0;
     }
 
     /* attention: 12 heads x 64; a block-4 step against 1024 cached keys, and the full
