@@ -38,10 +38,11 @@
  *     place, last sequence first). All sequences share the cached length (lockstep).
  *     Each product keeps the path one sequence alone would take, so each sequence's
  *     logits are bitwise those of its own run and batched sampling draws the same
- *     tokens: the row-by-row gemv over all rows (in chunks of DIDCL_GEMV_MAX_M) when
- *     n <= DIDCL_GEMV_MAX_M or weights are half (the block steps, where batching pays),
+ *     tokens (didcl_ops_linear chooses by n, a sequence's rows): below the device's
+ *     switch point (src/tuning.c) one gemm_skinny launch over all stacked rows, whose
+ *     reduction order does not depend on M (the block steps, where batching pays);
  *     else one SGEMM per sequence (CLBlast's tiling may depend on M) and the bias/GELU
- *     over all rows.
+ *     over all rows. Half weights that go to CLBlast are widened first into `stage`.
  *     Row buffers are not enlarged: batch * n <= max_tokens. GLOBAL and SCORE are not
  *     batched (the sampler's revision stages run per sample).
  *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block

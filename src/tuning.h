@@ -13,7 +13,8 @@ struct didcl_gemm_tuning {
     int tn, tm, vw, lk;   /* gemm_skinny: columns and rows per work-item, vector width,
                              lanes over k per column tile */
     int tiles;            /* column tiles per work-group (its size is lk * tiles) */
-    int wide_m;           /* fp32 weights: M >= wide_m goes to CLBlast SGEMM */
+    int wide_m;           /* fp32 weights: M >= wide_m goes to CLBlast SGEMM (INT_MAX:
+                             never) */
     int half_wide_m;      /* half weights: M >= half_wide_m is widened to fp32 in chunks
                              and goes to CLBlast (INT_MAX: never) */
     char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "runtime.h"
 #include "sampler.h"
 #include "testutil.h"
 
@@ -195,7 +196,7 @@ START_TEST(test_batch_block_step) {
     ck_assert_uint_eq(didcl_model_logit_rows(bmodel), 12);
     ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
     ck_assert_double_lt(max_diff(one, all, 3 * 4 * V), 1e-5);
-    ck_assert_double_eq(max_diff(one, all, 3 * 4 * V), 0.0); /* the same gemv rows */
+    ck_assert_double_eq(max_diff(one, all, 3 * 4 * V), 0.0); /* the same product rows */
     /* the sequences differ, so a mix-up of caches would show */
     ck_assert_double_gt(max_diff(all, all + 4 * V, 4 * V), 1e-3);
     /* a batch of two of the three caches, then the batch-1 API on cache 0 */
@@ -208,10 +209,14 @@ START_TEST(test_batch_block_step) {
 }
 END_TEST
 
-/* blocks wider than the gemv's rows (the per-sequence SGEMM path): a tiny model of
- * length 40, two sequences, store [0, 20) then a block step at [20, 40); logits equal
- * the per-sequence ones exactly */
+/* blocks of 20 rows, through the device's product path (_i 0: the skinny kernel over
+ * the stacked rows on most devices) and the per-sequence SGEMM path (_i 1, forced): a
+ * tiny model of length 40, two sequences, store [0, 20) then a block step at [20, 40);
+ * logits equal the per-sequence ones exactly */
 START_TEST(test_batch_wide_block) {
+    const struct didcl_gemm_tuning keep = rt->gemm;
+    if (_i == 1)
+        rt->gemm.wide_m = rt->gemm.half_wide_m = 16;
     testutil_model t = tiny();
     t.length = 40;
     char *wdir = testutil_tmpdir();
@@ -257,6 +262,7 @@ START_TEST(test_batch_wide_block) {
     didcl_model_files_free(wf);
     testutil_rmtree(wdir);
     free(wdir);
+    rt->gemm = keep;
 }
 END_TEST
 
@@ -434,7 +440,7 @@ static Suite *generate_suite(void) {
     tcase_add_checked_fixture(batch, setup_batch, teardown_batch);
     tcase_add_test(batch, test_batch_block_step);
     tcase_add_test(batch, test_batch_generate);
-    tcase_add_test(batch, test_batch_wide_block);
+    tcase_add_loop_test(batch, test_batch_wide_block, 0, 2);
     suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);

@@ -138,6 +138,10 @@ int main(int argc, char **argv) {
             RUN(didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, rows));
         }
         double ms = (now_s() - t0) / n * 1e3;
+        const uint64_t l0 = rt->launches;
+        RUN(didcl_model_forward(m, &f));
+        printf("(a) kernels launched per step: %llu (CLBlast's not counted)\n",
+               (unsigned long long)(rt->launches - l0));
         snprintf(args, sizeof args, "--mode block --start %d --B %d --iters %d", start, B, n);
         snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
@@ -158,6 +162,10 @@ int main(int argc, char **argv) {
                 RUN(didcl_model_rows(m, 0, nr, DIDCL_ROWS_LOGITS, brows));
             }
             double bms = (now_s() - t0) / n * 1e3;
+            const uint64_t lb = rt->launches;
+            RUN(didcl_model_forward_batch(m, &fb, (uint32_t)batch));
+            printf("(a) batch of %d, kernels launched per step: %llu\n", batch,
+                   (unsigned long long)(rt->launches - lb));
             snprintf(label, sizeof label, "(a) batch of %d, per step", batch);
             row(label, bms, -1);
             snprintf(label, sizeof label, "(a) batch of %d, per sequence", batch);
