@@ -23,7 +23,7 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX};
     } else {
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them */
-        *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 8, .vw = 4, .lk = 32, .tiles = 4,
+        *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
                                         .wide_m = 128, .half_wide_m = 128};
     }
     /* what the device cannot run (a small work-group limit) shrinks the lanes */
