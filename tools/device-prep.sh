@@ -1,6 +1,7 @@
 #!/bin/sh
 # device-prep.sh — run HERE (the build machine) before tools/device-run.sh runs on the GPU
-# machine: builds the library, the CLI, the test programs and tools/bench-model, and puts
+# machine: builds the library, the CLI, the test programs, tools/bench-model and
+# tools/bench-ops, and puts
 # the runtime packages the GPU machine's image lacks into .device/ (ignored by git), with
 # ../shared/device/opencl-env.sh. The device run then needs `carry`: .libs tests/.libs
 # tools/.libs .device (see docs/portability.md).
@@ -8,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -f Makefile ] || { autoreconf -fi && ./configure -q; }
 make -j2
-make -j2 tests/check_model tests/check_ops tools/bench-model
+make -j2 tests/check_model tests/check_ops tools/bench-model tools/bench-ops
 mkdir -p .device
 cd .device
 for p in ocl-icd-libopencl1 libclblast1 clinfo libjansson4 libpcre2-8-0 libsubunit0; do

@@ -40,7 +40,12 @@ model=/tmp/didcl-bench-model
 step write_model "$PYTHON_TORCH" tools/reference.py write --arch bd3lm $cfg --block 4 --seed 0 "$model"
 step bench_fp32 tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --ref-device "$ref_dev"
 step bench_half tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --half --no-ref
+# products alone (skinny kernel, CLBlast, staged half) and the batched block step
+step bench_ops tools/.libs/bench-ops --reps "$reps" --m 4,16,64,256,1024 --no-attention
+step bench_b16 tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16
+step bench_b16_half tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16 --half
 rm -rf "$model"
-cat "$OUT/bench_fp32.log" "$OUT/bench_half.log" >>"$sum"
+cat "$OUT/bench_fp32.log" "$OUT/bench_half.log" "$OUT/bench_b16.log" "$OUT/bench_b16_half.log" \
+    "$OUT/bench_ops.log" >>"$sum"
 grep -h "max abs err\|nelbo\|NLL\|Checks" "$OUT/check_model.log" >>"$sum" 2>/dev/null
 cat "$sum"
