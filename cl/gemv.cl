@@ -61,14 +61,18 @@ static inline float hsum(vecf v) {
 
 // Work-items: dimension 0 the LK lanes of a column tile, dimension 1 column tiles of
 // TN outputs (global size 1 rounded up to the work-group). act: 0 identity, 1 GELU.
+// W may be a slice of rows of a larger matrix (a staging chunk): its column n lands in
+// y's column n_off + n and takes bias b[n_off + n].
 __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
                           const int N,             // outputs (rows of W)
                           const int K,             // inputs (columns of W)
                           __global const float *x, // (M, K)
                           __global const wtype *W, // (N, K)
-                          __global const float *b, // (N,) or NULL
+                          __global const float *b, // (n_off + N,) or NULL
                           const int act,
-                          __global float *y,       // (M, N)
+                          __global float *y,       // (M, ldy), columns [n_off, n_off + N)
+                          const int ldy,
+                          const int n_off,
                           __local float *red) {    // (TM * TN * work-group size,), LK > 1
     const int lane = get_local_id(0);
     const int n0 = (int)get_global_id(1) * GEMM_TN;
@@ -146,16 +150,17 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
                     if (m < M && n < N) {
                         float r = s[i][j];
                         if (b)
-                            r += b[n];
+                            r += b[n_off + n];
                         if (act == 1)
                             r = gelu_tanh(r);
-                        y[(size_t)m * N + n] = r;
+                        y[(size_t)m * ldy + n_off + n] = r;
                     }
                 }
     }
 }
 
-// Half weights widened to float (a staging copy for CLBlast's wide products):
+// Half weights widened to float, a staging copy: for CLBlast's wide products, or for
+// gemm_skinny where converting W once beats converting it in every M-tile:
 // out[i] = W[first + i] for i < count.
 __kernel void widen_half(const int count,
                          __global const half *W, // (N, K) half, read from element first

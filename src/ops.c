@@ -311,18 +311,17 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
  * Products
  * ------------------------------------------------------------------------------------ */
 
-didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                                   enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
-    CHECK_DIMS("gemm_skinny", fits_int(M, K) && fits_int(M, N) && fits_int(N, K),
-               "shape M=%d N=%d K=%d, expected positive sizes with products below 2^31", M, N, K);
-    CHECK_DIMS("gemm_skinny", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU,
-               "activation %d, expected 0 or 1", (int)act);
+/* gemm_skinny on W (N, K), writing columns [n_off, n_off + N) of y (M, ldy). */
+static didcl_status skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                           enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
+                           int n_off) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     const char *options = t->options[wt == DIDCL_WTYPE_F16];
     int iact = (int)act;
     size_t local[2] = {(size_t)t->lk, (size_t)t->tiles};
     size_t red = t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles * sizeof(float) : sizeof(float);
-    struct karg a[] = {KV(M), KV(N), KV(K), KV(x), KV(W), KV(b), KV(iact), KV(y), KLOCAL(red)};
+    struct karg a[] = {KV(M),    KV(N), KV(K),     KV(x),     KV(W),      KV(b),
+                       KV(iact), KV(y), KV(ldy),   KV(n_off), KLOCAL(red)};
     cl_kernel k = NULL;
     DIDCL_TRY(get_kernel(rt, "gemv", options, "gemm_skinny", a, NARGS(a), &k));
     size_t kmax = 0;
@@ -337,6 +336,20 @@ didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_m
     size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
     size_t global[2] = {local[0], (tiles + local[1] - 1) / local[1] * local[1]};
     return enqueue(rt, k, "gemm_skinny", 2, global, local);
+}
+
+static didcl_status check_product(int M, int N, int K, enum didcl_act act, const char *op) {
+    CHECK_OP(fits_int(M, K) && fits_int(M, N) && fits_int(N, K),
+             "shape M=%d N=%d K=%d, expected positive sizes with products below 2^31", M, N, K);
+    CHECK_OP(act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU, "activation %d, expected 0 or 1",
+             (int)act);
+    return DIDCL_OK;
+}
+
+didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                   enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_skinny"));
+    return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
 }
 
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
@@ -364,12 +377,25 @@ static int stage_rows(int N, int K) {
     return r < 1 ? 1 : r > N ? N : r;
 }
 
-static int half_staged(didcl_runtime_t rt, int n, enum didcl_wtype wt) {
-    return wt == DIDCL_WTYPE_F16 && n >= rt->gemm.half_wide_m;
+/* How a product runs: gemm_skinny on W as stored, gemm_skinny on half W widened into
+ * the stage (the same floats, so bitwise the same rows), or CLBlast (half W widened). */
+enum product_path { PATH_SKINNY, PATH_SKINNY_STAGED, PATH_CLBLAST };
+
+static enum product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
+                                      cl_mem stage) {
+    const struct didcl_gemm_tuning *t = &rt->gemm;
+    if (wt == DIDCL_WTYPE_F32)
+        return n >= t->wide_m ? PATH_CLBLAST : PATH_SKINNY;
+    if (!stage)
+        return PATH_SKINNY;
+    return n >= t->half_wide_m ? PATH_CLBLAST : M >= t->half_stage_m ? PATH_SKINNY_STAGED
+                                                                       : PATH_SKINNY;
 }
 
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
-    if (wt != DIDCL_WTYPE_F16 || rt->gemm.half_wide_m == INT_MAX || N <= 0 || K <= 0)
+    const struct didcl_gemm_tuning *t = &rt->gemm;
+    if (wt != DIDCL_WTYPE_F16 || (t->half_wide_m == INT_MAX && t->half_stage_m == INT_MAX) ||
+        N <= 0 || K <= 0)
         return 0;
     return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
 }
@@ -390,23 +416,28 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
                               cl_mem y, cl_mem stage) {
     CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
     const int M = batch * n;
-    const int staged = half_staged(rt, n, wt) && stage;
-    if (!staged && (n < rt->gemm.wide_m || wt != DIDCL_WTYPE_F32))
-        return didcl_ops_gemm_skinny(rt, M, N, K, x, W, wt, b, act, y);
-    CHECK_DIMS("linear", fits_int(M, N) && fits_int(N, K), "shape M=%d N=%d K=%d", M, N, K);
-    CHECK_DIMS("linear", act == DIDCL_ACT_NONE || act == DIDCL_ACT_GELU,
-               "activation %d, expected 0 or 1", (int)act);
-    /* one SGEMM per sequence: CLBlast's tiling may depend on M */
+    DIDCL_TRY(check_product(M, N, K, act, "linear"));
+    const enum product_path path = product_path(rt, n, M, wt, stage);
+    if (path == PATH_SKINNY)
+        return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
+    const int staged = wt == DIDCL_WTYPE_F16;
     const int rows = staged ? stage_rows(N, K) : N;
     for (int n0 = 0; n0 < N; n0 += rows) {
         const int c = N - n0 < rows ? N - n0 : rows;
         if (staged)
             DIDCL_TRY(widen_half(rt, W, n0, c, K, stage));
+        if (path == PATH_SKINNY_STAGED) {
+            DIDCL_TRY(skinny(rt, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
+            continue;
+        }
+        /* one SGEMM per sequence: CLBlast's tiling may depend on M */
         for (int s = 0; s < batch; s++)
             DIDCL_TRY(didcl_ops_sgemm(rt, n, c, K, 1.0f, x, (size_t)s * n * K, (size_t)K,
                                       staged ? stage : W, staged ? 0 : (size_t)n0 * K, (size_t)K,
                                       1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
     }
+    if (path == PATH_SKINNY_STAGED)
+        return DIDCL_OK; /* bias and activation ran in the epilogue */
     if (b)
         DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
     if (act == DIDCL_ACT_GELU)

@@ -18,13 +18,16 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
     if (info->kind == DIDCL_DEVICE_CPU) {
         /* PoCL: one work-item runs a whole column tile over k (no barriers), its
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
-         * lost to it at every M measured (4 to 512), fp32 and half: never used */
+         * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
+         * conversion is slow here, so from 128 rows W is widened once, not per M-tile */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
-                                        .wide_m = INT_MAX, .half_wide_m = INT_MAX};
+                                        .wide_m = INT_MAX, .half_wide_m = INT_MAX,
+                                        .half_stage_m = 128};
     } else {
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                        .wide_m = 128, .half_wide_m = 128};
+                                        .wide_m = 128, .half_wide_m = 128,
+                                        .half_stage_m = INT_MAX};
     }
     /* what the device cannot run (a small work-group limit) shrinks the lanes */
     while (info->max_work_group && (uint64_t)t->lk * t->tiles > info->max_work_group) {

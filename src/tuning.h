@@ -17,6 +17,9 @@ struct didcl_gemm_tuning {
                              never) */
     int half_wide_m;      /* half weights: M >= half_wide_m is widened to fp32 in chunks
                              and goes to CLBlast (INT_MAX: never) */
+    int half_stage_m;     /* half weights below that: from M rows in all (any batch) they
+                             are widened once for gemm_skinny rather than converted in
+                             every M-tile (bitwise the same result; INT_MAX: never) */
     char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */
 };
 

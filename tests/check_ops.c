@@ -4,6 +4,7 @@
  * |got - want| <= atol + rtol * |want| element by element; on failure the max absolute
  * and relative errors and the first bad element are printed (llm.c check_tensor style).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,6 +486,18 @@ static void skinny_rows_case(enum didcl_wtype wt) {
     cl_mem dy = dev_alloc(sizeof(float) * MM * N);
     OK(didcl_ops_gemm_skinny(rt, MM, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));
     download(dy, all, sizeof(float) * MM * N);
+    if (hW) { /* half widened once into a stage, then the fp32 kernel: the same bits */
+        struct didcl_gemm_tuning keep = rt->gemm;
+        rt->gemm.half_stage_m = 1;
+        rt->gemm.half_wide_m = INT_MAX;
+        cl_mem ds = dev_alloc(didcl_ops_linear_stage_bytes(rt, N, K, wt));
+        OK(didcl_ops_linear(rt, 1, MM, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy, ds));
+        download(dy, got, sizeof(float) * MM * N);
+        ck_assert_msg(memcmp(got, all, sizeof(float) * MM * N) == 0,
+                      "half weights staged for gemm_skinny differ from converted in registers");
+        clReleaseMemObject(ds);
+        rt->gemm = keep;
+    }
     static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 99};
     for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
         OK(didcl_ops_gemm_skinny(rt, Ms[i], N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));

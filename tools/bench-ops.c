@@ -1,15 +1,16 @@
 /*
  * bench-ops.c — prints timings of the product and attention kernels on the default
  * device (DIDCL_DEVICE picks another): the skinny product (gemm_skinny, float and half
- * weights) against CLBlast SGEMM and half weights widened for SGEMM, at the four
- * products and the output head of a BD3-LM of hidden H (768: the 110M, 384: the default
- * model) for each M; then both attention paths for a cached block step and a full 2L
- * scoring pass. Figures only, nothing asserted. Build with `make tools/bench-ops`; run
+ * weights) against CLBlast SGEMM and half weights widened (w) for SGEMM or for the
+ * skinny kernel, at the four products and the output head of a BD3-LM of hidden H (768:
+ * the 110M, 384: the default model) for each M; then both attention paths for a cached
+ * block step and a full 2L scoring pass. Figures only, nothing asserted. Build with `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
  *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,19 +75,23 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
     cl_mem y = filled(rt, sizeof(float) * M * N);
     struct didcl_gemm_tuning keep = rt->gemm;
-    rt->gemm.half_wide_m = 1; /* staging forced on for its column */
+    rt->gemm.half_wide_m = 1; /* staging forced on for the last two columns */
     cl_mem st = filled(rt, didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16));
-    double tf, th, tc, ts;
+    double tf, th, tc, ts, tk;
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
     TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, NULL, DIDCL_ACT_NONE, y, st),
          ts);
+    rt->gemm.half_wide_m = INT_MAX;
+    rt->gemm.half_stage_m = 1;
+    TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y, st),
+         tk);
     rt->gemm = keep;
     char label[32];
     snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
-    printf("%-18s %11.1f %11.1f %11.1f %11.1f %9.1f %9.2f\n", label, tf * 1e6, th * 1e6, tc * 1e6,
-           ts * 1e6, 4.0 * N * K / tf * 1e-9, tf / tc);
+    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6, th * 1e6,
+           tc * 1e6, ts * 1e6, tk * 1e6, 4.0 * N * K / tf * 1e-9);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
 }
@@ -119,8 +124,8 @@ int main(int argc, char **argv) {
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
     printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; CLBlast from M=%d (fp32), "
            "M=%d (half)\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->wide_m, t->half_wide_m);
-    printf("%-18s %11s %11s %11s %11s %9s %9s\n", "M x N x K", "skinny f32", "skinny f16",
-           "clblast", "staged f16", "f32 GB/s", "f32/clb");
+    printf("%-18s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32", "skinny f16",
+           "clblast", "f16 w+clb", "f16 w+skin", "f32 GB/s");
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
     for (const char *p = ms; *p;) {
         const int M = atoi(p);
