@@ -130,16 +130,18 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
 /* y (batch * n, N) = act(x . W^T + b) over `batch` stacked sequences of n rows, each
  * sequence's rows bitwise what a call with batch 1 gives for it alone: the path is chosen
  * by n and the device (rt->gemm). n below the device's switch point (or half weights
- * without staging): one gemm_skinny launch over all rows; else CLBlast SGEMM per
- * sequence, then bias and GELU kernels, half weights first widened into stage in chunks
- * of rows. stage: NULL, or a buffer of didcl_ops_linear_stage_bytes for the largest
- * (N, K) the caller multiplies (without it half weights always take gemm_skinny). */
+ * without staging): one gemm_skinny launch over all rows (half weights of many rows in
+ * all widened first into stage, chunk by chunk, which gives the same bits); else
+ * CLBlast SGEMM per sequence, then bias and GELU kernels, half weights first widened
+ * into stage. stage: NULL, or a buffer of didcl_ops_linear_stage_bytes for the largest
+ * (N, K) the caller multiplies (without it half weights always take gemm_skinny as
+ * stored). */
 didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
                               cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                               cl_mem y, cl_mem stage);
 
 /* Bytes of the staging buffer didcl_ops_linear needs for half weights (N, K) on this
- * device; 0 when it never stages (fp32 weights, or a device whose skinny kernel wins). */
+ * device: at most 32 MB whatever the shape; 0 when it never stages (fp32 weights). */
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt);
 
 /* ---- element-wise ---- */
