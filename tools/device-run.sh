@@ -37,13 +37,16 @@ else
     bargs="--start 1020 --L 1024"
 fi
 model=/tmp/didcl-bench-model
+# the benchmarks link the library statically (tools/NAME) or, in some builds, through
+# libtool (tools/.libs/NAME); carry whichever exists
+tool() { t=tools/.libs/$1; [ -x "$t" ] || t=tools/$1; shift; "$t" "$@"; }
 step write_model "$PYTHON_TORCH" tools/reference.py write --arch bd3lm $cfg --block 4 --seed 0 "$model"
-step bench_fp32 tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --ref-device "$ref_dev"
-step bench_half tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --half --no-ref
+step bench_fp32 tool bench-model --model "$model" $bargs --B 4 --reps "$reps" --ref-device "$ref_dev"
+step bench_half tool bench-model --model "$model" $bargs --B 4 --reps "$reps" --half --no-ref
 # products alone (skinny kernel, CLBlast, staged half) and the batched block step
-step bench_ops tools/.libs/bench-ops --reps "$reps" --m 4,16,64,256,1024 --no-attention
-step bench_b16 tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16
-step bench_b16_half tools/.libs/bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16 --half
+step bench_ops tool bench-ops --reps "$reps" --m 4,16,64,256,1024 --no-attention
+step bench_b16 tool bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16
+step bench_b16_half tool bench-model --model "$model" $bargs --B 4 --reps "$reps" --modes a --no-ref --batch 16 --half
 rm -rf "$model"
 cat "$OUT/bench_fp32.log" "$OUT/bench_half.log" "$OUT/bench_b16.log" "$OUT/bench_b16_half.log" \
     "$OUT/bench_ops.log" >>"$sum"
