@@ -411,7 +411,16 @@ st, b, _ = h.call(U + "/v1/completions", {"seed": 1, "max_tokens": 8}, H)
 assert st == 200, b
 ' "$U"
 KEY=sekret
-# a plugin that fails fails that request only
+kill -INT "$B_PID"
+i=0
+while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 "$B_PID" 2>/dev/null && fail "server B did not stop on SIGINT"
+step "api key, queue, timeout, SIGINT checked"
+
+# ---- two workers on the device named twice (two sessions, two model copies) ----
+KEY=
+start D --device 0:0,0:0 ${TEST_PLUGINS_DIR:+--plugin-path "$TEST_PLUGINS_DIR"}
+# a plugin that fails fails that request only (on a server without a short timeout)
 if [ -n "${TEST_PLUGINS_DIR:-}" ] && [ -f "$TEST_PLUGINS_DIR/didcl-remask-misbehave.so" ]; then
     post '{"seed":1,"revise":0.25,"remask":"misbehave:mode=dup"}' "$tmp/plug.json"
     pyc '
@@ -421,14 +430,6 @@ e = json.load(open(sys.argv[1]))["error"]
 assert e["param"] == "remask" and e["code"] == "plugin_error" and "remask selection" in e["message"], e
 ' "$tmp/plug.json"
 fi
-kill -INT "$B_PID"
-i=0
-while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-kill -0 "$B_PID" 2>/dev/null && fail "server B did not stop on SIGINT"
-step "api key, queue, timeout, SIGINT checked"
-
-# ---- two workers on the device named twice (two sessions, two model copies) ----
-start D --device 0:0,0:0
 pyc '
 import json, sys, threading, h
 U = sys.argv[1]
