@@ -612,6 +612,22 @@ static didcl_status job_done(const didcl_sampler_job *j, const didcl_gen_result 
     return DIDCL_OK;
 }
 
+/* Job j ran with outcome e (res filled when DIDCL_OK): record it in *status, tell its
+ * observer, and drop a result the observer refuses. Returns the job's final status. */
+static didcl_status job_end(const didcl_sampler_job *j, didcl_gen_result *res, uint32_t batch,
+                            didcl_status e, didcl_status *status) {
+    if (e == DIDCL_OK) {
+        res->batch = batch;
+        e = job_done(j, res, DIDCL_OK);
+        if (e != DIDCL_OK)
+            didcl_gen_result_free(res);
+    } else {
+        job_done(j, NULL, e);
+    }
+    *status = e;
+    return e;
+}
+
 /* A lockstep batch. Slots hold the runs longest first, so the sequences still drafting
  * at any block are a prefix and keep their KV-cache slots as shorter ones leave. In an
  * isolating group a run that fails leaves alone (st[b], its slot computed and ignored);
@@ -804,18 +820,7 @@ static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_sampler_j
             run_free(r); /* as run_stages does with a run that fails */
         else
             e = run_stages(r, jobs[j].prompt, jobs[j].n_prompt, 1, use[j], &res[j]);
-        if (e == DIDCL_OK) {
-            res[j].batch = nb;
-            status[j] = DIDCL_OK;
-            e = job_done(&jobs[j], &res[j], DIDCL_OK);
-            if (e != DIDCL_OK) {
-                didcl_gen_result_free(&res[j]);
-                status[j] = e;
-            }
-        } else {
-            status[j] = e;
-            job_done(&jobs[j], NULL, e);
-        }
+        e = job_end(&jobs[j], &res[j], nb, e, &status[j]);
         if (e != DIDCL_OK && !isolate)
             s = e;
     }
@@ -880,25 +885,16 @@ didcl_status didcl_sampler_run_group(const didcl_denoiser *dn, const didcl_sampl
         } else {
             e = run_one(dn, o, jobs[j].prompt, jobs[j].n_prompt, jobs[j].sample, use[j],
                         jobs[j].observe, jobs[j].observe_user, &res[j]);
-            if (e == DIDCL_OK) {
-                res[j].batch = 1;
-                st[j] = DIDCL_OK;
-                e = job_done(&jobs[j], &res[j], DIDCL_OK);
-                if (e != DIDCL_OK) {
-                    didcl_gen_result_free(&res[j]);
-                    st[j] = e;
-                }
-            } else {
-                st[j] = e;
-                job_done(&jobs[j], NULL, e);
-                if (isolate)
-                    e = DIDCL_OK;
-            }
+            e = job_end(&jobs[j], &res[j], 1, e, &st[j]);
+            if (isolate)
+                e = DIDCL_OK;
         }
         if (e != DIDCL_OK && isolate) { /* the batch could not start (out of memory) */
             for (uint32_t i = 0; i < nb; i++)
-                if (st[idx[i]] != DIDCL_OK)
+                if (st[idx[i]] != DIDCL_OK) {
                     st[idx[i]] = e;
+                    job_done(&jobs[idx[i]], NULL, e);
+                }
             e = DIDCL_OK;
         }
         s = e;

@@ -411,93 +411,71 @@ static void job_failed(job_ctx *jc, didcl_status status) {
     q->error = strdup(buf);
 }
 
-/* The finished sample: the public result and its SAMPLE_DONE event. */
-static int job_finished(job_ctx *jc, const didcl_gen_event *ev) {
+/* Hand the host its event of kind for the sampler's ev (SAMPLE_DONE: for the finished
+ * sample x). Its nonzero answer cancels the sample, and with it the request. */
+static int emit(job_ctx *jc, enum didcl_event_kind kind, const didcl_gen_event *ev,
+                const didcl_sample *x) {
     call *c = jc->c;
-    didcl_status st = sample_make(jc, jc->res);
-    if (st != DIDCL_OK) {
-        job_failed(jc, st);
-        return 1;
-    }
     if (!c->on_event)
         return 0;
-    const didcl_sample *x = jc->out;
     didcl_event e;
     memset(&e, 0, sizeof e);
-    e.kind = DIDCL_EVENT_SAMPLE_DONE;
-    e.request = jc->request;
-    e.sample = x->index;
-    e.stage = (uint32_t)x->n_stages;
-    e.attempt = jc->attempts;
-    e.n = x->n;
-    e.nfe = ev->nfe;
-    e.n_prompt = x->n_prompt;
-    e.seq = x->tokens;
-    e.trace = x->trace;
-    e.remasked_by = x->remasked;
-    e.result = x;
-    if (c->on_event(&e, c->user) != 0) {
-        didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host after sample %u",
-                   x->index);
-        job_failed(jc, DIDCL_ERR_CANCELLED);
-        return 1;
-    }
-    return 0;
-}
-
-static int observe(void *user, const didcl_gen_event *ev) {
-    job_ctx *jc = user;
-    call *c = jc->c;
-    didcl_event e;
-    memset(&e, 0, sizeof e);
-    switch (ev->kind) {
-    case DIDCL_GEN_DONE:
-        if (ev->status != DIDCL_OK) {
-            job_failed(jc, ev->status);
-            return 0;
-        }
-        return job_finished(jc, ev);
-    case DIDCL_GEN_START:
-        jc->attempts++;
-        e.kind = DIDCL_EVENT_STAGE_START;
-        break;
-    case DIDCL_GEN_REMASK:
-        for (int32_t i = 0; i < ev->n; i++)
-            if (ev->seq[i] == c->s->dn.mask_id && !(ev->traj[i].flags & DIDCL_REMASK_LOCKED))
-                jc->remasked[i] |= 1u << (ev->stage - 2);
-        e.kind = DIDCL_EVENT_STAGE_START;
-        break;
-    case DIDCL_GEN_COMMIT: e.kind = DIDCL_EVENT_COMMIT; break;
-    case DIDCL_GEN_BLOCK_DONE: e.kind = DIDCL_EVENT_BLOCK_DONE; break;
-    case DIDCL_GEN_STAGE_DONE:
-        if (ev->stage == 1)
-            memcpy(jc->draft, ev->seq, sizeof *jc->draft * (size_t)ev->n);
-        e.kind = DIDCL_EVENT_STAGE_DONE;
-        break;
-    }
-    /* a request that failed in one sample stops its others at their next event */
-    if (c->isolate && c->rq[jc->request].status != DIDCL_OK)
-        return 1;
-    if (!c->on_event)
-        return 0;
+    e.kind = kind;
     e.request = jc->request;
     e.sample = jc->index;
-    e.stage = ev->stage;
+    e.stage = x ? (uint32_t)x->n_stages : ev->stage;
     e.attempt = jc->attempts;
-    e.n = ev->n;
+    e.n = x ? x->n : ev->n;
     e.start = ev->start;
     e.len = ev->len;
     e.remasked = ev->remasked;
     e.nfe = ev->nfe;
     e.n_prompt = c->rq[jc->request].p.n_prompt;
-    e.seq = ev->seq;
-    e.trace = ev->traj;
-    e.remasked_by = jc->remasked;
+    e.seq = x ? x->tokens : ev->seq;
+    e.trace = x ? x->trace : ev->traj;
+    e.remasked_by = x ? x->remasked : jc->remasked;
+    e.result = x;
     if (c->on_event(&e, c->user) == 0)
         return 0;
-    didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host");
+    didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host (sample %u)", jc->index);
     job_failed(jc, DIDCL_ERR_CANCELLED);
     return 1;
+}
+
+static int observe(void *user, const didcl_gen_event *ev) {
+    job_ctx *jc = user;
+    call *c = jc->c;
+    enum didcl_event_kind kind = DIDCL_EVENT_STAGE_START;
+    switch (ev->kind) {
+    case DIDCL_GEN_DONE: /* the finished sample: the public result, then its event */
+        if (ev->status != DIDCL_OK) {
+            job_failed(jc, ev->status);
+            return 0;
+        }
+        didcl_status st = sample_make(jc, jc->res);
+        if (st != DIDCL_OK) {
+            job_failed(jc, st);
+            return 1;
+        }
+        return emit(jc, DIDCL_EVENT_SAMPLE_DONE, ev, jc->out);
+    case DIDCL_GEN_START: jc->attempts++; break;
+    case DIDCL_GEN_REMASK:
+        for (int32_t i = 0; i < ev->n; i++)
+            if (ev->seq[i] == c->s->dn.mask_id && !(ev->traj[i].flags & DIDCL_REMASK_LOCKED))
+                jc->remasked[i] |= 1u << (ev->stage - 2);
+        break;
+    case DIDCL_GEN_COMMIT: kind = DIDCL_EVENT_COMMIT; break;
+    case DIDCL_GEN_BLOCK_DONE: kind = DIDCL_EVENT_BLOCK_DONE; break;
+    case DIDCL_GEN_STAGE_DONE:
+        if (ev->stage == 1)
+            memcpy(jc->draft, ev->seq, sizeof *jc->draft * (size_t)ev->n);
+        kind = DIDCL_EVENT_STAGE_DONE;
+        break;
+    }
+    /* a request that failed in one sample stops its others at their next event */
+    if (c->isolate && c->rq[jc->request].status != DIDCL_OK)
+        return 1;
+    return emit(jc, kind, ev, NULL);
 }
 
 static void stats_add(didcl_results *r, const didcl_sample *x) {
@@ -575,8 +553,18 @@ static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_
                                           observe, &jcs[j]};
         }
     }
+    didcl_status *jst = calloc(total ? total : 1, sizeof *jst);
+    if (st == DIDCL_OK && !jst)
+        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for %zu samples", total);
     if (st == DIDCL_OK && total)
-        st = didcl_sampler_run_group(&s->dn, jobs, (uint32_t)total, c->isolate, res, NULL);
+        st = didcl_sampler_run_group(&s->dn, jobs, (uint32_t)total, c->isolate, res, jst);
+    for (size_t j = 0; st == DIDCL_OK && j < total; j++) /* a failure no event told of */
+        if (jst[j] != DIDCL_OK || !jcs[j].made) {
+            didcl_fail(jst[j] != DIDCL_OK ? jst[j] : DIDCL_ERR_CANCELLED, "not generated (%s)",
+                       didcl_status_str(jst[j]));
+            job_failed(&jcs[j], jst[j] != DIDCL_OK ? jst[j] : DIDCL_ERR_CANCELLED);
+        }
+    free(jst);
     for (size_t j = 0; j < total; j++) {
         didcl_gen_result_free(&res[j]);
         /* a sample made but then refused (its request failed) is not returned */
