@@ -523,8 +523,9 @@ static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_
     didcl_sampler_job *jobs = calloc(total ? total : 1, sizeof *jobs);
     job_ctx *jcs = calloc(total ? total : 1, sizeof *jcs);
     didcl_gen_result *res = calloc(total ? total : 1, sizeof *res);
-    uint32_t *rem = calloc((size_t)L * (total ? total : 1), sizeof *rem);
-    int32_t *draft = calloc((size_t)L * (total ? total : 1), sizeof *draft);
+    const size_t cells = (size_t)(L ? L : 1) * (total ? total : 1);
+    uint32_t *rem = calloc(cells, sizeof *rem);
+    int32_t *draft = calloc(cells, sizeof *draft);
     *samples_out = samples;
     *total_out = total;
     if (!samples || !jobs || !jcs || !res || !rem || !draft) {
