@@ -868,8 +868,9 @@ typedef struct didcl_event {
 } didcl_event;
 
 /* Return 0 to go on; nonzero cancels the call, which then fails with DIDCL_ERR_CANCELLED
- * and returns no results. Events of a lockstep batch's samples interleave in stage 1
- * (ev->sample tells them apart). */
+ * and returns no results (didcl_session_generate_each: cancels that request only).
+ * Events of a lockstep batch's samples interleave in stage 1 (ev->request and ev->sample
+ * tell them apart; a batch may hold samples of several requests). */
 typedef int (*didcl_event_fn)(const didcl_event *ev, void *user);
 
 /* Generate n_req requests. Their samples are drafted together in lockstep batches of up
