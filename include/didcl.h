@@ -668,6 +668,12 @@ DIDCL_API didcl_gen_options didcl_gen_options_default(void);
 DIDCL_API didcl_status didcl_gen_options_check(const didcl_gen_options *o,
                                                int32_t model_length, int32_t n_prompt);
 
+/* Nonzero when samples under a and under b can be drafted in one lockstep batch (checked
+ * options): both use the KV cache, neither can diverge (var_length, reject_low_entropy),
+ * same block. Lengths, prompts, seeds, commit rules, temperature, top-p and revision
+ * stages may differ. didcl_session_generate batches such requests together. */
+DIDCL_API int didcl_gen_options_batchable(const didcl_gen_options *a, const didcl_gen_options *b);
+
 /* What one stage cost and did. Stage 1 is the draft, 2.. the revisions. */
 typedef struct didcl_stage_stats {
     int32_t stage;
@@ -825,6 +831,9 @@ typedef struct didcl_results {
     double seconds;               /* wall time of the call, less load_seconds */
     double load_seconds;          /* building the device model (first use, or growth) */
     uint32_t batch;               /* largest lockstep batch used */
+    didcl_status status;          /* didcl_session_generate_each: this request's outcome
+                                     (samples only when DIDCL_OK); else DIDCL_OK */
+    const char *error;            /* its message when it failed, else "" */
 } didcl_results;
 
 DIDCL_API void didcl_results_free(didcl_results *r);
@@ -859,19 +868,36 @@ typedef struct didcl_event {
 } didcl_event;
 
 /* Return 0 to go on; nonzero cancels the call, which then fails with DIDCL_ERR_CANCELLED
- * and returns no results. Events of a lockstep batch's samples interleave in stage 1
- * (ev->sample tells them apart). */
+ * and returns no results (didcl_session_generate_each: cancels that request only).
+ * Events of a lockstep batch's samples interleave in stage 1 (ev->request and ev->sample
+ * tell them apart; a batch may hold samples of several requests). */
 typedef int (*didcl_event_fn)(const didcl_event *ev, void *user);
 
-/* Generate n_req requests, one after another (the samples of a request are drafted in
- * lockstep batches of up to max_batch unless DIDCL_REQUEST_SEQUENTIAL or an option makes
- * samples diverge: no KV cache, var_length, reject_low_entropy). Each request is checked
- * (didcl_session_check) before anything runs. on_event may be NULL. On success *out
- * holds every sample; on failure nothing is returned and didcl_session_error(s) (and
- * didcl_last_error()) says which request and sample failed and why. */
+/* Generate n_req requests. Their samples are drafted together in lockstep batches of up
+ * to max_batch sequences (stage 1; then each sample's revisions alone) whenever their
+ * options allow (didcl_gen_options_batchable: same block, the KV cache, nothing that
+ * makes samples diverge; the prompts, lengths, seeds and other options may differ), in
+ * request then sample order; a request with DIDCL_REQUEST_SEQUENTIAL runs its samples
+ * alone. Every sample is exactly what it would be alone (tokens, trace, counts). Each
+ * request is checked (didcl_session_check) before anything runs. on_event may be NULL.
+ * All or nothing: on success *out holds every sample; on failure (or a cancel) nothing is
+ * returned and didcl_session_error(s) (and didcl_last_error()) says which request and
+ * sample failed and why. */
 DIDCL_API didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs,
                                               size_t n_req, didcl_event_fn on_event,
                                               void *user, didcl_results **out);
+
+/* didcl_session_generate for independent requests (a server's queue): batched the same
+ * way, but each request succeeds or fails alone. out (n_req pointers) receives one
+ * results per request, each freed with didcl_results_free: out[i]->status is DIDCL_OK and
+ * its samples are there, or it is the request's failure with out[i]->error, its message
+ * (a bad request, a plugin failing, a device error, or a cancel: on_event returning
+ * nonzero for an event of request i cancels request i only). Returns DIDCL_OK when every
+ * request succeeded, else the first failed request's status; a failure of the call itself
+ * (a NULL argument, out of memory) leaves every out[i] NULL. */
+DIDCL_API didcl_status didcl_session_generate_each(didcl_session_t s, const didcl_request *reqs,
+                                                   size_t n_req, didcl_event_fn on_event,
+                                                   void *user, didcl_results **out);
 
 #ifdef __cplusplus
 }

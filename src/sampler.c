@@ -129,7 +129,7 @@ static didcl_status notify(run *r, enum didcl_gen_event_kind kind, int32_t start
     if (!r->observe)
         return DIDCL_OK;
     didcl_gen_event ev = {kind, r->sample, r->stage, r->n, start, len, remasked,
-                          r->nfe_total, r->seq, r->traj};
+                          r->nfe_total, r->seq, r->traj, DIDCL_OK};
     if (r->observe(r->observe_user, &ev) != 0)
         return didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host (sample %u, "
                           "stage %u, after %d forwards)", r->sample, r->stage,
@@ -491,6 +491,7 @@ static didcl_status run_init(run *r, const didcl_denoiser *dn, const didcl_gen_o
     }
     memset(out, 0, sizeof *out);
     out->n_stages = 1 + o->n_revisions;
+    out->batch = 1;
     return DIDCL_OK;
 }
 
@@ -575,32 +576,110 @@ didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_ge
     return s;
 }
 
-/* ---- batches ---- */
+/* ---- lockstep batches and groups ---- */
 
-/* Lockstep denoise of one stage-1 block over the batch: every forward is one
- * block_logits_batch over all nb sequences; each run that still has masks draws from
- * its own rows exactly as denoise() would (finished runs' rows are computed and
- * ignored: a block step changes no cache). */
-static didcl_status denoise_batch(run *rs, uint32_t nb, const int32_t **seqs, float *logits,
-                                  int32_t start, int32_t B, int32_t *steps_left, int *done) {
+int didcl_gen_options_batchable(const didcl_gen_options *a, const didcl_gen_options *b) {
+    return a && b && a->use_kv_cache && b->use_kv_cache && !a->var_length &&
+           !b->var_length && !a->reject_low_entropy && !b->reject_low_entropy &&
+           a->block > 0 && a->block == b->block;
+}
+
+int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o) {
+    return dn->max_batch > 1 && dn->reset_batch && dn->block_logits_batch &&
+           dn->store_kv_batch && didcl_gen_options_batchable(o, o) &&
+           (dn->model_length <= 0 || dn->model_length / o->block >= 2);
+}
+
+/* Tell job j's observer that it is over: finished (status OK, res filled) or failed
+ * (its message is didcl_last_error()'s), but not cancelled: the observer did that. A finished job's observer may still refuse it
+ * (nonzero): DIDCL_ERR_CANCELLED. */
+static didcl_status job_done(const didcl_sampler_job *j, const didcl_gen_result *res,
+                             didcl_status status) {
+    if (!j->observe || status == DIDCL_ERR_CANCELLED) /* it knows what it cancelled */
+        return DIDCL_OK;
+    didcl_gen_event ev = {DIDCL_GEN_DONE, j->sample, 0, 0, 0, 0, 0, 0, NULL, NULL, status};
+    if (status == DIDCL_OK) {
+        ev.stage = (uint32_t)res->n_stages;
+        ev.n = res->n;
+        for (int32_t k = 0; k < res->n_stages; k++)
+            ev.nfe += res->stages[k].nfe;
+        ev.seq = res->tokens;
+        ev.traj = res->traj;
+    }
+    if (j->observe(j->observe_user, &ev) != 0 && status == DIDCL_OK)
+        return didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host after "
+                          "sample %u", j->sample);
+    return DIDCL_OK;
+}
+
+/* Job j ran with outcome e (res filled when DIDCL_OK): record it in *status, tell its
+ * observer, and drop a result the observer refuses. Returns the job's final status. */
+static didcl_status job_end(const didcl_sampler_job *j, didcl_gen_result *res, uint32_t batch,
+                            didcl_status e, didcl_status *status) {
+    if (e == DIDCL_OK) {
+        res->batch = batch;
+        e = job_done(j, res, DIDCL_OK);
+        if (e != DIDCL_OK)
+            didcl_gen_result_free(res);
+    } else {
+        job_done(j, NULL, e);
+    }
+    *status = e;
+    return e;
+}
+
+/* A lockstep batch. Slots hold the runs longest first, so the sequences still drafting
+ * at any block are a prefix and keep their KV-cache slots as shorter ones leave. In an
+ * isolating group a run that fails leaves alone (st[b], its slot computed and ignored);
+ * otherwise its failure is the batch's. */
+typedef struct lockstep {
+    run rs[DIDCL_SAMPLER_MAX_BATCH];
+    const didcl_sampler_job *job[DIDCL_SAMPLER_MAX_BATCH];
+    didcl_status st[DIDCL_SAMPLER_MAX_BATCH];
+    uint32_t nb;
+    int isolate;
+} lockstep;
+
+static didcl_status lockstep_fail(lockstep *ls, uint32_t b, didcl_status s) {
+    job_done(ls->job[b], NULL, s);
+    if (!ls->isolate)
+        return s;
+    ls->st[b] = s;
+    /* its slot rides along to the end: keep it a clean sequence for the store passes */
+    run *r = &ls->rs[b];
+    for (int32_t p = 0; p < r->o->length; p++)
+        if (r->seq[p] == r->dn->mask_id)
+            r->seq[p] = r->dn->bos_id;
+    return DIDCL_OK;
+}
+
+/* Lockstep denoise of one stage-1 block over slots [0, nb): every forward is one
+ * block_logits_batch over them; each run that still has masks draws from its own rows
+ * exactly as denoise() would, under its own options (finished and failed runs' rows are
+ * computed and ignored: a block step changes no cache). */
+static didcl_status denoise_batch(lockstep *ls, uint32_t nb, const int32_t **seqs,
+                                  float *logits, int32_t start, int32_t B) {
+    run *rs = ls->rs;
     const didcl_denoiser *dn = rs[0].dn;
-    const didcl_gen_options *o = rs[0].o;
     const size_t rows = (size_t)B * (size_t)dn->vocab;
     int32_t first[DIDCL_SAMPLER_MAX_BATCH], count[DIDCL_SAMPLER_MAX_BATCH],
-        m[DIDCL_SAMPLER_MAX_BATCH];
+        m[DIDCL_SAMPLER_MAX_BATCH], steps_left[DIDCL_SAMPLER_MAX_BATCH];
+    int done[DIDCL_SAMPLER_MAX_BATCH];
     for (uint32_t b = 0; b < nb; b++) {
-        steps_left[b] = o->steps;
-        done[b] = 0;
+        steps_left[b] = rs[b].o->steps;
+        done[b] = ls->st[b] != DIDCL_OK;
     }
     for (int32_t step = 0;; step++) {
         uint32_t active = 0;
         for (uint32_t b = 0; b < nb; b++) {
             if (done[b])
                 continue;
-            m[b] = pick(&rs[b], start, B, o->mode, &first[b], &count[b]);
+            m[b] = pick(&rs[b], start, B, rs[b].o->mode, &first[b], &count[b]);
             if (m[b] == 0) {
                 done[b] = 1;
-                DIDCL_TRY(notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0));
+                didcl_status s = notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0);
+                if (s != DIDCL_OK)
+                    DIDCL_TRY(lockstep_fail(ls, b, s));
             } else {
                 active++;
             }
@@ -611,22 +690,27 @@ static didcl_status denoise_batch(run *rs, uint32_t nb, const int32_t **seqs, fl
         for (uint32_t b = 0; b < nb; b++) {
             if (done[b])
                 continue;
+            const didcl_gen_options *o = rs[b].o;
             add_flops(&rs[b], DIDCL_FWD_BLOCK, B, start + B);
-            DIDCL_TRY(draw_commit(&rs[b], logits + b * rows, start, B, 1, m[b], first[b],
-                                  count[b], o->mode, &steps_left[b], o->threshold, step,
-                                  start / B));
+            didcl_status s = draw_commit(&rs[b], logits + b * rows, start, B, 1, m[b],
+                                         first[b], count[b], o->mode, &steps_left[b],
+                                         o->threshold, step, start / B);
+            if (s != DIDCL_OK) {
+                done[b] = 1;
+                DIDCL_TRY(lockstep_fail(ls, b, s));
+            }
         }
     }
 }
 
-/* Stage 1 of nb runs in lockstep (cached, fixed length, no rejection rule). */
-static didcl_status draft_batch(run *rs, uint32_t nb, const int32_t *prompt, int32_t n_prompt) {
+/* Stage 1 of the batch in lockstep (cached, fixed lengths, one block size). A sequence
+ * leaves after its last block: its store-KV pass is skipped, as alone. */
+static didcl_status draft_batch(lockstep *ls) {
+    run *rs = ls->rs;
+    const uint32_t nb = ls->nb;
     const didcl_denoiser *dn = rs[0].dn;
-    const didcl_gen_options *o = rs[0].o;
-    const int32_t L = o->length, B = o->block;
+    const int32_t B = rs[0].o->block, L = rs[0].o->length;
     const int32_t *seqs[DIDCL_SAMPLER_MAX_BATCH];
-    int32_t steps_left[DIDCL_SAMPLER_MAX_BATCH];
-    int done[DIDCL_SAMPLER_MAX_BATCH];
     float *logits = malloc(sizeof *logits * (size_t)nb * (size_t)B * (size_t)dn->vocab);
     if (!logits)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate logits for a batch "
@@ -636,20 +720,28 @@ static didcl_status draft_batch(run *rs, uint32_t nb, const int32_t *prompt, int
         r->st->tries = 1;
         r->st->committed = 0;
         r->st->block = B;
-        r->n = L;
-        init_draft(r, prompt, n_prompt);
+        r->n = r->o->length;
+        init_draft(r, ls->job[b]->prompt, ls->job[b]->n_prompt);
         seqs[b] = r->seq;
     }
     didcl_status s = DIDCL_OK;
-    for (uint32_t b = 0; b < nb && s == DIDCL_OK; b++)
-        s = notify(&rs[b], DIDCL_GEN_START, 0, 0, 0);
+    for (uint32_t b = 0; b < nb && s == DIDCL_OK; b++) {
+        didcl_status e = notify(&rs[b], DIDCL_GEN_START, 0, 0, 0);
+        if (e != DIDCL_OK)
+            s = lockstep_fail(ls, b, e);
+    }
     if (s == DIDCL_OK)
         s = dn->reset_batch(dn->ctx, nb);
     for (int32_t start = 0; s == DIDCL_OK && start < L; start += B) {
-        s = denoise_batch(rs, nb, seqs, logits, start, B, steps_left, done);
-        if (s == DIDCL_OK && start + B < L) {
-            s = dn->store_kv_batch(dn->ctx, nb, seqs, start, B);
-            for (uint32_t b = 0; s == DIDCL_OK && b < nb; b++) {
+        uint32_t k = 0, ks = 0; /* drafting this block; with a block after it */
+        while (k < nb && rs[k].o->length > start)
+            k++;
+        while (ks < k && rs[ks].o->length > start + B)
+            ks++;
+        s = denoise_batch(ls, k, seqs, logits, start, B);
+        if (s == DIDCL_OK && ks > 0) {
+            s = dn->store_kv_batch(dn->ctx, ks, seqs, start, B);
+            for (uint32_t b = 0; s == DIDCL_OK && b < ks; b++) {
                 add_flops(&rs[b], DIDCL_FWD_STORE_KV, B, start + B);
                 rs[b].st->store_kv++;
             }
@@ -659,52 +751,169 @@ static didcl_status draft_batch(run *rs, uint32_t nb, const int32_t *prompt, int
     return s;
 }
 
-int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o) {
-    return dn->max_batch > 1 && dn->reset_batch && dn->block_logits_batch &&
-           dn->store_kv_batch && o->use_kv_cache && !o->var_length &&
-           !o->reject_low_entropy && o->block > 0 &&
-           (dn->model_length <= 0 || dn->model_length / o->block >= 2);
-}
-
-/* One lockstep batch: stage 1 together, then each sample's revisions in sample order. */
-static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_gen_options *o,
-                                 const int32_t *prompt, int32_t n_prompt, uint32_t sample0,
-                                 uint32_t nb, didcl_remask_t remask,
-                                 didcl_gen_observer observe, void *observe_user,
-                                 didcl_gen_result *res) {
-    run rs[DIDCL_SAMPLER_MAX_BATCH];
-    uint32_t ready = 0;
+/* One lockstep batch of jobs idx[0..nb) (job order): stage 1 together, then each run's
+ * revisions in job order (so a remask handle sees the calls it would see alone).
+ * status[j] becomes DIDCL_OK when res[j] holds job j's result. */
+static didcl_status run_lockstep(const didcl_denoiser *dn, const didcl_sampler_job *jobs,
+                                 const uint32_t *idx, uint32_t nb, didcl_remask_t *use,
+                                 int isolate, didcl_gen_result *res, didcl_status *status) {
+    lockstep *ls = calloc(1, sizeof *ls);
+    uint32_t slot_of[DIDCL_SAMPLER_MAX_BATCH], order[DIDCL_SAMPLER_MAX_BATCH];
+    if (!ls)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: out of memory for a batch of %u", nb);
+    ls->nb = nb;
+    ls->isolate = isolate;
+    for (uint32_t i = 0; i < nb; i++) { /* longest first, ties in job order */
+        uint32_t b = i;
+        while (b > 0 && jobs[order[b - 1]].o->length < jobs[idx[i]].o->length) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = idx[i];
+    }
     didcl_status s = DIDCL_OK;
-    for (; ready < nb && s == DIDCL_OK; ready++)
-        s = run_init(&rs[ready], dn, o, sample0 + ready, observe, observe_user, &res[ready]);
+    uint32_t ready = 0;
+    for (; ready < nb && s == DIDCL_OK; ready++) {
+        const didcl_sampler_job *j = &jobs[order[ready]];
+        ls->job[ready] = j;
+        s = run_init(&ls->rs[ready], dn, j->o, j->sample, j->observe, j->observe_user,
+                     &res[order[ready]]);
+    }
     if (s != DIDCL_OK) {
         for (uint32_t b = 0; b + 1 < ready; b++)
-            run_free(&rs[b]);
+            run_free(&ls->rs[b]);
+        free(ls);
         return s;
     }
-    for (uint32_t b = 0; b < nb; b++)
-        stage_enter(&rs[b], &res[b], 0);
+    for (uint32_t b = 0; b < nb; b++) {
+        stage_enter(&ls->rs[b], &res[order[b]], 0);
+        for (uint32_t i = 0; i < nb; i++)
+            if (idx[i] == order[b])
+                slot_of[i] = b;
+    }
     double t0 = now_s();
-    s = draft_batch(rs, nb, prompt, n_prompt);
+    s = draft_batch(ls);
     double share = (now_s() - t0) / nb; /* each sample's share of the batch's time */
-    uint32_t b = 0;
-    for (; s == DIDCL_OK && b < nb; b++) {
-        rs[b].st->seconds = share;
-        s = notify(&rs[b], DIDCL_GEN_STAGE_DONE, 0, rs[b].n, 0);
-        if (s != DIDCL_OK)
-            run_free(&rs[b]); /* as run_stages does with a run that fails */
+    if (s != DIDCL_OK && isolate) { /* the batch failed as a whole: each run with it */
+        const char *msg = didcl_last_error();
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", msg);
+        for (uint32_t b = 0; b < nb; b++)
+            if (ls->st[b] == DIDCL_OK) {
+                didcl_fail(s, "%s", keep);
+                lockstep_fail(ls, b, s);
+            }
+        s = DIDCL_OK;
+    }
+    uint32_t i = 0;
+    for (; s == DIDCL_OK && i < nb; i++) {
+        const uint32_t b = slot_of[i], j = idx[i];
+        run *r = &ls->rs[b];
+        if (ls->st[b] != DIDCL_OK) {
+            run_free(r);
+            status[j] = ls->st[b];
+            continue;
+        }
+        r->st->seconds = share;
+        didcl_status e = notify(r, DIDCL_GEN_STAGE_DONE, 0, r->n, 0);
+        if (e != DIDCL_OK)
+            run_free(r); /* as run_stages does with a run that fails */
         else
-            s = run_stages(&rs[b], prompt, n_prompt, 1, remask, &res[b]);
+            e = run_stages(r, jobs[j].prompt, jobs[j].n_prompt, 1, use[j], &res[j]);
+        e = job_end(&jobs[j], &res[j], nb, e, &status[j]);
+        if (e != DIDCL_OK && !isolate)
+            s = e;
     }
-    if (s != DIDCL_OK) {
-        for (uint32_t i = 0; i + 1 < b; i++) /* handed over to res */
-            didcl_gen_result_free(&res[i]);
-        /* run_stages freed the failing run (b - 1); a failed draft (b == 0) leaves all */
-        for (uint32_t i = b; i < nb; i++)
-            run_free(&rs[i]);
-        return s;
+    /* a failure that ends the batch: the runs not reached are still held */
+    for (; i < nb; i++)
+        if (s != DIDCL_OK)
+            run_free(&ls->rs[slot_of[i]]);
+    free(ls);
+    return s;
+}
+
+didcl_status didcl_sampler_run_group(const didcl_denoiser *dn, const didcl_sampler_job *jobs,
+                                     uint32_t n, int isolate, didcl_gen_result *res,
+                                     didcl_status *status) {
+    didcl_remask_t *use = calloc(n ? n : 1, sizeof *use);
+    didcl_remask_t *owned = calloc(n ? n : 1, sizeof *owned);
+    didcl_status *st = calloc(n ? n : 1, sizeof *st);
+    uint32_t *idx = malloc(sizeof *idx * (n ? n : 1));
+    uint8_t *taken = calloc(n ? n : 1, 1);
+    didcl_status s = use && owned && st && idx && taken
+                         ? DIDCL_OK
+                         : didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: out of memory for %u "
+                                      "samples", n);
+    for (uint32_t j = 0; st && j < n; j++)
+        st[j] = DIDCL_ERR_CANCELLED; /* not run yet */
+    for (uint32_t j = 0; s == DIDCL_OK && j < n; j++) {
+        const didcl_sampler_job *jb = &jobs[j];
+        didcl_status e = check_inputs(dn, jb->o, jb->prompt, jb->n_prompt);
+        if (e == DIDCL_OK)
+            e = remask_or_default(jb->o, jb->remask, &use[j], &owned[j]);
+        if (e != DIDCL_OK) {
+            taken[j] = 1;
+            st[j] = e;
+            job_done(jb, NULL, e);
+            if (!isolate)
+                s = e;
+        }
     }
-    return DIDCL_OK;
+    /* batches in job order: each job with the next compatible ones, up to the cap */
+    for (uint32_t j = 0; s == DIDCL_OK && j < n; j++) {
+        if (taken[j])
+            continue;
+        const didcl_gen_options *o = jobs[j].o;
+        uint32_t nb = 0;
+        idx[nb++] = j;
+        taken[j] = 1;
+        if (!jobs[j].solo && didcl_sampler_batchable(dn, o)) {
+            uint32_t cap = dn->max_batch < DIDCL_SAMPLER_MAX_BATCH ? dn->max_batch
+                                                                  : DIDCL_SAMPLER_MAX_BATCH;
+            if (dn->model_length > 0 && (uint32_t)(dn->model_length / o->block) < cap)
+                cap = (uint32_t)(dn->model_length / o->block);
+            for (uint32_t k = j + 1; k < n && nb < cap; k++)
+                if (!taken[k] && !jobs[k].solo && didcl_gen_options_batchable(o, jobs[k].o) &&
+                    didcl_sampler_batchable(dn, jobs[k].o)) {
+                    idx[nb++] = k;
+                    taken[k] = 1;
+                }
+        }
+        didcl_status e;
+        if (nb > 1) {
+            e = run_lockstep(dn, jobs, idx, nb, use, isolate, res, st);
+        } else {
+            e = run_one(dn, o, jobs[j].prompt, jobs[j].n_prompt, jobs[j].sample, use[j],
+                        jobs[j].observe, jobs[j].observe_user, &res[j]);
+            e = job_end(&jobs[j], &res[j], 1, e, &st[j]);
+            if (isolate)
+                e = DIDCL_OK;
+        }
+        if (e != DIDCL_OK && isolate) { /* the batch could not start (out of memory) */
+            for (uint32_t i = 0; i < nb; i++)
+                if (st[idx[i]] != DIDCL_OK) {
+                    st[idx[i]] = e;
+                    job_done(&jobs[idx[i]], NULL, e);
+                }
+            e = DIDCL_OK;
+        }
+        s = e;
+    }
+    for (uint32_t j = 0; owned && j < n; j++)
+        didcl_remask_free(owned[j]);
+    if (s != DIDCL_OK) /* all or nothing: what was made goes */
+        for (uint32_t j = 0; j < n; j++)
+            if (st && st[j] == DIDCL_OK)
+                didcl_gen_result_free(&res[j]);
+    if (status && st)
+        for (uint32_t j = 0; j < n; j++)
+            status[j] = s != DIDCL_OK ? s : st[j];
+    free(use);
+    free(owned);
+    free(st);
+    free(idx);
+    free(taken);
+    return s;
 }
 
 didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
@@ -712,35 +921,16 @@ didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_o
                                      uint32_t first_sample, uint32_t n_samples,
                                      didcl_remask_t remask, didcl_gen_observer observe,
                                      void *observe_user, didcl_gen_result *res) {
-    didcl_remask_t use, owned;
-    DIDCL_TRY(check_inputs(dn, o, prompt, n_prompt));
-    DIDCL_TRY(remask_or_default(o, remask, &use, &owned));
-    uint32_t cap = 1;
-    if (didcl_sampler_batchable(dn, o)) {
-        cap = dn->max_batch < DIDCL_SAMPLER_MAX_BATCH ? dn->max_batch : DIDCL_SAMPLER_MAX_BATCH;
-        if (dn->model_length > 0 && (uint32_t)(dn->model_length / o->block) < cap)
-            cap = (uint32_t)(dn->model_length / o->block);
-    }
-    didcl_status s = DIDCL_OK;
-    uint32_t done = 0;
-    while (s == DIDCL_OK && done < n_samples) {
-        uint32_t nb = n_samples - done < cap ? n_samples - done : cap;
-        if (nb == 1)
-            s = run_one(dn, o, prompt, n_prompt, first_sample + done, use, observe,
-                        observe_user, &res[done]);
-        else
-            s = run_lockstep(dn, o, prompt, n_prompt, first_sample + done, nb, use, observe,
-                             observe_user, &res[done]);
-        if (s == DIDCL_OK)
-            done += nb;
-    }
-    didcl_remask_free(owned);
-    if (s != DIDCL_OK) {
-        for (uint32_t i = 0; i < done; i++)
-            didcl_gen_result_free(&res[i]);
-        return s;
-    }
-    return DIDCL_OK;
+    didcl_sampler_job *jobs = calloc(n_samples ? n_samples : 1, sizeof *jobs);
+    if (!jobs)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: out of memory for %u samples",
+                          n_samples);
+    for (uint32_t i = 0; i < n_samples; i++)
+        jobs[i] = (didcl_sampler_job){o, prompt, n_prompt, first_sample + i, remask, 0,
+                                      observe, observe_user};
+    didcl_status s = didcl_sampler_run_group(dn, jobs, n_samples, 0, res, NULL);
+    free(jobs);
+    return s;
 }
 
 void didcl_gen_result_free(didcl_gen_result *res) {

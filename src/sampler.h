@@ -63,6 +63,7 @@ typedef struct didcl_gen_result {
     int32_t n_stages;               /* 1 + revisions */
     didcl_stage_stats stages[1 + DIDCL_MAX_REVISIONS];
     int low_entropy;                /* the last draft attempt still failed the rule */
+    uint32_t batch;                 /* sequences of the lockstep batch it drafted in */
 } didcl_gen_result;
 
 /* What a generation observer is told, as it happens (for streaming, live display and
@@ -76,6 +77,10 @@ enum didcl_gen_event_kind {
     DIDCL_GEN_REMASK = 3,     /* a revision stage set `remasked` positions back to MASK
                                  (seq holds mask_id there) */
     DIDCL_GEN_STAGE_DONE = 4, /* the stage is over; n is the length it left */
+    DIDCL_GEN_DONE = 5,       /* run_group only: the job is over, finished (status OK;
+                                 seq/traj are its result) or failed (status; the message
+                                 is didcl_last_error()'s); not sent after the observer's
+                                 own cancel */
 };
 
 typedef struct didcl_gen_event {
@@ -88,6 +93,7 @@ typedef struct didcl_gen_event {
     int32_t nfe;                        /* committing forwards so far, all stages */
     const int32_t *seq;                 /* (n,) tokens; masked positions hold mask_id */
     const didcl_remask_position *traj;  /* (n,) the trajectory so far */
+    didcl_status status;                /* DONE: how the job ended */
 } didcl_gen_event;
 
 /* Returns 0 to go on; anything else cancels the run, which fails with
@@ -114,21 +120,47 @@ didcl_status didcl_sampler_run_observed(const didcl_denoiser *dn, const didcl_ge
 #define DIDCL_SAMPLER_MAX_BATCH 64
 
 /* Nonzero when samples under o can run in lockstep on dn: dn has the batched calls
- * (max_batch > 1), drafting uses the KV cache, and no rule can make samples diverge in
- * length or redraw (var_length, reject_low_entropy). */
+ * (max_batch > 1) and didcl_gen_options_batchable(o, o): drafting uses the KV cache, and
+ * no rule can make samples diverge in length or redraw (var_length, reject_low_entropy). */
 int didcl_sampler_batchable(const didcl_denoiser *dn, const didcl_gen_options *o);
 
-/* Generate samples first_sample .. first_sample + n_samples - 1 into res (n_samples,),
- * each exactly as didcl_sampler_run_observed would with that sample index (same tokens,
- * trajectory and counts). When batchable, stage 1 runs in lockstep in batches of up to
- * min(max_batch, model_length / block, DIDCL_SAMPLER_MAX_BATCH) samples: one
- * block_logits_batch per step for the whole batch (a sample whose block is already clean
- * sits that step out and its rows are ignored), one store_kv_batch per block; then each
- * sample's revision stages run alone, in sample order (so the remask handle sees the
- * same sequence of calls). Otherwise the samples run one after another. Observer events of a
- * batch's samples interleave in stage 1 (ev->sample tells them apart). A batched stage
- * 1's `seconds` is the batch's time divided by its size. On failure nothing is
- * returned (results already made are freed). */
+/* One sample of a group run (didcl_sampler_run_group): its options, prompt, RNG sample
+ * index, remask handle (NULL: "lowconf" opened with o->seed when a revision needs it)
+ * and observer. Jobs may differ in everything; solo keeps a job out of lockstep batches. */
+typedef struct didcl_sampler_job {
+    const didcl_gen_options *o;
+    const int32_t *prompt;
+    int32_t n_prompt;
+    uint32_t sample;
+    didcl_remask_t remask;
+    int solo;
+    didcl_gen_observer observe;
+    void *observe_user;
+} didcl_sampler_job;
+
+/* Run n jobs, each exactly as didcl_sampler_run_observed would alone (same tokens,
+ * trajectory and counts). Batches form in job order: a job that is not solo and is
+ * batchable takes the following jobs whose options didcl_gen_options_batchable accepts
+ * (same block; prompts, lengths, seeds, commit rules, temperature, top-p and revisions
+ * may differ), up to min(max_batch, model_length / block, DIDCL_SAMPLER_MAX_BATCH)
+ * sequences. Stage 1 of a batch runs in lockstep: one block_logits_batch per step over
+ * the sequences still drafting (longest first: a shorter one leaves after its last
+ * block; one whose block is already clean sits the step out, its rows ignored), one
+ * store_kv_batch per block; then each job's revision stages run alone, in job order. A
+ * batched stage 1's `seconds` is the batch's time divided by its size; res[j].batch is
+ * the batch's size. Each job's observer gets DIDCL_GEN_DONE when it is over: finished,
+ * or failed (the status; its message is current during the event; a failure
+ * of a whole batch, such as a device error, reaches each job only when isolating).
+ * isolate 0: all or nothing, as didcl_sampler_run_batch: the first failure (or an
+ * observer's cancel) stops the group and nothing is returned. isolate 1: a job that
+ * fails or is cancelled ends alone and the others go on; status[j] (n,) is each job's
+ * outcome, res[j] filled where DIDCL_OK. status may be NULL. */
+didcl_status didcl_sampler_run_group(const didcl_denoiser *dn, const didcl_sampler_job *jobs,
+                                     uint32_t n, int isolate, didcl_gen_result *res,
+                                     didcl_status *status);
+
+/* Samples first_sample .. first_sample + n_samples - 1 of one prompt and options: a group
+ * of those jobs (all or nothing). */
 didcl_status didcl_sampler_run_batch(const didcl_denoiser *dn, const didcl_gen_options *o,
                                      const int32_t *prompt, int32_t n_prompt,
                                      uint32_t first_sample, uint32_t n_samples,

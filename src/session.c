@@ -4,8 +4,8 @@
  * A session owns a checkpoint on the host, its tokenizer, a device runtime and, built on
  * the first generate, the model on the device. didcl_session_generate turns requests
  * (prompt, options, remask spec, samples) into plans — defaults resolved, options,
- * prompt and plugin checked, a lockstep batch size chosen — runs the DiD sampler
- * (sampler.c) over the model's denoiser, and hands back library-owned results: ids,
+ * prompt and plugin checked — runs all their samples as one sampler group (sampler.c:
+ * compatible samples of every request share lockstep batches) over the model's denoiser, and hands back library-owned results: ids,
  * text, per-stage statistics, the per-position trace with the draft and the remask
  * history. Hosts (the CLI, a server, bindings) need nothing else to generate.
  *
@@ -206,7 +206,7 @@ typedef struct plan {
     int32_t n_prompt;
     didcl_remask_t remask;       /* the request's strategy, seeded with its seed */
     uint32_t samples;
-    uint32_t nb;                 /* samples per lockstep batch */
+    int solo;                    /* DIDCL_REQUEST_SEQUENTIAL: never in a lockstep batch */
 } plan;
 
 static void plan_free(plan *p) {
@@ -290,14 +290,7 @@ static didcl_status plan_make(didcl_session_t s, const didcl_request *rq, plan *
     if (didcl_remask_open(spec, s->plugin_path, &hc, &p->remask) != DIDCL_OK)
         return didcl_fail_context(DIDCL_ERR_PLUGIN, "remask %s", spec);
     p->samples = rq->samples ? rq->samples : 1;
-    p->nb = 1;
-    const didcl_gen_options *o = &p->o;
-    if (!(rq->flags & DIDCL_REQUEST_SEQUENTIAL) && p->samples > 1 && o->use_kv_cache &&
-        !o->var_length && !o->reject_low_entropy) {
-        p->nb = p->samples < s->max_batch ? p->samples : s->max_batch;
-        if (p->nb > (uint32_t)(o->length / o->block))
-            p->nb = (uint32_t)(o->length / o->block);
-    }
+    p->solo = (rq->flags & DIDCL_REQUEST_SEQUENTIAL) != 0;
     return DIDCL_OK;
 }
 
@@ -329,76 +322,53 @@ void didcl_results_free(didcl_results *r) {
     for (size_t i = 0; i < r->n; i++)
         sample_free((didcl_sample *)&r->samples[i]);
     free((void *)r->samples);
+    if (r->status != DIDCL_OK)
+        free((void *)r->error); /* a failed request's message is its own */
     free(r);
 }
 
-/* ---- running a plan ----------------------------------------------------------------- */
+/* ---- running requests ------------------------------------------------------------- */
 
-/* What the sampler's observer needs to turn its events into the public ones, and the
- * per-sample history (draft, remasks) of the batch in flight. */
-typedef struct run_ctx {
+/* One request of a call: where its samples go and how it ended. */
+typedef struct req_state {
+    plan p;
+    didcl_status status;         /* DIDCL_OK, or its first failure */
+    char *error;                 /* that failure's message */
+    size_t first;                /* index of its sample 0 in the call's samples */
+} req_state;
+
+typedef struct call {
     didcl_session_t s;
-    const plan *p;
-    uint32_t request;
-    uint32_t base;               /* sample index of slot 0 */
-    uint32_t *remasked;          /* (nb, L) bit k-2: remasked by stage k */
-    int32_t *draft;              /* (nb, L) tokens after stage 1 */
-    int32_t *attempts;           /* (nb,) */
+    req_state *rq;
+    size_t n_req;
     didcl_event_fn on_event;
     void *user;
-} run_ctx;
+    int isolate;
+} call;
 
-static int observe(void *user, const didcl_gen_event *ev) {
-    run_ctx *c = user;
-    const size_t L = (size_t)c->p->o.length, slot = ev->sample - c->base;
-    uint32_t *remasked = c->remasked + slot * L;
-    didcl_event e;
-    memset(&e, 0, sizeof e);
-    switch (ev->kind) {
-    case DIDCL_GEN_START:
-        c->attempts[slot]++;
-        e.kind = DIDCL_EVENT_STAGE_START;
-        break;
-    case DIDCL_GEN_REMASK:
-        for (int32_t i = 0; i < ev->n; i++)
-            if (ev->seq[i] == c->s->dn.mask_id && !(ev->traj[i].flags & DIDCL_REMASK_LOCKED))
-                remasked[i] |= 1u << (ev->stage - 2);
-        e.kind = DIDCL_EVENT_STAGE_START;
-        break;
-    case DIDCL_GEN_COMMIT: e.kind = DIDCL_EVENT_COMMIT; break;
-    case DIDCL_GEN_BLOCK_DONE: e.kind = DIDCL_EVENT_BLOCK_DONE; break;
-    case DIDCL_GEN_STAGE_DONE:
-        if (ev->stage == 1)
-            memcpy(c->draft + slot * L, ev->seq, sizeof *c->draft * (size_t)ev->n);
-        e.kind = DIDCL_EVENT_STAGE_DONE;
-        break;
-    }
-    if (!c->on_event)
-        return 0;
-    e.request = c->request;
-    e.sample = ev->sample;
-    e.stage = ev->stage;
-    e.attempt = c->attempts[slot];
-    e.n = ev->n;
-    e.start = ev->start;
-    e.len = ev->len;
-    e.remasked = ev->remasked;
-    e.nfe = ev->nfe;
-    e.n_prompt = c->p->n_prompt;
-    e.seq = ev->seq;
-    e.trace = ev->traj;
-    e.remasked_by = remasked;
-    return c->on_event(&e, c->user);
-}
+/* One sample (a sampler job): what the sampler's observer needs to turn its events into
+ * the public ones, the sample's history (draft, remasks) and where its result goes. */
+typedef struct job_ctx {
+    call *c;
+    uint32_t request, index;
+    int32_t attempts;
+    int made;                    /* *out holds the finished sample */
+    uint32_t *remasked;          /* (L,) bit k-2: remasked by stage k */
+    int32_t *draft;              /* (L,) tokens after stage 1 */
+    didcl_gen_result *res;       /* the sampler's result, taken over by out */
+    didcl_sample *out;
+} job_ctx;
 
 /* Turn a sampler result into a public sample (takes its arrays). */
-static didcl_status sample_make(run_ctx *c, didcl_gen_result *r, uint32_t index, uint32_t nb,
-                                didcl_sample *x) {
-    const plan *p = c->p;
-    const size_t L = (size_t)p->o.length, slot = index - c->base;
+static didcl_status sample_make(job_ctx *jc, didcl_gen_result *r) {
+    const plan *p = &jc->c->rq[jc->request].p;
+    didcl_session_t s = jc->c->s;
+    const size_t L = (size_t)p->o.length;
+    didcl_sample *x = jc->out;
     memset(x, 0, sizeof *x);
-    x->request = c->request;
-    x->index = index;
+    jc->made = 1;
+    x->request = jc->request;
+    x->index = jc->index;
     x->options = p->o;
     snprintf(x->remask, sizeof x->remask, "%s", didcl_remask_name(p->remask));
     x->n = r->n;
@@ -410,91 +380,239 @@ static didcl_status sample_make(run_ctx *c, didcl_gen_result *r, uint32_t index,
     x->n_stages = r->n_stages;
     memcpy(x->stages, r->stages, sizeof x->stages);
     x->low_entropy = r->low_entropy;
-    x->batch = nb;
+    x->batch = r->batch;
     int32_t *draft = malloc(sizeof *draft * L);
     uint32_t *rem = malloc(sizeof *rem * L);
     x->draft = draft;
     x->remasked = rem;
     if (!draft || !rem)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "results: out of memory");
-    memcpy(draft, c->draft + slot * L, sizeof *draft * L);
-    memcpy(rem, c->remasked + slot * L, sizeof *rem * L);
+    memcpy(draft, jc->draft, sizeof *draft * L);
+    memcpy(rem, jc->remasked, sizeof *rem * L);
     int32_t n = x->n; /* a var-length run's final end-of-text is not text */
-    if (p->o.var_length && n > p->n_prompt + 1 && x->tokens[n - 1] == c->s->dn.eos_id)
+    if (p->o.var_length && n > p->n_prompt + 1 && x->tokens[n - 1] == s->dn.eos_id)
         n--;
     x->ids = x->tokens + 1;
     x->n_ids = n - 1;
     char *text;
-    DIDCL_TRY(didcl_tokenizer_decode(c->s->tok, x->ids, (size_t)x->n_ids, &text, &x->text_len));
+    DIDCL_TRY(didcl_tokenizer_decode(s->tok, x->ids, (size_t)x->n_ids, &text, &x->text_len));
     x->text = text;
     return DIDCL_OK;
 }
 
-/* Run plan p's samples into out[0 .. p->samples). */
-static didcl_status plan_run(didcl_session_t s, const plan *p, uint32_t request,
-                             didcl_event_fn on_event, void *user, didcl_sample *out,
-                             size_t *n_out, double *load_seconds) {
-    const size_t L = (size_t)p->o.length;
-    const double t0 = now_s();
-    DIDCL_TRY(session_model(s, (uint32_t)L, p->nb));
-    *load_seconds += now_s() - t0;
-    run_ctx c = {s, p, request, 0, NULL, NULL, NULL, on_event, user};
-    c.remasked = malloc(sizeof *c.remasked * L * p->nb);
-    c.draft = malloc(sizeof *c.draft * L * p->nb);
-    c.attempts = malloc(sizeof *c.attempts * p->nb);
-    didcl_gen_result *res = calloc(p->nb, sizeof *res);
-    didcl_status st = DIDCL_OK;
-    if (!c.remasked || !c.draft || !c.attempts || !res)
-        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for a batch of %u", p->nb);
-    for (uint32_t s0 = 0; st == DIDCL_OK && s0 < p->samples; s0 += p->nb) {
-        const uint32_t nbat = p->samples - s0 < p->nb ? p->samples - s0 : p->nb;
-        c.base = s0;
-        memset(c.remasked, 0, sizeof *c.remasked * L * nbat);
-        memset(c.draft, 0, sizeof *c.draft * L * nbat);
-        memset(c.attempts, 0, sizeof *c.attempts * nbat);
-        st = didcl_sampler_run_batch(&s->dn, &p->o, p->prompt, p->n_prompt, s0, nbat,
-                                     p->remask, observe, &c, res);
+/* The sample ended with a failure: the request's first one is kept (message with it). */
+static void job_failed(job_ctx *jc, didcl_status status) {
+    req_state *q = &jc->c->rq[jc->request];
+    if (q->status != DIDCL_OK)
+        return;
+    q->status = status;
+    char buf[ERR_MAX];
+    snprintf(buf, sizeof buf, "sample %u: %s", jc->index, didcl_last_error());
+    q->error = strdup(buf);
+}
+
+/* Hand the host its event of kind for the sampler's ev (SAMPLE_DONE: for the finished
+ * sample x). Its nonzero answer cancels the sample, and with it the request. */
+static int emit(job_ctx *jc, enum didcl_event_kind kind, const didcl_gen_event *ev,
+                const didcl_sample *x) {
+    call *c = jc->c;
+    if (!c->on_event)
+        return 0;
+    didcl_event e;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    e.request = jc->request;
+    e.sample = jc->index;
+    e.stage = x ? (uint32_t)x->n_stages : ev->stage;
+    e.attempt = jc->attempts;
+    e.n = x ? x->n : ev->n;
+    e.start = ev->start;
+    e.len = ev->len;
+    e.remasked = ev->remasked;
+    e.nfe = ev->nfe;
+    e.n_prompt = c->rq[jc->request].p.n_prompt;
+    e.seq = x ? x->tokens : ev->seq;
+    e.trace = x ? x->trace : ev->traj;
+    e.remasked_by = x ? x->remasked : jc->remasked;
+    e.result = x;
+    if (c->on_event(&e, c->user) == 0)
+        return 0;
+    didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host (sample %u)", jc->index);
+    job_failed(jc, DIDCL_ERR_CANCELLED);
+    return 1;
+}
+
+static int observe(void *user, const didcl_gen_event *ev) {
+    job_ctx *jc = user;
+    call *c = jc->c;
+    enum didcl_event_kind kind = DIDCL_EVENT_STAGE_START;
+    switch (ev->kind) {
+    case DIDCL_GEN_DONE: /* the finished sample: the public result, then its event */
+        if (ev->status != DIDCL_OK) {
+            job_failed(jc, ev->status);
+            return 0;
+        }
+        didcl_status st = sample_make(jc, jc->res);
         if (st != DIDCL_OK) {
-            if (nbat > 1)
-                didcl_fail_context(st, "samples %u to %u", s0, s0 + nbat - 1);
-            else
-                didcl_fail_context(st, "sample %u", s0);
-            break;
+            job_failed(jc, st);
+            return 1;
         }
-        uint32_t j = 0;
-        for (; j < nbat && st == DIDCL_OK; j++) {
-            didcl_sample *x = &out[(*n_out)++];
-            st = sample_make(&c, &res[j], s0 + j, nbat, x);
-            didcl_gen_result_free(&res[j]);
-            if (st == DIDCL_OK && on_event) {
-                didcl_event e;
-                memset(&e, 0, sizeof e);
-                e.kind = DIDCL_EVENT_SAMPLE_DONE;
-                e.request = request;
-                e.sample = x->index;
-                e.stage = (uint32_t)x->n_stages;
-                e.attempt = c.attempts[j];
-                e.n = x->n;
-                for (int32_t k = 0; k < x->n_stages; k++)
-                    e.nfe += x->stages[k].nfe;
-                e.n_prompt = x->n_prompt;
-                e.seq = x->tokens;
-                e.trace = x->trace;
-                e.remasked_by = x->remasked;
-                e.result = x;
-                if (on_event(&e, user) != 0)
-                    st = didcl_fail(DIDCL_ERR_CANCELLED, "generation cancelled by the host "
-                                    "after sample %u", x->index);
-            }
-        }
-        for (; j < nbat; j++)
-            didcl_gen_result_free(&res[j]);
+        return emit(jc, DIDCL_EVENT_SAMPLE_DONE, ev, jc->out);
+    case DIDCL_GEN_START: jc->attempts++; break;
+    case DIDCL_GEN_REMASK:
+        for (int32_t i = 0; i < ev->n; i++)
+            if (ev->seq[i] == c->s->dn.mask_id && !(ev->traj[i].flags & DIDCL_REMASK_LOCKED))
+                jc->remasked[i] |= 1u << (ev->stage - 2);
+        break;
+    case DIDCL_GEN_COMMIT: kind = DIDCL_EVENT_COMMIT; break;
+    case DIDCL_GEN_BLOCK_DONE: kind = DIDCL_EVENT_BLOCK_DONE; break;
+    case DIDCL_GEN_STAGE_DONE:
+        if (ev->stage == 1)
+            memcpy(jc->draft, ev->seq, sizeof *jc->draft * (size_t)ev->n);
+        kind = DIDCL_EVENT_STAGE_DONE;
+        break;
     }
+    /* a request that failed in one sample stops its others at their next event */
+    if (c->isolate && c->rq[jc->request].status != DIDCL_OK)
+        return 1;
+    return emit(jc, kind, ev, NULL);
+}
+
+static void stats_add(didcl_results *r, const didcl_sample *x) {
+    if (x->n_stages > r->n_stages)
+        r->n_stages = x->n_stages;
+    if (x->batch > r->batch)
+        r->batch = x->batch;
+    r->generated += x->n_ids - x->n_prompt;
+    for (int32_t k = 0; k < x->n_stages; k++) {
+        didcl_stage_stats *a = &r->totals[k];
+        const didcl_stage_stats *b = &x->stages[k];
+        a->stage = b->stage;
+        a->block = b->block;
+        a->gamma = b->gamma;
+        a->remasked += b->remasked;
+        a->committed += b->committed;
+        a->nfe += b->nfe;
+        a->store_kv += b->store_kv;
+        a->tries += b->tries;
+        a->flops += b->flops;
+        a->seconds += b->seconds;
+    }
+}
+
+/* Plan the requests (a bad one fails the call, or alone when isolating), then run every
+ * planned sample as one sampler group: samples[] (request then sample order) receives
+ * them. */
+static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_out,
+                             double *load_seconds) {
+    didcl_session_t s = c->s;
+    size_t total = 0;
+    uint32_t L = 0, batchable = 0;
+    for (size_t i = 0; i < c->n_req; i++) {
+        req_state *q = &c->rq[i];
+        q->first = total;
+        if (q->status != DIDCL_OK)
+            continue;
+        total += q->p.samples;
+        if ((uint32_t)q->p.o.length > L)
+            L = (uint32_t)q->p.o.length;
+        if (!q->p.solo && didcl_gen_options_batchable(&q->p.o, &q->p.o))
+            batchable += q->p.samples;
+    }
+    didcl_sample *samples = calloc(total ? total : 1, sizeof *samples);
+    didcl_sampler_job *jobs = calloc(total ? total : 1, sizeof *jobs);
+    job_ctx *jcs = calloc(total ? total : 1, sizeof *jcs);
+    didcl_gen_result *res = calloc(total ? total : 1, sizeof *res);
+    const size_t cells = (size_t)(L ? L : 1) * (total ? total : 1);
+    uint32_t *rem = calloc(cells, sizeof *rem);
+    int32_t *draft = calloc(cells, sizeof *draft);
+    *samples_out = samples;
+    *total_out = total;
+    if (!samples || !jobs || !jcs || !res || !rem || !draft) {
+        free(jobs);
+        free(jcs);
+        free(res);
+        free(rem);
+        free(draft);
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for %zu samples",
+                          total);
+    }
+    didcl_status st = DIDCL_OK;
+    if (total) {
+        uint32_t nb = batchable < s->max_batch ? batchable : s->max_batch;
+        const double t0 = now_s();
+        st = session_model(s, L, nb > 1 ? nb : 1);
+        *load_seconds += now_s() - t0;
+    }
+    for (size_t i = 0, j = 0; st == DIDCL_OK && i < c->n_req; i++) {
+        req_state *q = &c->rq[i];
+        for (uint32_t k = 0; q->status == DIDCL_OK && k < q->p.samples; k++, j++) {
+            jcs[j] = (job_ctx){c, (uint32_t)i, k, 0, 0, rem + j * L, draft + j * L, &res[j],
+                               &samples[j]};
+            jobs[j] = (didcl_sampler_job){&q->p.o, q->p.prompt, q->p.n_prompt, k,
+                                          q->p.remask, q->p.solo,
+                                          observe, &jcs[j]};
+        }
+    }
+    didcl_status *jst = calloc(total ? total : 1, sizeof *jst);
+    if (st == DIDCL_OK && !jst)
+        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for %zu samples", total);
+    if (st == DIDCL_OK && total)
+        st = didcl_sampler_run_group(&s->dn, jobs, (uint32_t)total, c->isolate, res, jst);
+    for (size_t j = 0; st == DIDCL_OK && j < total; j++) /* a failure no event told of */
+        if (jst[j] != DIDCL_OK || !jcs[j].made) {
+            didcl_fail(jst[j] != DIDCL_OK ? jst[j] : DIDCL_ERR_CANCELLED, "not generated (%s)",
+                       didcl_status_str(jst[j]));
+            job_failed(&jcs[j], jst[j] != DIDCL_OK ? jst[j] : DIDCL_ERR_CANCELLED);
+        }
+    free(jst);
+    for (size_t j = 0; j < total; j++) {
+        didcl_gen_result_free(&res[j]);
+        /* a sample made but then refused (its request failed) is not returned */
+        if (jcs[j].made && (st != DIDCL_OK || c->rq[jcs[j].request].status != DIDCL_OK)) {
+            sample_free(&samples[j]);
+            memset(&samples[j], 0, sizeof samples[j]);
+            jcs[j].made = 0;
+        }
+    }
+    if (st != DIDCL_OK && !c->isolate) {
+        for (size_t i = 0; i < c->n_req; i++) /* the failing sample, with its request */
+            if (c->rq[i].status != DIDCL_OK && c->rq[i].error) {
+                didcl_fail(c->rq[i].status, "%s", c->rq[i].error);
+                break;
+            }
+    }
+    free(jobs);
+    free(jcs);
     free(res);
-    free(c.remasked);
-    free(c.draft);
-    free(c.attempts);
+    free(rem);
+    free(draft);
     return st;
+}
+
+/* Plan every request: all or nothing, or each alone (isolate). */
+static didcl_status call_plan(call *c, const didcl_request *reqs) {
+    for (size_t i = 0; i < c->n_req; i++) {
+        didcl_status st = plan_make(c->s, &reqs[i], &c->rq[i].p);
+        if (st == DIDCL_OK)
+            continue;
+        if (!c->isolate) {
+            if (c->n_req > 1)
+                didcl_fail_context(st, "request %zu", i);
+            return st;
+        }
+        c->rq[i].status = st;
+        c->rq[i].error = strdup(didcl_last_error());
+    }
+    return DIDCL_OK;
+}
+
+static void call_free(call *c) {
+    for (size_t i = 0; c->rq && i < c->n_req; i++) {
+        plan_free(&c->rq[i].p);
+        free(c->rq[i].error);
+    }
+    free(c->rq);
 }
 
 didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs, size_t n_req,
@@ -505,63 +623,119 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
         return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "generate: %s is NULL",
                                           out ? "the request array" : "the results pointer"));
     const double t0 = now_s();
-    plan *plans = calloc(n_req ? n_req : 1, sizeof *plans);
+    call c = {s, calloc(n_req ? n_req : 1, sizeof *c.rq), n_req, on_event, user, 0};
     didcl_results *r = calloc(1, sizeof *r);
-    didcl_status st = plans && r ? DIDCL_OK
-                                 : didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory");
-    /* every request is checked before anything runs */
-    size_t total = 0;
-    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
-        st = plan_make(s, &reqs[i], &plans[i]);
-        if (st != DIDCL_OK && n_req > 1)
-            didcl_fail_context(st, "request %zu", i);
-        else
-            total += plans[i].samples;
-    }
+    didcl_status st = c.rq && r ? DIDCL_OK
+                                : didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory");
+    if (st == DIDCL_OK)
+        st = call_plan(&c, reqs);
     didcl_sample *samples = NULL;
-    if (st == DIDCL_OK && !(samples = calloc(total ? total : 1, sizeof *samples)))
-        st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory for %zu samples", total);
-    if (r)
+    size_t total = 0;
+    if (st == DIDCL_OK) {
+        st = call_run(&c, &samples, &total, &r->load_seconds);
         r->samples = samples;
-    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
-        st = plan_run(s, &plans[i], (uint32_t)i, on_event, user, samples, &r->n,
-                      &r->load_seconds);
-        if (st != DIDCL_OK && n_req > 1)
-            didcl_fail_context(st, "request %zu", i);
-        if (st == DIDCL_OK && plans[i].nb > r->batch)
-            r->batch = plans[i].nb;
     }
-    for (size_t i = 0; plans && i < n_req; i++)
-        plan_free(&plans[i]);
-    free(plans);
+    for (size_t i = 0; st != DIDCL_OK && n_req > 1 && i < n_req; i++)
+        if (c.rq && c.rq[i].status != DIDCL_OK && c.rq[i].error) {
+            didcl_fail(c.rq[i].status, "request %zu: %s", i, c.rq[i].error);
+            break;
+        }
+    call_free(&c);
     if (st != DIDCL_OK) {
         if (!r)
             free(samples);
+        else
+            r->n = 0;
         didcl_results_free(r);
         return session_fail(s, st);
     }
-    for (size_t i = 0; i < r->n; i++) {
-        const didcl_sample *x = &r->samples[i];
-        if (x->n_stages > r->n_stages)
-            r->n_stages = x->n_stages;
-        r->generated += x->n_ids - x->n_prompt;
-        for (int32_t k = 0; k < x->n_stages; k++) {
-            didcl_stage_stats *a = &r->totals[k];
-            const didcl_stage_stats *b = &x->stages[k];
-            a->stage = b->stage;
-            a->block = b->block;
-            a->gamma = b->gamma;
-            a->remasked += b->remasked;
-            a->committed += b->committed;
-            a->nfe += b->nfe;
-            a->store_kv += b->store_kv;
-            a->tries += b->tries;
-            a->flops += b->flops;
-            a->seconds += b->seconds;
-        }
-    }
+    r->n = total;
+    r->error = "";
+    for (size_t i = 0; i < r->n; i++)
+        stats_add(r, &r->samples[i]);
     r->seconds = now_s() - t0 - r->load_seconds;
     *out = r;
+    s->err[0] = '\0';
+    return DIDCL_OK;
+}
+
+didcl_status didcl_session_generate_each(didcl_session_t s, const didcl_request *reqs,
+                                         size_t n_req, didcl_event_fn on_event, void *user,
+                                         didcl_results **out) {
+    if (!s)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: NULL handle");
+    if (!out || (!reqs && n_req))
+        return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "generate: %s is NULL",
+                                          out ? "the request array" : "the results array"));
+    for (size_t i = 0; i < n_req; i++)
+        out[i] = NULL;
+    const double t0 = now_s();
+    call c = {s, calloc(n_req ? n_req : 1, sizeof *c.rq), n_req, on_event, user, 1};
+    didcl_status st = c.rq ? DIDCL_OK : didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory");
+    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++)
+        if (!(out[i] = calloc(1, sizeof *out[i])))
+            st = didcl_fail(DIDCL_ERR_NO_MEMORY, "generate: out of memory");
+    if (st == DIDCL_OK)
+        st = call_plan(&c, reqs);
+    didcl_sample *samples = NULL;
+    size_t total = 0;
+    double load = 0.0;
+    if (st == DIDCL_OK)
+        st = call_run(&c, &samples, &total, &load);
+    const double seconds = now_s() - t0 - load;
+    didcl_status first = DIDCL_OK;
+    for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
+        req_state *q = &c.rq[i];
+        didcl_results *r = out[i];
+        r->load_seconds = load;
+        r->seconds = seconds;
+        r->status = q->status;
+        r->error = "";
+        if (q->status != DIDCL_OK) {
+            r->error = q->error; /* handed over: freed with r */
+            q->error = NULL;
+            if (!r->error)
+                r->error = strdup(didcl_status_str(q->status));
+            if (first == DIDCL_OK)
+                first = q->status;
+            continue;
+        }
+        didcl_sample *x = malloc(sizeof *x * (q->p.samples ? q->p.samples : 1));
+        if (!x) {
+            r->status = first = DIDCL_ERR_NO_MEMORY;
+            r->error = strdup("results: out of memory");
+            continue;
+        }
+        memcpy(x, samples + q->first, sizeof *x * q->p.samples);
+        memset(samples + q->first, 0, sizeof *x * q->p.samples);
+        r->samples = x;
+        r->n = q->p.samples;
+        for (size_t k = 0; k < r->n; k++) {
+            x[k].request = (uint32_t)i;
+            stats_add(r, &x[k]);
+        }
+    }
+    if (samples) { /* what no request took (out of memory above) */
+        for (size_t j = 0; j < total; j++)
+            sample_free(&samples[j]);
+        free(samples);
+    }
+    call_free(&c);
+    if (st != DIDCL_OK) {
+        for (size_t i = 0; i < n_req; i++) {
+            didcl_results_free(out[i]);
+            out[i] = NULL;
+        }
+        return session_fail(s, st);
+    }
+    if (first != DIDCL_OK) {
+        for (size_t i = 0; i < n_req; i++)
+            if (out[i]->status != DIDCL_OK) {
+                snprintf(s->err, sizeof s->err, "request %zu: %s", i, out[i]->error);
+                break;
+            }
+        return first;
+    }
     s->err[0] = '\0';
     return DIDCL_OK;
 }

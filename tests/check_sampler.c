@@ -876,6 +876,125 @@ START_TEST(test_batch_failures) {
 }
 END_TEST
 
+/* different prompts, lengths, seeds, commit rules and revisions in one group: each job
+ * is what it is alone; the batch takes the compatible jobs in order up to the cap, a
+ * solo job and another block size stay out */
+START_TEST(test_group_mixed_jobs) {
+    const int32_t p1[3] = {3, 4, 5}, p2[5] = {9, 8, 7, 6, 5};
+    didcl_gen_options o[6];
+    for (int j = 0; j < 6; j++) {
+        o[j] = opts(j == 1 ? 24 : j == 2 ? 16 : j == 5 ? 28 : 32, j == 4 ? 8 : 4);
+        o[j].seed = 11 + (uint64_t)j;
+    }
+    o[1].mode = DIDCL_COMMIT_STEPS;
+    o[1].steps = 2;
+    o[1].n_revisions = 1;
+    o[1].revisions[0] = (didcl_revision){0.3, 8};
+    o[2].mode = DIDCL_COMMIT_THRESHOLD;
+    o[2].threshold = 0.2;
+    o[2].top_p = 0.8;
+    o[2].temperature = 0.7;
+    o[5].n_revisions = 1;
+    o[5].revisions[0] = (didcl_revision){0.5, 0};
+    const didcl_sampler_job jobs[6] = {
+        {&o[0], p1, 3, 0, NULL, 0, NULL, NULL}, {&o[1], p2, 5, 1, NULL, 0, NULL, NULL},
+        {&o[2], NULL, 0, 2, NULL, 0, NULL, NULL}, {&o[3], p1, 3, 3, NULL, 1, NULL, NULL},
+        {&o[4], p2, 5, 4, NULL, 0, NULL, NULL}, {&o[5], p2, 5, 5, NULL, 0, NULL, NULL}};
+    use_fake(HASH);
+    didcl_denoiser db = batched(4);
+    didcl_gen_result res[6], one;
+    didcl_status st[6];
+    ck_assert_int_eq(didcl_sampler_run_group(&db, jobs, 6, 0, res, st), DIDCL_OK);
+    const uint32_t batch[6] = {4, 4, 4, 1, 1, 4};
+    for (int j = 0; j < 6; j++) {
+        ck_assert_int_eq(st[j], DIDCL_OK);
+        ck_assert_uint_eq(res[j].batch, batch[j]);
+        ck_assert_int_eq(res[j].n, o[j].length);
+    }
+    ck_assert_int_eq(FB[3].n_store, 16 / 4 - 1); /* the shortest (slot 3) left early */
+    ck_assert_int_eq(FB[0].n_store, 32 / 4 - 1);
+    for (int j = 0; j < 6; j++) {
+        use_fake(HASH);
+        ck_assert_int_eq(didcl_sampler_run(&D, &o[j], jobs[j].prompt, jobs[j].n_prompt,
+                                           jobs[j].sample, NULL, &one),
+                         DIDCL_OK);
+        same_result(&one, &res[j]);
+        didcl_gen_result_free(&one);
+        didcl_gen_result_free(&res[j]);
+    }
+}
+END_TEST
+
+/* Records how a job ended; cancels at its `cancel_at`-th event (0: never). */
+typedef struct ending {
+    int events, cancel_at, done;
+    didcl_status status;
+} ending;
+
+static int note_end(void *user, const didcl_gen_event *ev) {
+    ending *e = user;
+    if (ev->kind == DIDCL_GEN_DONE) {
+        e->done++;
+        e->status = ev->status;
+        if (ev->status != DIDCL_OK)
+            ck_assert_msg(strstr(didcl_last_error(), "refused"), "%s", didcl_last_error());
+        return 0;
+    }
+    return ++e->events == e->cancel_at;
+}
+
+/* an isolating group: a job cancelled in the shared draft and one whose plugin fails
+ * end alone; the others finish as alone */
+START_TEST(test_group_isolates_failures) {
+    use_fake(HASH);
+    didcl_gen_options o = opts(32, 4);
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.25;
+    didcl_remask_t rec = open_test_plugin(&recorder, "recorder");
+    fail_sample = 2;
+    ending e[4];
+    memset(e, 0, sizeof e);
+    e[1].cancel_at = 5;
+    didcl_sampler_job jobs[4];
+    for (uint32_t j = 0; j < 4; j++)
+        jobs[j] = (didcl_sampler_job){&o, NULL, 0, j, j == 2 ? rec : NULL, 0, note_end, &e[j]};
+    didcl_denoiser db = batched(4);
+    didcl_gen_result res[4], one;
+    didcl_status st[4];
+    ck_assert_int_eq(didcl_sampler_run_group(&db, jobs, 4, 1, res, st), DIDCL_OK);
+    fail_sample = -1;
+    didcl_remask_free(rec);
+    ck_assert_int_eq(st[1], DIDCL_ERR_CANCELLED);
+    ck_assert_int_eq(e[1].events, 5); /* nothing after its cancel, not even DONE */
+    ck_assert_int_eq(e[1].done, 0);
+    ck_assert_int_eq(st[2], DIDCL_ERR_PLUGIN);
+    ck_assert_int_eq(e[2].done, 1);
+    ck_assert_int_eq(e[2].status, DIDCL_ERR_PLUGIN);
+    for (uint32_t j = 0; j < 4; j += 3) {
+        ck_assert_int_eq(st[j], DIDCL_OK);
+        ck_assert_int_eq(e[j].done, 1);
+        ck_assert_int_eq(e[j].status, DIDCL_OK);
+        ck_assert_uint_eq(res[j].batch, 4);
+        use_fake(HASH);
+        ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, j, NULL, &one), DIDCL_OK);
+        same_result(&one, &res[j]);
+        didcl_gen_result_free(&one);
+        didcl_gen_result_free(&res[j]);
+    }
+    /* the batched step failing fails every job still drafting, each with the message */
+    use_fake(HASH);
+    db = batched(4);
+    memset(e, 0, sizeof e);
+    for (uint32_t j = 0; j < 4; j++)
+        jobs[j] = (didcl_sampler_job){&o, NULL, 0, j, NULL, 0, NULL, NULL};
+    fail_batch_at = 8;
+    ck_assert_int_eq(didcl_sampler_run_group(&db, jobs, 4, 1, res, st), DIDCL_OK);
+    fail_batch_at = -1;
+    for (uint32_t j = 0; j < 4; j++)
+        ck_assert_int_eq(st[j], DIDCL_ERR_OPENCL);
+}
+END_TEST
+
 typedef struct seen {
     int start, commit, block_done, remask, stage_done;
     int32_t last_nfe, remasked, first_block_done_start, blocks_in_order;
@@ -910,6 +1029,7 @@ static int watch(void *user, const didcl_gen_event *ev) {
         w->stage_done++;
         w->last_stage = ev->stage;
         break;
+    case DIDCL_GEN_DONE: break;
     }
     return 0;
 }
@@ -999,12 +1119,14 @@ static Suite *sampler_suite(void) {
     tcase_add_test(tc, test_observer_events);
     tcase_add_test(tc, test_observer_cancels);
     tcase_add_test(tc, test_batch_equals_sequential);
+    tcase_add_test(tc, test_group_mixed_jobs);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_add_test(lim, test_low_entropy_rule);
     tcase_add_test(lim, test_invalid_selections);
     tcase_add_test(lim, test_option_messages);
     tcase_add_test(lim, test_batch_failures);
+    tcase_add_test(lim, test_group_isolates_failures);
     suite_add_tcase(s, lim);
     return s;
 }

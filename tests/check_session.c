@@ -268,6 +268,59 @@ START_TEST(test_batches_and_requests) {
 }
 END_TEST
 
+/* Requests with different prompts, lengths and seeds share lockstep batches and are
+ * each what they are alone; generate_each keeps a bad, a cancelled and a good request
+ * apart. */
+static int cancel_request(const didcl_event *ev, void *user) {
+    return ev->request == *(uint32_t *)user && ev->kind == DIDCL_EVENT_COMMIT;
+}
+
+START_TEST(test_requests_batched_together) {
+    didcl_session_t s = open_session(4);
+    didcl_request rr[3] = {request(1, 1), request(2, 2), request(3, 1)};
+    rr[0].prompt = "A";
+    rr[1].options.length = 24;
+    rr[2].options.length = 16;
+    rr[2].options.n_revisions = 1;
+    rr[2].options.revisions[0].gamma = 0.5;
+    didcl_results *all, *one;
+    ck_assert_int_eq(didcl_session_generate(s, rr, 3, NULL, NULL, &all), DIDCL_OK);
+    ck_assert_uint_eq(all->n, 4);
+    ck_assert_uint_eq(all->batch, 4);
+    for (size_t i = 0, k = 0; i < 3; i++) {
+        ck_assert_int_eq(didcl_session_generate(s, &rr[i], 1, NULL, NULL, &one), DIDCL_OK);
+        for (size_t j = 0; j < one->n; j++, k++) {
+            ck_assert_uint_eq(all->samples[k].request, i);
+            ck_assert_uint_eq(all->samples[k].batch, 4);
+            assert_same_sample(&one->samples[j], &all->samples[k]);
+        }
+        didcl_results_free(one);
+    }
+    /* each alone: request 0 bad, request 1 cancelled by its events, request 2 fine */
+    didcl_request bad[3] = {rr[0], rr[1], rr[2]};
+    bad[0].options.block = 3;
+    uint32_t victim = 1;
+    didcl_results *each[3];
+    ck_assert_int_eq(didcl_session_generate_each(s, bad, 3, cancel_request, &victim, each),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(each[0]->status, DIDCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(each[0]->error, "block 3"));
+    ck_assert_uint_eq(each[0]->n, 0);
+    ck_assert_int_eq(each[1]->status, DIDCL_ERR_CANCELLED);
+    ck_assert_uint_eq(each[1]->n, 0);
+    ck_assert_int_eq(each[2]->status, DIDCL_OK);
+    ck_assert_str_eq(each[2]->error, "");
+    ck_assert_uint_eq(each[2]->n, 1);
+    ck_assert_uint_eq(each[2]->samples[0].batch, 3); /* drafted with request 1's two */
+    assert_same_sample(&all->samples[3], &each[2]->samples[0]);
+    ck_assert_ptr_nonnull(strstr(didcl_session_error(s), "request 0: "));
+    for (int i = 0; i < 3; i++)
+        didcl_results_free(each[i]);
+    didcl_results_free(all);
+    didcl_session_free(s);
+}
+END_TEST
+
 typedef struct seen {
     int n, stage_start[3], commits, blocks[3], stage_done[3], sample_done;
     int cancel_at;            /* cancel at this event (1-based), 0: never */
@@ -356,6 +409,7 @@ static Suite *session_suite(void) {
     tcase_add_test(tc, test_errors_per_session);
     tcase_add_test(tc, test_generate_one);
     tcase_add_test(tc, test_batches_and_requests);
+    tcase_add_test(tc, test_requests_batched_together);
     tcase_add_test(tc, test_events_and_cancel);
     suite_add_tcase(s, tc);
     return s;

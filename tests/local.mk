@@ -186,3 +186,6 @@ EXTRA_DIST += tests/serve.sh docs/serve.md docs/serve-playground.png
 # didcl serve (each skips without its package).
 TESTS += tests/serve_openai.sh tests/serve_playground.sh
 EXTRA_DIST += tests/serve_openai.sh tests/serve_playground.sh
+# Two servers behind HAProxy, one killed mid-run (skips without haproxy).
+TESTS += tests/serve_balance.sh
+EXTRA_DIST += tests/serve_balance.sh tools/haproxy-didcl.cfg docs/scaling.md

@@ -171,6 +171,8 @@ int main(void) {
     F(didcl_results, seconds);
     F(didcl_results, load_seconds);
     F(didcl_results, batch);
+    F(didcl_results, status);
+    F(didcl_results, error);
     E();
     S(didcl_event);
     F(didcl_event, kind);

@@ -3,7 +3,9 @@
 # `check_generate --write-model` writes (length 32, block 4): non-streamed and streamed
 # completions (the deltas give exactly the non-streamed text, and both equal `didcl
 # generate` for the same seed, length and revision), n > 1, stop strings, /v1/models,
-# /health, /metrics, the playground page, 8 concurrent clients x 2 requests, every bad
+# /health, /metrics, the playground page, 8 concurrent clients x 2 requests (drafted
+# together: /metrics shows lockstep batches > 1), two workers on one device named twice,
+# --host ::1 (where the loopback has IPv6), every bad
 # input (a 4xx naming the field, the server still answering), a failing plugin, a full
 # queue (503 + Retry-After), the timeout (504), a client that disconnects, --api-key,
 # and SIGTERM (the running request finishes, the server exits 0). Servers listen on
@@ -247,8 +249,12 @@ assert not errs, errs
 assert len(out) == 16, sorted(out)
 for (s, k), t in out.items():
     assert t == alone[s], (s, k, t, alone[s])
+# they were drafted together: requests of one sample each in lockstep batches > 1
+st, b, _ = h.call(U + "/metrics")
+m = dict(l.split(" ", 1) for l in b.splitlines() if l.startswith("didcl_"))
+assert float(m["didcl_batch_occupancy"]) > 1 and float(m["didcl_requests_per_call"]) > 1, m
 ' "$U" "$tmp/conc"
-step "8 concurrent clients x 2 requests checked"
+step "8 concurrent clients x 2 requests checked (batched together)"
 
 # ---- bad input: a 4xx naming the field; the server still answers ----
 # bad STATUS PARAM BODY
@@ -405,7 +411,16 @@ st, b, _ = h.call(U + "/v1/completions", {"seed": 1, "max_tokens": 8}, H)
 assert st == 200, b
 ' "$U"
 KEY=sekret
-# a plugin that fails fails that request only
+kill -INT "$B_PID"
+i=0
+while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 "$B_PID" 2>/dev/null && fail "server B did not stop on SIGINT"
+step "api key, queue, timeout, SIGINT checked"
+
+# ---- two workers on the device named twice (two sessions, two model copies) ----
+KEY=
+start D --device 0:0,0:0 ${TEST_PLUGINS_DIR:+--plugin-path "$TEST_PLUGINS_DIR"}
+# a plugin that fails fails that request only (on a server without a short timeout)
 if [ -n "${TEST_PLUGINS_DIR:-}" ] && [ -f "$TEST_PLUGINS_DIR/didcl-remask-misbehave.so" ]; then
     post '{"seed":1,"revise":0.25,"remask":"misbehave:mode=dup"}' "$tmp/plug.json"
     pyc '
@@ -415,15 +430,58 @@ e = json.load(open(sys.argv[1]))["error"]
 assert e["param"] == "remask" and e["code"] == "plugin_error" and "remask selection" in e["message"], e
 ' "$tmp/plug.json"
 fi
-kill -INT "$B_PID"
-i=0
-while kill -0 "$B_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-kill -0 "$B_PID" 2>/dev/null && fail "server B did not stop on SIGINT"
-step "api key, queue, timeout, SIGINT checked"
+pyc '
+import json, sys, threading, h
+U = sys.argv[1]
+body = lambda s: {"prompt": "The sea", "max_tokens": 12, "seed": 200 + s, "revise": 0.25}
+alone = {s: json.loads(h.call(U + "/v1/completions", body(s))[1])["choices"][0]["text"]
+         for s in range(6)}
+out, errs = {}, []
+def client(s):
+    try:
+        st, b, _ = h.call(U + "/v1/completions", body(s))
+        assert st == 200, b
+        out[s] = json.loads(b)["choices"][0]["text"]
+    except Exception as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=client, args=(s,)) for s in range(6)]
+[t.start() for t in ts]
+[t.join(120) for t in ts]
+assert not errs and out == alone, (errs, out, alone)
+st, b, _ = h.call(U + "/v1/models/m")
+assert json.loads(b)["didcl"]["devices"] == [json.loads(b)["didcl"]["device"]] * 2, b
+st, b, _ = h.call(U + "/metrics")
+w = [l for l in b.splitlines() if l.startswith("didcl_worker_completions_total{")]
+assert len(w) == 2 and all(float(l.split()[-1]) > 0 for l in w), w
+assert "didcl_workers 2" in b
+' "$U"
+kill -TERM "$D_PID"
+step "two workers checked"
+
+# ---- IPv6: --host ::1 (skipped where the loopback has no IPv6) ----
+if "$PY" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    "$DIDCL" serve $M --host ::1 --port 0 >"$tmp/v6.log" 2>&1 &
+    V6_PID=$!
+    PIDS="$PIDS $V6_PID"
+    i=0
+    until grep -q '^didcl serve: port' "$tmp/v6.log" || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+    port=$(sed -n 's/^didcl serve: port \([0-9]*\)$/\1/p' "$tmp/v6.log")
+    grep -q "listening on http://\[::1\]:$port/" "$tmp/v6.log" || fail "IPv6: $(cat "$tmp/v6.log")"
+    code=$(curl -sg --max-time 60 -o "$tmp/v6.json" -w '%{http_code}' -d '{"seed":1,"max_tokens":8}' "http://[::1]:$port/v1/completions")
+    [ "$code" = 200 ] || fail "IPv6 completion: $code $(cat "$tmp/v6.json")"
+    code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
+    [ "$code" = 000 ] || fail "--host ::1 also answers on IPv4 ($code)"
+    kill -TERM "$V6_PID"
+    step "IPv6 checked"
+else
+    echo "no IPv6 loopback here: --host ::1 not tested"
+fi
 
 # ---- usage errors ----
 "$DIDCL" serve --port 99999 >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] || fail "--port 99999 not a usage error"
 "$DIDCL" serve --host nohost $M >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] || fail "--host nohost not a usage error"
+"$DIDCL" serve --device 0:0,nosuchdevice $M >/dev/null 2>"$tmp/err"; [ $? -ne 0 ] || fail "--device nosuchdevice accepted"
+grep -q "nosuchdevice" "$tmp/err" || fail "--device nosuchdevice: $(cat "$tmp/err")"
 "$DIDCL" serve --help | grep -q -- '--max-queue' || fail "serve --help"
 
 exit $failed

@@ -6,13 +6,16 @@ then from --clients concurrent clients, and prints requests/s, generated tokens/
 p50/p99 latency of both, as a Markdown table (docs/serve.md has a run and its command).
 
     python3 tools/serve-bench.py --url http://127.0.0.1:8080 --requests 32 --clients 8 \
-        --max-tokens 27 --revise 0.25 [--n 1] [--stream] [--api-key K]
+        --max-tokens 27 --revise 0.25 [--n 1] [--stream] [--vary] [--api-key K]
 """
 import argparse, json, statistics, threading, time, urllib.request
 
 
 def one(args, seed):
-    body = {"prompt": args.prompt, "max_tokens": args.max_tokens, "seed": seed, "n": args.n}
+    prompt = args.prompt
+    if args.vary:  # a different prompt, of a different length, per request
+        prompt += " and" * (seed % 4) + " number %d" % seed
+    body = {"prompt": prompt, "max_tokens": args.max_tokens, "seed": seed, "n": args.n}
     if args.revise is not None:
         body["revise"] = args.revise
     if args.stream:
@@ -69,6 +72,8 @@ def main():
     ap.add_argument("--n", type=int, default=1)
     ap.add_argument("--revise", default=None)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--vary", action="store_true",
+                    help="a different prompt (and prompt length) per request")
     ap.add_argument("--api-key")
     args = ap.parse_args()
     one(args, 1)  # warm-up: builds the device model

@@ -125,6 +125,7 @@ class Results(Structure):
         ("n", c_size_t), ("samples", POINTER(Sample)), ("n_stages", c_int32),
         ("totals", StageStats * (1 + MAX_REVISIONS)), ("generated", c_int64),
         ("seconds", c_double), ("load_seconds", c_double), ("batch", c_uint32),
+        ("status", c_int), ("error", c_char_p),
     ]
 
 

@@ -6,12 +6,15 @@
  *
  * Threads: libmicrohttpd runs one thread per connection; they parse and check requests
  * (with their own tokenizer handle, under a mutex, to count prompt tokens) and put them
- * in a bounded FIFO. One worker thread owns the session (a session is single-threaded)
- * and runs the requests one after another, one didcl_session_generate call each; the
- * samples of one request (n > 1) are drafted in lockstep batches by the library. The
- * worker's event callback writes the SSE stream of a request into the request's buffer,
- * which the connection thread sends; it cancels the run (returns nonzero) when the
- * client has gone, the request timed out or the server is stopping for good.
+ * in a bounded FIFO. One worker thread per --device owns a session (a session is
+ * single-threaded: its own device context and model copy). A free worker takes the
+ * queue's head with the queued requests that can share its lockstep batches (up to
+ * --batch samples and its share of the queue when other workers are free) and runs them
+ * as one didcl_session_generate_each call: their samples are drafted together, and each
+ * request succeeds or fails alone. The worker's event callback writes the SSE stream of
+ * a request into the request's buffer, which the connection thread sends; it cancels
+ * that request (returns nonzero) when its client has gone, it timed out or the server is
+ * stopping for good.
  *
  * One mutex (G.mu) guards the queue, every job's outputs and the metrics; one condition
  * variable (G.cv) is broadcast whenever any of them changes.
@@ -54,12 +57,14 @@ static const char USAGE[] =
     "finishes (a second signal cancels it with an error). See docs/serve.md.\n"
     "  --model DIR         BD3-LM checkpoint (default: the installed default model)\n"
     "  --tokenizer PATH    tokenizer when DIR has none\n"
-    "  --device D          OpenCL device, P:D or a name substring (see didcl devices)\n"
-    "  --host ADDR         IPv4 address to listen on (127.0.0.1; 0.0.0.0 for all)\n"
+    "  --device D[,D...]   OpenCL device(s), P:D or a name substring (see didcl devices);\n"
+    "                      several (or --device again): one worker and model copy each\n"
+    "  --host ADDR         IPv4 or IPv6 address to listen on (127.0.0.1; 0.0.0.0 or ::)\n"
     "  --port N            TCP port (8080; 0 picks a free one, printed on stderr)\n"
     "  --api-key K         require 'Authorization: Bearer K' on /v1/ and /metrics\n"
     "  --max-queue N       requests waiting for the worker before 503 (64)\n"
-    "  --batch N           samples of one request (n) drafted in lockstep, 1 to 64 (16)\n"
+    "  --batch N           samples drafted in lockstep, of one request or of queued\n"
+    "                      requests together, 1 to 64 (16)\n"
     "  --timeout S         seconds a request may wait and run, then 504 (600; 0 = none)\n"
     "  --max-body BYTES    largest request body, else 413 (1048576)\n"
     "  --half              large weight matrices as half floats on the device\n"
@@ -124,34 +129,47 @@ typedef struct job {
     int32_t L;
 } job;
 
+/* One worker thread per --device: its own session (device, model copy). */
+typedef struct worker {
+    int index;
+    didcl_session_t s;
+    pthread_t thread;
+    char device[256];
+    unsigned long long completions, calls; /* under G.mu */
+} worker;
+
+#define MAX_WORKERS 16
+#define MAX_TAKE DIDCL_MAX_BATCH /* jobs one generate call takes */
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;
     int queued, max_queue;
-    int stopping, aborting, worker_done;
+    int stopping, aborting;
+    worker workers[MAX_WORKERS];
+    int n_workers, idle, workers_done;
+    uint32_t batch;             /* --batch: samples one generate call takes */
     double timeout;
     size_t max_body;
     const char *api_key;
     int quiet;
     unsigned long next_id;
-    didcl_session_t s;
-    const didcl_model_config *cfg; /* a copy: connection threads never touch the session */
+    const didcl_model_config *cfg; /* a copy: connection threads never touch a session */
     didcl_model_config cfg_copy;
     char model_id[256];
     char model_path[PATH_MAX];
-    char device_name[256];
     const char *plugin_path;
     didcl_tokenizer_t tok;      /* the connection threads' own handle, under tok_mu */
     pthread_mutex_t tok_mu;
-    didcl_tokenizer_t wtok;     /* the session's: worker only */
+    didcl_tokenizer_t wtok;     /* worker 0's session's: read-only token lookups */
     time_t started;
     /* metrics */
     unsigned long long req_total[6]; /* completions, models, health, metrics, page, other */
     unsigned long long resp_class[6]; /* by status / 100 */
     unsigned long long errors[N_ERROR_KINDS];
     unsigned long long gen_tokens, prompt_tokens, nfe, samples, completions_ok;
-    unsigned long long batch_sum, batch_calls;
+    unsigned long long batch_sum, batch_calls, call_requests;
     double gen_seconds, flops, load_seconds;
     int running;
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
@@ -476,7 +494,7 @@ static void final_text_free(final_text *f) {
     free(f->ends);
 }
 
-/* ---- the worker: one session, requests one after another ---- */
+/* ---- the workers: one session each; the queued jobs they take run together ---- */
 
 typedef struct run_ctx {
     job *j;
@@ -535,7 +553,7 @@ static void progressive_block(job *j, const didcl_event *ev, sample_state *st) {
 }
 
 static int on_event(const didcl_event *ev, void *user) {
-    run_ctx *rc = user;
+    run_ctx *rc = (run_ctx *)user + ev->request;
     job *j = rc->j;
     if (job_cancelled(j))
         return 1;
@@ -670,27 +688,30 @@ static void job_fail(job *j, const err *e) {
     pthread_mutex_unlock(&G.mu);
 }
 
-static void run_job(job *j) {
-    didcl_request rq = didcl_request_default();
-    rq.prompt = j->prompt;
-    rq.prompt_len = j->prompt_len;
-    rq.prompt_ids = j->prompt_ids;
-    rq.n_prompt_ids = j->n_prompt_ids;
-    rq.options = j->o;
-    rq.remask = j->remask;
-    rq.samples = j->n;
+/* Check a job against the worker's session and set up its stream state; on failure the
+ * job is answered and 0 returned. */
+static int job_prepare(worker *w, job *j, didcl_request *rq) {
+    *rq = didcl_request_default();
+    rq->prompt = j->prompt;
+    rq->prompt_len = j->prompt_len;
+    rq->prompt_ids = j->prompt_ids;
+    rq->n_prompt_ids = j->n_prompt_ids;
+    rq->options = j->o;
+    rq->remask = j->remask;
+    rq->samples = j->n;
     err e;
     didcl_gen_options resolved;
-    didcl_status st = didcl_session_check(G.s, &rq, &resolved);
+    didcl_status st = didcl_session_check(w->s, rq, &resolved);
     if (st != DIDCL_OK) {
-        const char *msg = didcl_session_error(G.s);
+        const char *msg = didcl_session_error(w->s);
         int plugin = st == DIDCL_ERR_PLUGIN;
         fail(&e, 400, plugin ? "plugin" : "invalid_value", guess_param(msg),
              plugin ? "plugin_error" : "invalid_value", "%s", msg);
         job_fail(j, &e);
-        return;
+        return 0;
     }
     j->o = resolved;
+    rq->options = resolved;
     j->L = resolved.length;
     j->ss = calloc(j->n, sizeof *j->ss);
     for (uint32_t i = 0; j->ss && i < j->n; i++) {
@@ -703,45 +724,40 @@ static void run_job(job *j) {
     if (!j->ss) {
         fail(&e, 500, "internal", NULL, "no_memory", "out of memory");
         job_fail(j, &e);
-        return;
+        return 0;
     }
-    pthread_mutex_lock(&G.mu);
-    j->state = JOB_RUNNING;
-    G.running = 1;
-    pthread_cond_broadcast(&G.cv);
-    pthread_mutex_unlock(&G.mu);
+    return 1;
+}
 
-    run_ctx rc = {j, 0};
-    didcl_results *res = NULL;
-    double t0 = didcl_cli_now();
-    st = didcl_session_generate(G.s, &rq, 1, on_event, &rc, &res);
+/* A job whose generation failed (st, msg): the answer its cause calls for. */
+static void job_failed_run(job *j, didcl_status st, const char *msg) {
+    err e;
     pthread_mutex_lock(&G.mu);
-    G.running = 0;
     enum cancel_kind cancel = j->cancel;
     pthread_mutex_unlock(&G.mu);
-    if (st != DIDCL_OK) {
-        const char *msg = didcl_session_error(G.s);
-        if (st == DIDCL_ERR_CANCELLED || cancel) {
-            if (cancel == CANCEL_TIMEOUT)
-                fail(&e, 504, "timeout", NULL, "timeout",
-                     "the request ran past the server's timeout of %g s and was cancelled",
-                     G.timeout);
-            else if (cancel == CANCEL_SHUTDOWN)
-                fail(&e, 503, "shutting_down", NULL, "shutting_down",
-                     "the server is shutting down; the request was cancelled");
-            else
-                fail(&e, 499, "client_gone", NULL, "cancelled",
-                     "the client closed the connection; the request was cancelled");
-        } else if (st == DIDCL_ERR_PLUGIN) {
-            fail(&e, 500, "plugin", "remask", "plugin_error", "%s", msg);
-        } else {
-            fail(&e, 500, "internal", NULL, didcl_status_str(st), "%s", msg);
-        }
-        logf_("request %lu failed: %s", j->id, e.message);
-        job_fail(j, &e);
-        return;
+    if (st == DIDCL_ERR_CANCELLED || cancel) {
+        if (cancel == CANCEL_TIMEOUT)
+            fail(&e, 504, "timeout", NULL, "timeout",
+                 "the request ran past the server's timeout of %g s and was cancelled",
+                 G.timeout);
+        else if (cancel == CANCEL_SHUTDOWN)
+            fail(&e, 503, "shutting_down", NULL, "shutting_down",
+                 "the server is shutting down; the request was cancelled");
+        else
+            fail(&e, 499, "client_gone", NULL, "cancelled",
+                 "the client closed the connection; the request was cancelled");
+    } else if (st == DIDCL_ERR_PLUGIN) {
+        fail(&e, 500, "plugin", "remask", "plugin_error", "%s", msg);
+    } else {
+        fail(&e, 500, "internal", NULL, didcl_status_str(st), "%s", msg);
     }
-    /* success */
+    logf_("request %lu failed: %s", j->id, e.message);
+    job_fail(j, &e);
+}
+
+/* A job whose generation succeeded: its reply (or the rest of its stream). */
+static void job_succeeded(worker *w, job *j, const didcl_results *res, size_t n_call,
+                          double t0) {
     int64_t completion = 0;
     json_t *choices = json_array();
     for (size_t i = 0; i < res->n; i++) {
@@ -760,11 +776,11 @@ static void run_job(job *j) {
                               "completion_tokens", (json_int_t)completion, "total_tokens",
                               (json_int_t)(j->n_prompt + completion));
     json_t *didcl = json_pack(
-        "{s:I,s:i,s:i,s:s,s:o,s:f,s:f,s:I,s:I}", "seed", (json_int_t)j->o.seed, "length", j->L,
-        "block", j->o.block, "remask", j->remask ? j->remask : "lowconf", "stages",
-        stages_json(res->totals, res->n_stages), "seconds", res->seconds, "load_seconds",
-        res->load_seconds, "batch", (json_int_t)res->batch, "generated",
-        (json_int_t)res->generated);
+        "{s:I,s:i,s:i,s:s,s:o,s:f,s:f,s:I,s:I,s:I,s:i}", "seed", (json_int_t)j->o.seed,
+        "length", j->L, "block", j->o.block, "remask", j->remask ? j->remask : "lowconf",
+        "stages", stages_json(res->totals, res->n_stages), "seconds", res->seconds,
+        "load_seconds", res->load_seconds, "batch", (json_int_t)res->batch, "generated",
+        (json_int_t)res->generated, "requests", (json_int_t)n_call, "worker", w->index);
     int64_t nfe = 0;
     double flops = 0;
     for (int32_t k = 0; k < res->n_stages; k++) {
@@ -804,64 +820,151 @@ static void run_job(job *j) {
     j->status = 200;
     j->state = JOB_DONE;
     G.completions_ok++;
+    w->completions++;
     G.gen_tokens += (unsigned long long)completion;
     G.prompt_tokens += (unsigned long long)j->n_prompt;
     G.nfe += (unsigned long long)nfe;
     G.flops += flops;
     G.samples += res->n;
-    G.batch_sum += res->batch;
-    G.batch_calls++;
-    G.gen_seconds += res->seconds;
-    G.load_seconds += res->load_seconds;
     pthread_cond_broadcast(&G.cv);
     pthread_mutex_unlock(&G.mu);
-    logf_("request %lu: %u sample(s), %d prompt + %lld tokens, NFE %lld, %.2f s", j->id, j->n,
-          j->n_prompt, (long long)completion, (long long)nfe, didcl_cli_now() - t0);
-    didcl_results_free(res);
+    logf_("request %lu: %u sample(s), %d prompt + %lld tokens, NFE %lld, batch %u (%zu "
+          "request(s), worker %d), %.2f s", j->id, j->n, j->n_prompt, (long long)completion,
+          (long long)nfe, res->batch, n_call, w->index, didcl_cli_now() - t0);
+}
+
+/* Run the jobs a worker took as one didcl_session_generate_each call: their samples
+ * share lockstep batches; each succeeds or fails alone. */
+static void run_jobs(worker *w, job **jobs, size_t n) {
+    didcl_request rq[MAX_TAKE];
+    run_ctx rc[MAX_TAKE];
+    job *run[MAX_TAKE];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (job_prepare(w, jobs[i], &rq[m])) {
+            run[m] = jobs[i];
+            rc[m] = (run_ctx){jobs[i], 0};
+            m++;
+        }
+    if (!m)
+        return;
+    pthread_mutex_lock(&G.mu);
+    for (size_t i = 0; i < m; i++)
+        run[i]->state = JOB_RUNNING;
+    G.running += (int)m;
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+
+    didcl_results *res[MAX_TAKE];
+    double t0 = didcl_cli_now();
+    didcl_session_generate_each(w->s, rq, m, on_event, rc, res);
+    uint32_t batch = 0;
+    double seconds = 0, load = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (!res[i]) { /* the call itself failed */
+            job_failed_run(run[i], DIDCL_ERR_NO_MEMORY, didcl_session_error(w->s));
+            continue;
+        }
+        seconds = res[i]->seconds;
+        load = res[i]->load_seconds;
+        if (res[i]->status == DIDCL_OK) {
+            if (res[i]->batch > batch)
+                batch = res[i]->batch;
+            job_succeeded(w, run[i], res[i], m, t0);
+        } else {
+            job_failed_run(run[i], res[i]->status, res[i]->error);
+        }
+        didcl_results_free(res[i]);
+    }
+    pthread_mutex_lock(&G.mu);
+    G.running -= (int)m;
+    G.gen_seconds += seconds;
+    G.load_seconds += load;
+    if (batch) {
+        G.batch_sum += batch;
+        G.batch_calls++;
+        G.call_requests += m;
+    }
+    w->calls++;
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* Take the queue's head and the queued jobs that can share its lockstep batches (same
+ * block, nothing that makes samples diverge), up to --batch samples and to this worker's
+ * share of the queue (the queue split over the idle workers), in order (G.mu held). */
+static size_t queue_take(job **out) {
+    const int share = (G.queued + G.idle) / (G.idle + 1); /* ceil(queued / workers free) */
+    size_t n = 0;
+    uint32_t samples = 0;
+    job **pp = &G.head, *prev = NULL;
+    while (*pp && n < MAX_TAKE && (int)n < share) {
+        job *j = *pp;
+        int ok = n == 0 || (samples + j->n <= G.batch &&
+                            didcl_gen_options_batchable(&out[0]->o, &j->o));
+        if (!ok) {
+            prev = j;
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        if (G.tail == j)
+            G.tail = prev;
+        G.queued--;
+        j->in_queue = 0;
+        j->next = NULL;
+        samples += j->n;
+        out[n++] = j;
+    }
+    return n;
 }
 
 static void *worker_main(void *arg) {
-    (void)arg;
+    worker *w = arg;
+    job *took[MAX_TAKE], *run[MAX_TAKE];
     for (;;) {
         pthread_mutex_lock(&G.mu);
+        G.idle++;
         while (!G.head && !G.stopping)
             pthread_cond_wait(&G.cv, &G.mu);
-        job *j = G.head;
-        if (!j) { /* stopping, queue empty */
-            G.worker_done = 1;
+        G.idle--;
+        if (!G.head) { /* stopping, queue empty */
+            G.workers_done++;
             pthread_cond_broadcast(&G.cv);
             pthread_mutex_unlock(&G.mu);
             return NULL;
         }
-        G.head = j->next;
-        if (!G.head)
-            G.tail = NULL;
-        G.queued--;
-        j->in_queue = 0;
-        j->next = NULL;
-        enum cancel_kind cancel = j->cancel;
+        size_t n = queue_take(took), m = 0;
         int stopping = G.stopping;
-        if (!cancel && !stopping)
-            j->state = JOB_CHECKING;
+        enum cancel_kind cancel[MAX_TAKE];
+        for (size_t i = 0; i < n; i++) {
+            cancel[i] = took[i]->cancel;
+            if (!cancel[i] && !stopping)
+                took[i]->state = JOB_CHECKING;
+        }
         pthread_cond_broadcast(&G.cv);
         pthread_mutex_unlock(&G.mu);
-        err e;
-        if (stopping) {
-            fail(&e, 503, "shutting_down", NULL, "shutting_down",
-                 "the server is shutting down; the request was not run");
-            job_fail(j, &e);
-        } else if (cancel == CANCEL_TIMEOUT) {
-            fail(&e, 504, "timeout", NULL, "timeout",
-                 "the request waited past the server's timeout of %g s", G.timeout);
-            job_fail(j, &e);
-        } else if (cancel) {
-            fail(&e, 499, "client_gone", NULL, "cancelled", "the client went away");
-            job_fail(j, &e);
-        } else {
-            run_job(j);
+        for (size_t i = 0; i < n; i++) {
+            err e;
+            if (stopping) {
+                fail(&e, 503, "shutting_down", NULL, "shutting_down",
+                     "the server is shutting down; the request was not run");
+                job_fail(took[i], &e);
+            } else if (cancel[i] == CANCEL_TIMEOUT) {
+                fail(&e, 504, "timeout", NULL, "timeout",
+                     "the request waited past the server's timeout of %g s", G.timeout);
+                job_fail(took[i], &e);
+            } else if (cancel[i]) {
+                fail(&e, 499, "client_gone", NULL, "cancelled", "the client went away");
+                job_fail(took[i], &e);
+            } else {
+                run[m++] = took[i];
+            }
         }
+        run_jobs(w, run, m);
         pthread_mutex_lock(&G.mu);
-        job_release(j);
+        for (size_t i = 0; i < n; i++)
+            job_release(took[i]);
         pthread_mutex_unlock(&G.mu);
     }
 }
@@ -1525,11 +1628,14 @@ static enum MHD_Result handle_completion(struct MHD_Connection *c, conn *cn) {
 }
 
 static json_t *model_json(void) {
-    return json_pack("{s:s,s:s,s:I,s:s,s:{s:i,s:i,s:i,s:s,s:s}}", "id", G.model_id, "object",
-                     "model", "created", (json_int_t)G.started, "owned_by", "didcl", "didcl",
-                     "context_length", (int)G.cfg->context_length, "block_size",
+    json_t *devs = json_array();
+    for (int i = 0; i < G.n_workers; i++)
+        json_array_append_new(devs, json_string(G.workers[i].device));
+    return json_pack("{s:s,s:s,s:I,s:s,s:{s:i,s:i,s:i,s:s,s:o,s:s}}", "id", G.model_id,
+                     "object", "model", "created", (json_int_t)G.started, "owned_by", "didcl",
+                     "didcl", "context_length", (int)G.cfg->context_length, "block_size",
                      (int)G.cfg->block_size, "vocab_size", (int)G.cfg->vocab_size, "device",
-                     G.device_name, "path", G.model_path);
+                     G.workers[0].device, "devices", devs, "path", G.model_path);
 }
 
 static char *metrics_text(void) {
@@ -1558,7 +1664,7 @@ static char *metrics_text(void) {
             "# TYPE didcl_queue_depth gauge\ndidcl_queue_depth %d\n"
             "# HELP didcl_queue_capacity Largest queue before 503.\n"
             "# TYPE didcl_queue_capacity gauge\ndidcl_queue_capacity %d\n"
-            "# HELP didcl_running Requests being generated (0 or 1: one worker).\n"
+            "# HELP didcl_running Requests being generated, all workers.\n"
             "# TYPE didcl_running gauge\ndidcl_running %d\n"
             "# HELP didcl_completions_total Completions answered successfully.\n"
             "# TYPE didcl_completions_total counter\ndidcl_completions_total %llu\n"
@@ -1579,12 +1685,23 @@ static char *metrics_text(void) {
             "# TYPE didcl_load_seconds_total counter\ndidcl_load_seconds_total %.6f\n"
             "# HELP didcl_tokens_per_second Generated tokens per generation second so far.\n"
             "# TYPE didcl_tokens_per_second gauge\ndidcl_tokens_per_second %.3f\n"
-            "# HELP didcl_batch_occupancy Mean lockstep batch of the generate calls.\n"
-            "# TYPE didcl_batch_occupancy gauge\ndidcl_batch_occupancy %.3f\n",
+            "# HELP didcl_batch_occupancy Mean largest lockstep batch of the generate calls.\n"
+            "# TYPE didcl_batch_occupancy gauge\ndidcl_batch_occupancy %.3f\n"
+            "# HELP didcl_requests_per_call Mean requests run together by a generate call.\n"
+            "# TYPE didcl_requests_per_call gauge\ndidcl_requests_per_call %.3f\n"
+            "# HELP didcl_workers Workers (one per --device, each with its model copy).\n"
+            "# TYPE didcl_workers gauge\ndidcl_workers %d\n",
             G.queued, G.max_queue, G.running, G.completions_ok, G.samples, G.prompt_tokens,
             G.gen_tokens, G.nfe, G.flops, G.gen_seconds, G.load_seconds,
             G.gen_seconds > 0 ? (double)G.gen_tokens / G.gen_seconds : 0.0,
-            G.batch_calls ? (double)G.batch_sum / (double)G.batch_calls : 0.0);
+            G.batch_calls ? (double)G.batch_sum / (double)G.batch_calls : 0.0,
+            G.batch_calls ? (double)G.call_requests / (double)G.batch_calls : 0.0,
+            G.n_workers);
+    fprintf(f, "# HELP didcl_worker_completions_total Completions answered, by worker.\n"
+               "# TYPE didcl_worker_completions_total counter\n");
+    for (int i = 0; i < G.n_workers; i++)
+        fprintf(f, "didcl_worker_completions_total{worker=\"%d\",device=\"%s\"} %llu\n", i,
+                G.workers[i].device, G.workers[i].completions);
     pthread_mutex_unlock(&G.mu);
     fclose(f);
     return buf;
@@ -1692,9 +1809,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int stopping = G.stopping, q = G.queued, running = G.running;
         pthread_mutex_unlock(&G.mu);
         return reply_json(c, stopping ? 503 : 200,
-                          json_pack("{s:s,s:s,s:i,s:b}", "status",
+                          json_pack("{s:s,s:s,s:i,s:b,s:i,s:i}", "status",
                                     stopping ? "shutting down" : "ok", "model", G.model_id,
-                                    "queue", q, "running", running));
+                                    "queue", q, "running", running > 0, "requests_running",
+                                    running, "workers", G.n_workers));
     }
     case R_METRICS: return reply(c, 200, "text/plain; version=0.0.4", metrics_text(), 1);
     case R_PAGE:
@@ -1726,7 +1844,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- options, start, stop ---- */
 
 typedef struct serve_opts {
-    const char *model, *tokenizer, *device, *host, *api_key, *plugin_path;
+    const char *model, *tokenizer, *host, *api_key, *plugin_path;
+    char devices[1024];         /* the --device selectors, comma-separated */
     long port, max_queue, batch;
     double timeout;
     long max_body;
@@ -1762,7 +1881,14 @@ static int parse_args(serve_opts *o, int argc, char **argv) {
         switch (ch) {
         case 'm': o->model = optarg; break;
         case O_TOK: o->tokenizer = optarg; break;
-        case 'd': o->device = optarg; break;
+        case 'd': {
+            size_t used = strlen(o->devices);
+            if (used + strlen(optarg) + 2 > sizeof o->devices)
+                return usage_error("--device: too long a list");
+            snprintf(o->devices + used, sizeof o->devices - used, "%s%s", used ? "," : "",
+                     optarg);
+            break;
+        }
         case O_HOST: o->host = optarg; break;
         case O_PORT:
             if (parse_long("port", optarg, 0, 65535, &o->port))
@@ -1806,18 +1932,61 @@ static int parse_args(serve_opts *o, int argc, char **argv) {
     return -1;
 }
 
+static void workers_free(void) {
+    for (int i = 0; i < G.n_workers; i++)
+        didcl_session_free(G.workers[i].s);
+}
+
+/* One session per --device selector (comma-separated or repeated; none: the default). */
+static int workers_open(const serve_opts *o, didcl_session_params *sp) {
+    char *list = strdup(o->devices[0] ? o->devices : "");
+    if (!list)
+        return 1;
+    char *save = NULL, *sel = strtok_r(list, ",", &save);
+    do {
+        if (G.n_workers == MAX_WORKERS) {
+            free(list);
+            return usage_error("--device: more than %d devices", MAX_WORKERS);
+        }
+        worker *w = &G.workers[G.n_workers];
+        w->index = G.n_workers;
+        sp->device = sel && *sel ? sel : NULL;
+        didcl_status st = didcl_session_open(sp, &w->s);
+        if (st != DIDCL_OK) {
+            fprintf(stderr, "didcl serve: %s%s%s%s\n", sel ? "device " : "", sel ? sel : "",
+                    sel ? ": " : "", didcl_last_error());
+            free(list);
+            return st == DIDCL_ERR_UNSUPPORTED ? 2 : 1;
+        }
+        snprintf(w->device, sizeof w->device, "%s", didcl_session_device(w->s)->name);
+        G.n_workers++;
+    } while ((sel = strtok_r(NULL, ",", &save)));
+    free(list);
+    return 0;
+}
+
 int didcl_cli_serve(int argc, char **argv) {
     serve_opts o = {.host = "127.0.0.1", .port = 8080, .max_queue = 64, .batch = 16,
                     .timeout = 600, .max_body = 1 << 20};
     int rc = parse_args(&o, argc, argv);
     if (rc >= 0)
         return rc;
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)o.port);
-    if (inet_pton(AF_INET, o.host, &addr.sin_addr) != 1)
-        return usage_error("--host: '%s' is not an IPv4 address", o.host);
+    struct sockaddr_in addr4;
+    struct sockaddr_in6 addr6;
+    memset(&addr4, 0, sizeof addr4);
+    memset(&addr6, 0, sizeof addr6);
+    addr4.sin_family = AF_INET;
+    addr4.sin_port = htons((uint16_t)o.port);
+    addr6.sin6_family = AF_INET6;
+    addr6.sin6_port = htons((uint16_t)o.port);
+    int v6 = 0;
+    if (inet_pton(AF_INET, o.host, &addr4.sin_addr) != 1) {
+        if (inet_pton(AF_INET6, o.host, &addr6.sin6_addr) != 1)
+            return usage_error("--host: '%s' is not an IPv4 or IPv6 address", o.host);
+        v6 = 1;
+    }
+    const struct sockaddr *addr = v6 ? (const struct sockaddr *)&addr6
+                                     : (const struct sockaddr *)&addr4;
     G.quiet = o.quiet;
     G.max_queue = (int)o.max_queue;
     G.timeout = o.timeout;
@@ -1825,6 +1994,7 @@ int didcl_cli_serve(int argc, char **argv) {
     G.api_key = o.api_key;
     G.plugin_path = o.plugin_path;
     G.started = time(NULL);
+    G.batch = (uint32_t)o.batch;
 
     /* the session */
     char defdir[PATH_MAX];
@@ -1839,21 +2009,19 @@ int didcl_cli_serve(int argc, char **argv) {
         sp.model = defdir;
     }
     sp.tokenizer = o.tokenizer;
-    sp.device = o.device;
     sp.plugin_path = o.plugin_path;
     sp.half_weights = o.half;
     sp.max_batch = (uint32_t)o.batch;
-    didcl_status st = didcl_session_open(&sp, &G.s);
-    if (st != DIDCL_OK) {
-        fprintf(stderr, "didcl serve: %s\n", didcl_last_error());
-        return st == DIDCL_ERR_UNSUPPORTED ? 2 : 1;
+    if ((rc = workers_open(&o, &sp)) != 0) {
+        workers_free();
+        return rc;
     }
-    G.cfg_copy = *didcl_session_config(G.s);
+    didcl_session_t s0 = G.workers[0].s;
+    G.cfg_copy = *didcl_session_config(s0);
     G.cfg = &G.cfg_copy;
-    G.wtok = didcl_session_tokenizer(G.s);
-    const char *md = didcl_session_model_dir(G.s);
+    G.wtok = didcl_session_tokenizer(s0);
+    const char *md = didcl_session_model_dir(s0);
     snprintf(G.model_path, sizeof G.model_path, "%s", md);
-    snprintf(G.device_name, sizeof G.device_name, "%s", didcl_session_device(G.s)->name);
     size_t ml = strlen(md);
     while (ml > 1 && md[ml - 1] == '/')
         ml--;
@@ -1862,10 +2030,9 @@ int didcl_cli_serve(int argc, char **argv) {
         if (md[i] == '/')
             base = md + i + 1;
     snprintf(G.model_id, sizeof G.model_id, "%.*s", (int)(md + ml - base), base);
-    st = didcl_tokenizer_load(o.tokenizer ? o.tokenizer : md, &G.tok);
-    if (st != DIDCL_OK) {
+    if (didcl_tokenizer_load(o.tokenizer ? o.tokenizer : md, &G.tok) != DIDCL_OK) {
         fprintf(stderr, "didcl serve: tokenizer: %s\n", didcl_last_error());
-        didcl_session_free(G.s);
+        workers_free();
         return 1;
     }
 
@@ -1877,15 +2044,26 @@ int didcl_cli_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pthread_t worker;
-    if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
-        fprintf(stderr, "didcl serve: cannot start the worker thread\n");
+    int started = 0;
+    for (; started < G.n_workers; started++)
+        if (pthread_create(&G.workers[started].thread, NULL, worker_main,
+                           &G.workers[started]) != 0)
+            break;
+    if (started < G.n_workers) {
+        fprintf(stderr, "didcl serve: cannot start the worker threads\n");
+        pthread_mutex_lock(&G.mu);
+        G.stopping = 1;
+        pthread_cond_broadcast(&G.cv);
+        pthread_mutex_unlock(&G.mu);
+        for (int i = 0; i < started; i++)
+            pthread_join(G.workers[i].thread, NULL);
+        workers_free();
         return 1;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ITC | (o.quiet ? 0 : MHD_USE_ERROR_LOG),
-        0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0) | (o.quiet ? 0 : MHD_USE_ERROR_LOG),
+        0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)0, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
@@ -1896,19 +2074,23 @@ int didcl_cli_serve(int argc, char **argv) {
         G.stopping = 1;
         pthread_cond_broadcast(&G.cv);
         pthread_mutex_unlock(&G.mu);
-        pthread_join(worker, NULL);
+        for (int i = 0; i < G.n_workers; i++)
+            pthread_join(G.workers[i].thread, NULL);
         didcl_tokenizer_free(G.tok);
-        didcl_session_free(G.s);
+        workers_free();
         return 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = di ? di->port : (unsigned)o.port;
-    if (!o.quiet)
+    if (!o.quiet) {
+        for (int i = 0; i < G.n_workers; i++)
+            fprintf(stderr, "didcl serve: worker %d on %s\n", i, G.workers[i].device);
         fprintf(stderr,
-                "didcl serve: model %s (length %u, block %u) on %s; listening on "
-                "http://%s:%u/\n",
-                G.model_id, G.cfg->context_length, G.cfg->block_size, G.device_name, o.host,
-                port);
+                "didcl serve: model %s (length %u, block %u); listening on "
+                "http://%s%s%s:%u/\n",
+                G.model_id, G.cfg->context_length, G.cfg->block_size, v6 ? "[" : "", o.host,
+                v6 ? "]" : "", port);
+    }
     fprintf(stderr, "didcl serve: port %u\n", port);
 
     int sig = 0;
@@ -1926,21 +2108,22 @@ int didcl_cli_serve(int argc, char **argv) {
     struct timespec poll_ts = {0, 100 * 1000 * 1000};
     for (;;) {
         pthread_mutex_lock(&G.mu);
-        int done = G.worker_done;
+        int done = G.workers_done == G.n_workers;
         pthread_mutex_unlock(&G.mu);
         if (done)
             break;
         if (sigtimedwait(&set, NULL, &poll_ts) > 0) {
-            logf_("second signal: cancelling the running request");
+            logf_("second signal: cancelling the running requests");
             pthread_mutex_lock(&G.mu);
             G.aborting = 1;
             pthread_mutex_unlock(&G.mu);
         }
     }
-    pthread_join(worker, NULL);
+    for (int i = 0; i < G.n_workers; i++)
+        pthread_join(G.workers[i].thread, NULL);
     MHD_stop_daemon(d); /* connection threads send what they hold, then end */
     didcl_tokenizer_free(G.tok);
-    didcl_session_free(G.s);
+    workers_free();
     logf_("stopped");
     return 0;
 }
