@@ -5,6 +5,7 @@ libdidcl_internal_la_SOURCES += \
 	src/settings.c \
 	src/sha256.c \
 	src/runtime.c \
+	src/profile.c \
 	src/program.c \
 	src/progcache.c \
 	src/safetensors.c \
@@ -27,6 +28,7 @@ noinst_HEADERS += \
 	src/settings.h \
 	src/sha256.h \
 	src/runtime.h \
+	src/profile.h \
 	src/program.h \
 	src/progcache.h \
 	src/ops.h \

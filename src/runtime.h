@@ -12,6 +12,7 @@
 #include "didcl.h"
 
 struct didcl_program_cache; /* program.c: in-memory program/kernel cache */
+struct didcl_profile_state; /* profile.c: events of a profiling queue */
 
 struct didcl_runtime {
     didcl_device_info info;
@@ -22,6 +23,7 @@ struct didcl_runtime {
     struct didcl_program_cache *programs; /* owned; freed by didcl_runtime_free */
     didcl_cache_stats stats;
     char cache_dir[1024];                 /* "" when the disk cache is off */
+    struct didcl_profile_state *profile;  /* owned; NULL unless profiling is on */
 };
 
 #endif /* DIDCL_RUNTIME_H */

@@ -39,6 +39,7 @@ struct didcl_session {
     didcl_model_t model;         /* NULL until the first generate */
     uint32_t model_tokens;       /* its max_tokens and max_batch */
     uint32_t model_batch;
+    uint32_t prepared_rows;      /* kernels built for forwards of this many rows */
     didcl_denoiser dn;
     char err[ERR_MAX];           /* the last failure on this session */
 };
@@ -131,7 +132,8 @@ static didcl_status session_load(didcl_session_t s, const didcl_session_params *
                           "generates ids up to %d; give the model's tokenizer",
                           didcl_tokenizer_source(s->tok), tv, s->dir,
                           (int)cfg->mask_token_id - 1);
-    return didcl_runtime_init(p->device, &s->rt);
+    DIDCL_TRY(didcl_runtime_init(p->device, &s->rt));
+    return p->profile ? didcl_runtime_set_profiling(s->rt, 1) : DIDCL_OK;
 }
 
 didcl_status didcl_session_open(const didcl_session_params *params, didcl_session_t *out) {
@@ -196,6 +198,29 @@ static didcl_status session_model(didcl_session_t s, uint32_t tokens, uint32_t b
     s->model_tokens = tokens;
     s->model_batch = batch;
     return didcl_model_denoiser(s->model, &s->dn);
+}
+
+/* Rows a forward of a plan puts through the model per sequence: the block with the KV
+ * cache, the whole length without it or in a revision. */
+static uint32_t plan_rows(const didcl_gen_options *o) {
+    return !o->use_kv_cache || o->n_revisions > 0 ? (uint32_t)o->length : (uint32_t)o->block;
+}
+
+/* The device model for a plan of `tokens` x `batch`, then every kernel its forwards of
+ * `rows` rows use, compiled or loaded from the cache before stage 1 so that no stage
+ * time holds a compile. Adds the two times to *load_seconds and *compile_seconds. */
+static didcl_status session_ready(didcl_session_t s, uint32_t tokens, uint32_t batch,
+                                  uint32_t rows, double *load_seconds, double *compile_seconds) {
+    const double t0 = now_s();
+    DIDCL_TRY(session_model(s, tokens, batch));
+    const double t1 = now_s();
+    *load_seconds += t1 - t0;
+    if (rows <= s->prepared_rows)
+        return DIDCL_OK;
+    DIDCL_TRY(didcl_model_prepare(s->model, rows));
+    s->prepared_rows = rows;
+    *compile_seconds += now_s() - t1;
+    return DIDCL_OK;
 }
 
 /* ---- plans: a request checked, with its defaults resolved ------------------------- */
@@ -433,11 +458,10 @@ static didcl_status sample_make(run_ctx *c, didcl_gen_result *r, uint32_t index,
 /* Run plan p's samples into out[0 .. p->samples). */
 static didcl_status plan_run(didcl_session_t s, const plan *p, uint32_t request,
                              didcl_event_fn on_event, void *user, didcl_sample *out,
-                             size_t *n_out, double *load_seconds) {
+                             size_t *n_out, double *load_seconds, double *compile_seconds) {
     const size_t L = (size_t)p->o.length;
-    const double t0 = now_s();
-    DIDCL_TRY(session_model(s, (uint32_t)L, p->nb));
-    *load_seconds += now_s() - t0;
+    DIDCL_TRY(session_ready(s, (uint32_t)L, p->nb, plan_rows(&p->o), load_seconds,
+                            compile_seconds));
     run_ctx c = {s, p, request, 0, NULL, NULL, NULL, on_event, user};
     c.remasked = malloc(sizeof *c.remasked * L * p->nb);
     c.draft = malloc(sizeof *c.draft * L * p->nb);
@@ -505,6 +529,9 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
         return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "generate: %s is NULL",
                                           out ? "the request array" : "the results pointer"));
     const double t0 = now_s();
+    didcl_profile prof0;
+    if (didcl_runtime_profile(s->rt, &prof0) != DIDCL_OK)
+        return session_fail(s, DIDCL_ERR_OPENCL);
     plan *plans = calloc(n_req ? n_req : 1, sizeof *plans);
     didcl_results *r = calloc(1, sizeof *r);
     didcl_status st = plans && r ? DIDCL_OK
@@ -525,7 +552,7 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
         r->samples = samples;
     for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
         st = plan_run(s, &plans[i], (uint32_t)i, on_event, user, samples, &r->n,
-                      &r->load_seconds);
+                      &r->load_seconds, &r->compile_seconds);
         if (st != DIDCL_OK && n_req > 1)
             didcl_fail_context(st, "request %zu", i);
         if (st == DIDCL_OK && plans[i].nb > r->batch)
@@ -560,8 +587,37 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
             a->seconds += b->seconds;
         }
     }
-    r->seconds = now_s() - t0 - r->load_seconds;
+    if (didcl_runtime_profile(s->rt, &r->profile) != DIDCL_OK) {
+        didcl_results_free(r);
+        return session_fail(s, DIDCL_ERR_OPENCL);
+    }
+    for (int k = 0; k < DIDCL_TIME_KINDS; k++) {
+        r->profile.seconds[k] -= prof0.seconds[k];
+        r->profile.commands[k] -= prof0.commands[k];
+    }
+    r->seconds = now_s() - t0 - r->load_seconds - r->compile_seconds;
     *out = r;
+    s->err[0] = '\0';
+    return DIDCL_OK;
+}
+
+didcl_status didcl_session_prepare(didcl_session_t s, const didcl_request *req,
+                                   double *compile_seconds) {
+    if (!s)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: NULL handle");
+    if (!req)
+        return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "prepare: NULL request"));
+    plan p;
+    memset(&p, 0, sizeof p);
+    double load = 0.0, compile = 0.0;
+    didcl_status st = plan_make(s, req, &p);
+    if (st == DIDCL_OK)
+        st = session_ready(s, (uint32_t)p.o.length, p.nb, plan_rows(&p.o), &load, &compile);
+    plan_free(&p);
+    if (st != DIDCL_OK)
+        return session_fail(s, st);
+    if (compile_seconds)
+        *compile_seconds = compile;
     s->err[0] = '\0';
     return DIDCL_OK;
 }
