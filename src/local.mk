@@ -63,7 +63,9 @@ didcl_SOURCES += \
 	src/cli/evalstats.c \
 	src/cli/live.c \
 	src/cli/serve.c \
-	src/cli/serve_page.c
+	src/cli/serve_page.c \
+	src/cli/warmup.c \
+	src/cli/bench.c
 didcl_CFLAGS += $(MHD_CFLAGS)
 didcl_LDADD += $(MHD_LIBS)
 
