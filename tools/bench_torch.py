@@ -155,8 +155,8 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    base = dt.load_pretrained(a.model).eval()
-    L = a.length or base.config["model_length"]
+    with open(os.path.join(a.model, "config.json")) as f:
+        L = a.length or json.load(f)["model_length"]
     if L % BLOCK:
         ap.error(f"--length {L}: not a multiple of the block {BLOCK}")
     res = {"model": a.model, "device": str(dev), "torch": torch.__version__,
