@@ -11,7 +11,8 @@
 # Prepared here by tools/device-prep.sh; the call carries
 # .libs tests/.libs tools/.libs .device plugins/.libs (models/evaluator moved out first).
 #   OUT=$OUT sh tools/bench-device.sh
-# Knobs: BENCH_REPS (1), TORCH_MODES (eager; "eager,compile" adds torch.compile, whose
+# Knobs: BENCH_REPS (1), BENCH_CONFIG (110m, or small: a 2-layer model of the same
+# vocabulary, L = 32, to rehearse the script on a CPU), TORCH_MODES (eager; "eager,compile" adds torch.compile, whose
 # compile time does not fit the budget of one call with everything else), DIDCL_DEVICE.
 # Budget: about 200 s of run time on an H200 (each model's step is cut by `timeout`).
 set -u
@@ -39,14 +40,16 @@ cp docs/performance.md "$OUT/performance.md"
 cp docs/performance.md "$OUT/before.md"
 
 m110=/tmp/didcl-bd3-110m
-step write_110m "$PYTHON_TORCH" tools/reference.py write --arch bd3lm --layers 12 --hidden 768 \
-    --heads 12 --vocab 50258 --length 1024 --block 4 --cond 128 --seed 0 "$m110"
+cfg="--layers 12 --hidden 768 --heads 12 --length 1024 --cond 128"
+[ "${BENCH_CONFIG:-110m}" = small ] && cfg="--layers 2 --hidden 128 --heads 4 --length 32 --cond 64"
+step write_110m "$PYTHON_TORCH" tools/reference.py write --arch bd3lm $cfg --vocab 50258 \
+    --block 4 --seed 0 "$m110"
 cp tests/data/gpt2/encoder.json tests/data/gpt2/vocab.bpe "$m110/"
 step warmup "$DIDCL" warmup
 dev=$("$DIDCL" devices --json | "$PYTHON_TORCH" -c 'import json,sys; d=[x for x in json.load(sys.stdin) if x["default"]]; print(d[0]["name"] if d else "GPU")')
 step side_110m timeout 120 sh tools/bench-side-by-side.sh --model "$m110" --reps "$reps" \
     --mode "$modes" --out "$OUT/110m" --doc "$OUT/performance.md" \
-    --label "$dev vs PyTorch on CUDA: 110M random weights, L = 1024"
+    --label "$dev vs PyTorch on CUDA: ${BENCH_CONFIG:-110m} random weights"
 rm -rf "$m110"
 if [ -f models/default/config.json ]; then
     step side_default timeout 60 sh tools/bench-side-by-side.sh --model models/default \
