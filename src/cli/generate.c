@@ -395,7 +395,7 @@ static void print_summary(const cli_opts *c, const didcl_gen_options *o,
     fprintf(stderr, "  %-5s %-7s %6s %6s %8s %7lld %8lld %10.3g %7.2f s %9.1f\n", "total", "",
             "", "", "", (long long)nfe, (long long)skv, flops, seconds,
             seconds > 0 ? (double)generated / seconds : 0.0);
-    fprintf(stderr, "  %-13s %60.2f s  (kernels built or read from the cache before stage 1; "
+    fprintf(stderr, "  %-13s %58.2f s  (kernels built or read from the cache before stage 1; "
             "in no stage)\n", "compile", compile + res->compile_seconds);
 }
 
