@@ -47,12 +47,12 @@ step write_110m "$PYTHON_TORCH" tools/reference.py write --arch bd3lm $cfg --voc
 cp tests/data/gpt2/encoder.json tests/data/gpt2/vocab.bpe "$m110/"
 step warmup "$DIDCL" warmup
 dev=$("$DIDCL" devices --json | "$PYTHON_TORCH" -c 'import json,sys; d=[x for x in json.load(sys.stdin) if x["default"]]; print(d[0]["name"] if d else "GPU")')
-step side_110m timeout 120 sh tools/bench-side-by-side.sh --model "$m110" --reps "$reps" \
+step side_110m timeout 130 sh tools/bench-side-by-side.sh --model "$m110" --reps "$reps" \
     --mode "$modes" --out "$OUT/110m" --doc "$OUT/performance.md" \
     --label "$dev vs PyTorch on CUDA: ${BENCH_CONFIG:-110m} random weights"
 rm -rf "$m110"
 if [ -f models/default/config.json ]; then
-    step side_default timeout 60 sh tools/bench-side-by-side.sh --model models/default \
+    step side_default timeout 50 sh tools/bench-side-by-side.sh --model models/default \
         --reps "$reps" --mode "$modes" --out "$OUT/default" --doc "$OUT/performance.md" \
         --label "$dev vs PyTorch on CUDA: default model, L = 512"
 else
