@@ -182,14 +182,15 @@ def main():
                         best[k] = sum(x[k] for x in runs) / len(runs)
                     best["reps"] = a.reps
                     v["workloads"].append(best)
-                    if not a.json:
-                        print(f"{dtype:5s} {mode:8s} {name}: {best['tokens_per_s']:9.1f} tokens/s "
-                              f"{best['ms_per_nfe']:8.3f} ms/NFE  revision "
-                              f"{best['revision_ms_per_nfe']:.3f} ms/NFE", flush=True)
+                    # progress on stderr with --json, so a cut run still tells what it got
+                    print(f"{dtype:5s} {mode:8s} {name}: {best['tokens_per_s']:9.1f} tokens/s "
+                          f"{best['ms_per_nfe']:8.3f} ms/NFE  revision "
+                          f"{best['revision_ms_per_nfe']:.3f} ms/NFE", flush=True,
+                          file=sys.stderr if a.json else sys.stdout)
             except Exception as e:  # a variant this torch cannot run: say why, go on
                 v["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-                if not a.json:
-                    print(f"{dtype:5s} {mode:8s} skipped: {v['error']}", flush=True)
+                print(f"{dtype:5s} {mode:8s} skipped: {v['error']}", flush=True,
+                      file=sys.stderr if a.json else sys.stdout)
         del model
     if a.json:
         print(json.dumps(res, indent=2))
