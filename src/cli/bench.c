@@ -284,10 +284,16 @@ int didcl_cli_bench(int argc, char **argv) {
         tally t;
         if ((rc = run_workload(&b, &workloads[k], &t)))
             break;
-        if (json)
+        if (json) {
             json_array_append_new(arr, workload_json(&b, &workloads[k], &t));
-        else
+            /* progress on stderr, so a run cut short still tells what it got */
+            const figures f = figures_of(&b, &workloads[k], &t);
+            fprintf(stderr, "didcl bench: %s %.1f tokens/s, %.3f ms/NFE\n", workloads[k].name,
+                    f.tok_s, f.ms_nfe);
+        }
+        else {
             print_row(&b, &workloads[k], &t);
+        }
         fflush(stdout);
     }
     if (!rc && json) {
