@@ -39,8 +39,8 @@ echo "bench_torch.py: $model, $dtype, $mode" >&2
 "$PYTHON_TORCH" tools/bench_torch.py --model "$model" --length "$L" --reps "$reps" \
     --workload "$workload" --dtype "$dtype" --mode "$mode" --json >"$out/torch.json"
 if [ -z "$label" ]; then
-    label=$("$PYTHON_TORCH" -c 'import json,sys,os; d=json.load(open(sys.argv[1]));
-print(f"{d[\"device\"]}: {os.path.basename(d[\"model\"].rstrip(\"/\"))}, L = {d[\"length\"]}")' "$out/didcl.json")
+    label=$("$PYTHON_TORCH" -c 'import json, os, sys; d = json.load(open(sys.argv[1]))
+print("%s: %s, L = %d" % (d["device"], os.path.basename(d["model"].rstrip("/")), d["length"]))' "$out/didcl.json")
 fi
 cmd="tools/bench-side-by-side.sh --model $model --length $L --reps $reps --workload $workload --dtype $dtype --mode $mode"
 "$PYTHON_TORCH" tools/bench_table.py --didcl "$out/didcl.json" --torch "$out/torch.json" \
