@@ -160,6 +160,57 @@ DIDCL_API void didcl_runtime_cache_stats(didcl_runtime_t rt, didcl_cache_stats *
 /* Directory of the on-disk kernel cache in use ("" if disabled). */
 DIDCL_API const char *didcl_runtime_cache_dir(didcl_runtime_t rt);
 
+/* Build every kernel family now, into the on-disk cache (and this runtime's memory
+ * cache), so that no later run compiles them: fp32-weight variants always, the
+ * half-weight ones with DIDCL_WARMUP_HALF, and CLBlast's GEMM programs with
+ * DIDCL_WARMUP_CLBLAST (CLBlast keeps those in memory only: they last as long as the
+ * process). Afterwards didcl_runtime_cache_stats tells hits from compiles. */
+enum didcl_warmup_flags {
+    DIDCL_WARMUP_HALF = 1,
+    DIDCL_WARMUP_CLBLAST = 2,
+};
+DIDCL_API didcl_status didcl_runtime_warmup(didcl_runtime_t rt, uint32_t flags);
+
+/* Device time by kind of work, from OpenCL profiling events. Each command the library
+ * enqueues counts END - START of its event under the kind its name maps to (kernels
+ * named for what they do: gemv or gemm: products, attention, sample: sampling;
+ * read_ and write_ prefixes: host transfers; device-side copies: other). CLBlast
+ * routines that run several kernels report their last one only. */
+enum didcl_time_kind {
+    DIDCL_TIME_PRODUCTS = 0,  /* matrix products: gemv kernels, CLBlast GEMM */
+    DIDCL_TIME_ATTENTION = 1, /* attention kernels, including their CLBlast products */
+    DIDCL_TIME_SAMPLING = 2,  /* sampling kernels on the device */
+    DIDCL_TIME_TRANSFERS = 3, /* host <-> device reads and writes */
+    DIDCL_TIME_OTHER = 4,     /* every other kernel, device-side copies */
+    DIDCL_TIME_KINDS = 5
+};
+
+/* "products", "attention", "sampling", "transfers", "other". */
+DIDCL_API const char *didcl_time_kind_str(enum didcl_time_kind kind);
+
+typedef struct didcl_profile {
+    int enabled;                          /* 0: profiling was off, the rest is 0 */
+    double seconds[DIDCL_TIME_KINDS];     /* device seconds per kind */
+    uint64_t commands[DIDCL_TIME_KINDS];  /* commands counted per kind */
+} didcl_profile;
+
+/* Turn profiling on or off (off by default). It waits for queued work and replaces the
+ * runtime's queue by one with (or without) CL_QUEUE_PROFILING_ENABLE; totals start at 0
+ * when it is turned on. Profiling adds a wait every few thousand commands. */
+DIDCL_API didcl_status didcl_runtime_set_profiling(didcl_runtime_t rt, int on);
+
+/* The totals since profiling was turned on (all zero, enabled 0, when it is off). Waits
+ * for the commands enqueued so far. */
+DIDCL_API didcl_status didcl_runtime_profile(didcl_runtime_t rt, didcl_profile *out);
+
+/* The device's copy bandwidth: `reps` clEnqueueCopyBuffer of a `bytes` buffer into
+ * another (capped at the device's largest allocation), after one untimed copy, timed on
+ * the host around the queue: 2 * bytes * reps / seconds, bytes read plus bytes
+ * written, the memory traffic the device sustains (what a forward that streams its
+ * weights is held against). */
+DIDCL_API didcl_status didcl_runtime_copy_bandwidth(didcl_runtime_t rt, uint64_t bytes,
+                                                    uint32_t reps, double *bytes_per_s);
+
 /* ---- Checkpoints: safetensors weights, config.json, model directories ---- */
 
 /* Element types of stored tensors that didcl reads. */
@@ -734,6 +785,8 @@ typedef struct didcl_session_params {
     const char *plugin_path; /* ':'-separated remask plugin directories searched first */
     int half_weights;        /* 1: large matrices as IEEE half on the device */
     uint32_t max_batch;      /* samples drafted in lockstep, 1..DIDCL_MAX_BATCH (16) */
+    int profile;             /* 1: a profiling queue; each result's `profile` holds the
+                                device time of its call by kind (off: 0) */
 } didcl_session_params;
 
 #define DIDCL_MAX_BATCH 64
@@ -782,6 +835,13 @@ typedef struct didcl_request {
     uint32_t samples;          /* samples to draw (0: 1); sample i uses RNG stream i */
     uint32_t flags;            /* didcl_request_flags */
 } didcl_request;
+
+/* Build the device model a request needs and compile (or load from the kernel cache)
+ * every kernel its forwards use, as didcl_session_generate does before stage 1; a later
+ * generate of that size compiles nothing. The request is checked as there. The compile
+ * part's seconds go to *compile_seconds (may be NULL): 0 when already prepared. */
+DIDCL_API didcl_status didcl_session_prepare(didcl_session_t s, const didcl_request *req,
+                                             double *compile_seconds);
 
 /* A request with didcl_gen_options_default(), no prompt, one sample. */
 DIDCL_API didcl_request didcl_request_default(void);
@@ -834,6 +894,10 @@ typedef struct didcl_results {
     didcl_status status;          /* didcl_session_generate_each: this request's outcome
                                      (samples only when DIDCL_OK); else DIDCL_OK */
     const char *error;            /* its message when it failed, else "" */
+    double compile_seconds;       /* compiling kernels (or loading them from the kernel
+                                     cache) before stage 1, not in any stage's time */
+    didcl_profile profile;        /* device time of this call by kind, when the session
+                                     profiles (enabled 0 otherwise) */
 } didcl_results;
 
 DIDCL_API void didcl_results_free(didcl_results *r);

@@ -6,6 +6,7 @@ libdidcl_internal_la_SOURCES += \
 	src/sha256.c \
 	src/runtime.c \
 	src/tuning.c \
+	src/profile.c \
 	src/program.c \
 	src/progcache.c \
 	src/safetensors.c \
@@ -29,6 +30,7 @@ noinst_HEADERS += \
 	src/sha256.h \
 	src/runtime.h \
 	src/tuning.h \
+	src/profile.h \
 	src/program.h \
 	src/progcache.h \
 	src/ops.h \
@@ -63,7 +65,9 @@ didcl_SOURCES += \
 	src/cli/evalstats.c \
 	src/cli/live.c \
 	src/cli/serve.c \
-	src/cli/serve_page.c
+	src/cli/serve_page.c \
+	src/cli/warmup.c \
+	src/cli/bench.c
 didcl_CFLAGS += $(MHD_CFLAGS)
 didcl_LDADD += $(MHD_LIBS)
 

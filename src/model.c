@@ -13,6 +13,7 @@
 #include "error.h"
 #include "model.h"
 #include "numeric.h"
+#include "profile.h"
 #include "program.h"
 #include "runtime.h"
 
@@ -203,7 +204,7 @@ static didcl_status set_sigma(struct didcl_model *m, float sigma) {
     didcl_model_adaln(m, sigma, m->mod_host);
     DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->mod, CL_TRUE, 0,
                                       mod_len(&m->cfg) * sizeof(float), m->mod_host, 0, NULL,
-                                      NULL),
+                                      didcl_profile_event(m->rt, "write_adaln")),
                  "model: uploading adaLN vectors");
     m->mod_sigma = sigma;
     return DIDCL_OK;
@@ -411,6 +412,16 @@ uint32_t didcl_model_logit_rows(didcl_model_t m) {
     return m ? m->logit_rows : 0;
 }
 
+didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows) {
+    if (!m)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_prepare: NULL model");
+    const size_t local = ((size_t)rows + m->cfg.head_dim + 512) * sizeof(float);
+    const int wide = m->wt == DIDCL_WTYPE_F32 ? m->rt->gemm.wide_m : m->rt->gemm.half_wide_m;
+    const int clblast = rows >= (uint32_t)wide ||
+                        rows > ATTN_SMALL_Q || local > m->rt->info.local_mem;
+    return didcl_ops_prepare(m->rt, m->wt == DIDCL_WTYPE_F16, clblast);
+}
+
 /* ------------------------------------------------------------------------------------
  * Forward passes
  * ------------------------------------------------------------------------------------ */
@@ -437,7 +448,8 @@ static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows
         if (dst != m->att)
             DIDCL_CL_TRY(clEnqueueCopyBuffer(m->rt->queue, dst, m->att, 0,
                                              (size_t)c0 * H * sizeof(float),
-                                             (size_t)tc * H * sizeof(float), 0, NULL, NULL),
+                                             (size_t)tc * H * sizeof(float), 0, NULL,
+                                             didcl_profile_event(m->rt, "copy_attention_chunk")),
                          "model: copying an attention chunk");
     }
     return DIDCL_OK;
@@ -450,7 +462,8 @@ static didcl_status cache_write(struct didcl_model *m, cl_mem kv, int src_row, i
     size_t src[3] = {H, (size_t)src_row, 0}, dst[3] = {0, (size_t)slot, 0};
     size_t region[3] = {2 * H, (size_t)n, 1};
     DIDCL_CL_TRY(clEnqueueCopyBufferRect(m->rt->queue, m->qkv, kv, src, dst, region, 3 * H, 0,
-                                         2 * H, 0, 0, NULL, NULL),
+                                         2 * H, 0, 0, NULL,
+                                         didcl_profile_event(m->rt, "copy_kv_cache")),
                  "model: writing the KV cache");
     return DIDCL_OK;
 }
@@ -463,7 +476,8 @@ static didcl_status upload_ids(struct didcl_model *m, const int32_t *ids, size_t
                               what, i, (int)ids[i], m->cfg.vocab_size - 1);
     /* blocking: the caller may reuse ids as soon as the forward returns */
     DIDCL_CL_TRY(clEnqueueWriteBuffer(m->rt->queue, m->ids, CL_TRUE, off * sizeof(int32_t),
-                                      n * sizeof(int32_t), ids, 0, NULL, NULL),
+                                      n * sizeof(int32_t), ids, 0, NULL,
+                                      didcl_profile_event(m->rt, "write_ids")),
                  "model: uploading token ids");
     return DIDCL_OK;
 }
@@ -528,7 +542,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                     DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->att, m->att, 0,
                                                      (size_t)b * n * H * sizeof(float),
                                                      (size_t)n * H * sizeof(float), 0, NULL,
-                                                     NULL),
+                                                     didcl_profile_event(rt, "copy_batch_rows")),
                                  "model: placing a sequence's attention rows");
             }
         } else {
@@ -566,7 +580,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                 j++;
             DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->x, m->proj, (size_t)i * row,
                                              (size_t)n_out * row, (size_t)(j - i) * row, 0, NULL,
-                                             NULL),
+                                             didcl_profile_event(rt, "copy_wanted_rows")),
                          "model: gathering the wanted rows");
             n_out += j - i;
             i = j;
@@ -707,7 +721,8 @@ didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
                                     m->stats));
     DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->logits, CL_TRUE,
                                      (size_t)first * V * sizeof(float),
-                                     (size_t)count * V * sizeof(float), out, 0, NULL, NULL),
+                                     (size_t)count * V * sizeof(float), out, 0, NULL,
+                                     didcl_profile_event(m->rt, "read_logits")),
                  "model rows: reading logits");
     if (kind != DIDCL_ROWS_LOGPROBS)
         return DIDCL_OK;
@@ -719,7 +734,8 @@ didcl_status didcl_model_rows(didcl_model_t m, uint32_t first, uint32_t count,
         const uint32_t nr = count - r0 < CHUNK ? count - r0 : CHUNK;
         DIDCL_CL_TRY(clEnqueueReadBuffer(m->rt->queue, m->stats, CL_TRUE,
                                          2 * (size_t)(first + r0) * sizeof(float),
-                                         2 * (size_t)nr * sizeof(float), st, 0, NULL, NULL),
+                                         2 * (size_t)nr * sizeof(float), st, 0, NULL,
+                                         didcl_profile_event(m->rt, "read_logit_stats")),
                      "model rows: reading logit statistics");
         for (uint32_t r = 0; r < nr; r++) {
             float *row = out + (size_t)(r0 + r) * V;
@@ -739,7 +755,7 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
     const int R = (int)count, V = (int)m->cfg.vocab_size, fi = (int)first, ex = excluded(m);
     DIDCL_TRY(didcl_ops_max_lse(rt, fi + R, V, ex, m->logits, m->stats));
     DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->tgt, CL_FALSE, 0, (size_t)R * sizeof(int32_t),
-                                      targets, 0, NULL, NULL),
+                                      targets, 0, NULL, didcl_profile_event(rt, "write_targets")),
                  "token logprobs: uploading targets");
     cl_kernel k = NULL;
     DIDCL_TRY(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k));
@@ -749,10 +765,11 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
     for (cl_uint i = 0; i < 8; i++)
         DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
     size_t global = (size_t)R; /* the driver picks the work-group size */
-    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL),
+    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL,
+                                        didcl_profile_event(rt, "gather_logprob")),
                  "clEnqueueNDRangeKernel gather_logprob");
     DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
-                                     0, NULL, NULL),
+                                     0, NULL, didcl_profile_event(rt, "read_logprobs")),
                  "token logprobs: reading results");
     return DIDCL_OK;
 }

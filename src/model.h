@@ -115,6 +115,13 @@ struct didcl_model {
  * host weights; exported for tests. */
 void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host);
 
+/* Compile (or load from the kernel cache) everything a run of forwards over at most
+ * `rows` tokens a sequence needs, before its first forward: every kernel family in m's
+ * weight storage and, when such a forward reaches CLBlast (fp32 products over more than
+ * DIDCL_GEMV_MAX_M rows, wide attention over more than ATTN_SMALL_Q queries), CLBlast's
+ * programs. */
+didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows);
+
 /* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
  * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
  * block (only the flagged rows cross to the host), flops = a multiply-add count. The

@@ -7,11 +7,14 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <clblast_c.h>
 
 #include "error.h"
+#include "cl-sources.h"
 #include "ops.h"
+#include "profile.h"
 #include "program.h"
 #include "runtime.h"
 
@@ -91,7 +94,8 @@ static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *nam
 
 static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
                             const size_t *global, const size_t *local) {
-    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
+                                        didcl_profile_event(rt, name));
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
     rt->launches++;
@@ -281,7 +285,8 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)Tq, (size_t)Tk,
         hd, scale, q.buf, (size_t)q.off, (size_t)q.stride, hd, k.buf, (size_t)k.off,
-        (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue, NULL);
+        (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue,
+        didcl_profile_event(rt, "attention_wide_qk"));
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched Q.K^T (Tq=%d Tk=%d heads=%d "
@@ -298,7 +303,8 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
     s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo,
                                    (size_t)Tq, hd, (size_t)Tk, 1.0f, scratch, 0, (size_t)Tk, plane,
                                    v.buf, (size_t)v.off, (size_t)v.stride, hd, 0.0f, out, 0, W,
-                                   hd, (size_t)heads, &rt->queue, NULL);
+                                   hd, (size_t)heads, &rt->queue,
+                                   didcl_profile_event(rt, "attention_wide_pv"));
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched P.V (Tq=%d Tk=%d heads=%d "
@@ -359,7 +365,7 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
         (size_t)M, (size_t)N, (size_t)K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc,
-        &rt->queue, NULL);
+        &rt->queue, didcl_profile_event(rt, "sgemm"));
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "CLBlastSgemm M=%d N=%d K=%d lda=%zu ldb=%zu ldc=%zu trans_b=%d: CLBlast "
@@ -516,4 +522,64 @@ didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, c
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats) {
     return softmax_rows(rt, "max_lse", "max_lse_rows", R, V, excl, x, stats);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Warm-up: compile ahead of the first launch
+ * ------------------------------------------------------------------------------------ */
+
+/* Families with a half-weight variant (wt_options). */
+static const char *const half_families[] = {"embed", "gemv"};
+
+/* One tiny call of each CLBlast routine used here builds its program (one per routine,
+ * whatever the sizes later), so the first real product does not compile. */
+static didcl_status clblast_prepare(didcl_runtime_t rt) {
+    cl_int err;
+    cl_mem buf = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, 64 * sizeof(float), NULL, &err);
+    if (!buf)
+        return didcl_fail_cl(err, "warm-up: a CLBlast scratch buffer");
+    const float zero = 0.0f;
+    didcl_status st = DIDCL_OK;
+    err = clEnqueueFillBuffer(rt->queue, buf, &zero, sizeof zero, 0, 64 * sizeof(float), 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        st = didcl_fail_cl(err, "warm-up: clEnqueueFillBuffer");
+    if (st == DIDCL_OK)
+        st = didcl_ops_sgemm(rt, 2, 2, 2, 1.0f, buf, 0, 2, buf, 8, 2, 1, 0.0f, buf, 16, 2);
+    if (st == DIDCL_OK) {
+        CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, 2, 2, 2, 1.0f, buf,
+            0, 2, 4, buf, 16, 2, 4, 0.0f, buf, 32, 2, 4, 2, &rt->queue, NULL);
+        if (s != CLBlastSuccess)
+            st = didcl_fail(DIDCL_ERR_CLBLAST, "warm-up: CLBlastSgemmStridedBatched: CLBlast "
+                            "status %d", (int)s);
+    }
+    if (st == DIDCL_OK && (err = clFinish(rt->queue)) != CL_SUCCESS)
+        st = didcl_fail_cl(err, "warm-up: clFinish");
+    clReleaseMemObject(buf);
+    return st;
+}
+
+didcl_status didcl_ops_prepare(didcl_runtime_t rt, int half, int clblast) {
+    /* every embedded family, so new ones (cl/<family>.cl) are covered without a change */
+    for (size_t i = 0; i < didcl_cl_sources_count; i++) {
+        const char *family = didcl_cl_sources[i].family;
+        if (strcmp(family, "common"))
+            DIDCL_TRY(didcl_program_prepare(rt, family, NULL));
+    }
+    for (size_t i = 0; half && i < sizeof half_families / sizeof half_families[0]; i++)
+        DIDCL_TRY(didcl_program_prepare(rt, half_families[i], WEIGHT_HALF_OPTIONS));
+    /* gemm_skinny is built with the device's tiling (tuning.c) */
+    for (int h = 0; h <= (half != 0); h++)
+        DIDCL_TRY(didcl_program_prepare(rt, "gemv", rt->gemm.options[h]));
+    return clblast ? clblast_prepare(rt) : DIDCL_OK;
+}
+
+didcl_status didcl_runtime_warmup(didcl_runtime_t rt, uint32_t flags) {
+    if (!rt)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_runtime_warmup: NULL runtime");
+    if (flags & ~(uint32_t)(DIDCL_WARMUP_HALF | DIDCL_WARMUP_CLBLAST))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_runtime_warmup: unknown flags 0x%x",
+                          (unsigned)flags);
+    return didcl_ops_prepare(rt, (flags & DIDCL_WARMUP_HALF) != 0,
+                             (flags & DIDCL_WARMUP_CLBLAST) != 0);
 }

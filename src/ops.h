@@ -170,4 +170,11 @@ didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, c
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats);
 
+/* ---- warm-up ---- */
+
+/* Build every kernel family (and, with half, the half-weight variants) through the disk
+ * cache, and with clblast run one tiny call of each CLBlast routine these ops use, so
+ * that the first forward after it compiles nothing. */
+didcl_status didcl_ops_prepare(didcl_runtime_t rt, int half, int clblast);
+
 #endif /* DIDCL_OPS_H */

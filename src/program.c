@@ -274,13 +274,11 @@ static int same_options(const char *a, const char *b) {
     return !strcmp(a ? a : "", b ? b : "");
 }
 
-didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
-                                  const char *name, cl_kernel *out) {
-    if (!rt || !family || !name || !out)
-        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_program_kernel: NULL argument");
+/* The entry of (family, options), built (through the disk cache) on first use. */
+static didcl_status program_get(didcl_runtime_t rt, const char *family, const char *options,
+                                struct program_entry **out) {
     if (!rt->programs && !(rt->programs = calloc(1, sizeof *rt->programs)))
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "out of memory");
-
     struct program_entry *p = rt->programs->head;
     while (p && !(!strcmp(p->family, family) && same_options(p->options, options)))
         p = p->next;
@@ -303,7 +301,23 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
         p->next = rt->programs->head;
         rt->programs->head = p;
     }
+    *out = p;
+    return DIDCL_OK;
+}
 
+didcl_status didcl_program_prepare(didcl_runtime_t rt, const char *family, const char *options) {
+    if (!rt || !family)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_program_prepare: NULL argument");
+    struct program_entry *p;
+    return program_get(rt, family, options, &p);
+}
+
+didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
+                                  const char *name, cl_kernel *out) {
+    if (!rt || !family || !name || !out)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_program_kernel: NULL argument");
+    struct program_entry *p;
+    DIDCL_TRY(program_get(rt, family, options, &p));
     for (struct kernel_entry *k = p->kernels; k; k = k->next)
         if (!strcmp(k->name, name)) {
             rt->stats.memory_hits++;

@@ -21,6 +21,10 @@ struct didcl_program_cache;
 didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
                                   const char *name, cl_kernel *out);
 
+/* Build family with options (may be NULL) into both caches without making a kernel:
+ * what a warm-up does so that no later launch waits for the compiler. */
+didcl_status didcl_program_prepare(didcl_runtime_t rt, const char *family, const char *options);
+
 /* Build a program from source text with both caches bypassed in memory but the disk
  * cache used; label names the source in error messages. The caller releases *out. */
 didcl_status didcl_program_build_source(didcl_runtime_t rt, const char *label, const char *source,

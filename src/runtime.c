@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <clblast_c.h>
 
 #include "error.h"
 #include "progcache.h"
+#include "profile.h"
 #include "program.h"
 #include "runtime.h"
 #include "settings.h"
@@ -287,6 +289,7 @@ void didcl_runtime_free(didcl_runtime_t rt) {
         return;
     if (rt->queue)
         clFinish(rt->queue);
+    didcl_profile_state_free(rt->profile);
     didcl_program_cache_free(rt->programs);
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);
@@ -309,3 +312,47 @@ void didcl_runtime_cache_stats(didcl_runtime_t rt, didcl_cache_stats *out) {
 }
 
 const char *didcl_runtime_cache_dir(didcl_runtime_t rt) { return rt ? rt->cache_dir : ""; }
+
+static double now_s(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+didcl_status didcl_runtime_copy_bandwidth(didcl_runtime_t rt, uint64_t bytes, uint32_t reps,
+                                          double *bytes_per_s) {
+    if (!rt || !bytes_per_s || bytes < 4096 || reps == 0)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "copy bandwidth: expected a runtime, at least "
+                          "4096 bytes, at least one repetition and an output");
+    if (rt->info.max_alloc && bytes > rt->info.max_alloc)
+        bytes = rt->info.max_alloc;
+    bytes &= ~(uint64_t)3;
+    cl_int err;
+    cl_mem a = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, (size_t)bytes, NULL, &err);
+    if (!a)
+        return didcl_fail_cl(err, "copy bandwidth: a buffer of %llu bytes", (unsigned long long)bytes);
+    cl_mem b = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, (size_t)bytes, NULL, &err);
+    if (!b) {
+        clReleaseMemObject(a);
+        return didcl_fail_cl(err, "copy bandwidth: a buffer of %llu bytes", (unsigned long long)bytes);
+    }
+    /* the first copy touches both buffers (allocation on first use) and is not timed */
+    const float zero = 0.0f;
+    double t0 = 0.0;
+    err = clEnqueueFillBuffer(rt->queue, a, &zero, sizeof zero, 0, (size_t)bytes, 0, NULL, NULL);
+    for (uint32_t i = 0; err == CL_SUCCESS && i <= reps; i++) {
+        err = clEnqueueCopyBuffer(rt->queue, a, b, 0, 0, (size_t)bytes, 0, NULL, NULL);
+        if (err == CL_SUCCESS && i == 0 && (err = clFinish(rt->queue)) == CL_SUCCESS)
+            t0 = now_s();
+    }
+    if (err == CL_SUCCESS)
+        err = clFinish(rt->queue);
+    const double dt = now_s() - t0;
+    clReleaseMemObject(a);
+    clReleaseMemObject(b);
+    if (err != CL_SUCCESS)
+        return didcl_fail_cl(err, "copy bandwidth: copying %llu bytes on %s",
+                             (unsigned long long)bytes, rt->info.name);
+    *bytes_per_s = dt > 0 ? 2.0 * (double)bytes * reps / dt : 0.0;
+    return DIDCL_OK;
+}

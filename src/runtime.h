@@ -13,6 +13,7 @@
 #include "tuning.h"
 
 struct didcl_program_cache; /* program.c: in-memory program/kernel cache */
+struct didcl_profile_state; /* profile.c: events of a profiling queue */
 
 struct didcl_runtime {
     didcl_device_info info;
@@ -26,6 +27,7 @@ struct didcl_runtime {
     struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */
     uint64_t launches;                    /* kernels enqueued by ops.c (CLBlast's not
                                              counted): benchmarks read it */
+    struct didcl_profile_state *profile;  /* owned; NULL unless profiling is on */
 };
 
 #endif /* DIDCL_RUNTIME_H */

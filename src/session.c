@@ -39,6 +39,7 @@ struct didcl_session {
     didcl_model_t model;         /* NULL until the first generate */
     uint32_t model_tokens;       /* its max_tokens and max_batch */
     uint32_t model_batch;
+    uint32_t prepared_rows;      /* kernels built for forwards of this many rows */
     didcl_denoiser dn;
     char err[ERR_MAX];           /* the last failure on this session */
 };
@@ -131,7 +132,8 @@ static didcl_status session_load(didcl_session_t s, const didcl_session_params *
                           "generates ids up to %d; give the model's tokenizer",
                           didcl_tokenizer_source(s->tok), tv, s->dir,
                           (int)cfg->mask_token_id - 1);
-    return didcl_runtime_init(p->device, &s->rt);
+    DIDCL_TRY(didcl_runtime_init(p->device, &s->rt));
+    return p->profile ? didcl_runtime_set_profiling(s->rt, 1) : DIDCL_OK;
 }
 
 didcl_status didcl_session_open(const didcl_session_params *params, didcl_session_t *out) {
@@ -196,6 +198,29 @@ static didcl_status session_model(didcl_session_t s, uint32_t tokens, uint32_t b
     s->model_tokens = tokens;
     s->model_batch = batch;
     return didcl_model_denoiser(s->model, &s->dn);
+}
+
+/* Rows a forward of a plan puts through the model per sequence: the block with the KV
+ * cache, the whole length without it or in a revision. */
+static uint32_t plan_rows(const didcl_gen_options *o) {
+    return !o->use_kv_cache || o->n_revisions > 0 ? (uint32_t)o->length : (uint32_t)o->block;
+}
+
+/* The device model for a plan of `tokens` x `batch`, then every kernel its forwards of
+ * `rows` rows use, compiled or loaded from the cache before stage 1 so that no stage
+ * time holds a compile. Adds the two times to *load_seconds and *compile_seconds. */
+static didcl_status session_ready(didcl_session_t s, uint32_t tokens, uint32_t batch,
+                                  uint32_t rows, double *load_seconds, double *compile_seconds) {
+    const double t0 = now_s();
+    DIDCL_TRY(session_model(s, tokens, batch));
+    const double t1 = now_s();
+    *load_seconds += t1 - t0;
+    if (rows <= s->prepared_rows)
+        return DIDCL_OK;
+    DIDCL_TRY(didcl_model_prepare(s->model, rows));
+    s->prepared_rows = rows;
+    *compile_seconds += now_s() - t1;
+    return DIDCL_OK;
 }
 
 /* ---- plans: a request checked, with its defaults resolved ------------------------- */
@@ -292,6 +317,12 @@ static didcl_status plan_make(didcl_session_t s, const didcl_request *rq, plan *
     p->samples = rq->samples ? rq->samples : 1;
     p->solo = (rq->flags & DIDCL_REQUEST_SEQUENTIAL) != 0;
     return DIDCL_OK;
+}
+
+/* Sequences of a plan's lockstep batches when it runs alone. */
+static uint32_t plan_batch(didcl_session_t s, const plan *p) {
+    uint32_t nb = p->solo ? 1 : p->samples < s->max_batch ? p->samples : s->max_batch;
+    return nb ? nb : 1;
 }
 
 didcl_status didcl_session_check(didcl_session_t s, const didcl_request *req,
@@ -504,10 +535,10 @@ static void stats_add(didcl_results *r, const didcl_sample *x) {
  * planned sample as one sampler group: samples[] (request then sample order) receives
  * them. */
 static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_out,
-                             double *load_seconds) {
+                             double *load_seconds, double *compile_seconds) {
     didcl_session_t s = c->s;
     size_t total = 0;
-    uint32_t L = 0, batchable = 0;
+    uint32_t L = 0, batchable = 0, rows = 0;
     for (size_t i = 0; i < c->n_req; i++) {
         req_state *q = &c->rq[i];
         q->first = total;
@@ -516,6 +547,8 @@ static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_
         total += q->p.samples;
         if ((uint32_t)q->p.o.length > L)
             L = (uint32_t)q->p.o.length;
+        if (plan_rows(&q->p.o) > rows)
+            rows = plan_rows(&q->p.o);
         if (!q->p.solo && didcl_gen_options_batchable(&q->p.o, &q->p.o))
             batchable += q->p.samples;
     }
@@ -540,9 +573,7 @@ static didcl_status call_run(call *c, didcl_sample **samples_out, size_t *total_
     didcl_status st = DIDCL_OK;
     if (total) {
         uint32_t nb = batchable < s->max_batch ? batchable : s->max_batch;
-        const double t0 = now_s();
-        st = session_model(s, L, nb > 1 ? nb : 1);
-        *load_seconds += now_s() - t0;
+        st = session_ready(s, L, nb > 1 ? nb : 1, rows, load_seconds, compile_seconds);
     }
     for (size_t i = 0, j = 0; st == DIDCL_OK && i < c->n_req; i++) {
         req_state *q = &c->rq[i];
@@ -623,6 +654,9 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
         return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "generate: %s is NULL",
                                           out ? "the request array" : "the results pointer"));
     const double t0 = now_s();
+    didcl_profile prof0;
+    if (didcl_runtime_profile(s->rt, &prof0) != DIDCL_OK)
+        return session_fail(s, DIDCL_ERR_OPENCL);
     call c = {s, calloc(n_req ? n_req : 1, sizeof *c.rq), n_req, on_event, user, 0};
     didcl_results *r = calloc(1, sizeof *r);
     didcl_status st = c.rq && r ? DIDCL_OK
@@ -632,7 +666,7 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
     didcl_sample *samples = NULL;
     size_t total = 0;
     if (st == DIDCL_OK) {
-        st = call_run(&c, &samples, &total, &r->load_seconds);
+        st = call_run(&c, &samples, &total, &r->load_seconds, &r->compile_seconds);
         r->samples = samples;
     }
     for (size_t i = 0; st != DIDCL_OK && n_req > 1 && i < n_req; i++)
@@ -653,7 +687,15 @@ didcl_status didcl_session_generate(didcl_session_t s, const didcl_request *reqs
     r->error = "";
     for (size_t i = 0; i < r->n; i++)
         stats_add(r, &r->samples[i]);
-    r->seconds = now_s() - t0 - r->load_seconds;
+    if (didcl_runtime_profile(s->rt, &r->profile) != DIDCL_OK) {
+        didcl_results_free(r);
+        return session_fail(s, DIDCL_ERR_OPENCL);
+    }
+    for (int k = 0; k < DIDCL_TIME_KINDS; k++) {
+        r->profile.seconds[k] -= prof0.seconds[k];
+        r->profile.commands[k] -= prof0.commands[k];
+    }
+    r->seconds = now_s() - t0 - r->load_seconds - r->compile_seconds;
     *out = r;
     s->err[0] = '\0';
     return DIDCL_OK;
@@ -679,15 +721,16 @@ didcl_status didcl_session_generate_each(didcl_session_t s, const didcl_request 
         st = call_plan(&c, reqs);
     didcl_sample *samples = NULL;
     size_t total = 0;
-    double load = 0.0;
+    double load = 0.0, compile = 0.0;
     if (st == DIDCL_OK)
-        st = call_run(&c, &samples, &total, &load);
-    const double seconds = now_s() - t0 - load;
+        st = call_run(&c, &samples, &total, &load, &compile);
+    const double seconds = now_s() - t0 - load - compile;
     didcl_status first = DIDCL_OK;
     for (size_t i = 0; st == DIDCL_OK && i < n_req; i++) {
         req_state *q = &c.rq[i];
         didcl_results *r = out[i];
         r->load_seconds = load;
+        r->compile_seconds = compile;
         r->seconds = seconds;
         r->status = q->status;
         r->error = "";
@@ -736,6 +779,28 @@ didcl_status didcl_session_generate_each(didcl_session_t s, const didcl_request 
             }
         return first;
     }
+    s->err[0] = '\0';
+    return DIDCL_OK;
+}
+
+didcl_status didcl_session_prepare(didcl_session_t s, const didcl_request *req,
+                                   double *compile_seconds) {
+    if (!s)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "session: NULL handle");
+    if (!req)
+        return session_fail(s, didcl_fail(DIDCL_ERR_INVALID_ARG, "prepare: NULL request"));
+    plan p;
+    memset(&p, 0, sizeof p);
+    double load = 0.0, compile = 0.0;
+    didcl_status st = plan_make(s, req, &p);
+    if (st == DIDCL_OK)
+        st = session_ready(s, (uint32_t)p.o.length, plan_batch(s, &p), plan_rows(&p.o), &load,
+                           &compile);
+    plan_free(&p);
+    if (st != DIDCL_OK)
+        return session_fail(s, st);
+    if (compile_seconds)
+        *compile_seconds = compile;
     s->err[0] = '\0';
     return DIDCL_OK;
 }

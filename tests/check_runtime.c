@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops.h"
+#include "profile.h"
+#include "runtime.h"
 #include "testutil.h"
 
 START_TEST(test_list_devices) {
@@ -78,6 +81,88 @@ START_TEST(test_select_bad) {
 }
 END_TEST
 
+/* Kernel and command names land in the kind their names say, new ones included. */
+START_TEST(test_profile_kinds) {
+    static const struct {
+        const char *name;
+        enum didcl_time_kind kind;
+    } cases[] = {
+        {"gemv", DIDCL_TIME_PRODUCTS},          {"sgemm", DIDCL_TIME_PRODUCTS},
+        {"fused_gemv_gelu", DIDCL_TIME_PRODUCTS}, {"attention", DIDCL_TIME_ATTENTION},
+        {"attention_wide_qk", DIDCL_TIME_ATTENTION}, {"attention_probs", DIDCL_TIME_ATTENTION},
+        {"sample_nucleus", DIDCL_TIME_SAMPLING}, {"sample_argmax_rows", DIDCL_TIME_SAMPLING},
+        {"read_logits", DIDCL_TIME_TRANSFERS},  {"write_ids", DIDCL_TIME_TRANSFERS},
+        {"copy_kv_cache", DIDCL_TIME_OTHER},    {"layernorm_modulate", DIDCL_TIME_OTHER},
+        {"gelu_tanh_f32", DIDCL_TIME_OTHER},    {NULL, DIDCL_TIME_OTHER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(didcl_profile_kind(cases[i].name) == cases[i].kind, "%s: kind %d, expected %d",
+                      cases[i].name ? cases[i].name : "(null)",
+                      (int)didcl_profile_kind(cases[i].name), (int)cases[i].kind);
+    ck_assert_str_eq(didcl_time_kind_str(DIDCL_TIME_PRODUCTS), "products");
+    ck_assert_str_eq(didcl_time_kind_str(DIDCL_TIME_OTHER), "other");
+    ck_assert_str_eq(didcl_time_kind_str(DIDCL_TIME_KINDS), "unknown");
+}
+END_TEST
+
+/* Off by default; on, each command counts once under its kind; off again, nothing. */
+START_TEST(test_profiling_counts_commands) {
+    didcl_runtime_t rt = testutil_runtime_or_skip();
+    didcl_profile p;
+    ck_assert_int_eq(didcl_runtime_profile(rt, &p), DIDCL_OK);
+    ck_assert_int_eq(p.enabled, 0);
+    ck_assert_ptr_null(didcl_profile_event(rt, "gemv"));
+    ck_assert_int_eq(didcl_runtime_set_profiling(rt, 1), DIDCL_OK);
+    cl_int err;
+    cl_mem x = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, 1024 * sizeof(float), NULL, &err);
+    ck_assert_ptr_nonnull(x);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(didcl_ops_scale(rt, 1024, 0.5f, x), DIDCL_OK);
+    float host[1024];
+    ck_assert_int_eq(clEnqueueReadBuffer(rt->queue, x, CL_TRUE, 0, sizeof host, host, 0, NULL,
+                                         didcl_profile_event(rt, "read_test")),
+                     CL_SUCCESS);
+    ck_assert_int_eq(didcl_runtime_profile(rt, &p), DIDCL_OK);
+    ck_assert_int_eq(p.enabled, 1);
+    ck_assert_uint_eq(p.commands[DIDCL_TIME_OTHER], 3);
+    ck_assert_uint_eq(p.commands[DIDCL_TIME_TRANSFERS], 1);
+    ck_assert_uint_eq(p.commands[DIDCL_TIME_PRODUCTS], 0);
+    ck_assert(p.seconds[DIDCL_TIME_OTHER] >= 0.0 && p.seconds[DIDCL_TIME_PRODUCTS] == 0.0);
+    ck_assert_int_eq(didcl_runtime_set_profiling(rt, 0), DIDCL_OK);
+    ck_assert_int_eq(didcl_ops_scale(rt, 1024, 0.5f, x), DIDCL_OK);
+    ck_assert_int_eq(didcl_runtime_profile(rt, &p), DIDCL_OK);
+    ck_assert_int_eq(p.enabled, 0);
+    ck_assert_uint_eq(p.commands[DIDCL_TIME_OTHER], 0);
+    clReleaseMemObject(x);
+    didcl_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(test_copy_bandwidth_and_warmup) {
+    didcl_runtime_t rt = testutil_runtime_or_skip();
+    double bps = 0.0;
+    ck_assert_int_eq(didcl_runtime_copy_bandwidth(rt, 1 << 20, 2, &bps), DIDCL_OK);
+    ck_assert(bps > 0.0);
+    ck_assert_int_eq(didcl_runtime_copy_bandwidth(rt, 16, 2, &bps), DIDCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(didcl_runtime_copy_bandwidth(rt, 1 << 20, 0, &bps), DIDCL_ERR_INVALID_ARG);
+    ck_assert_int_eq(didcl_runtime_warmup(rt, 0x80), DIDCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(didcl_last_error(), "unknown flags"));
+    ck_assert_int_eq(didcl_runtime_warmup(NULL, 0), DIDCL_ERR_INVALID_ARG);
+    /* a warm-up builds every family: the kernels of a forward are then memory hits */
+    ck_assert_int_eq(didcl_runtime_warmup(rt, DIDCL_WARMUP_HALF), DIDCL_OK);
+    didcl_cache_stats before, after;
+    didcl_runtime_cache_stats(rt, &before);
+    ck_assert_uint_gt(before.compiles + before.disk_hits, 1);
+    cl_int err;
+    cl_mem x = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, 64 * sizeof(float), NULL, &err);
+    ck_assert_int_eq(didcl_ops_scale(rt, 64, 2.0f, x), DIDCL_OK);
+    didcl_runtime_cache_stats(rt, &after);
+    ck_assert_uint_eq(after.compiles + after.disk_hits, before.compiles + before.disk_hits);
+    clReleaseMemObject(x);
+    didcl_runtime_free(rt);
+}
+END_TEST
+
 static Suite *runtime_suite(void) {
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("core");
@@ -86,6 +171,9 @@ static Suite *runtime_suite(void) {
     tcase_add_test(tc, test_select_default_and_by_index);
     tcase_add_test(tc, test_select_by_name_substring);
     tcase_add_test(tc, test_select_from_env);
+    tcase_add_test(tc, test_profile_kinds);
+    tcase_add_test(tc, test_profiling_counts_commands);
+    tcase_add_test(tc, test_copy_bandwidth_and_warmup);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("limits");
     tcase_set_timeout(lim, DIDCL_CL_TIMEOUT);

@@ -359,6 +359,51 @@ static int watch(const didcl_event *ev, void *user) {
     return w->cancel_at && w->n == w->cancel_at;
 }
 
+/* Kernels are built before stage 1: a prepared request compiles nothing in generate; a
+ * profiling session reports device time by kind, a plain one nothing. */
+START_TEST(test_prepare_and_profile) {
+    didcl_session_params p = didcl_session_default_params();
+    p.model = dir;
+    p.profile = 1;
+    didcl_session_t s = NULL;
+    ck_assert_msg(didcl_session_open(&p, &s) == DIDCL_OK, "%s", didcl_last_error());
+    didcl_request r = request(3, 2);
+    r.options.n_revisions = 1;
+    r.options.revisions[0].gamma = 0.25;
+    double compile = -1.0;
+    ck_assert_int_eq(didcl_session_prepare(s, &r, &compile), DIDCL_OK);
+    ck_assert(compile >= 0.0);
+    ck_assert_int_eq(didcl_session_prepare(s, &r, &compile), DIDCL_OK);
+    ck_assert(compile == 0.0); /* already prepared */
+    didcl_results *res;
+    ck_assert_int_eq(didcl_session_generate(s, &r, 1, NULL, NULL, &res), DIDCL_OK);
+    ck_assert(res->compile_seconds == 0.0);
+    ck_assert_int_eq(res->profile.enabled, 1);
+    ck_assert_uint_gt(res->profile.commands[DIDCL_TIME_PRODUCTS], 0);
+    ck_assert_uint_gt(res->profile.commands[DIDCL_TIME_ATTENTION], 0);
+    ck_assert_uint_gt(res->profile.commands[DIDCL_TIME_TRANSFERS], 0);
+    double dev = 0.0;
+    for (int k = 0; k < DIDCL_TIME_KINDS; k++)
+        dev += res->profile.seconds[k];
+    ck_assert(dev > 0.0 && dev <= res->seconds * 1.01 + 1e-3);
+    didcl_results_free(res);
+    didcl_request bad = r;
+    bad.options.block = 5;
+    ck_assert_int_eq(didcl_session_prepare(s, &bad, NULL), DIDCL_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(didcl_session_error(s), "block"));
+    ck_assert_int_eq(didcl_session_prepare(s, NULL, NULL), DIDCL_ERR_INVALID_ARG);
+    didcl_session_free(s);
+
+    s = open_session(16);
+    r = request(3, 1);
+    ck_assert_int_eq(didcl_session_generate(s, &r, 1, NULL, NULL, &res), DIDCL_OK);
+    ck_assert_int_eq(res->profile.enabled, 0);
+    ck_assert(res->compile_seconds >= 0.0);
+    didcl_results_free(res);
+    didcl_session_free(s);
+}
+END_TEST
+
 START_TEST(test_events_and_cancel) {
     didcl_session_t s = open_session(16);
     didcl_request r = request(5, 2);
@@ -411,6 +456,7 @@ static Suite *session_suite(void) {
     tcase_add_test(tc, test_batches_and_requests);
     tcase_add_test(tc, test_requests_batched_together);
     tcase_add_test(tc, test_events_and_cancel);
+    tcase_add_test(tc, test_prepare_and_profile);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -141,6 +141,9 @@ EXTRA_DIST += tests/train_smoke.sh tests/train_equiv.py tests/data/smoke.txt
 # `tests/check_generate --write-model DIR` writes (with models/tokenizer.json).
 TESTS += tests/generate.sh
 EXTRA_DIST += tests/generate.sh
+# didcl warmup and didcl bench end to end (the tiny model of MKGEN).
+TESTS += tests/bench.sh
+EXTRA_DIST += tests/bench.sh
 AM_TESTS_ENVIRONMENT += MKGEN=$(abs_top_builddir)/tests/check_generate; export MKGEN; \
 	TEST_PLUGINS_DIR=$(abs_top_builddir)/tests/.libs; export TEST_PLUGINS_DIR;
 

@@ -120,6 +120,7 @@ int main(void) {
     F(didcl_session_params, plugin_path);
     F(didcl_session_params, half_weights);
     F(didcl_session_params, max_batch);
+    F(didcl_session_params, profile);
     E();
     S(didcl_request);
     F(didcl_request, prompt);
@@ -173,6 +174,13 @@ int main(void) {
     F(didcl_results, batch);
     F(didcl_results, status);
     F(didcl_results, error);
+    F(didcl_results, compile_seconds);
+    F(didcl_results, profile);
+    E();
+    S(didcl_profile);
+    F(didcl_profile, enabled);
+    F(didcl_profile, seconds);
+    F(didcl_profile, commands);
     E();
     S(didcl_event);
     F(didcl_event, kind);

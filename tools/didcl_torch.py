@@ -196,7 +196,8 @@ class DiT(nn.Module):
                                      for _ in range(cfg["n_blocks"])])
         self.output_layer = DDitFinalLayer(d, cfg["vocab_size"], cd)
 
-    def forward(self, ids, sigma, pos, mask, n_out=None):
+    def forward(self, ids, sigma, pos, mask, n_out=None, rows=None):
+        """rows (index tensor): logits of those rows only (the output layer runs on them)."""
         x = self.vocab_embed(ids)
         c = F.silu(self.sigma_map(sigma))
         cos, sin = rope_cos_sin(pos, self.cfg["hidden_dim"] // self.cfg["n_heads"])
@@ -204,6 +205,8 @@ class DiT(nn.Module):
             x = blk(x, c, cos, sin, mask)
         if n_out is not None:
             x = x[:, :n_out]
+        if rows is not None:
+            x = x[:, rows]
         return self.output_layer(x, c)
 
 

@@ -254,9 +254,11 @@ def cmd_nll(a):
 
 # ---------------------------------------------------------------- bench
 
-def cached_block_step(model, ids, start, cache):
-    """One cached BD3-LM block step in PyTorch: ids [1, B] at positions [start, start+B)
-    attend to cache[l] = (K, V) [1, heads, start, hd] (post-RoPE) and to themselves."""
+def cached_block_step(model, ids, start, cache, store=False):
+    """One cached BD3-LM block step in PyTorch: ids [b, B] at positions [start, start+B)
+    attend to cache[l] = (K, V) [b, heads, start, hd] (post-RoPE) and to themselves.
+    Returns the logits [b, B, V]; with store, the store-KV pass instead: cache[l] is
+    extended by the block and nothing is returned."""
     bb = model.backbone
     dev = ids.device
     x = bb.vocab_embed(ids)
@@ -264,7 +266,8 @@ def cached_block_step(model, ids, start, cache):
     B = ids.shape[1]
     cos, sin = dt.rope_cos_sin(torch.arange(start, start + B, device=dev),
                                bb.cfg["hidden_dim"] // bb.cfg["n_heads"])
-    for blk, (kc, vc) in zip(bb.blocks, cache):
+    for li, blk in enumerate(bb.blocks):
+        kc, vc = cache[li]
         b, s, d = x.shape
         h = blk.n_heads
         (sm, cm, gm, s2, c2, g2) = blk.adaLN_modulation(c)[:, None].chunk(6, dim=2)
@@ -274,6 +277,10 @@ def cached_block_step(model, ids, start, cache):
         k = k * cos[None, :, None] + dt.rotate_half(k) * sin[None, :, None]
         kk = torch.cat([kc, k.transpose(1, 2)], dim=2)
         vv = torch.cat([vc, v.transpose(1, 2)], dim=2)
+        if store:
+            cache[li] = (kk, vv)
+            if li == len(bb.blocks) - 1:
+                return None  # the last layer's attention output feeds only the logits
         o = dt.attention(q.transpose(1, 2), kk, vv, torch.ones(1, B, kk.shape[2], dtype=torch.bool, device=dev))
         x = x + gm * blk.attn_out(o.transpose(1, 2).reshape(b, s, d))
         y = dt.modulate(blk.norm2(x), s2, c2)

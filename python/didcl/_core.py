@@ -404,12 +404,14 @@ class Result:
 class Results(list):
     """The samples of one generate call (a list of Result, request then sample order)
     with the call's totals: stages (per stage, summed over samples), generated (tokens),
-    seconds (wall time less load_seconds), load_seconds (building the device model) and
-    batch (largest lockstep batch)."""
+    seconds (wall time less load and compile), load_seconds (building the device model),
+    compile_seconds (kernels compiled or loaded before stage 1) and batch (largest
+    lockstep batch)."""
     stages: List[StageStats]
     generated: int
     seconds: float
     load_seconds: float
+    compile_seconds: float
     batch: int
 
     @property
@@ -425,6 +427,7 @@ class Results(list):
         out.stages = [StageStats._from(r.totals[k]) for k in range(r.n_stages)]
         out.generated, out.seconds = r.generated, r.seconds
         out.load_seconds, out.batch = r.load_seconds, r.batch
+        out.compile_seconds = r.compile_seconds
         return out
 
 

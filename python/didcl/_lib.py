@@ -87,9 +87,18 @@ class StageStats(Structure):
     ]
 
 
+TIME_KINDS = 5  # DIDCL_TIME_KINDS
+
+
+class Profile(Structure):
+    _fields_ = [("enabled", c_int), ("seconds", c_double * TIME_KINDS),
+                ("commands", c_uint64 * TIME_KINDS)]
+
+
 class SessionParams(Structure):
     _fields_ = [("model", c_char_p), ("tokenizer", c_char_p), ("device", c_char_p),
-                ("plugin_path", c_char_p), ("half_weights", c_int), ("max_batch", c_uint32)]
+                ("plugin_path", c_char_p), ("half_weights", c_int), ("max_batch", c_uint32),
+                ("profile", c_int)]
 
 
 class Request(Structure):
@@ -126,6 +135,7 @@ class Results(Structure):
         ("totals", StageStats * (1 + MAX_REVISIONS)), ("generated", c_int64),
         ("seconds", c_double), ("load_seconds", c_double), ("batch", c_uint32),
         ("status", c_int), ("error", c_char_p),
+        ("compile_seconds", c_double), ("profile", Profile),
     ]
 
 
@@ -181,7 +191,7 @@ C_NAMES = {
     "didcl_gen_options": GenOptions, "didcl_stage_stats": StageStats,
     "didcl_session_params": SessionParams, "didcl_request": Request,
     "didcl_remask_position": RemaskPosition, "didcl_sample": Sample,
-    "didcl_results": Results, "didcl_event": Event, "didcl_remask_input": RemaskInput,
+    "didcl_results": Results, "didcl_profile": Profile, "didcl_event": Event, "didcl_remask_input": RemaskInput,
     "didcl_remask_host": RemaskHost, "didcl_remask_plugin": RemaskPlugin,
 }
 

@@ -238,6 +238,7 @@ typedef struct gen {
     int csv;
     json_t *opts;                /* --json: the options object every sample repeats */
     const char *model_dir, *device;
+    double compile_seconds;      /* kernels built or loaded before stage 1 */
     int rc;                      /* an output failed: its exit status (the run cancels) */
     /* --stream */
     int32_t streamed;            /* positions printed so far */
@@ -300,6 +301,7 @@ static int print_json(const gen *g, const didcl_sample *r) {
                           "stages", stages, "low_entropy", r->low_entropy, "options", g->opts);
     /* the text (valid UTF-8) and the seed as an exact unsigned number */
     json_object_set_new(o, "text", json_string(clean ? clean : ""));
+    json_object_set_new(o, "compile_seconds", json_real(g->compile_seconds));
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->options.seed);
     json_t *js = json_loads(seed, JSON_DECODE_ANY, NULL); /* NULL past INT64_MAX */
@@ -357,7 +359,7 @@ static void trace_sample(FILE *f, int csv, const gen *g, const didcl_sample *r) 
 }
 
 static void print_summary(const cli_opts *c, const didcl_gen_options *o,
-                          const didcl_results *res, const char *device) {
+                          const didcl_results *res, const char *device, double compile) {
     const didcl_stage_stats *tot = res->totals;
     const int32_t n_stages = res->n_stages, nb = (int32_t)res->batch;
     const double seconds = res->seconds;
@@ -393,6 +395,8 @@ static void print_summary(const cli_opts *c, const didcl_gen_options *o,
     fprintf(stderr, "  %-5s %-7s %6s %6s %8s %7lld %8lld %10.3g %7.2f s %9.1f\n", "total", "",
             "", "", "", (long long)nfe, (long long)skv, flops, seconds,
             seconds > 0 ? (double)generated / seconds : 0.0);
+    fprintf(stderr, "  %-13s %58.2f s  (kernels built or read from the cache before stage 1; "
+            "in no stage)\n", "compile", compile + res->compile_seconds);
 }
 
 /* ---- the run ---- */
@@ -624,6 +628,10 @@ static int run(cli_opts *c, res_set *R) {
     g.model_dir = didcl_session_model_dir(R->s);
     g.device = devname;
 
+    /* kernels first, so that no stage time (nor the JSON of a sample) holds a compile */
+    if ((st = didcl_session_prepare(R->s, &rq, &g.compile_seconds)) != DIDCL_OK)
+        return didcl_cli_session_error("generate", st, didcl_session_error(R->s));
+
     /* generate */
     if (g.visual) {
         g_visual_on = 1;
@@ -658,7 +666,7 @@ static int run(cli_opts *c, res_set *R) {
         g_trace_tmp_live = 0;
     }
     if (!c->quiet)
-        print_summary(c, &g.o, R->results, devname);
+        print_summary(c, &g.o, R->results, devname, g.compile_seconds);
     return 0;
 }
 

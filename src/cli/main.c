@@ -15,6 +15,8 @@ static const struct {
     {"generate", didcl_cli_generate, "generate text: BD3 draft + DiD revision (--prompt, --revise)"},
     {"eval", didcl_cli_eval, "Gen PPL, entropy, distinct-n of generated samples (--evaluator DIR)"},
     {"serve", didcl_cli_serve, "OpenAI-compatible HTTP server with streaming (--port, --model)"},
+    {"bench", didcl_cli_bench, "tokens/s, ms per NFE and device time split of W1-W3 (--model DIR)"},
+    {"warmup", didcl_cli_warmup, "fill the kernel cache for a device ahead of time (--device D)"},
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
