@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <clblast_c.h>
 
@@ -21,6 +22,7 @@
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
 #define WG_ATTENTION 128
+#define WG_FLASH 64 /* queries per tile of attention_flash */
 
 /* ------------------------------------------------------------------------------------
  * Launch helpers
@@ -266,6 +268,35 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
                      "clSetKernelArg attention (scratch)");
     size_t global[2] = {(size_t)Tq * wg, (size_t)heads}, local[2] = {wg, 1};
     return enqueue(rt, kr, "attention", 2, global, local);
+}
+
+didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, cl_mem out) {
+    DIDCL_TRY(check_attention("attention_flash", Tq, Tk, heads, head_dim, q, k, v, &mask));
+    CHECK_DIMS("attention_flash", head_dim % 4 == 0 && head_dim <= 256,
+               "head_dim %d, expected a multiple of 4 up to 256", head_dim);
+    int mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),    KV(scale),
+                       KV(q.buf),    KV(q.off),    KV(q.stride), KV(k.buf),
+                       KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
+                       KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
+                       KV(mask->block), KV(mask->half_len)};
+    char options[32];
+    snprintf(options, sizeof options, "-DATTN_HD=%d", head_dim);
+    cl_kernel kr = NULL;
+    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash", a, NARGS(a), &kr));
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, kr, WG_FLASH, &wg));
+    /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */
+    const size_t tile = (size_t)(head_dim <= 64 ? 32 : 8) * head_dim * sizeof(float);
+    DIDCL_TRY(check_local(rt, kr, "attention_flash", 2 * tile));
+    for (int i = 0; i < 2; i++)
+        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tile, NULL),
+                     "clSetKernelArg attention_flash (tiles)");
+    size_t global[2] = {((size_t)Tq + wg - 1) / wg * wg, (size_t)heads}, local[2] = {wg, 1};
+    return enqueue(rt, kr, "attention_flash", 2, global, local);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,

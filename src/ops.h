@@ -102,6 +102,15 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
 
+/* The same attention, flash-style (cl/attention.cl attention_flash): K/V tiles in local
+ * memory, online softmax, no scores scratch and no bound on Tk; masked-out key tiles
+ * are skipped. head_dim MUST be a multiple of 4 (at most 256); the program is built
+ * per head_dim. */
+didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, cl_mem out);
+
 /* The same attention through CLBlast, for wide problems (Tq in the hundreds): per head
  * S = scale * Q K^T by strided batched SGEMM into scratch, a masking softmax kernel over
  * its rows, then O = P V by SGEMM. scratch MUST hold heads * Tq * Tk floats. Views need

@@ -308,6 +308,16 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     char wlabel[128];
     snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+
+    /* and the flash path (K/V tiles, online softmax), where head_dim allows it */
+    if (head_dim % 4 == 0) {
+        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                               sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
+        OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
+        download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+        snprintf(wlabel, sizeof wlabel, "%s (flash)", label);
+        CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    }
     clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
     free(qkv); free(want); free(got); free(att);
@@ -339,6 +349,8 @@ START_TEST(test_attention_block_causal) {
     attention_fused_case(38, 38, 0, 2, 64, m, "attention block-causal T=38 B=4");
     didcl_attn_mask m2 = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 16, 0};
     attention_fused_case(133, 133, 0, 1, 64, m2, "attention block-causal T=133 B=16");
+    didcl_attn_mask m3 = {DIDCL_ATTN_BLOCK_CAUSAL, 70, 12, 0};
+    attention_fused_case(61, 131, 70, 2, 48, m3, "attention block-causal q_offset=70 B=12");
 }
 END_TEST
 
@@ -362,6 +374,14 @@ START_TEST(test_attention_bd3_2l) {
     attention_fused_case(144, 144, 0, 3, 64, m2, "attention bd3 2L L=72 B=8");
     /* only the x_t half of the queries (the ones whose logits are used) */
     attention_fused_case(72, 144, 0, 1, 64, m2, "attention bd3 2L x_t queries");
+    /* odd lengths: L not a multiple of B (shorter last blocks), query tiles straddling
+     * the x_t / x_0 boundary, and a chunk of queries starting mid-way (q_offset) */
+    didcl_attn_mask m3 = {DIDCL_ATTN_BD3_2L, 0, 4, 50};
+    attention_fused_case(100, 100, 0, 2, 32, m3, "attention bd3 2L L=50 B=4");
+    didcl_attn_mask m4 = {DIDCL_ATTN_BD3_2L, 37, 16, 67};
+    attention_fused_case(77, 134, 37, 1, 64, m4, "attention bd3 2L L=67 B=16 q_offset=37");
+    didcl_attn_mask m5 = {DIDCL_ATTN_BD3_2L, 0, 67, 67};
+    attention_fused_case(134, 134, 0, 1, 64, m5, "attention bd3 2L B=L=67");
 }
 END_TEST
 
