@@ -60,6 +60,9 @@
 
 #define ATTN_SMALL_Q 16
 #define ATTN_CHUNK 256
+/* Whether wide attention takes the flash kernel (else the CLBlast path): see model.h's
+ * header comment for the measurements behind the rule. */
+#define ATTN_FLASH(rt, head_dim) ((head_dim) % 4 == 0)
 
 /* One transformer layer's device buffers. NULL where the architecture has none. */
 struct didcl_model_layer {

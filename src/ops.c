@@ -179,6 +179,22 @@ didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, floa
     return launch_rows(rt, k, "layernorm_modulate", (cl_uint)NARGS(a), T);
 }
 
+didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps,
+                                                   cl_mem x, cl_mem y, cl_mem w, cl_mem mod,
+                                                   int gate_off, int shift_off, int scale_off,
+                                                   int mod_stride, cl_mem out) {
+    CHECK_DIMS("residual_layernorm_modulate", fits_int(T, C) && gate_off >= 0 &&
+                   shift_off >= 0 && scale_off >= 0 && mod_stride >= 0,
+               "shape T=%d C=%d, offsets gate %d shift %d scale %d stride %d: expected positive "
+               "sizes and offsets >= 0", T, C, gate_off, shift_off, scale_off, mod_stride);
+    struct karg a[] = {KV(T),        KV(C),         KV(eps),       KV(x),
+                       KV(y),        KV(w),         KV(mod),       KV(gate_off),
+                       KV(shift_off), KV(scale_off), KV(mod_stride), KV(out)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "norm", NULL, "residual_layernorm_modulate", a, NARGS(a), &k));
+    return launch_rows(rt, k, "residual_layernorm_modulate", (cl_uint)NARGS(a), T);
+}
+
 didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                       cl_mem w, cl_mem b, cl_mem out) {
     CHECK_DIMS("layernorm_bias", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
@@ -212,6 +228,24 @@ didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, 
                             cl_mem inv_freq, cl_mem qkv) {
     didcl_ops_rows view = {qkv, 0, 3 * heads * head_dim};
     return didcl_ops_rope_rows(rt, T, heads, head_dim, pos_start, inv_freq, view, 2);
+}
+
+didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int heads, int head_dim,
+                                  int pos_start, cl_mem inv_freq, cl_mem qkv, cl_mem cache,
+                                  int seq_rows) {
+    CHECK_DIMS("rope_cache", head_dim > 0 && head_dim % 2 == 0, "head_dim %d, expected even and > 0",
+               head_dim);
+    CHECK_DIMS("rope_cache", batch > 0 && n > 0 && pos_start >= 0 && pos_start + n <= seq_rows &&
+                   fits_int((long long)batch * n, 3LL * heads * head_dim) &&
+                   fits_int((long long)batch * seq_rows, 2LL * heads * head_dim),
+               "batch %d of %d rows at position %d, %d cache rows per sequence, heads %d: "
+               "expected rows within the cache", batch, n, pos_start, seq_rows, heads);
+    const int T = batch * n;
+    struct karg a[] = {KV(T),        KV(n),   KV(heads),  KV(head_dim), KV(pos_start),
+                       KV(inv_freq), KV(qkv), KV(cache), KV(seq_rows)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_cache", a, NARGS(a), &k));
+    return launch_1d(rt, k, "rope_cache", (size_t)T * heads * (head_dim / 2));
 }
 
 /* ------------------------------------------------------------------------------------
@@ -313,6 +347,7 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)Tq, (size_t)Tk,
         hd, scale, q.buf, (size_t)q.off, (size_t)q.stride, hd, k.buf, (size_t)k.off,
         (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue, NULL);
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched Q.K^T (Tq=%d Tk=%d heads=%d "
@@ -330,6 +365,7 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
                                    (size_t)Tq, hd, (size_t)Tk, 1.0f, scratch, 0, (size_t)Tk, plane,
                                    v.buf, (size_t)v.off, (size_t)v.stride, hd, 0.0f, out, 0, W,
                                    hd, (size_t)heads, &rt->queue, NULL);
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched P.V (Tq=%d Tk=%d heads=%d "
@@ -391,6 +427,7 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
         CLBlastLayoutRowMajor, CLBlastTransposeNo, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
         (size_t)M, (size_t)N, (size_t)K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc,
         &rt->queue, NULL);
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "CLBlastSgemm M=%d N=%d K=%d lda=%zu ldb=%zu ldc=%zu trans_b=%d: CLBlast "

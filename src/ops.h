@@ -56,6 +56,14 @@ didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, floa
                                           cl_mem w, cl_mem mod, int shift_off, int scale_off,
                                           int mod_stride, cl_mem out);
 
+/* The DiT's gated residual fused with the next LayerNorm + modulate: x (T, C) += gate * y,
+ * then out = (LN(x) * w) * (1 + scale) + shift, gate/shift/scale read from mod at their
+ * element offsets (mod_stride as above). x is updated in place; out MUST NOT be x or y. */
+didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps,
+                                                   cl_mem x, cl_mem y, cl_mem w, cl_mem mod,
+                                                   int gate_off, int shift_off, int scale_off,
+                                                   int mod_stride, cl_mem out);
+
 /* out (T, C) = LN(x) * w + b (GPT-2). out may be x. */
 didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                       cl_mem w, cl_mem b, cl_mem out);
@@ -73,6 +81,15 @@ didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, 
  * heads*head_dim). */
 didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
                                  int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts);
+
+/* RoPE fused with the KV-cache write of a cached step over batch sequences of n rows:
+ * row t of qkv (batch * n, 3, heads, head_dim) is sequence t / n at position
+ * pos_start + t % n; its Q is rotated in place, its K rotated and its V copied into cache
+ * row (t / n) * seq_rows + pos_start + t % n of cache (rows (2, heads, head_dim)). qkv's
+ * K and V stay unrotated. */
+didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int heads, int head_dim,
+                                  int pos_start, cl_mem inv_freq, cl_mem qkv, cl_mem cache,
+                                  int seq_rows);
 
 /* ---- attention ---- */
 

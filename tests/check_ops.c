@@ -204,6 +204,39 @@ START_TEST(test_layernorm_modulate) {
 }
 END_TEST
 
+/* The gated residual fused with LayerNorm + modulate equals the two ops one after the
+ * other: x updated in place, out normalized from the updated rows. */
+START_TEST(test_residual_layernorm_modulate) {
+    rng_seed(22);
+    const int T = 4, C = 387;
+    const float eps = 1e-5f;
+    float *x = rnd_array((size_t)T * C, 3.0f), *y = rnd_array((size_t)T * C, 2.0f);
+    float *w = rnd_array(C, 1.0f), *mod = rnd_array(6 * (size_t)C, 0.5f);
+    float *want = malloc(sizeof(float) * T * C), *got = malloc(sizeof(float) * T * C);
+    cl_mem d_x = upload(x, sizeof(float) * T * C), d_y = upload(y, sizeof(float) * T * C);
+    cl_mem d_w = upload(w, sizeof(float) * C), d_mod = upload(mod, sizeof(float) * 6 * C);
+    cl_mem d_out = dev_alloc(sizeof(float) * T * C);
+    OK(didcl_ops_residual_layernorm_modulate(rt, T, C, eps, d_x, d_y, d_w, d_mod, 2 * C, 3 * C,
+                                             4 * C, 0, d_out));
+    didcl_ref_gated_residual(x, y, mod, 2 * C, 0, T, C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    download(d_x, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate x", got, x, (size_t)T * C, 1e-6, 1e-5);
+    download(d_out, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate out", got, want, (size_t)T * C, 1e-5, 1e-4);
+    /* per-row gate/shift/scale (stride C: rows read consecutive C-vectors) */
+    OK(didcl_ops_residual_layernorm_modulate(rt, T, C, eps, d_x, d_y, d_w, d_mod, 0, C, 2 * C, C,
+                                             d_out));
+    didcl_ref_gated_residual(x, y, mod, 0, C, T, C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, C, 2 * C, C, T, C, eps);
+    download(d_out, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
+    clReleaseMemObject(d_x); clReleaseMemObject(d_y); clReleaseMemObject(d_w);
+    clReleaseMemObject(d_mod); clReleaseMemObject(d_out);
+    free(x); free(y); free(w); free(mod); free(want); free(got);
+}
+END_TEST
+
 START_TEST(test_layernorm_bias) {
     rng_seed(22);
     const int T = 4, C = 768;
@@ -273,6 +306,45 @@ START_TEST(test_rope) {
     ck_assert(memcmp(got, k, sizeof(float) * off) == 0); /* rows before off untouched */
     clReleaseMemObject(dk); clReleaseMemObject(dif);
     free(k); free(want); free(got);
+}
+END_TEST
+
+/* RoPE fused with the cache write: for a batch of 2 sequences of 3 rows at position 5,
+ * Q rotated in place, rotated K and plain V in each sequence's cache rows, every other
+ * cache row and qkv's K/V untouched; the reference is rope_rows plus a copy. */
+START_TEST(test_rope_cache) {
+    rng_seed(32);
+    const int batch = 2, n = 3, heads = 2, hd = 64, start = 5, seq = 9, H = heads * hd;
+    const int T = batch * n;
+    float inv_freq[32];
+    didcl_numeric_rope_inv_freq(inv_freq, hd, 10000.0f);
+    float *qkv = rnd_array((size_t)T * 3 * H, 1.0f), *cache = rnd_array((size_t)batch * seq * 2 * H, 1.0f);
+    float *want_qkv = malloc(sizeof(float) * T * 3 * H), *want_c = malloc(sizeof(float) * batch * seq * 2 * H);
+    float *got = malloc(sizeof(float) * batch * seq * 2 * H);
+    memcpy(want_qkv, qkv, sizeof(float) * T * 3 * H);
+    memcpy(want_c, cache, sizeof(float) * batch * seq * 2 * H);
+    float *rot = malloc(sizeof(float) * T * 3 * H);
+    memcpy(rot, qkv, sizeof(float) * T * 3 * H);
+    for (int b = 0; b < batch; b++)
+        didcl_ref_rope_rows(rot, b * n * 3 * H, 3 * H, 2, inv_freq, n, heads, hd, start);
+    for (int t = 0; t < T; t++) {
+        memcpy(want_qkv + (size_t)t * 3 * H, rot + (size_t)t * 3 * H, sizeof(float) * H);
+        float *row = want_c + ((size_t)(t / n) * seq + start + t % n) * 2 * H;
+        memcpy(row, rot + (size_t)t * 3 * H + H, sizeof(float) * 2 * H); /* K rotated, V */
+    }
+    cl_mem dq = upload(qkv, sizeof(float) * T * 3 * H);
+    cl_mem dc = upload(cache, sizeof(float) * batch * seq * 2 * H);
+    cl_mem dif = upload(inv_freq, sizeof inv_freq);
+    OK(didcl_ops_rope_cache(rt, batch, n, heads, hd, start, dif, dq, dc, seq));
+    download(dc, got, sizeof(float) * batch * seq * 2 * H);
+    CK_TENSOR("rope_cache cache rows", got, want_c, (size_t)batch * seq * 2 * H, 2e-5, 1e-5);
+    download(dq, got, sizeof(float) * T * 3 * H);
+    CK_TENSOR("rope_cache Q in place", got, want_qkv, (size_t)T * 3 * H, 2e-5, 1e-5);
+    ck_assert_int_eq(didcl_ops_rope_cache(rt, batch, n, heads, hd, 7, dif, dq, dc, seq),
+                     DIDCL_ERR_INVALID_ARG); /* rows 7..9 do not fit 9 cache rows */
+    ck_assert_last_error_has("expected rows within the cache");
+    clReleaseMemObject(dq); clReleaseMemObject(dc); clReleaseMemObject(dif);
+    free(qkv); free(cache); free(want_qkv); free(want_c); free(got); free(rot);
 }
 END_TEST
 
@@ -824,7 +896,9 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_embed);
     tcase_add_test(core, test_layernorm_modulate);
     tcase_add_test(core, test_layernorm_bias);
+    tcase_add_test(core, test_residual_layernorm_modulate);
     tcase_add_test(core, test_rope);
+    tcase_add_test(core, test_rope_cache);
     tcase_add_test(core, test_attention_none);
     tcase_add_test(core, test_attention_causal);
     tcase_add_test(core, test_attention_block_causal);
