@@ -33,11 +33,14 @@ static void row_stats(__global const float *x, const int C, const float eps, __l
 // Weight-only LayerNorm + adaLN modulate. shift and scale live in one buffer mod at
 // element offsets shift_off and scale_off. mod_stride is 0 when they are per-channel
 // vectors (C,) (time conditioning off), or the row stride of per-row values (row t reads
-// mod[off + t * mod_stride + c]). One work-group per row t.
+// mod[off + t * mod_stride + c]). sel, when not NULL, gathers: output row t normalizes
+// input row sel[t] (the wanted rows of a global pass, one launch however scattered).
+// One work-group per output row t.
 __kernel void layernorm_modulate(const int T,                 // rows
                                  const int C,                 // channels
                                  const float eps,             // LayerNorm epsilon
-                                 __global const float *x,     // (T, C) input
+                                 __global const float *x,     // (T, C) input, or rows sel[t]
+                                 __global const int *sel,     // (T,) input rows, or NULL
                                  __global const float *w,     // (C,) LayerNorm weight
                                  __global const float *mod,   // shift/scale source
                                  const int shift_off,         // shift[c] = mod[shift_off + ...]
@@ -49,7 +52,7 @@ __kernel void layernorm_modulate(const int T,                 // rows
     if (t >= T)
         return;
     const int lid = get_local_id(0), n = get_local_size(0);
-    __global const float *xr = x + (size_t)t * C;
+    __global const float *xr = x + (size_t)(sel ? sel[t] : t) * C;
     float mean, rstd;
     row_stats(xr, C, eps, red, &mean, &rstd);
     __global const float *sh = mod + shift_off + (size_t)t * mod_stride;

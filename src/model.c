@@ -311,6 +311,9 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * V * sizeof(float), NULL, &m->logits, "logits"));
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
+    DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
+    if (!(m->sel_host = malloc(T * sizeof(int32_t))))
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
 }
@@ -381,11 +384,11 @@ void didcl_model_free(didcl_model_t m) {
     cl_mem *all[] = {&m->embed, &m->wpe,  &m->final_norm, &m->final_norm_b, &m->head_w,
                      &m->head_b, &m->inv_freq, &m->mod, &m->ids, &m->x, &m->h, &m->att,
                      &m->proj, &m->qkv, &m->mlp, &m->att_chunk, &m->scores, &m->logits,
-                     &m->stats, &m->tgt, &m->lp, &m->stage};
+                     &m->stats, &m->tgt, &m->lp, &m->stage, &m->sel};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
-    free(m->ada_w); free(m->ada_b); free(m->mod_host);
+    free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
     free(m);
 }
 
@@ -425,7 +428,7 @@ static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows
     const size_t local = ((size_t)Tk + hd + 512) * sizeof(float);
     if (Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem)
         return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
-    if (ATTN_FLASH(m->rt, hd))
+    if (ATTN_FLASH(m->rt, hd, mask->mode))
         return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
     for (int c0 = 0; c0 < Tq; c0 += ATTN_CHUNK) {
         const int tc = Tq - c0 < ATTN_CHUNK ? Tq - c0 : ATTN_CHUNK;
@@ -552,32 +555,24 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                 m->mod, mo + 5 * H, no, no + H, 0, m->h));
     }
     /* output layer on the n rows that give logits (the x_t half when scoring; h already
-     * holds their final norm), or on the wanted rows only, gathered into proj (free by
-     * now) one contiguous run a copy */
+     * holds their final norm), or on the wanted rows only: their indices go up and the
+     * final norm gathers them (one launch however scattered the rows are) */
     int n_out = batch * n;
     if (gather) {
-        const size_t row = (size_t)H * sizeof(float);
+        int32_t *idx = m->sel_host;
         n_out = 0;
-        for (int i = 0; i < n;) {
-            if (!f->want[i]) {
-                i++;
-                continue;
-            }
-            int j = i;
-            while (j < n && f->want[j])
-                j++;
-            DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->x, m->proj, (size_t)i * row,
-                                             (size_t)n_out * row, (size_t)(j - i) * row, 0, NULL,
-                                             NULL),
-                         "model: gathering the wanted rows");
-            rt->launches++;
-            n_out += j - i;
-            i = j;
-        }
+        for (int i = 0; i < n; i++)
+            if (f->want[i])
+                idx[n_out++] = i;
+        cl_int err = n_out ? clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
+                                                  sizeof *idx * (size_t)n_out, idx, 0, NULL, NULL)
+                           : CL_SUCCESS;
+        if (err != CL_SUCCESS)
+            return didcl_fail_cl(err, "model: uploading the wanted rows");
         if (n_out == 0)
             return DIDCL_OK;
-        DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, m->proj, m->final_norm, m->mod,
-                                               fo, fo + H, 0, m->h));
+        DIDCL_TRY(didcl_ops_layernorm_modulate_rows(rt, n_out, H, eps, m->x, m->sel,
+                                                    m->final_norm, m->mod, fo, fo + H, 0, m->h));
     }
     DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
                       DIDCL_ACT_NONE, m->logits));

@@ -168,11 +168,19 @@ didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids
 didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                           cl_mem w, cl_mem mod, int shift_off, int scale_off,
                                           int mod_stride, cl_mem out) {
+    return didcl_ops_layernorm_modulate_rows(rt, T, C, eps, x, NULL, w, mod, shift_off, scale_off,
+                                             mod_stride, out);
+}
+
+didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C, float eps,
+                                               cl_mem x, cl_mem sel, cl_mem w, cl_mem mod,
+                                               int shift_off, int scale_off, int mod_stride,
+                                               cl_mem out) {
     CHECK_DIMS("layernorm_modulate", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
     CHECK_DIMS("layernorm_modulate", shift_off >= 0 && scale_off >= 0 && mod_stride >= 0,
                "shift_off=%d scale_off=%d mod_stride=%d, expected >= 0", shift_off, scale_off,
                mod_stride);
-    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(mod), KV(shift_off),
+    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(sel), KV(w), KV(mod), KV(shift_off),
                        KV(scale_off), KV(mod_stride), KV(out)};
     cl_kernel k = NULL;
     DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_modulate", a, NARGS(a), &k));

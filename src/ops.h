@@ -56,6 +56,13 @@ didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, floa
                                           cl_mem w, cl_mem mod, int shift_off, int scale_off,
                                           int mod_stride, cl_mem out);
 
+/* The same on gathered rows: output row t normalizes row sel[t] of x (sel (T,) int32 on
+ * the device; NULL: row t, as above). out MUST NOT be x when sel is set. */
+didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C, float eps,
+                                               cl_mem x, cl_mem sel, cl_mem w, cl_mem mod,
+                                               int shift_off, int scale_off, int mod_stride,
+                                               cl_mem out);
+
 /* The DiT's gated residual fused with the next LayerNorm + modulate: x (T, C) += gate * y,
  * then out = (LN(x) * w) * (1 + scale) + shift, gate/shift/scale read from mod at their
  * element offsets (mod_stride as above). x is updated in place; out MUST NOT be x or y. */

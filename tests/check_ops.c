@@ -192,6 +192,18 @@ START_TEST(test_layernorm_modulate) {
     didcl_ref_layernorm_modulate(want, x, w, mod, 0, C, C, T, C, eps);
     CK_TENSOR("layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
 
+    /* gathered rows: output row r normalizes row sel[r] (4, 0, 2) */
+    const int32_t sel[] = {4, 0, 2};
+    cl_mem d_sel = upload(sel, sizeof sel);
+    OK(didcl_ops_layernorm_modulate_rows(rt, 3, C, eps, d_x, d_sel, d_w, d_mod, 3 * C, 4 * C, 0,
+                                         d_out));
+    download(d_out, got, sizeof(float) * 3 * C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    for (int r = 0; r < 3; r++)
+        CK_TENSOR("layernorm_modulate gathered rows", got + (size_t)r * C,
+                  want + (size_t)sel[r] * C, (size_t)C, 1e-5, 1e-4);
+    clReleaseMemObject(d_sel);
+
     /* in place */
     OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_x));
     download(d_x, got, sizeof(float) * T * C);
