@@ -1,5 +1,6 @@
 // ============================================================================================
-// attention.cl — scaled dot-product attention, fp32, one work-group per (query, head):
+// attention.cl — scaled dot-product attention, fp32, one work-group per (query, head) (and
+// sequence of a batch, each with its own K/V cache):
 //     out[i, h, :] = sum_j softmax_j(scale * q_i . k_j | allowed(i, j)) v_j
 // Q, K and V are read through (offset, row stride) views, so they may be the Q/K/V
 // thirds of a fused QKV buffer [T, 3, heads, head_dim] or separate K/V caches
@@ -49,17 +50,24 @@ __kernel void attention(const int Tq,               // queries
                         const int k_off, const int k_stride,
                         __global const float *v,    // value j: v[v_off + j*v_stride + h*head_dim + d]
                         const int v_off, const int v_stride,
-                        __global float *out,        // (Tq, heads, head_dim)
+                        __global float *out,        // (Tq, heads, head_dim) per sequence
                         const int mask_mode,        // 0..3, see above
                         const int q_offset,         // absolute index of query 0
                         const int block,            // block size (modes 2, 3)
                         const int half_len,         // half length L (mode 3)
+                        const int q_bstride,        // sequence b (group id 2) of a batch: q,
+                        const int kv_bstride,       // k/v and out views move by b times these
+                        const int out_bstride,      // element strides
                         __local float *scores,      // (Tk,) scratch
                         __local float *qv,          // (head_dim,) scratch
                         __local float *red) {       // (local size,) scratch
-    const int i = get_group_id(0), h = get_group_id(1);
+    const int i = get_group_id(0), h = get_group_id(1), b = get_group_id(2);
     const int lid = get_local_id(0), n = get_local_size(0);
     const int qa = i + q_offset;
+    q += (size_t)b * q_bstride;
+    k += (size_t)b * kv_bstride;
+    v += (size_t)b * kv_bstride;
+    out += (size_t)b * out_bstride;
 
     // The query vector, once, into local memory.
     for (int d = lid; d < head_dim; d += n)

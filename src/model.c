@@ -420,13 +420,18 @@ uint32_t didcl_model_logit_rows(didcl_model_t m) {
 
 /* out (Tq, H) = attention of Tq queries over Tk keys: the small-query kernel, or the
  * CLBlast path in chunks of ATTN_CHUNK queries (through att_chunk when chunked). */
+/* Whether Tq queries over Tk keys take the small-query kernel (its scores fit locally). */
+static int attn_small(const struct didcl_model *m, int Tq, int Tk) {
+    const size_t local = ((size_t)Tk + m->cfg.head_dim + 512) * sizeof(float);
+    return Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem;
+}
+
 static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows q,
                            didcl_ops_rows k, didcl_ops_rows v, const didcl_attn_mask *mask) {
     const didcl_model_config *c = &m->cfg;
     const int heads = (int)c->n_heads, hd = (int)c->head_dim, H = (int)c->hidden;
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t local = ((size_t)Tk + hd + 512) * sizeof(float);
-    if (Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem)
+    if (attn_small(m, Tq, Tk))
         return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
     if (ATTN_FLASH(m->rt, hd, mask->mode))
         return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
@@ -513,12 +518,17 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                                            L->kv, (int)m->max_tokens));
             if (f->mode == DIDCL_FORWARD_STORE_KV && l + 1 == c->n_layers)
                 return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
-            /* last sequence first: each attends into att rows [0, n), and sequences b > 0
-             * move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
-            for (int b = batch - 1; b >= 0; b--) {
-                const int kb = b * (int)m->max_tokens * 2 * H;
+            const int kvs = (int)m->max_tokens * 2 * H; /* elements between caches */
+            const didcl_ops_rows kc0 = {L->kv, 0, 2 * H}, vc0 = {L->kv, H, 2 * H};
+            if (attn_small(m, n, start + n)) /* every sequence in one launch */
+                DIDCL_TRY(didcl_ops_attention_batch(rt, batch, n, start + n, heads, hd,
+                                                    1.0f / sqrtf((float)hd), qv, kc0, vc0,
+                                                    &mask, n * W, kvs, m->att));
+            /* else last sequence first: each attends into att rows [0, n), and sequences
+             * b > 0 move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
+            for (int b = attn_small(m, n, start + n) ? -1 : batch - 1; b >= 0; b--) {
                 didcl_ops_rows qb = {m->qkv, b * n * W, W};
-                didcl_ops_rows kc = {L->kv, kb, 2 * H}, vc = {L->kv, kb + H, 2 * H};
+                didcl_ops_rows kc = {L->kv, b * kvs, 2 * H}, vc = {L->kv, b * kvs + H, 2 * H};
                 DIDCL_TRY(attend(m, n, start + n, qb, kc, vc, &mask));
                 if (b > 0) {
                     DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->att, m->att, 0,

@@ -291,13 +291,26 @@ static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, i
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
+    return didcl_ops_attention_batch(rt, 1, Tq, Tk, heads, head_dim, scale, q, k, v, mask, 0, 0,
+                                     out);
+}
+
+didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, int q_bstride,
+                                       int kv_bstride, cl_mem out) {
     DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
-    int mode = (int)mask->mode;
+    CHECK_DIMS("attention", batch > 0 && q_bstride >= 0 && kv_bstride >= 0,
+               "batch %d, strides q %d k/v %d, expected a positive batch and strides >= 0",
+               batch, q_bstride, kv_bstride);
+    int mode = (int)mask->mode, out_bstride = Tq * heads * head_dim;
     struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
                        KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
                        KV(k.buf),    KV(k.off),    KV(k.stride),       KV(v.buf),
                        KV(v.off),    KV(v.stride), KV(out),            KV(mode),
-                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len)};
+                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len),
+                       KV(q_bstride), KV(kv_bstride), KV(out_bstride)};
     cl_kernel kr = NULL;
     DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention", a, NARGS(a), &kr));
     size_t wg;
@@ -308,8 +321,8 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
     for (int i = 0; i < 3; i++)
         DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), scratch[i], NULL),
                      "clSetKernelArg attention (scratch)");
-    size_t global[2] = {(size_t)Tq * wg, (size_t)heads}, local[2] = {wg, 1};
-    return enqueue(rt, kr, "attention", 2, global, local);
+    size_t global[3] = {(size_t)Tq * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
+    return enqueue(rt, kr, "attention", 3, global, local);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,

@@ -126,6 +126,15 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
 
+/* The same over a batch of sequences in one launch: sequence b reads q, k and v at
+ * element offsets b * q_bstride and b * kv_bstride past their views (e.g. its rows of a
+ * stacked qkv and its own KV cache) and writes out rows [b * Tq, (b + 1) * Tq). */
+didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, int q_bstride,
+                                       int kv_bstride, cl_mem out);
+
 /* The same attention, flash-style (cl/attention.cl attention_flash): K/V tiles in local
  * memory, online softmax, no scores scratch and no bound on Tk; masked-out key tiles
  * are skipped. head_dim MUST be a multiple of 4 (at most 256); the program is built

@@ -492,6 +492,20 @@ START_TEST(test_attention_separate_kv) {
     download(dout, got, sizeof(float) * Tq * W);
     CK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
     clReleaseMemObject(ds);
+
+    /* a batch of 2 in one launch: sequence 1 reads q rows [2, 4) and keys [13, 29) of
+     * the same buffers (strides 2 rows and 13 rows), its output lands at rows [2, 4) */
+    const int bt = 2, bq = 2, bk = 16;
+    float *want2 = malloc(sizeof(float) * bt * bq * W);
+    for (int b = 0; b < bt; b++)
+        didcl_ref_attention(want2 + (size_t)b * bq * W, att, q, b * bq * W, W, k, b * 13 * W, W,
+                            v, b * 13 * W, W, bq, bk, heads, hd, 0.125f, &m);
+    OK(didcl_ops_attention_batch(rt, bt, bq, bk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
+                                 (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL,
+                                 bq * W, 13 * W, dout));
+    download(dout, got, sizeof(float) * bt * bq * W);
+    CK_TENSOR("attention batch of 2", got, want2, (size_t)bt * bq * W, 2e-5, 1e-4);
+    free(want2);
     clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
     clReleaseMemObject(dout);
     free(q); free(k); free(v); free(want); free(got);
