@@ -33,10 +33,10 @@
  *     caches in one buffer per layer, cache b at rows [b * max_tokens, ...). A batched
  *     BLOCK/STORE_KV step stacks its sequences' rows (sequence b at rows [b*n, (b+1)*n))
  *     through embedding, norms and the four products, so each weight matrix is read
- *     once per step for the whole batch; RoPE + cache write (one launch) and attention run per
- *     sequence over its own cache (one launch for the batch when the small-query kernel
- *     applies; else attention into att rows [0, n), then moved to its place, last
- *     sequence first). All sequences share the cached length (lockstep).
+ *     once per step for the whole batch; RoPE + cache write (one launch) and attention
+ *     run per sequence over its own cache (one launch for the batch when the small-query
+ *     kernel applies; else attention into att rows [0, n), then moved to its place,
+ *     last sequence first). All sequences share the cached length (lockstep).
  *     Each product keeps the path one sequence alone would take, so each sequence's
  *     logits are bitwise those of its own run and batched sampling draws the same
  *     tokens (didcl_ops_linear chooses by n, a sequence's rows): below the device's
