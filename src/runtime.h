@@ -22,13 +22,12 @@ struct didcl_runtime {
     cl_command_queue queue;
     struct didcl_program_cache *programs; /* owned; freed by didcl_runtime_free */
     didcl_cache_stats stats;
-    unsigned long launches;               /* commands enqueued by ops and the model (kernels,
-                                             CLBlast calls, buffer copies): a counter for
-                                             tools/bench-model */
     char cache_dir[1024];                 /* "" when the disk cache is off */
     struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */
-    uint64_t launches;                    /* kernels enqueued by ops.c (CLBlast's not
-                                             counted): benchmarks read it */
+    uint64_t launches;                    /* commands enqueued by ops.c and model.c:
+                                             kernels, CLBlast calls (one each, whatever
+                                             CLBlast runs inside), buffer copies;
+                                             benchmarks read it */
 };
 
 #endif /* DIDCL_RUNTIME_H */

@@ -62,10 +62,10 @@ static double reference_ms(const char *model, const char *args) {
 /* Commands (kernels, CLBlast calls, copies) one forward enqueues, per forward and per
  * layer (the forward's total over the layer count: embedding and head included). */
 static void launches(didcl_model_t m, const didcl_forward *f) {
-    const unsigned long l0 = m->rt->launches;
+    const uint64_t l0 = m->rt->launches;
     RUN(didcl_model_forward(m, f));
-    const unsigned long n = m->rt->launches - l0;
-    printf("%-34s %10lu    (%.1f per layer)\n", "  launches per forward", n,
+    const unsigned long long n = (unsigned long long)(m->rt->launches - l0);
+    printf("%-34s %10llu    (%.1f per layer)\n", "  launches per forward", n,
            (double)n / m->cfg.n_layers);
 }
 
@@ -149,10 +149,6 @@ int main(int argc, char **argv) {
             RUN(didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, rows));
         }
         double ms = (now_s() - t0) / n * 1e3;
-        const uint64_t l0 = rt->launches;
-        RUN(didcl_model_forward(m, &f));
-        printf("(a) kernels launched per step: %llu (CLBlast's not counted)\n",
-               (unsigned long long)(rt->launches - l0));
         snprintf(args, sizeof args, "--mode block --start %d --B %d --iters %d", start, B, n);
         snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
         row(label, ms, ref ? reference_ms(dir, args) : -1);

@@ -163,9 +163,9 @@ int main(int argc, char **argv) {
     tgw = 0;
     for (int c = 0; c < 4; c++) {
         didcl_ops_rows qc = {qkv, c * 256 * Wq, Wq};
-        double t;
-        TIME(r2, didcl_ops_attention_wide(rt, 256, 1024, heads, hd, 0.125f, qc, k, v, &none, S, out), t);
-        tgw += t;
+        double tc;
+        TIME(r2, didcl_ops_attention_wide(rt, 256, 1024, heads, hd, 0.125f, qc, k, v, &none, S, out), tc);
+        tgw += tc;
     }
     printf("attention (per-query kernel / wide CLBlast path / flash):\n");
     printf("  Tq=4 Tk=1024 none:       %10.1f us %10.1f us %10.1f us\n", ta * 1e6, taw * 1e6, taf * 1e6);
