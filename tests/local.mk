@@ -87,7 +87,10 @@ check_LTLIBRARIES += \
 	tests/didcl-remask-badsize.la \
 	tests/didcl-remask-nullselect.la \
 	tests/didcl-remask-nullentry.la \
-	tests/didcl-remask-badname.la
+	tests/didcl-remask-badname.la \
+	tests/didcl-remask-ctorabort.la \
+	tests/didcl-remask-ctorexit.la \
+	tests/didcl-remask-entrycrash.la
 tests_didcl_remask_misbehave_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_misbehave_la_CPPFLAGS = -I$(top_srcdir)/include
 tests_didcl_remask_misbehave_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
@@ -109,6 +112,15 @@ tests_didcl_remask_nullentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_didcl_remask_badname_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_badname_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NAME
 tests_didcl_remask_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_ctorabort_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_ctorabort_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_CTOR_ABORT
+tests_didcl_remask_ctorabort_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_ctorexit_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_ctorexit_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_CTOR_EXIT
+tests_didcl_remask_ctorexit_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_entrycrash_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_entrycrash_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_ENTRY_CRASH
+tests_didcl_remask_entrycrash_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 # Shell tests of the CLI; they run ./didcl from the build tree.
 TESTS += tests/cli_devices.sh

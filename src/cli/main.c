@@ -1,6 +1,7 @@
 /*
  * main.c — entry point of the didcl CLI: dispatches to a subcommand.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,8 +66,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            /* Output is buffered: a full disk or a closed pipe may show only now. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "didcl %s: cannot write to standard output: %s\n", argv[1],
+                        strerror(errno));
+                return rc ? rc : 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "didcl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
