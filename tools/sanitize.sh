@@ -15,12 +15,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${TMPDIR:-/tmp}/didcl-sanitize}
 jobs=${JOBS:-2}
 
-mkdir -p "$build"
-build=$(cd "$build" && pwd)
-case "$build/" in "$src"/*) echo "sanitize.sh: BUILD_DIR must lie outside the source tree" >&2; exit 2 ;; esac
-(cd "$src" && git ls-files -co --exclude-standard -z) |
-    (cd "$src" && xargs -0 tar cf -) | (cd "$build" && tar xf -)
-
+"$src/tools/copy-tree.sh" "$src" "$build"
 cd "$build"
 [ -x configure ] || autoreconf -fi >/dev/null
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"

@@ -2,7 +2,6 @@
  * main.c — entry point of the didcl CLI: dispatches to a subcommand.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,25 +30,6 @@ static void usage(FILE *f) {
     fprintf(f, "\nenvironment: DIDCL_DEVICE (device selector), DIDCL_CACHE_DIR (kernel cache, "
                "'off' disables), DIDCL_CL_DIR (load cl/*.cl from a directory),\n"
                "             DIDCL_PLUGIN_PATH (':'-separated remask plugin directories)\n");
-}
-
-int didcl_cli_fail(const char *context) {
-    const char *msg = didcl_last_error();
-    if (context && *context)
-        fprintf(stderr, "didcl: %s: %s\n", context, *msg ? msg : "unknown error");
-    else
-        fprintf(stderr, "didcl: %s\n", *msg ? msg : "unknown error");
-    return 1;
-}
-
-int didcl_cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "didcl %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return 2;
 }
 
 int main(int argc, char **argv) {
