@@ -1,6 +1,7 @@
 # libdidcl and the didcl CLI. One module per file; internal headers beside them.
 libdidcl_internal_la_SOURCES += \
 	src/status.c \
+	src/fault.c \
 	src/paths.c \
 	src/settings.c \
 	src/sha256.c \
@@ -24,6 +25,7 @@ libdidcl_internal_la_SOURCES += \
 
 noinst_HEADERS += \
 	src/error.h \
+	src/fault.h \
 	src/paths.h \
 	src/settings.h \
 	src/sha256.h \

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fault.h"
 #include "model.h"
 #include "numeric.h"
 #include "program.h"
@@ -26,7 +27,9 @@ static didcl_status buf_new(struct didcl_model *m, size_t bytes, const void *ini
                             const char *what) {
     cl_int err;
     cl_mem_flags fl = CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0);
-    cl_mem b = clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
+    cl_mem b = didcl_fault_hit(DIDCL_FAULT_ALLOC)
+                   ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, NULL)
+                   : clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "model: allocating %s (%zu bytes) on %s", what, bytes,
                              m->rt->info.name);

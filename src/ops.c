@@ -11,6 +11,7 @@
 #include <clblast_c.h>
 
 #include "error.h"
+#include "fault.h"
 #include "ops.h"
 #include "program.h"
 #include "runtime.h"
@@ -91,7 +92,10 @@ static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *nam
 
 static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
                             const size_t *global, const size_t *local) {
-    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+    cl_int err = didcl_fault_hit(DIDCL_FAULT_LAUNCH)
+                     ? CL_OUT_OF_RESOURCES
+                     : clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
+                                              NULL);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
     rt->launches++;

@@ -38,7 +38,8 @@ CHECK_SUITES = \
 	tests/check_generate \
 	tests/check_session \
 	tests/check_api \
-	tests/check_evalstats
+	tests/check_evalstats \
+	tests/check_fault
 
 # didcl eval's statistics live in the CLI (src/cli/evalstats.c), not in libdidcl.
 tests_check_evalstats_SOURCES = tests/check_evalstats.c src/cli/evalstats.c

@@ -5,6 +5,7 @@
  * widens to fp32 without reading outside its bytes (ASan); opening twice gives the same
  * answer (determinism).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
