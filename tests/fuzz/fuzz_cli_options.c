@@ -8,12 +8,11 @@
  * (determinism); an integer accepted by didcl_cli_parse_long prints back as itself
  * (round trip) and lies in its range.
  */
-#define _GNU_SOURCE /* memfd_create */
+#define _GNU_SOURCE /* getopt_long reset with optind = 0 */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -22,26 +21,29 @@
 
 #define MAX_ARGS 32
 
-static int err_fd = -1;
+/* What the parsers print on stderr goes to a scratch file, read back after each run
+ * (the stderr stream only: libFuzzer keeps reporting on file descriptor 2). */
+static FILE *captured;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    /* stderr into a memory file, read back after each run */
-    err_fd = memfd_create("stderr", 0);
-    FUZZ_CHECK(err_fd >= 0 && dup2(err_fd, STDERR_FILENO) >= 0, "memfd stderr");
-    setvbuf(stderr, NULL, _IONBF, 0);
+    captured = tmpfile();
+    FUZZ_CHECK(captured != NULL, "tmpfile for stderr");
+    stderr = captured;
     return 0;
 }
 
 static size_t take_stderr(char *buf, size_t size) {
-    off_t n = lseek(STDERR_FILENO, 0, SEEK_CUR);
-    ssize_t got = n > 0 ? pread(STDERR_FILENO, buf, size - 1, 0) : 0;
-    buf[got > 0 ? got : 0] = '\0';
-    FUZZ_CHECK(ftruncate(STDERR_FILENO, 0) == 0 && lseek(STDERR_FILENO, 0, SEEK_SET) == 0,
-               "reset stderr");
-    return got > 0 ? (size_t)got : 0;
+    fflush(captured);
+    long n = ftell(captured);
+    rewind(captured);
+    size_t got = n > 0 ? fread(buf, 1, size - 1, captured) : 0;
+    buf[got] = '\0';
+    rewind(captured);
+    FUZZ_CHECK(ftruncate(fileno(captured), 0) == 0, "reset stderr");
+    return got;
 }
 
 /* Parse argv as `didcl generate` does its shared options; the exit status (0 or 2). */
