@@ -160,6 +160,28 @@ DIDCL_API void didcl_runtime_cache_stats(didcl_runtime_t rt, didcl_cache_stats *
 /* Directory of the on-disk kernel cache in use ("" if disabled). */
 DIDCL_API const char *didcl_runtime_cache_dir(didcl_runtime_t rt);
 
+/* ---- Self-test: every kernel against the plain-C reference on this device ---- */
+
+/* One op of the self-test: the kernel run on random inputs (fixed seed) and compared
+ * element by element with the library's C reference, |got - want| <= atol + rtol |want|. */
+typedef struct didcl_selftest_case {
+    char op[32];          /* the kernel (path), e.g. "attention_wide" */
+    char shape[96];       /* what it ran on, e.g. "Tq=12 Tk=40 heads=4 hd=32 bd3-2L" */
+    double atol, rtol;    /* this op's tolerance (docs/kernels.md) */
+    double max_abs;       /* largest |got - want| */
+    double worst;         /* largest |got - want| / (atol + rtol |want|); <= 1 passes */
+    int passed;           /* ran, and every element within tolerance */
+    didcl_status status;  /* DIDCL_OK, or why the op could not run (see message) */
+    char message[256];    /* "" when it ran */
+} didcl_selftest_case;
+
+/* Run every kernel on rt's device against the C reference. On success *out is a
+ * malloc'd table of *n cases (free() it): DIDCL_OK means the test ran, not that it
+ * passed: check each case's `passed`. Fails only when the table cannot be made
+ * (DIDCL_ERR_NO_MEMORY, a NULL argument). */
+DIDCL_API didcl_status didcl_selftest_run(didcl_runtime_t rt, didcl_selftest_case **out,
+                                          size_t *n);
+
 /* ---- Checkpoints: safetensors weights, config.json, model directories ---- */
 
 /* Element types of stored tensors that didcl reads. */

@@ -13,6 +13,8 @@ libdidcl_internal_la_SOURCES += \
 	src/modelconfig.c \
 	src/modelfiles.c \
 	src/ops.c \
+	src/ops_ref.c \
+	src/selftest.c \
 	src/numeric.c \
 	src/model.c \
 	src/score.c \
@@ -34,6 +36,7 @@ noinst_HEADERS += \
 	src/program.h \
 	src/progcache.h \
 	src/ops.h \
+	src/ops_ref.h \
 	src/numeric.h \
 	src/model.h \
 	src/remask.h \
@@ -59,6 +62,7 @@ didcl_SOURCES += \
 	src/cli/score.c \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
+	src/cli/selftest.c \
 	src/cli/generate.c \
 	src/cli/genopts.c \
 	src/cli/eval.c \

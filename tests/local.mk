@@ -47,8 +47,6 @@ tests_check_evalstats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
-# The plain-C op reference is test code: it is not part of libdidcl.
-tests_check_ops_SOURCES = tests/check_ops.c tests/ops_ref.c tests/ops_ref.h
 EXTRA_DIST += tests/ops_parity.py
 tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
@@ -124,8 +122,8 @@ tests_didcl_remask_entrycrash_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_ENTRY_
 tests_didcl_remask_entrycrash_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 # Shell tests of the CLI; they run ./didcl from the build tree.
-TESTS += tests/cli_devices.sh
-EXTRA_DIST += tests/cli_devices.sh
+TESTS += tests/cli_devices.sh tests/selftest.sh
+EXTRA_DIST += tests/cli_devices.sh tests/selftest.sh
 # Shell tests of the CLI (need no Check).
 TESTS += tests/tokenize.sh
 EXTRA_DIST += tests/tokenize.sh \

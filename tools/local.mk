@@ -5,8 +5,7 @@ EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setu
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures. Tools
 # link libdidcl-internal.la, which keeps the internal symbols libdidcl.so hides.
 EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
-tools_bench_ops_SOURCES = tools/bench-ops.c tests/ops_ref.c tests/ops_ref.h
-tools_bench_ops_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tools_bench_ops_SOURCES = tools/bench-ops.c
 tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_ops_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
 # tools/bench-model --model DIR: ms per forward (cached block step, global) next to

@@ -22,6 +22,7 @@ int didcl_cli_tokenize(int argc, char **argv);
 int didcl_cli_generate(int argc, char **argv);
 int didcl_cli_eval(int argc, char **argv);
 int didcl_cli_serve(int argc, char **argv);
+int didcl_cli_selftest(int argc, char **argv);
 
 /* All of f in a malloc'd buffer (not NUL-terminated), its size in *len; NULL on a read
  * error (errno set) or when memory runs out. */

@@ -16,6 +16,7 @@ static const struct {
     {"eval", didcl_cli_eval, "Gen PPL, entropy, distinct-n of generated samples (--evaluator DIR)"},
     {"serve", didcl_cli_serve, "OpenAI-compatible HTTP server with streaming (--port, --model)"},
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+    {"selftest", didcl_cli_selftest, "every kernel against the C reference on a device (--device)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
     {"score", didcl_cli_score, "NELBO (BD3-LM) or NLL (GPT-2) of a text (--model DIR --ids)"},
