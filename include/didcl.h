@@ -610,7 +610,9 @@ typedef struct didcl_remask_info {
 
 /* Everything a name can resolve to, in resolution order: every didcl-remask-*.so on the
  * search path (directories in order, names sorted inside a directory; each is dlopen'ed
- * and its descriptor checked, its create() not called), then the built-in plugins
+ * and its descriptor checked in a child process, so that a plugin that aborts, faults or
+ * hangs while loading fails its own entry only; its create() is not called), then the
+ * built-in plugins
  * (sorted by name), then the registered ones (in registration order). *out is malloc'd;
  * free it with free(). */
 DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
