@@ -144,7 +144,8 @@ static didcl_status case_layernorm(st_ctx *c, didcl_selftest_case *r, int modula
     return st;
 }
 
-static didcl_status case_rope(st_ctx *c, didcl_selftest_case *r) {
+static didcl_status case_rope(st_ctx *c, didcl_selftest_case *r, int unused) {
+    (void)unused;
     enum { T = 5, HEADS = 4, HD = 64, POS = 1000 };
     const size_t n = (size_t)T * 3 * HEADS * HD;
     snprintf(r->shape, sizeof r->shape, "T=%d heads=%d hd=%d positions %d..", T, HEADS, HD, POS);
@@ -190,9 +191,10 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) 
     return st;
 }
 
-/* y = GELU(x W^T + b): the gemv kernel (f32 or half W), or linear's CLBlast path. */
-static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int M, int half) {
-    const int N = 96, K = 130;
+/* y = GELU(x W^T + b): the gemv kernel with f32 (path 0) or half W (1), or linear's
+ * CLBlast path (2, M above DIDCL_GEMV_MAX_M). */
+static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int path) {
+    const int M = path == 2 ? 40 : 3, N = 96, K = 130, half = path == 1;
     snprintf(r->shape, sizeof r->shape, "M=%d N=%d K=%d +bias GELU%s", M, N, K,
              half ? ", half W" : "");
     float *x = h_rand(c, (size_t)M * K, 1.0f), *w = h_rand(c, (size_t)N * K, 0.1f);
@@ -213,7 +215,8 @@ static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int M, int ha
     return st;
 }
 
-static didcl_status case_sgemm(st_ctx *c, didcl_selftest_case *r) {
+static didcl_status case_sgemm(st_ctx *c, didcl_selftest_case *r, int unused) {
+    (void)unused;
     enum { M = 33, N = 70, K = 90 };
     snprintf(r->shape, sizeof r->shape, "M=%d N=%d K=%d C = 0.5 A B^T + 2 C", M, N, K);
     float *A = h_rand(c, (size_t)M * K, 1.0f), *B = h_rand(c, (size_t)N * K, 1.0f);
@@ -285,24 +288,19 @@ typedef struct st_def {
     int arg;
 } st_def;
 
-static didcl_status rope_fn(st_ctx *c, didcl_selftest_case *r, int a) { (void)a; return case_rope(c, r); }
-static didcl_status sgemm_fn(st_ctx *c, didcl_selftest_case *r, int a) { (void)a; return case_sgemm(c, r); }
-static didcl_status gemv_fn(st_ctx *c, didcl_selftest_case *r, int half) { return case_linear(c, r, 3, half); }
-static didcl_status linear_fn(st_ctx *c, didcl_selftest_case *r, int a) { (void)a; return case_linear(c, r, 40, 0); }
-
 /* Tolerances as tests/check_ops states them per op. */
 static const st_def defs[] = {
     {"embed", 0, 0, case_embed, 0},
     {"embed_f16", 0, 0, case_embed, 1},
     {"layernorm_modulate", 1e-5, 1e-4, case_layernorm, 1},
     {"layernorm_bias", 1e-5, 1e-4, case_layernorm, 0},
-    {"rope", 2e-5, 1e-5, rope_fn, 0},
+    {"rope", 2e-5, 1e-5, case_rope, 0},
     {"attention", 2e-5, 1e-4, case_attention, 0},
     {"attention_wide", 2e-5, 1e-4, case_attention, 1},
-    {"gemv_f32", 1e-4, 1e-4, gemv_fn, 0},
-    {"gemv_f16", 1e-4, 1e-4, gemv_fn, 1},
-    {"sgemm", 1e-4, 1e-4, sgemm_fn, 0},
-    {"linear_wide", 1e-4, 1e-4, linear_fn, 0},
+    {"gemv_f32", 1e-4, 1e-4, case_linear, 0},
+    {"gemv_f16", 1e-4, 1e-4, case_linear, 1},
+    {"sgemm", 1e-4, 1e-4, case_sgemm, 0},
+    {"linear_wide", 1e-4, 1e-4, case_linear, 2},
     {"gated_residual", 1e-6, 1e-6, case_elementwise, 0},
     {"bias_add_gelu", 1e-6, 1e-5, case_elementwise, 1},
     {"log_softmax", 1e-5, 1e-5, case_softmax, 0},

@@ -105,16 +105,22 @@ static void fail_then_recover(didcl_session_t s, enum didcl_fault_site site, uin
     didcl_results_free(again);
 }
 
+/* The same, in a fresh session, failing the first call at site and a later one. */
+static void fail_first_and_later(enum didcl_fault_site site, uint64_t later, didcl_status want,
+                                 const char *const *needles) {
+    const uint64_t afters[2] = {0, later};
+    for (int i = 0; i < 2; i++) {
+        didcl_session_t s = open_session();
+        fail_then_recover(s, site, afters[i], want, needles);
+        didcl_session_free(s);
+    }
+}
+
 /* A device buffer allocation fails: first, and in the middle of the model's buffers. */
 START_TEST(test_alloc_failure) {
     static const char *const needles[] = {"model: allocating", "CL_MEM_OBJECT_ALLOCATION_FAILURE",
                                           NULL};
-    didcl_session_t s = open_session();
-    fail_then_recover(s, DIDCL_FAULT_ALLOC, 0, DIDCL_ERR_OPENCL, needles);
-    didcl_session_free(s);
-    s = open_session();
-    fail_then_recover(s, DIDCL_FAULT_ALLOC, 9, DIDCL_ERR_OPENCL, needles);
-    didcl_session_free(s);
+    fail_first_and_later(DIDCL_FAULT_ALLOC, 9, DIDCL_ERR_OPENCL, needles);
 }
 END_TEST
 
@@ -123,12 +129,7 @@ START_TEST(test_build_failure) {
     static const char *const needles[] = {"OpenCL build failed on", "CL_BUILD_PROGRAM_FAILURE",
                                           NULL};
     setenv("DIDCL_CACHE_DIR", "off", 1);
-    didcl_session_t s = open_session();
-    fail_then_recover(s, DIDCL_FAULT_BUILD, 0, DIDCL_ERR_BUILD, needles);
-    didcl_session_free(s);
-    s = open_session();
-    fail_then_recover(s, DIDCL_FAULT_BUILD, 2, DIDCL_ERR_BUILD, needles);
-    didcl_session_free(s);
+    fail_first_and_later(DIDCL_FAULT_BUILD, 2, DIDCL_ERR_BUILD, needles);
 }
 END_TEST
 
