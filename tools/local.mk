@@ -1,4 +1,9 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
+# The sanitizer lane and the fuzz targets (built only by tools/fuzz.sh; docs/security.md).
+EXTRA_DIST += tools/copy-tree.sh tools/fuzz.sh docs/security.md tests/fuzz/fuzzutil.h \
+	tests/fuzz/fuzzutil.c tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_index.c \
+	tests/fuzz/fuzz_config.c tests/fuzz/fuzz_tokenizer_load.c tests/fuzz/fuzz_tokenizer_codec.c \
+	tests/fuzz/fuzz_remask_spec.c tests/fuzz/fuzz_cli_options.c
 EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md \
 	tools/eval-sweep tools/eval-sweep-device.sh docs/results.md docs/results-ppl-nfe.png \
 	docs/results-ppl-entropy.png
