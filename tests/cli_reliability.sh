@@ -49,6 +49,10 @@ for cmd in score inspect tokenize devices; do
 done
 run 2 inspect --model
 err_has "didcl inspect: --model needs a value"
+# a newline typed into a value is echoed escaped: the message stays one line
+run 2 score --model "$tmp" --samples "$(printf '1\n2')"
+err_has "didcl score: --samples: '1\x0a2' is not an integer in [1, 1048576]"
+one_line
 run 2 score --ids --no-special --model "$tmp"
 err_has "--no-special applies to text, not to --ids"
 
