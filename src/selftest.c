@@ -191,10 +191,11 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) 
     return st;
 }
 
-/* y = GELU(x W^T + b): the gemv kernel with f32 (path 0) or half W (1), or linear's
- * CLBlast path (2, M above DIDCL_GEMV_MAX_M). */
+/* y = GELU(x W^T + b): the skinny kernel with f32 (path 0) or half W (1), or linear with
+ * many rows, on the path this device takes for them (CLBlast SGEMM, or the skinny kernel)
+ * with f32 (2) or half W widened through a staging buffer (3). */
 static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int path) {
-    const int M = path == 2 ? 40 : 3, N = 96, K = 130, half = path == 1;
+    const int M = path >= 2 ? 200 : 3, N = 96, K = 130, half = path == 1 || path == 3;
     snprintf(r->shape, sizeof r->shape, "M=%d N=%d K=%d +bias GELU%s", M, N, K,
              half ? ", half W" : "");
     float *x = h_rand(c, (size_t)M * K, 1.0f), *w = h_rand(c, (size_t)N * K, 0.1f);
@@ -204,10 +205,12 @@ static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int path) {
     cl_mem dw = d_new(c, (half ? 2 : 4) * (size_t)N * K, dwv);
     cl_mem dy = d_new(c, sizeof(float) * M * N, NULL);
     enum didcl_wtype wt = half ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
-    didcl_status st = M <= DIDCL_GEMV_MAX_M
-                          ? RUN(c, didcl_ops_gemv(c->rt, M, N, K, dx, dw, wt, db, DIDCL_ACT_GELU, dy))
-                          : RUN(c, didcl_ops_linear(c->rt, M, N, K, dx, dw, wt, db, DIDCL_ACT_GELU,
-                                                    dy));
+    size_t stage_bytes = path == 3 ? didcl_ops_linear_stage_bytes(c->rt, N, K, wt) : 0;
+    cl_mem stage = stage_bytes ? d_new(c, stage_bytes, NULL) : NULL;
+    didcl_status st = path < 2 ? RUN(c, didcl_ops_gemm_skinny(c->rt, M, N, K, dx, dw, wt, db,
+                                                              DIDCL_ACT_GELU, dy))
+                               : RUN(c, didcl_ops_linear(c->rt, 1, M, N, K, dx, dw, wt, db,
+                                                         DIDCL_ACT_GELU, dy, stage));
     if (st == DIDCL_OK) {
         didcl_ref_linear(want, x, w, b, M, N, K, DIDCL_ACT_GELU);
         compare(c, d_get(c, dy, (size_t)M * N), want, (size_t)M * N);
@@ -297,10 +300,11 @@ static const st_def defs[] = {
     {"rope", 2e-5, 1e-5, case_rope, 0},
     {"attention", 2e-5, 1e-4, case_attention, 0},
     {"attention_wide", 2e-5, 1e-4, case_attention, 1},
-    {"gemv_f32", 1e-4, 1e-4, case_linear, 0},
-    {"gemv_f16", 1e-4, 1e-4, case_linear, 1},
+    {"gemm_skinny", 1e-4, 1e-4, case_linear, 0},
+    {"gemm_skinny_f16", 1e-4, 1e-4, case_linear, 1},
     {"sgemm", 1e-4, 1e-4, case_sgemm, 0},
     {"linear_wide", 1e-4, 1e-4, case_linear, 2},
+    {"linear_wide_f16", 1e-4, 1e-4, case_linear, 3},
     {"gated_residual", 1e-6, 1e-6, case_elementwise, 0},
     {"bias_add_gelu", 1e-6, 1e-5, case_elementwise, 1},
     {"log_softmax", 1e-5, 1e-5, case_softmax, 0},

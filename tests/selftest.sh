@@ -14,13 +14,13 @@ fail() { echo "FAIL: $*"; failed=1; }
 
 "$DIDCL" selftest >"$tmp/out" 2>"$tmp/err" || { fail "selftest exited $?"; cat "$tmp/out" "$tmp/err"; }
 n=$(grep -c ' pass$' "$tmp/out")
-[ "$n" -ge 15 ] || fail "only $n ops pass"
+[ "$n" -ge 16 ] || fail "only $n ops pass"
 tail -1 "$tmp/out" | grep -q "^$n/$n ops pass on " || fail "summary line: $(tail -1 "$tmp/out")"
 if command -v python3 >/dev/null; then
     "$DIDCL" selftest --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["passed"] == d["total"] == len(d["ops"]) >= 15, d
+assert d["passed"] == d["total"] == len(d["ops"]) >= 16, d
 assert all(o["passed"] and o["worst"] <= 1 and o["error"] == "" for o in d["ops"]), d
 ' || fail "selftest --json"
 fi
@@ -32,7 +32,7 @@ cmp -s "$src/cl/common.cl" "$tmp/cl/common.cl" && { echo "FAIL: could not alter 
 DIDCL_CL_DIR=$tmp/cl DIDCL_CACHE_DIR=$tmp/kc "$DIDCL" selftest >"$tmp/out" 2>&1; rc=$?
 [ $rc -eq 1 ] || fail "selftest with a wrong GELU exited $rc"
 grep -q '^bias_add_gelu .* FAIL$' "$tmp/out" || fail "bias_add_gelu not reported: $(cat "$tmp/out")"
-grep -q '^gemv_f32 .* FAIL$' "$tmp/out" || fail "gemv_f32 (GELU) not reported: $(cat "$tmp/out")"
+grep -q '^gemm_skinny .* FAIL$' "$tmp/out" || fail "gemm_skinny (GELU) not reported: $(cat "$tmp/out")"
 grep -q '^layernorm_bias .* pass$' "$tmp/out" || fail "layernorm_bias should still pass"
 
 "$DIDCL" selftest --bogus 2>"$tmp/err"; rc=$?
