@@ -6,6 +6,7 @@
  * twice gives the same config or the same message.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzzutil.h"
@@ -17,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&c, 0, sizeof c);
     memset(&c2, 0, sizeof c2);
     didcl_status st = didcl_model_config_load(path, &c);
-    char first[1024];
-    snprintf(first, sizeof first, "%s", didcl_last_error());
+    char *first = strdup(didcl_last_error()); /* whole: messages may be long */
+    FUZZ_CHECK(first != NULL, "out of memory");
     if (st == DIDCL_OK) {
         FUZZ_CHECK(c.arch == DIDCL_ARCH_BD3LM || c.arch == DIDCL_ARCH_GPT2, "arch %d", c.arch);
         FUZZ_CHECK(c.n_layers >= 1 && c.n_layers <= 1024, "n_layers %u", c.n_layers);
@@ -50,5 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                     c.mask_token_id == c2.mask_token_id
                               : !strcmp(first, didcl_last_error()),
                "second load differs: %s / %s", first, didcl_last_error());
+    free(first);
     return 0;
 }

@@ -52,13 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         didcl_status st = run(spec, a, &na);
         if (st != DIDCL_OK)
             fuzz_check_error(st, NULL);
-        char first[1024];
-        snprintf(first, sizeof first, "%s", didcl_last_error());
+        char *first = strdup(didcl_last_error()); /* whole: messages may be long */
+        FUZZ_CHECK(first != NULL, "out of memory");
         didcl_status st2 = run(spec, b, &nb);
         FUZZ_CHECK(st2 == st, "second open: %d, first %d", (int)st2, (int)st);
         FUZZ_CHECK(st == DIDCL_OK ? na == nb && !memcmp(a, b, na * sizeof *a)
                                   : !strcmp(first, didcl_last_error()),
                    "second run differs: %s / %s", first, didcl_last_error());
+        free(first);
     }
 
     /* The option parser plugins use, on the spec's options part. */
