@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fault.h"
 #include "model.h"
 #include "numeric.h"
 #include "profile.h"
@@ -27,7 +28,9 @@ static didcl_status buf_new(struct didcl_model *m, size_t bytes, const void *ini
                             const char *what) {
     cl_int err;
     cl_mem_flags fl = CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0);
-    cl_mem b = clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
+    cl_mem b = didcl_fault_hit(DIDCL_FAULT_ALLOC)
+                   ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, NULL)
+                   : clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "model: allocating %s (%zu bytes) on %s", what, bytes,
                              m->rt->info.name);
@@ -332,6 +335,44 @@ static didcl_status alloc_stage(struct didcl_model *m) {
     return bytes ? buf_new(m, bytes, NULL, &m->stage, "half-weight staging") : DIDCL_OK;
 }
 
+/* Check up front, with the numbers, that what didcl_model_open is about to allocate fits
+ * the device: the total in its global memory and the largest buffer in one allocation.
+ * Drivers may accept a buffer lazily and fail (or page) only at first use, mid-run. */
+static didcl_status check_fits(const struct didcl_model *m, const char *dir) {
+    const didcl_model_config *c = &m->cfg;
+    const didcl_device_info *d = &m->rt->info;
+    const double R = m->rows, T = m->max_tokens, H = c->hidden, F = c->mlp_dim,
+                 V = c->vocab_size, heads = c->n_heads, f = sizeof(float);
+    const double chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
+    const double weights = (double)didcl_model_config_param_count(c) *
+                           (m->wt == DIDCL_WTYPE_F16 ? 2 : 4);
+    const double kv_layer = c->arch == DIDCL_ARCH_BD3LM ? (double)m->max_batch * T * 2 * H * f : 0;
+    const double kv = kv_layer * c->n_layers;
+    const double acts = R * 4 + R * H * f * 4 + R * 3 * H * f + R * F * f + chunk * H * f +
+                        heads * chunk * R * f + T * V * f + T * 4 * f;
+    const double need = weights + kv + acts;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (need > (double)d->global_mem)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "%s: the model needs %.2f GiB of device memory (weights %.2f, KV cache "
+                          "%.2f for %u sequences of %u tokens, activations %.2f) but %s has "
+                          "%.2f GiB; lower the batch (--batch), the samples drafted together or "
+                          "the length", dir, need / gib, weights / gib, kv / gib, m->max_batch,
+                          m->max_tokens, acts / gib, d->name, (double)d->global_mem / gib);
+    const struct { const char *what; double bytes; } bufs[] = {
+        {"a layer's KV cache", kv_layer}, {"the logits", T * V * f},
+        {"the attention scores", heads * chunk * R * f}, {"the MLP activations", R * F * f},
+        {"the embedding", V * H * (m->wt == DIDCL_WTYPE_F16 ? 2 : f)}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i].bytes > (double)d->max_alloc)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                              "%s: %s needs %.0f bytes in one buffer, but %s allocates at most "
+                              "%llu (CL_DEVICE_MAX_MEM_ALLOC_SIZE); lower the batch or the length",
+                              dir, bufs[i].what, bufs[i].bytes, d->name,
+                              (unsigned long long)d->max_alloc);
+    return DIDCL_OK;
+}
+
 didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
                               const didcl_model_options *opt, didcl_model_t *out) {
     static const didcl_model_options defaults = {0, 0, 0};
@@ -353,9 +394,13 @@ didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
     m->max_tokens = opt->max_tokens ? opt->max_tokens : c->context_length;
     m->max_batch = opt->max_batch ? opt->max_batch : 1;
     m->rows = c->arch == DIDCL_ARCH_BD3LM ? 2 * m->max_tokens : m->max_tokens;
+    didcl_status rc = check_fits(m, didcl_model_files_dir(files));
+    if (rc != DIDCL_OK) {
+        free(m);
+        return rc;
+    }
     m->layers = calloc(c->n_layers, sizeof *m->layers);
-    didcl_status rc = m->layers ? DIDCL_OK
-                                : didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
+    rc = m->layers ? DIDCL_OK : didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
     if (rc == DIDCL_OK)
         rc = c->arch == DIDCL_ARCH_BD3LM ? load_bd3lm(m, files) : load_gpt2(m, files);
     if (rc == DIDCL_OK)

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "cl-sources.h"
+#include "fault.h"
 #include "ops.h"
 #include "profile.h"
 #include "program.h"
@@ -96,8 +97,10 @@ static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *nam
 
 static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
                             const size_t *global, const size_t *local) {
-    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
-                                        didcl_profile_event(rt, name));
+    cl_int err = didcl_fault_hit(DIDCL_FAULT_LAUNCH)
+                     ? CL_OUT_OF_RESOURCES
+                     : clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
+                                              didcl_profile_event(rt, name));
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
     rt->launches++;

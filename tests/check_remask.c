@@ -419,6 +419,44 @@ START_TEST(test_list_broken) {
 }
 END_TEST
 
+/* Plugins that abort, exit or fault while loading are probed in a child process: each
+ * fails its own entry with the reason, the listing (and this process) goes on. */
+START_TEST(test_list_survives_crashing_plugins) {
+    didcl_remask_info *list;
+    size_t n;
+    int seen = 0;
+    ck_assert_int_eq(didcl_remask_list(TEST_PLUGINS_DIR, &list, &n), DIDCL_OK);
+    for (size_t i = 0; i < n; i++) {
+        const didcl_remask_info *d = &list[i];
+        if (!strcmp(d->name, "ctorabort")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            ck_assert_msg(strstr(d->message, "didcl-remask-ctorabort.so: loading it killed the "
+                                 "probing process with signal 6"), "%s", d->message);
+            seen |= 1;
+        } else if (!strcmp(d->name, "ctorexit")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            ck_assert_msg(strstr(d->message, "ended the probing process (exit status 3)"), "%s",
+                          d->message);
+            seen |= 2;
+        } else if (!strcmp(d->name, "entrycrash")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            /* SIGSEGV, or a sanitizer's report and exit */
+            ck_assert_msg(strstr(d->message, "didcl-remask-entrycrash.so: loading it "),
+                          "%s", d->message);
+            seen |= 4;
+        } else if (!strcmp(d->name, "misbehave")) {
+            ck_assert_int_eq(d->status, DIDCL_OK);
+            ck_assert_str_eq(d->plugin_name, "misbehave");
+            ck_assert_str_eq(d->description, "misbehaves on request (tests only)");
+            seen |= 8;
+        }
+        ck_assert_ptr_null(strchr(d->message, '\n'));
+    }
+    ck_assert_int_eq(seen, 15);
+    free(list);
+}
+END_TEST
+
 /* ---- refusals --------------------------------------------------------------------- */
 
 static void expect_open_fails(const char *spec, const char *dir, const char *msg) {
@@ -837,6 +875,7 @@ static Suite *remask_suite(void) {
     tcase_add_test(tc, test_build_tree_fallback);
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_list_broken);
+    tcase_add_test(tc, test_list_survives_crashing_plugins);
     tcase_add_test(tc, test_host_log);
     tcase_add_test(tc, test_register_open);
     tcase_add_test(tc, test_file_wins_and_listing);

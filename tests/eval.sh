@@ -142,5 +142,12 @@ ev 2 $M --evaluator "$tmp/e" --revise 0.25@5 --save "$tmp/x.jsonl"; err_has "blo
 ev 2 $M --evaluator "$tmp/e" --bogus; err_has "unknown option '--bogus'"
 ev 1 $M --evaluator "$tmp/e" --samples 2 --save "$tmp/nodir/x.jsonl"; err_has "--save $tmp/nodir/x.jsonl"
 ls "$tmp" | grep -q '^x.jsonl\|tmp-' && { fail "a (partial) --save file was left"; ls "$tmp"; }
+# a full disk while --save writes (ulimit -f: EFBIG where a full disk gives ENOSPC; the
+# driver's compiler cache is warm from the runs above)
+(trap '' XFSZ; ulimit -f 2; exec "$DIDCL" eval $M --evaluator "$tmp/e" --samples 8 --seed 5 \
+    --save "$tmp/full.jsonl") >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "--save on a full disk exited $rc"
+err_has "didcl eval: --save $tmp/full.jsonl: cannot write: File too large"
+ls -a "$tmp" | grep -q 'full\.jsonl' && { fail "a (partial) --save file was left on a full disk"; ls -a "$tmp"; }
 
 exit $failed

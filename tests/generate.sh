@@ -229,6 +229,19 @@ gen 2 $M --revise "0.25@$(printf '4%.0s' $(seq 1 150))"; err_has "is 155 bytes, 
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "a usage error printed more than one line"
 gen 0 --help;                        grep -q -- '--revise G\[@B\]' "$tmp/out" || fail "--help"
 
+# ---- a full disk while the trace is written (ulimit -f: writes fail with EFBIG where a
+# full disk gives ENOSPC; the first run warms the driver's compiler cache, whose LLVM
+# would otherwise exit on its own failed write) ----
+gen 0 $M --seed 1 --quiet --samples 4 --trace "$tmp/warm.jsonl"
+(trap '' XFSZ; ulimit -f 8; exec "$DIDCL" generate $M --seed 1 --quiet --samples 4 \
+    --trace "$tmp/full.jsonl") >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "a trace on a full disk exited $rc"
+err_has "didcl: --trace $tmp/full.jsonl: cannot write: File too large"
+ls -a "$tmp" | grep -q 'full\.jsonl' && { fail "a (partial) trace file was left on a full disk"; ls -a "$tmp"; }
+"$DIDCL" generate $M --seed 1 --quiet >/dev/full 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "generate >/dev/full exited $rc"
+err_has "cannot write"
+
 # ---- runtime errors: exit 1, and no --trace file ----
 gen 1 --model "$tmp/nope";           err_has "$tmp/nope"
 gen 1 $M --prompt-file "$tmp/nope";  err_has "--prompt-file $tmp/nope: cannot read"
