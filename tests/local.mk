@@ -131,7 +131,7 @@ EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
 
 # The learned remask plugin: bundled weights, malformed files, parity with its trainer.
 TESTS += tests/learned.sh
-EXTRA_DIST += tests/learned.sh tools/train-remask plugins/learned-data.csv.gz
+EXTRA_DIST += tests/learned.sh plugins/learned-data.csv.gz
 
 clean-local: clean-local-kcache
 clean-local-kcache:
