@@ -425,13 +425,13 @@ static void learned_features_at(const didcl_remask_input *in, uint32_t i, uint32
     double step = p->step > 0 ? (double)p->step / denom : 0.0;
     x[F_STEP_FRAC] = step > 1 ? 1 : step;
     x[F_BLOCK_POS] = blen > 1 ? (double)(i - run_start + offset) / denom : 0.0;
-    double sum = 0, mn = c;
+    double sum = 0, mn = c; /* with no unlocked neighbour, both fall back to c(i) */
     uint32_t cnt = 0, lo = i > LEARNED_WINDOW ? i - LEARNED_WINDOW : 0;
     for (uint32_t j = lo; j <= i + LEARNED_WINDOW && j < in->n; j++)
         if (j != i && !locked(in, j)) {
             double cj = conf_at(in, j);
             sum += cj;
-            mn = cj < mn || cnt == 0 ? cj : mn;
+            mn = cnt == 0 || cj < mn ? cj : mn;
             cnt++;
         }
     x[F_NB_MEAN] = cnt ? sum / cnt : c;
