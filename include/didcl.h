@@ -557,7 +557,8 @@ DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32
  * Loading and running remask-selection plugins (the ABI plugins implement is
  * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME
  * is either a path to a shared object (it contains '/' or ends in ".so") or a plugin
- * name. A name resolves to the first of:
+ * name. A spec that starts with a name and ':' is always NAME:options, so option values
+ * may hold paths ("learned:weights=/x/w.safetensors"). A name resolves to the first of:
  *   a. the file didcl-remask-NAME.so in the first directory of the search path that has it:
  *      1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
  *      2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),

@@ -229,8 +229,8 @@ static didcl_status probe(const char *path, void **dl, const didcl_remask_plugin
 
 /* Built into libdidcl, sorted by name (the listing order). */
 static const didcl_remask_entry_fn builtins[] = {
-    didcl_remask_builtin_entropy, didcl_remask_builtin_lowconf, didcl_remask_builtin_random,
-    didcl_remask_builtin_span};
+    didcl_remask_builtin_entropy, didcl_remask_builtin_learned, didcl_remask_builtin_lowconf,
+    didcl_remask_builtin_random, didcl_remask_builtin_span};
 #define N_BUILTINS (sizeof builtins / sizeof builtins[0])
 
 /* Registered by the host, in registration order; open counts live handles. */
@@ -417,8 +417,11 @@ didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
     if (!spec || !*spec || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "remask plugin: empty spec, expected NAME[:key=value,...]");
-    /* NAME ends at the first ':' after the last '/', so paths may contain ':'. */
-    const char *slash = strrchr(spec, '/');
+    /* A spec that starts with a plugin name and a ':' is NAME:OPTIONS, whatever the options
+     * hold (learned:weights=/a/b.safetensors); otherwise a path's NAME ends at the first
+     * ':' after its last '/', so paths may contain ':'. */
+    size_t name_len = strspn(spec, "abcdefghijklmnopqrstuvwxyz0123456789-_");
+    const char *slash = spec[name_len] == ':' ? NULL : strrchr(spec, '/');
     const char *colon = strchr(slash ? slash : spec, ':');
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
     const char *options = colon ? colon + 1 : "";

@@ -1,6 +1,7 @@
 /*
  * check_remask.c — the remask plugin loader and the bundled plugins: exact selections of
- * lowconf, entropy, span and random on hand-built drafts; option errors; the search path;
+ * lowconf, entropy, span and random on hand-built drafts (learned's: tests/learned.sh);
+ * option errors; the search path;
  * the plugins' Philox draws; the in-process registry (didcl_remask_register/unregister:
  * errors, open handles, threads, a file winning over an in-process plugin, the listing
  * with the built-ins); and every refusal of the loader, exercised with the deliberately
@@ -382,7 +383,7 @@ START_TEST(test_precedence) {
             ck_assert_int_eq(list[i].shadowed, !strcmp(list[i].name, "entropy"));
             bundled++;
         }
-    ck_assert_int_eq(bundled, 4);
+    ck_assert_int_eq(bundled, 5);
     free(list);
     unsetenv("DIDCL_PLUGIN_PATH");
     testutil_rmtree(cli);
@@ -768,8 +769,9 @@ START_TEST(test_file_wins_and_listing) {
             if (!strcmp(e->name, "clash"))
                 file = i;
         } else if (e->origin == DIDCL_REMASK_BUILTIN) {
-            static const char *const names[4] = {"entropy", "lowconf", "random", "span"};
-            ck_assert_uint_lt(builtins, 4);
+            static const char *const names[5] = {"entropy", "learned", "lowconf", "random",
+                                                 "span"};
+            ck_assert_uint_lt(builtins, 5);
             ck_assert_str_eq(e->name, names[builtins]);
             ck_assert_str_eq(e->plugin_name, names[builtins]);
             ck_assert_str_eq(e->path, "(built-in)");
@@ -781,12 +783,12 @@ START_TEST(test_file_wins_and_listing) {
             builtins++;
         } else {
             ck_assert_int_eq(e->origin, DIDCL_REMASK_REGISTERED);
-            ck_assert_uint_eq(builtins, 4);
+            ck_assert_uint_eq(builtins, 5);
             if (!strcmp(e->name, "clash"))
                 reg = i;
         }
     }
-    ck_assert_uint_eq(builtins, 4);
+    ck_assert_uint_eq(builtins, 5);
     ck_assert_uint_eq(file, 0);
     ck_assert_int_eq(list[file].shadowed, 0);
     ck_assert_str_eq(list[file].plugin_name, "lowconf");

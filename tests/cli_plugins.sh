@@ -11,7 +11,7 @@ unset DIDCL_PLUGIN_PATH
 bundled=$build/plugins/.libs
 out=$("$didcl" plugins --plugin-path "$bundled" 2>&1) || fail "plugins exited $?: $out"
 echo "$out" | grep -q "^search path: $bundled:.* (then the built-in plugins)$" || fail "search path line: $out"
-for p in entropy lowconf random span; do
+for p in entropy learned lowconf random span; do
     echo "$out" | grep -Eq "^$p +1\.0 +ABI 1 ok  " || fail "$p not listed as ok: $out"
     echo "$out" | grep -q "$bundled/didcl-remask-$p.so" || fail "$p path: $out"
     # the built-in copy comes after the files, shadowed by the file of the same name
@@ -35,13 +35,13 @@ names = {}
 for p in d["plugins"]:
     names.setdefault(p["name"], p)  # what the name resolves to: the first one
 assert d["search_path"][0].endswith("tests/.libs"), d["search_path"]
-for n in ("lowconf", "entropy", "span", "random", "misbehave"):
+for n in ("lowconf", "entropy", "span", "random", "learned", "misbehave"):
     assert names[n]["ok"] and names[n]["abi_version"] == 1 and names[n]["error"] == "", names[n]
     assert names[n]["origin"] == "file" and not names[n]["shadowed"], names[n]
 builtin = [p for p in d["plugins"] if p["origin"] == "built-in"]
-assert [p["name"] for p in builtin] == ["entropy", "lowconf", "random", "span"], builtin
+assert [p["name"] for p in builtin] == ["entropy", "learned", "lowconf", "random", "span"], builtin
 assert all(p["path"] == "(built-in)" and p["shadowed"] and p["ok"] for p in builtin), builtin
-assert d["plugins"][-4:] == builtin, "built-ins are not last"
+assert d["plugins"][-5:] == builtin, "built-ins are not last"
 assert not names["badsize"]["ok"] and "struct_size 16" in names["badsize"]["error"]
 ' || fail "plugins --json"
 fi

@@ -140,7 +140,7 @@ head -1 "$tmp/t.csv" | grep -qx 'sample,position,token,text,confidence,entropy,m
 [ "$(wc -l <"$tmp/t.csv")" -eq 33 ] || fail "CSV rows: $(wc -l <"$tmp/t.csv")"
 
 # ---- remask plugins, with the seed reaching the plugin's generator ----
-for spec in lowconf entropy random "span:len=4"; do
+for spec in lowconf entropy random "span:len=4" learned; do
     gen 0 $M --seed 9 --revise 0.25 --remask "$spec" --json --quiet
     cp "$tmp/out" "$tmp/p1"
     gen 0 $M --seed 9 --revise 0.25 --remask "$spec" --json --quiet

@@ -140,6 +140,10 @@ TESTS += tests/cli_plugins.sh tests/plugin_example.sh
 EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
 	examples/remask-example/example.c examples/remask-example/Makefile docs/plugins.md
 
+# The learned remask plugin: bundled weights, malformed files, parity with its trainer.
+TESTS += tests/learned.sh
+EXTRA_DIST += tests/learned.sh plugins/learned-data.csv.gz
+
 clean-local: clean-local-kcache
 clean-local-kcache:
 	-rm -rf tests/kcache
