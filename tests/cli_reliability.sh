@@ -124,8 +124,9 @@ if [ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ] && "$DIDCL" devices >/dev/null 2>&1; t
         "$tmp/long/config.json" || exit 99
     mem=$("$DIDCL" devices --json | "$PY" -c 'import json,sys; print([d["global_mem"] for d in json.load(sys.stdin) if d.get("default")][0])')
     if [ "$mem" -lt $((100 << 30)) ]; then
+        # found before anything runs (didcl_session_prepare), an argument error: exit 2
         : >"$tmp/in"
-        run 1 generate --model "$tmp/long" --length 1048576 --samples 64 --batch 64 --quiet --prompt Hi
+        run 2 generate --model "$tmp/long" --length 1048576 --samples 64 --batch 64 --quiet --prompt Hi
         err_has "the model needs 109.53 GiB of device memory (weights 0.00, KV cache 64.00 for 64 sequences of 1048576 tokens, activations 45.52) but"
         err_has "lower the batch (--batch)"
         one_line
