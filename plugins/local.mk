@@ -45,6 +45,10 @@ plugins_didcl_remask_learned_la_LDFLAGS = $(PLUGIN_LDFLAGS) -lm
 
 dist_plugins_DATA = plugins/learned.safetensors
 BUILT_SOURCES += plugins/learned-weights.h
+# BUILT_SOURCES covers `make`, `make check`; a single target (tools/fuzz.sh builds
+# libdidcl-internal.la alone) needs the header named as the objects' prerequisite
+plugins/libbuiltin_learned_la-learned.lo plugins/didcl_remask_learned_la-learned.lo: \
+	plugins/learned-weights.h
 CLEANFILES += plugins/learned-weights.h
 EXTRA_DIST += tools/embed-bin.sh
 plugins/learned-weights.h: $(top_srcdir)/plugins/learned.safetensors $(top_srcdir)/tools/embed-bin.sh
