@@ -30,6 +30,21 @@ static void row_stats(__global const float *x, const int C, const float eps, __l
     *rstd = 1.0f / sqrt(var + eps);
 }
 
+// out[t] = (LN(xr) * w) * (1 + scale) + shift for the whole work-group: the weight-only
+// LayerNorm + adaLN modulate both kernels below end with (shift/scale as they describe).
+static void norm_modulate_row(__global const float *xr, const int C, const float eps,
+                              __global const float *w, __global const float *mod,
+                              const int shift_off, const int scale_off, const int mod_stride,
+                              const int t, __global float *out, __local float *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    float mean, rstd;
+    row_stats(xr, C, eps, red, &mean, &rstd);
+    __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
+    __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
+    for (int c = lid; c < C; c += n)
+        out[(size_t)t * C + c] = ((xr[c] - mean) * rstd * w[c]) * (1.0f + sc[c]) + sh[c];
+}
+
 // Weight-only LayerNorm + adaLN modulate. shift and scale live in one buffer mod at
 // element offsets shift_off and scale_off. mod_stride is 0 when they are per-channel
 // vectors (C,) (time conditioning off), or the row stride of per-row values (row t reads
@@ -51,14 +66,8 @@ __kernel void layernorm_modulate(const int T,                 // rows
     const int t = get_group_id(0);
     if (t >= T)
         return;
-    const int lid = get_local_id(0), n = get_local_size(0);
     __global const float *xr = x + (size_t)(sel ? sel[t] : t) * C;
-    float mean, rstd;
-    row_stats(xr, C, eps, red, &mean, &rstd);
-    __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
-    __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
-    for (int c = lid; c < C; c += n)
-        out[(size_t)t * C + c] = ((xr[c] - mean) * rstd * w[c]) * (1.0f + sc[c]) + sh[c];
+    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
 }
 
 // The gated residual of the DiT block fused with the next LayerNorm + modulate:
@@ -89,12 +98,7 @@ __kernel void residual_layernorm_modulate(const int T,               // rows
     for (int c = lid; c < C; c += n)
         xr[c] += g[c] * yr[c];
     barrier(CLK_GLOBAL_MEM_FENCE);
-    float mean, rstd;
-    row_stats(xr, C, eps, red, &mean, &rstd);
-    __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
-    __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
-    for (int c = lid; c < C; c += n)
-        out[(size_t)t * C + c] = ((xr[c] - mean) * rstd * w[c]) * (1.0f + sc[c]) + sh[c];
+    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
 }
 
 // LayerNorm with weight and bias (GPT-2). One work-group per row t.
