@@ -652,6 +652,110 @@ START_TEST(test_linear_wide) {
 }
 END_TEST
 
+/* gemm_wide through didcl_ops_linear (wide from one row), with both of rt->gemm.wide set
+ * to w so that every M runs that tiling. */
+static void gemm_tuning_wide(struct didcl_wide_tiling w) {
+    ck_assert_msg(didcl_tuning_wide_valid(&w, rt->info.max_work_group),
+                  "tiling %dx%d/%d %dx%d invalid here", w.bm, w.bn, w.bk, w.tm, w.tn);
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide[0] = rt->gemm.wide[1] = w;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Edges of every kind: M, N and K of one element, N and K not multiples of any tile or
+ * of 4 (K below 4: only the zero-filled tail), M past several tiles, bias and GELU. */
+static void wide_cases(enum didcl_wtype wt) {
+    product_case(1, 1, 1, wt, 1, DIDCL_ACT_NONE, 1, "wide M=N=K=1");
+    product_case(3, 67, 5, wt, 0, DIDCL_ACT_NONE, 1, "wide M=3 N=67 K=5");
+    product_case(257, 129, 3, wt, 1, DIDCL_ACT_GELU, 1, "wide M=257 K=3 gelu");
+    product_case(65, 130, 33, wt, 1, DIDCL_ACT_GELU, 1, "wide M=65 N=130 K=33 gelu");
+    product_case(129, 200, 130, wt, 1, DIDCL_ACT_NONE, 1, "wide M=129 N=200 K=130");
+    product_case(200, 64, 770, wt, 0, DIDCL_ACT_GELU, 1, "wide M=200 K=770 gelu");
+    product_case(1100, 37, 17, wt, 1, DIDCL_ACT_NONE, 1, "wide M=1100 N=37 K=17");
+}
+
+/* The GPU entry's tilings (src/tuning.c), a non-square one (8 x 8 work-items of 4 x 8,
+ * K-tiles of 8) and a small one (K-tiles of 16 in 4 loads a work-item), on any device. */
+static const struct didcl_wide_tiling wide_tilings[] = {
+    {128, 128, 16, 8, 8}, {64, 64, 16, 4, 4}, {32, 64, 8, 4, 8}, {16, 16, 16, 4, 4}};
+
+static void wide_test(enum didcl_wtype wt) {
+    for (size_t i = 0; i < sizeof wide_tilings / sizeof wide_tilings[0]; i++) {
+        if (!didcl_tuning_wide_valid(&wide_tilings[i], rt->info.max_work_group))
+            continue; /* a work-group larger than this device runs */
+        gemm_tuning_wide(wide_tilings[i]);
+        wide_cases(wt);
+    }
+    /* the device's own tilings, picked by the grid (fill 6: small M takes [1]), at spot
+     * rows from 1 to 1100 */
+    gemm_tuning_restore();
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide_fill = 6;
+    static const int Ms[] = {1, 2, 7, 31, 64, 127, 128, 129, 255, 256, 511, 1024, 1100};
+    for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+        char label[48];
+        snprintf(label, sizeof label, "wide (device tilings) M=%d", Ms[i]);
+        product_case(Ms[i], 75, 66, wt, 1, DIDCL_ACT_GELU, 1, label);
+    }
+    gemm_tuning_restore();
+}
+
+START_TEST(test_wide_f32) {
+    rng_seed(57);
+    wide_test(DIDCL_WTYPE_F32);
+}
+END_TEST
+
+START_TEST(test_wide_f16) {
+    rng_seed(58);
+    wide_test(DIDCL_WTYPE_F16);
+}
+END_TEST
+
+/* A row of gemm_wide is bitwise the same whatever M, whichever tile and position holds
+ * it and whichever tiling the grid picks: through didcl_ops_linear, each sequence of a
+ * batch gives what it gives alone (one launch for the batch, per-sequence CLBlast
+ * before). */
+static void wide_rows_case(enum didcl_wtype wt) {
+    enum { B = 3, n = 45, N = 70, K = 131 };
+    float *x = rnd_array((size_t)B * n * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
+    float *b = rnd_array(N, 0.5f);
+    float *all = malloc(sizeof(float) * B * n * N), *got = malloc(sizeof(float) * n * N);
+    uint16_t *hW = wt == DIDCL_WTYPE_F16 ? to_half(W, (size_t)N * K) : NULL;
+    cl_mem dW = hW ? upload(hW, 2ull * N * K) : upload(W, sizeof(float) * N * K);
+    cl_mem dx = upload(x, sizeof(float) * B * n * K), db = upload(b, sizeof(float) * N);
+    cl_mem dy = dev_alloc(sizeof(float) * B * n * N);
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide[0] = wide_tilings[2];
+    rt->gemm.wide[1] = wide_tilings[3];
+    rt->gemm.wide_fill = 8; /* the batch (3 x 2 tiles of 64 x 32) takes [0], one row [1] */
+    didcl_tuning_gemm_options(&rt->gemm);
+    OK(didcl_ops_linear(rt, B, n, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy, NULL));
+    download(dy, all, sizeof(float) * B * n * N);
+    for (int s = 0; s < B; s++)
+        for (int r = 0; r < n; r += 11) { /* rows 0, 11, ... of each sequence, alone */
+            cl_mem x1 = upload(x + ((size_t)s * n + r) * K, sizeof(float) * K);
+            OK(didcl_ops_linear(rt, 1, 1, N, K, x1, dW, wt, db, DIDCL_ACT_GELU, dy, NULL));
+            download(dy, got, sizeof(float) * N);
+            ck_assert_msg(memcmp(got, all + ((size_t)s * n + r) * N, sizeof(float) * N) == 0,
+                          "wide row %d of sequence %d differs from the row alone", r, s);
+            clReleaseMemObject(x1);
+        }
+    gemm_tuning_restore();
+    clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
+    free(x); free(W); free(b); free(all); free(got); free(hW);
+}
+
+START_TEST(test_wide_rows_bitwise) {
+    rng_seed(59);
+    wide_rows_case(DIDCL_WTYPE_F32);
+    wide_rows_case(DIDCL_WTYPE_F16);
+}
+END_TEST
+
 START_TEST(test_sgemm) {
     rng_seed(53);
     const int M = 33, N = 70, K = 90;
@@ -870,6 +974,10 @@ START_TEST(test_bad_arguments) {
                                            DIDCL_ACT_NONE, d),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("gemm_skinny: shape M=0 N=4 K=4");
+    ck_assert_int_eq(didcl_ops_gemm_wide(rt, 3, 4, 0, d, d, DIDCL_WTYPE_F32, NULL,
+                                         DIDCL_ACT_GELU, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("gemm_wide: shape M=3 N=4 K=0");
     ck_assert_int_eq(didcl_ops_rope(rt, 2, 1, 7, 0, d, d), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("rope: head_dim 7, expected even");
     ck_assert_int_eq(didcl_ops_log_softmax(rt, 1, 8, 8, d, d), DIDCL_ERR_INVALID_ARG);
@@ -934,6 +1042,9 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_skinny_f16);
     tcase_add_test(core, test_skinny_rows_bitwise);
     tcase_add_test(core, test_linear_wide);
+    tcase_add_test(core, test_wide_f32);
+    tcase_add_test(core, test_wide_f16);
+    tcase_add_test(core, test_wide_rows_bitwise);
     tcase_add_test(core, test_sgemm);
     tcase_add_test(core, test_log_softmax);
     tcase_add_test(core, test_elementwise);
