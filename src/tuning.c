@@ -55,8 +55,10 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX,
                                         .half_stage_m = 128};
-        /* gemm_wide is not used here (PoCL_TODO measured below); these tilings serve
-         * tests and bench-ops */
+        /* wide products stay on gemm_skinny: gemm_wide lost to it on PoCL at M = 256
+         * for three of the four 110M products (its barriers split each work-group into
+         * loops over work-items; docs/performance.md). These tilings serve tests and
+         * bench-ops */
         t->wide[0] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};
         t->wide[1] = (struct didcl_wide_tiling){32, 32, 16, 4, 4};
     } else {
@@ -67,9 +69,11 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
                                         .wide_m = 32, .half_wide_m = 32,
                                         .half_stage_m = INT_MAX};
-        /* wide products: gemm_wide, 8 x 8 register blocks of 128 x 128 tiles when the
-         * grid fills the device, else 4 x 4 blocks of 64 x 64 tiles (4x the work-groups).
-         * GPU_TODO: the H200's bench-ops decides between it and CLBlast */
+        /* wide products: gemm_wide (bias and GELU fused, no staging), 8 x 8 register
+         * blocks of 128 x 128 tiles when the grid has a work-group per compute unit,
+         * else 4 x 4 blocks of 64 x 64 tiles (4x the work-groups). Not yet measured
+         * on a GPU: bench-ops' wide section compares it with CLBlast (wide_kernel 0)
+         * and other tilings (docs/performance.md) */
         t->wide_kernel = 1;
         t->wide[0] = (struct didcl_wide_tiling){128, 128, 16, 8, 8};
         t->wide[1] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};

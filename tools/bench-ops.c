@@ -9,9 +9,10 @@
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
  *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
- *                   [--wide-m 1024] [--wide-tile BM,BN,BK,TM,TN]...
+ *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
  * The wide section (--wide-m 0 skips it) times the global pass's products at M rows
+ * (each of a list; default 1024)
  * (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the head at M = 1) by
  * gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with the bias and GELU
  * launches didcl_ops_linear adds to it, CLBlast alone and gemm_skinny, in ms and
@@ -175,8 +176,8 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
 }
 
 int main(int argc, char **argv) {
-    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, wide_m = 1024;
-    const char *ms = "4,16,64,256";
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0};
+    const char *ms = "4,16,64,256", *wide_ms = "1024";
     /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
      * blocks, K-tiles of 8 to 32 */
     struct didcl_wide_tiling cand[16] = {
@@ -192,7 +193,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
         else if (!strcmp(argv[i], "--no-attention")) attention = 0;
-        else if (!strcmp(argv[i], "--wide-m") && i + 1 < argc) wide_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--wide-m") && i + 1 < argc) wide_ms = argv[++i];
         else if (!strcmp(argv[i], "--wide-tile") && i + 1 < argc && user_cand < 16) {
             struct didcl_wide_tiling *w = &cand[user_cand++];
             if (sscanf(argv[++i], "%d,%d,%d,%d,%d", &w->bm, &w->bn, &w->bk, &w->tm, &w->tn) != 5 ||
@@ -204,7 +205,7 @@ int main(int argc, char **argv) {
             ncand = user_cand;
         } else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES] [--no-attention] [--wide-m M] "
+                            "[--tile TN,TM,VW,LK,TILES] [--no-attention] [--wide-m 64,1024] "
                             "[--wide-tile BM,BN,BK,TM,TN]...\n");
             return 2;
         }
@@ -229,7 +230,7 @@ int main(int argc, char **argv) {
             bench_product(rt, M >= 256 ? (reps + 9) / 10 : reps, M, shapes[s][0], shapes[s][1]);
         p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
     }
-    if (wide_m > 0) {
+    if (atoi(wide_ms) > 0) {
         /* candidates the device cannot run (work-group too large) are dropped */
         int nc = 0;
         for (int c = 0; c < ncand; c++)
@@ -248,12 +249,17 @@ int main(int argc, char **argv) {
             printf(" %d:%dx%d/%d,%dx%d", c, cand[c].bm, cand[c].bn, cand[c].bk, cand[c].tm,
                    cand[c].tn);
         printf("\n");
-        const int wr = wide_m >= 256 ? (reps + 1) / 2 : reps;
-        bench_wide(rt, wr, wide_m, 3 * H, H, 0, DIDCL_ACT_NONE, cand, ncand);
-        bench_wide(rt, wr, wide_m, H, H, 0, DIDCL_ACT_NONE, cand, ncand);
-        bench_wide(rt, wr, wide_m, 4 * H, H, 1, DIDCL_ACT_GELU, cand, ncand);
-        bench_wide(rt, wr, wide_m, H, 4 * H, 1, DIDCL_ACT_NONE, cand, ncand);
-        bench_wide(rt, reps, 1, V, H, 1, DIDCL_ACT_NONE, cand, ncand);
+        for (const char *p = wide_ms; *p;) {
+            const int M = atoi(p);
+            if (M > 0) { /* the layer's products with the model's epilogues */
+                bench_wide(rt, reps, M, 3 * H, H, 0, DIDCL_ACT_NONE, cand, ncand);
+                bench_wide(rt, reps, M, H, H, 0, DIDCL_ACT_NONE, cand, ncand);
+                bench_wide(rt, reps, M, 4 * H, H, 1, DIDCL_ACT_GELU, cand, ncand);
+                bench_wide(rt, reps, M, H, 4 * H, 1, DIDCL_ACT_NONE, cand, ncand);
+            }
+            p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+        }
+        bench_wide(rt, reps, 1, V, H, 1, DIDCL_ACT_NONE, cand, ncand); /* the head, one row */
     }
     if (!attention) {
         didcl_runtime_free(rt);
