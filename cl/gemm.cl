@@ -12,7 +12,7 @@
 // The work-group is (BN/TN) x (BM/TM) work-items. Each K-tile of x and W is read from
 // global memory as float4 along k (rows are k-contiguous in both operands), consecutive
 // work-items on consecutive vectors of one row, and stored transposed in local memory
-// (tile[k][m], rows padded by 4 floats against bank conflicts on the stores), so the
+// (tile[k][m], rows padded by 4 floats: fewer bank conflicts on the stores), so the
 // inner loop reads float4 runs of m and of n. A work-item's block is split into runs of 4
 // rows (columns) spaced (BM/TM)*4 apart: the float4 reads of a warp are consecutive.
 // Double-buffered: the next K-tile is loaded into registers while the current one is
@@ -59,8 +59,9 @@
 #error "gemm.cl: each K-tile must split evenly into float4 loads over the work-group"
 #endif
 
-// Four k-consecutive values of row p from k (relative to p). full: all four are below K
-// (kleft >= 4); vec: p + k is 16-byte aligned (K % 4 == 0), so one vector load.
+// Four k-consecutive values of row p from k; kleft = K - k of them exist (a whole
+// vector when >= 4, else the rest zero-filled: the last K-tile). vec: p + k is aligned
+// to the vector (K % 4 == 0 and k a multiple of 4), so one vector load.
 static inline float4 load_x4(__global const float *p, int k, int kleft, int vec) {
     if (kleft >= 4)
         return vec ? *(__global const float4 *)(p + k) : vload4(0, p + k);
@@ -80,8 +81,8 @@ static inline float4 load_w4(__global const wtype *p, int k, int kleft, int vec)
                     kleft > 2 ? WLOAD(p, k + 2) : 0.0f, 0.0f);
 }
 
-// Global (M, N) is ((ceil(N / BN)) * BN/TN, ceil(M / BM) * BM/TM); the work-group MUST be
-// (BN/TN, BM/TM) (required size below).
+// Global size (ceil(N / BN) * BN/TN, ceil(M / BM) * BM/TM); the work-group MUST be
+// (BN/TN, BM/TM) (the required size below). act: 0 identity, 1 GELU.
 __kernel __attribute__((reqd_work_group_size(WIDE_WX, WIDE_WY, 1)))
 void gemm_wide(const int M,               // rows of x and y
                const int N,               // outputs (rows of W)
