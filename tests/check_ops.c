@@ -968,6 +968,42 @@ END_TEST
  * Limits: argument checks and their messages
  * ------------------------------------------------------------------------------------ */
 
+/* The tuning table's wide entries (host only): GPUs run gemm_wide with tilings that
+ * build (valid, within 48 KiB of local memory: 2 buffers of BK x (BM + 4 + BN + 4)
+ * floats), large tiles where the grid fills 132 units; CPUs keep gemm_skinny; a small
+ * work-group limit shrinks the tiles into valid ones. */
+START_TEST(test_wide_tuning) {
+    didcl_device_info gpu = {.kind = DIDCL_DEVICE_GPU, .compute_units = 132,
+                             .max_work_group = 1024, .local_mem = 48 * 1024};
+    struct didcl_gemm_tuning t;
+    didcl_tuning_gemm(&gpu, &t);
+    ck_assert_int_eq(t.wide_kernel, 1);
+    for (int p = 0; p < 2; p++) {
+        const struct didcl_wide_tiling *w = &t.wide[p];
+        ck_assert(didcl_tuning_wide_valid(w, gpu.max_work_group));
+        ck_assert_uint_le(2u * w->bk * (w->bm + w->bn + 8) * sizeof(float), gpu.local_mem);
+        ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_WEIGHT_HALF"));
+    }
+    ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 2304), 0); /* 144 tiles of 128^2 */
+    ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 768), 1);  /* 48 */
+    gpu.max_work_group = 64;
+    didcl_tuning_gemm(&gpu, &t);
+    for (int p = 0; p < 2; p++)
+        ck_assert(didcl_tuning_wide_valid(&t.wide[p], 64));
+    didcl_device_info cpu = {.kind = DIDCL_DEVICE_CPU, .compute_units = 2,
+                             .max_work_group = 4096, .local_mem = 64 * 1024};
+    didcl_tuning_gemm(&cpu, &t);
+    ck_assert_int_eq(t.wide_kernel, 0);
+    /* what gemm.cl's #error lines refuse */
+    const struct didcl_wide_tiling bad[] = {
+        {64, 64, 16, 6, 4}, {64, 64, 10, 4, 4}, {64, 60, 16, 4, 4}, {16, 64, 4, 4, 4}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!didcl_tuning_wide_valid(&bad[i], 0), "bad tiling %zu accepted", i);
+    const struct didcl_wide_tiling big = {128, 128, 16, 8, 8};
+    ck_assert(!didcl_tuning_wide_valid(&big, 128)); /* 256 work-items */
+}
+END_TEST
+
 START_TEST(test_bad_arguments) {
     cl_mem d = dev_alloc(64);
     ck_assert_int_eq(didcl_ops_gemm_skinny(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL,
@@ -1054,6 +1090,7 @@ static Suite *ops_suite(void) {
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
     tcase_add_test(limits, test_half_conversion);
+    tcase_add_test(limits, test_wide_tuning);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_local_memory);
