@@ -408,31 +408,47 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
  * Products
  * ------------------------------------------------------------------------------------ */
 
-/* gemm_skinny on W (N, K), writing columns [n_off, n_off + N) of y (M, ldy). */
-static didcl_status skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                           enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
-                           int n_off) {
+/* One of the two tilings of cl/gemv.cl on W (N, K), writing columns [n_off, n_off + N)
+ * of y (M, ldy): gemm_skinny (tiled 0) or gemm_tiled (tiled 1), the same sums. */
+static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_mem x, cl_mem W,
+                         enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
+                         int n_off) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     const char *options = t->options[wt == DIDCL_WTYPE_F16];
+    const char *name = tiled ? "gemm_tiled" : "gemm_skinny";
     int iact = (int)act;
-    size_t local[2] = {(size_t)t->lk, (size_t)t->tiles};
-    size_t red = t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles * sizeof(float) : sizeof(float);
-    struct karg a[] = {KV(M),    KV(N), KV(K),     KV(x),     KV(W),      KV(b),
-                       KV(iact), KV(y), KV(ldy),   KV(n_off), KLOCAL(red)};
+    size_t local[3], global[3], lmem;
+    if (tiled) {
+        const size_t bm = (size_t)t->tgm * t->ttm, bn = (size_t)t->tgn * t->ttn;
+        const size_t stage = (bm + bn) * t->tku * t->lk * t->vw;
+        const size_t red = (size_t)t->ttm * t->ttn * (t->lk + 1) * t->tgm * t->tgn;
+        lmem = (stage > red ? stage : red) * sizeof(float);
+        local[0] = (size_t)t->lk, local[1] = (size_t)t->tgm * t->tgn, local[2] = 1;
+        global[0] = local[0];
+        global[1] = ((size_t)N + bn - 1) / bn * local[1];
+        global[2] = ((size_t)M + bm - 1) / bm;
+    } else {
+        lmem = (t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles : 1) * sizeof(float);
+        const size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
+        local[0] = (size_t)t->lk, local[1] = (size_t)t->tiles, local[2] = 1;
+        global[0] = local[0];
+        global[1] = (tiles + local[1] - 1) / local[1] * local[1];
+        global[2] = 1;
+    }
+    struct karg a[] = {KV(M),    KV(N), KV(K),   KV(x),     KV(W),       KV(b),
+                       KV(iact), KV(y), KV(ldy), KV(n_off), KLOCAL(lmem)};
     cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "gemv", options, "gemm_skinny", a, NARGS(a), &k));
+    DIDCL_TRY(get_kernel(rt, "gemv", options, name, a, NARGS(a), &k));
     size_t kmax = 0;
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                           &kmax, NULL),
                  "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
     if (kmax < local[0] * local[1])
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
-                          "gemm_skinny: work-group of %zu x %zu, device %s allows %zu for it",
+                          "%s: work-group of %zu x %zu, device %s allows %zu for it", name,
                           local[0], local[1], rt->info.name, kmax);
-    DIDCL_TRY(check_local(rt, k, "gemm_skinny", red));
-    size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
-    size_t global[2] = {local[0], (tiles + local[1] - 1) / local[1] * local[1]};
-    return enqueue(rt, k, "gemm_skinny", 2, global, local);
+    DIDCL_TRY(check_local(rt, k, name, lmem));
+    return enqueue(rt, k, name, 3, global, local);
 }
 
 static didcl_status check_product(int M, int N, int K, enum didcl_act act, const char *op) {
@@ -446,7 +462,13 @@ static didcl_status check_product(int M, int N, int K, enum didcl_act act, const
 didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
                                    enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
     DIDCL_TRY(check_product(M, N, K, act, "gemm_skinny"));
-    return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
+    return gemm(rt, 0, M, N, K, x, W, wt, b, act, y, N, 0);
+}
+
+didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                  enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_tiled"));
+    return gemm(rt, 1, M, N, K, x, W, wt, b, act, y, N, 0);
 }
 
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
@@ -475,19 +497,27 @@ static int stage_rows(int N, int K) {
     return r < 1 ? 1 : r > N ? N : r;
 }
 
-/* How a product runs: gemm_skinny on W as stored, gemm_skinny on half W widened into
- * the stage (the same floats, so bitwise the same rows), or CLBlast (half W widened). */
-enum product_path { PATH_SKINNY, PATH_SKINNY_STAGED, PATH_CLBLAST };
+/* How a product runs: CLBlast (half W widened into the stage first), or one of the two
+ * tilings of cl/gemv.cl on W as stored or on half W widened into the stage (the same
+ * floats, so bitwise the same rows whichever of the four runs). */
+struct product_path {
+    int clblast; /* CLBlast SGEMM per sequence */
+    int tiled;   /* gemm_tiled rather than gemm_skinny */
+    int staged;  /* half W widened into the stage first */
+};
 
-static enum product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
-                                      cl_mem stage) {
+static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
+                                        cl_mem stage) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
-    if (wt == DIDCL_WTYPE_F32)
-        return n >= t->wide_m ? PATH_CLBLAST : PATH_SKINNY;
-    if (!stage)
-        return PATH_SKINNY;
-    return n >= t->half_wide_m ? PATH_CLBLAST : M >= t->half_stage_m ? PATH_SKINNY_STAGED
-                                                                       : PATH_SKINNY;
+    const int half = wt == DIDCL_WTYPE_F16;
+    struct product_path p = {0, M >= t->tiled_m, 0};
+    if (!half) {
+        p.clblast = n >= t->wide_m;
+    } else if (stage) { /* without a stage half weights stay in gemv.cl's kernels */
+        p.clblast = n >= t->half_wide_m;
+        p.staged = p.clblast || M >= t->half_stage_m;
+    }
+    return p;
 }
 
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
@@ -515,26 +545,25 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
     CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
     const int M = batch * n;
     DIDCL_TRY(check_product(M, N, K, act, "linear"));
-    const enum product_path path = product_path(rt, n, M, wt, stage);
-    if (path == PATH_SKINNY)
-        return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
-    const int staged = wt == DIDCL_WTYPE_F16;
-    const int rows = staged ? stage_rows(N, K) : N;
+    const struct product_path path = product_path(rt, n, M, wt, stage);
+    if (!path.staged && !path.clblast)
+        return gemm(rt, path.tiled, M, N, K, x, W, wt, b, act, y, N, 0);
+    const int rows = path.staged ? stage_rows(N, K) : N;
     for (int n0 = 0; n0 < N; n0 += rows) {
         const int c = N - n0 < rows ? N - n0 : rows;
-        if (staged)
+        if (path.staged)
             DIDCL_TRY(widen_half(rt, W, n0, c, K, stage));
-        if (path == PATH_SKINNY_STAGED) {
-            DIDCL_TRY(skinny(rt, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
+        if (!path.clblast) {
+            DIDCL_TRY(gemm(rt, path.tiled, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
             continue;
         }
         /* one SGEMM per sequence: CLBlast's tiling may depend on M */
         for (int s = 0; s < batch; s++)
             DIDCL_TRY(didcl_ops_sgemm(rt, n, c, K, 1.0f, x, (size_t)s * n * K, (size_t)K,
-                                      staged ? stage : W, staged ? 0 : (size_t)n0 * K, (size_t)K,
-                                      1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
+                                      path.staged ? stage : W, path.staged ? 0 : (size_t)n0 * K,
+                                      (size_t)K, 1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
     }
-    if (path == PATH_SKINNY_STAGED)
+    if (!path.clblast)
         return DIDCL_OK; /* bias and activation ran in the epilogue */
     if (b)
         DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
