@@ -15,7 +15,6 @@
 #include "model.h"
 #include "numeric.h"
 #include "profile.h"
-#include "program.h"
 #include "runtime.h"
 
 #define TIME_FREQ_DIM 256 /* sigma_map's sinusoidal embedding width (BD3-LM) */
@@ -809,17 +808,7 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
     DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->tgt, CL_FALSE, 0, (size_t)R * sizeof(int32_t),
                                       targets, 0, NULL, didcl_profile_event(rt, "write_targets")),
                  "token logprobs: uploading targets");
-    cl_kernel k = NULL;
-    DIDCL_TRY(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k));
-    const void *vals[] = {&R, &V, &fi, &ex, &m->logits, &m->stats, &m->tgt, &m->lp};
-    const size_t sizes[] = {sizeof R, sizeof V, sizeof fi, sizeof ex,
-                            sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem)};
-    for (cl_uint i = 0; i < 8; i++)
-        DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
-    size_t global = (size_t)R; /* the driver picks the work-group size */
-    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL,
-                                        didcl_profile_event(rt, "gather_logprob")),
-                 "clEnqueueNDRangeKernel gather_logprob");
+    DIDCL_TRY(didcl_ops_gather_logprob(rt, R, V, fi, ex, m->logits, m->stats, m->tgt, m->lp));
     DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
                                      0, NULL, didcl_profile_event(rt, "read_logprobs")),
                  "token logprobs: reading results");

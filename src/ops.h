@@ -219,6 +219,11 @@ didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, c
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats);
 
+/* out[r] (R,) = x[first + r, tgt[r]] - lse(first + r) from didcl_ops_max_lse's stats of
+ * x (first + R, V); 0 where tgt[r] < 0, -inf where tgt[r] == excl (cl/logits.cl). */
+didcl_status didcl_ops_gather_logprob(didcl_runtime_t rt, int R, int V, int first, int excl,
+                                      cl_mem x, cl_mem stats, cl_mem tgt, cl_mem out);
+
 /* ---- warm-up ---- */
 
 /* Build every kernel family (and, with half, the half-weight variants) through the disk
