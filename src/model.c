@@ -315,7 +315,8 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
-    if (!(m->sel_host = malloc(T * sizeof(int32_t))))
+    if (!(m->sel_host = malloc(T * sizeof(int32_t))) ||
+        !(m->ids_host = malloc(T * sizeof(int32_t))))
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
@@ -434,6 +435,7 @@ void didcl_model_free(didcl_model_t m) {
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
     free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
+    free(m->ids_host);
     free(m);
 }
 
@@ -854,16 +856,15 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
-/* Stack the B tokens at start of each sequence into one (batch * B,) array. */
-static didcl_status gather_ids(uint32_t batch, const int32_t *const *seqs, int32_t start,
-                               int32_t B, int32_t **out) {
-    int32_t *ids = malloc(sizeof *ids * (size_t)batch * (size_t)B);
-    if (!ids)
-        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory for a batch "
-                          "of %u", batch);
+/* Stack the B tokens at start of each sequence into the model's (batch * B,) array. */
+static didcl_status gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
+                               int32_t start, int32_t B) {
+    if ((uint64_t)batch * (uint64_t)B > m->max_tokens)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: a batch of %u blocks of %d "
+                          "tokens, expected at most max_tokens %u in all", batch, (int)B,
+                          m->max_tokens);
     for (uint32_t b = 0; b < batch; b++)
-        memcpy(ids + (size_t)b * B, seqs[b] + start, sizeof *ids * (size_t)B);
-    *out = ids;
+        memcpy(m->ids_host + (size_t)b * B, seqs[b] + start, sizeof(int32_t) * (size_t)B);
     return DIDCL_OK;
 }
 
@@ -876,25 +877,20 @@ static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
 static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B, float *logits) {
     didcl_model_t m = ctx;
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids, .n = (uint32_t)B,
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch(m, &f, batch);
-    free(ids);
-    DIDCL_TRY(s);
+    DIDCL_TRY(didcl_model_forward_batch(m, &f, batch));
     return didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
 }
 
 static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B) {
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids, .n = (uint32_t)B,
+    didcl_model_t m = ctx;
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch((didcl_model_t)ctx, &f, batch);
-    free(ids);
-    return s;
+    return didcl_model_forward_batch(m, &f, batch);
 }
 
 /* Multiply-adds x 2 of one forward: per query and layer the QKV, attention-output and
