@@ -6,7 +6,7 @@
  * BD3-LM of hidden H (768:
  * the 110M, 384: the default model) for each M; then the three attention paths
  * (per-query, wide CLBlast, flash) for a cached block step, a global pass over 1024
- * tokens and a full 2L scoring pass. Figures only, nothing asserted. Build with
+ * tokens and a full 2L scoring pass; first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
  *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] [--no-attention]
@@ -106,6 +106,38 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
 }
 
+/* Host cost of a launch: calls back to back of a tiny element-wise op, a row reduction
+ * and a product, as the forward passes make them; the time to enqueue them all and the
+ * time until they ran, per call (the fastest of reps rounds). */
+static void bench_launch(didcl_runtime_t rt, int reps) {
+    enum { CALLS = 2000, C = 64 };
+    cl_mem a = filled(rt, sizeof(float) * C * C), b = filled(rt, sizeof(float) * C * C);
+    cl_mem w = filled(rt, sizeof(float) * C), y = filled(rt, sizeof(float) * C * C);
+    double enq = 1e30, all = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        clFinish(rt->queue);
+        const double t0 = now_s();
+        for (int i = 0; i < CALLS / 4; i++) {
+            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
+            RUN(didcl_ops_scale(rt, C, 1.0f, b));
+            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
+            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
+                                      y));
+        }
+        const double t1 = now_s();
+        clFinish(rt->queue);
+        const double t2 = now_s();
+        if (r == 0)
+            continue; /* the first round builds the kernels */
+        enq = t1 - t0 < enq ? t1 - t0 : enq;
+        all = t2 - t0 < all ? t2 - t0 : all;
+    }
+    printf("launch: %.2f us to enqueue, %.2f us until done, per call (%d calls: axpy, scale, "
+           "layernorm_modulate, gemm_skinny, %dx%d)\n", enq / CALLS * 1e6, all / CALLS * 1e6,
+           CALLS, C, C);
+    clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(w); clReleaseMemObject(y);
+}
+
 int main(int argc, char **argv) {
     int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, tiled[5] = {0};
     const char *ms = "4,16,64,256";
@@ -144,6 +176,7 @@ int main(int argc, char **argv) {
            "GN=%d KU=%d from M=%d in all; CLBlast from M=%d (fp32), M=%d (half) of one "
            "sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->ttm, t->ttn, t->tgm, t->tgn,
            t->tku, t->tiled_m, t->wide_m, t->half_wide_m);
+    bench_launch(rt, reps < 5 ? 5 : reps);
     printf("%-18s %11s %11s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32",
            "skinny f16", "tiled f32", "tiled f16", "clblast", "f16 w+clb", "f16 w+skin",
            "f32 GB/s");
