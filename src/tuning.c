@@ -21,7 +21,9 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         /* PoCL: one work-item runs a whole column tile over k (no barriers), its
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
          * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
-         * conversion is slow here, so from 128 rows W is widened once, not per M-tile */
+         * conversion is slow here, so from 128 rows W is widened once, not per M-tile.
+         * gemm_tiled lost to gemm_skinny at every M and tiling tried (PoCL keeps the
+         * accumulators of a kernel with barriers in memory): never used */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
                                         .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 2, .tku = 16,
                                         .tiled_m = INT_MAX, .wide_m = INT_MAX,
@@ -30,7 +32,10 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
          * the H200 the skinny kernel wins every 110M product at M = 4 and all but the
          * head at M = 16; CLBlast (half: widened, then CLBlast) wins every one at M = 64
-         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence */
+         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence. A batch's
+         * rows from 32 in all (8 sequences of block 4) take gemm_tiled, the same bits as
+         * gemm_skinny (so each sequence keeps its own result); its blocks and tiled_m are
+         * a first guess, not measured yet (bench-ops --tiled) */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
                                         .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
                                         .tiled_m = 32, .wide_m = 32, .half_wide_m = 32,
