@@ -6,11 +6,12 @@
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
- *                     [--tiled-m M]
+ *                     [--tiled-m M] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
  * N caches, N * B rows of logits read back), timed without a reference. --tiled-m
  * replaces the device's switch to gemm_tiled (rows in all; 0: never), to time a batched
- * step with and without it.
+ * step with and without it; --profile prints the batched step's device time by kind
+ * (products, attention, ...) from profiling events.
  * Each mode also prints the commands one forward enqueues (kernels, CLBlast calls, copies).
  * The reference runs through $PYTHON_TORCH (default /usr/bin/python3), on the CPU unless
  * --ref-device says otherwise.
@@ -82,7 +83,8 @@ static void row(const char *mode, double ms, double ref) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
-    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1;
+    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1,
+        profile = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
@@ -93,12 +95,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ref-device") && i + 1 < argc) ref_device = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--half")) half = 1;
         else if (!strcmp(argv[i], "--no-ref")) ref = 0;
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
                             "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
-                            "[--batch N] [--tiled-m M]\n");
+                            "[--batch N] [--tiled-m M] [--profile]\n");
             return 2;
         }
     }
@@ -179,6 +182,21 @@ int main(int argc, char **argv) {
                 RUN(didcl_model_rows(m, 0, nr, DIDCL_ROWS_LOGITS, brows));
             }
             double bms = (now_s() - t0) / n * 1e3;
+            if (profile) { /* the same steps again on a profiling queue */
+                RUN(didcl_runtime_set_profiling(rt, 1));
+                for (int r = 0; r < n; r++) {
+                    RUN(didcl_model_forward_batch(m, &fb, (uint32_t)batch));
+                    RUN(didcl_model_rows(m, 0, nr, DIDCL_ROWS_LOGITS, brows));
+                }
+                didcl_profile pr;
+                RUN(didcl_runtime_profile(rt, &pr));
+                printf("(a) batch of %d, device ms per step:", batch);
+                for (int k = 0; k < DIDCL_TIME_KINDS; k++)
+                    printf(" %s %.3f (%llu commands)", didcl_time_kind_str(k),
+                           pr.seconds[k] / n * 1e3, (unsigned long long)(pr.commands[k] / n));
+                printf("\n");
+                RUN(didcl_runtime_set_profiling(rt, 0));
+            }
             const uint64_t lb = rt->launches;
             RUN(didcl_model_forward_batch(m, &fb, (uint32_t)batch));
             printf("(a) batch of %d, kernels launched per step: %llu\n", batch,
