@@ -199,12 +199,13 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 
 // Work-items: dimension 0 the LK k-lanes of an output block, dimension 1 the GM x GN
 // blocks of TM x TN outputs of a work-group (sub-block s: rows (s / GN) * TM, columns
-// (s % GN) * TN); work-groups: dimension 1 over N in steps of BN, dimension 2 over M in
-// steps of BM. Each K-tile of TILED_KC floats of the work-group's BM rows of x and BN
-// rows of W is staged in local memory (half weights converted once there), then k-lane l
-// takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles, the same increasing
-// v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's; tile holds
-// max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
+// (s % GN) * TN). Work-groups: dimension 1 over M in steps of BM, dimension 2 over N in
+// steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
+// still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
+// rows of x and BN rows of W is staged in local memory (half weights converted once
+// there), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
+// the same increasing v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
+// tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *x, // (M, K)
                          __global const wtype *W, // (N, K)
@@ -216,7 +217,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          __local float *tile) {
     const int lane = get_local_id(0), sub = get_local_id(1);
     const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
-    const int bm = (int)get_group_id(2) * TILED_BM, bn = (int)get_group_id(1) * TILED_BN;
+    const int bm = (int)get_group_id(1) * TILED_BM, bn = (int)get_group_id(2) * TILED_BN;
     const int rm = (sub / TILED_GN) * TILED_TM, rn = (sub % TILED_GN) * TILED_TN;
     const int KV = K / GEMM_VW, TV = TILED_KC / GEMM_VW; // vectors of k, of a tile
     __local float *xs = tile, *ws = tile + TILED_BM * TILED_KC; // (BM, KC), (BN, KC)

@@ -391,8 +391,8 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
         lmem = (stage > red ? stage : red) * sizeof(float);
         local[0] = (size_t)t->lk, local[1] = (size_t)t->tgm * t->tgn, local[2] = 1;
         global[0] = local[0];
-        global[1] = ((size_t)N + bn - 1) / bn * local[1];
-        global[2] = ((size_t)M + bm - 1) / bm;
+        global[1] = ((size_t)M + bm - 1) / bm * local[1];
+        global[2] = ((size_t)N + bn - 1) / bn;
     } else {
         lmem = (t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles : 1) * sizeof(float);
         const size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
