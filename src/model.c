@@ -15,7 +15,6 @@
 #include "model.h"
 #include "numeric.h"
 #include "profile.h"
-#include "program.h"
 #include "runtime.h"
 
 #define TIME_FREQ_DIM 256 /* sigma_map's sinusoidal embedding width (BD3-LM) */
@@ -316,7 +315,8 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
-    if (!(m->sel_host = malloc(T * sizeof(int32_t))))
+    if (!(m->sel_host = malloc(T * sizeof(int32_t))) ||
+        !(m->ids_host = malloc(T * sizeof(int32_t))))
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
@@ -435,6 +435,7 @@ void didcl_model_free(didcl_model_t m) {
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
     free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
+    free(m->ids_host);
     free(m);
 }
 
@@ -809,17 +810,7 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
     DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->tgt, CL_FALSE, 0, (size_t)R * sizeof(int32_t),
                                       targets, 0, NULL, didcl_profile_event(rt, "write_targets")),
                  "token logprobs: uploading targets");
-    cl_kernel k = NULL;
-    DIDCL_TRY(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k));
-    const void *vals[] = {&R, &V, &fi, &ex, &m->logits, &m->stats, &m->tgt, &m->lp};
-    const size_t sizes[] = {sizeof R, sizeof V, sizeof fi, sizeof ex,
-                            sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem)};
-    for (cl_uint i = 0; i < 8; i++)
-        DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
-    size_t global = (size_t)R; /* the driver picks the work-group size */
-    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL,
-                                        didcl_profile_event(rt, "gather_logprob")),
-                 "clEnqueueNDRangeKernel gather_logprob");
+    DIDCL_TRY(didcl_ops_gather_logprob(rt, R, V, fi, ex, m->logits, m->stats, m->tgt, m->lp));
     DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
                                      0, NULL, didcl_profile_event(rt, "read_logprobs")),
                  "token logprobs: reading results");
@@ -865,16 +856,15 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
-/* Stack the B tokens at start of each sequence into one (batch * B,) array. */
-static didcl_status gather_ids(uint32_t batch, const int32_t *const *seqs, int32_t start,
-                               int32_t B, int32_t **out) {
-    int32_t *ids = malloc(sizeof *ids * (size_t)batch * (size_t)B);
-    if (!ids)
-        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory for a batch "
-                          "of %u", batch);
+/* Stack the B tokens at start of each sequence into the model's (batch * B,) array. */
+static didcl_status gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
+                               int32_t start, int32_t B) {
+    if ((uint64_t)batch * (uint64_t)B > m->max_tokens)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: a batch of %u blocks of %d "
+                          "tokens, expected at most max_tokens %u in all", batch, (int)B,
+                          m->max_tokens);
     for (uint32_t b = 0; b < batch; b++)
-        memcpy(ids + (size_t)b * B, seqs[b] + start, sizeof *ids * (size_t)B);
-    *out = ids;
+        memcpy(m->ids_host + (size_t)b * B, seqs[b] + start, sizeof(int32_t) * (size_t)B);
     return DIDCL_OK;
 }
 
@@ -887,25 +877,20 @@ static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
 static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B, float *logits) {
     didcl_model_t m = ctx;
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids, .n = (uint32_t)B,
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch(m, &f, batch);
-    free(ids);
-    DIDCL_TRY(s);
+    DIDCL_TRY(didcl_model_forward_batch(m, &f, batch));
     return didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
 }
 
 static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B) {
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids, .n = (uint32_t)B,
+    didcl_model_t m = ctx;
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch((didcl_model_t)ctx, &f, batch);
-    free(ids);
-    return s;
+    return didcl_model_forward_batch(m, &f, batch);
 }
 
 /* Multiply-adds x 2 of one forward: per query and layer the QKV, attention-output and

@@ -124,6 +124,8 @@ struct didcl_model {
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
     cl_mem sel;       /* (max_tokens,) int32 wanted rows of a global pass (want) */
     int32_t *sel_host; /* (max_tokens,) their host copy, filled per forward */
+    int32_t *ids_host; /* (max_tokens,) a batch's stacked block ids (the denoiser's
+                          batched calls), so a step allocates nothing */
     uint32_t cached;     /* KV cache holds positions [0, cached) */
     uint32_t logit_rows; /* rows of logits valid */
 };

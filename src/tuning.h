@@ -22,6 +22,12 @@ struct didcl_gemm_tuning {
     int tn, tm, vw, lk;   /* gemm_skinny: columns and rows per work-item, vector width,
                              lanes over k per column tile */
     int tiles;            /* column tiles per work-group (its size is lk * tiles) */
+    int ttm, ttn;         /* gemm_tiled: rows and columns per work-item (same vw, lk) */
+    int tgm, tgn;         /* gemm_tiled: work-items of lk lanes per work-group over M
+                             and N (its size is lk * tgm * tgn) */
+    int tku;              /* gemm_tiled: vectors of k per lane per staged K-tile */
+    int tiled_m;          /* M >= tiled_m rows in all (any batch) runs gemm_tiled rather
+                             than gemm_skinny: bitwise the same rows (INT_MAX: never) */
     int wide_m;           /* fp32 weights: M >= wide_m goes to CLBlast SGEMM (INT_MAX:
                              never) */
     int half_wide_m;      /* half weights: M >= half_wide_m is widened to fp32 in chunks
@@ -29,7 +35,8 @@ struct didcl_gemm_tuning {
     int half_stage_m;     /* half weights below that: from M rows in all (any batch) they
                              are widened once for gemm_skinny rather than converted in
                              every M-tile (bitwise the same result; INT_MAX: never) */
-    char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */
+    char options[2][192]; /* build options of gemv.cl (both tilings): [0] fp32, [1] half
+                             weights */
     int wide_kernel;      /* what runs products of wide_m (half: half_wide_m) rows: 0
                              CLBlast SGEMM (+ bias and GELU launches), 1 gemm_wide (bias
                              and GELU fused, half weights read directly, one launch for a

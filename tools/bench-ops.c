@@ -1,23 +1,27 @@
 /*
  * bench-ops.c — prints timings of the product and attention kernels on the default
- * device (DIDCL_DEVICE picks another): the skinny product (gemm_skinny, float and half
- * weights) against CLBlast SGEMM and half weights widened (w) for SGEMM or for the
- * skinny kernel, at the four products and the output head of a BD3-LM of hidden H (768:
+ * device (DIDCL_DEVICE picks another): the two tilings of cl/gemv.cl (gemm_skinny and
+ * gemm_tiled, float and half weights) against CLBlast SGEMM and half weights widened (w)
+ * for SGEMM or for the skinny kernel, at the four products and the output head of a
+ * BD3-LM of hidden H (768:
  * the 110M, 384: the default model) for each M; then the three attention paths
  * (per-query, wide CLBlast, flash) for a cached block step, a global pass over 1024
- * tokens and a full 2L scoring pass. Figures only, nothing asserted. Build with
+ * tokens and a full 2L scoring pass; first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
- *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
+ *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
- * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
- * The wide section (--wide-m 0 skips it) times the global pass's products at M rows
- * (each of a list; default 1024)
- * (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the head at M = 1) by
- * gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with the bias and GELU
- * launches didcl_ops_linear adds to it, CLBlast alone and gemm_skinny, in ms and
- * TFLOP/s; then gemm_wide with each candidate tiling forced (--wide-tile, repeatable,
- * replaces the built-in list), so one run picks both the path and the tiling.
+ * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
+ * and LK are gemm_tiled's too), --tiled gemm_tiled's blocks. The columns pick the
+ * device's switch points (tuning.c): tiled_m where "tiled f32" first beats "skinny f32"
+ * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both.
+ * The wide section (--wide-m 64,1024: a list of M; 0 skips it) times the global pass's
+ * products at M rows (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the
+ * head at M = 1) by gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with
+ * the bias and GELU launches didcl_ops_linear adds to it, CLBlast alone and gemm_skinny,
+ * in ms and TFLOP/s; then gemm_wide with each candidate tiling forced (--wide-tile
+ * BM,BN,BK,TM,TN, repeatable, replaces the built-in list), so one run picks both the
+ * wide path (tuning wide_kernel) and its tilings.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -87,24 +91,61 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     cl_mem y = filled(rt, sizeof(float) * M * N);
     struct didcl_gemm_tuning keep = rt->gemm;
     rt->gemm.half_wide_m = 1; /* staging forced on for the last two columns */
+    rt->gemm.wide_kernel = 0; /* wide products by CLBlast here (gemm_wide: --wide-m) */
     cl_mem st = filled(rt, didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16));
-    double tf, th, tc, ts, tk;
+    double tf, th, tt, tth, tc, ts, tk;
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
+    TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tt);
+    TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), tth);
     TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, NULL, DIDCL_ACT_NONE, y, st),
          ts);
     rt->gemm.half_wide_m = INT_MAX;
     rt->gemm.half_stage_m = 1;
+    rt->gemm.tiled_m = INT_MAX; /* widened for gemm_skinny */
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y, st),
          tk);
     rt->gemm = keep;
     char label[32];
     snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
-    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6, th * 1e6,
-           tc * 1e6, ts * 1e6, tk * 1e6, 4.0 * N * K / tf * 1e-9);
+    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6,
+           th * 1e6, tt * 1e6, tth * 1e6, tc * 1e6, ts * 1e6, tk * 1e6,
+           4.0 * N * K / tf * 1e-9);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
+}
+
+/* Host cost of a launch: calls back to back of a tiny element-wise op, a row reduction
+ * and a product, as the forward passes make them; the time to enqueue them all and the
+ * time until they ran, per call (the fastest of reps rounds). */
+static void bench_launch(didcl_runtime_t rt, int reps) {
+    enum { CALLS = 2000, C = 64 };
+    cl_mem a = filled(rt, sizeof(float) * C * C), b = filled(rt, sizeof(float) * C * C);
+    cl_mem w = filled(rt, sizeof(float) * C), y = filled(rt, sizeof(float) * C * C);
+    double enq = 1e30, all = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        clFinish(rt->queue);
+        const double t0 = now_s();
+        for (int i = 0; i < CALLS / 4; i++) {
+            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
+            RUN(didcl_ops_scale(rt, C, 1.0f, b));
+            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
+            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
+                                      y));
+        }
+        const double t1 = now_s();
+        clFinish(rt->queue);
+        const double t2 = now_s();
+        if (r == 0)
+            continue; /* the first round builds the kernels */
+        enq = t1 - t0 < enq ? t1 - t0 : enq;
+        all = t2 - t0 < all ? t2 - t0 : all;
+    }
+    printf("launch: %.2f us to enqueue, %.2f us until done, per call (%d calls: axpy, scale, "
+           "layernorm_modulate, gemm_skinny, %dx%d)\n", enq / CALLS * 1e6, all / CALLS * 1e6,
+           CALLS, C, C);
+    clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(w); clReleaseMemObject(y);
 }
 
 /* One timed product: ms and TFLOP/s (2 M N K flops; the epilogue is not counted). */
@@ -176,7 +217,7 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
 }
 
 int main(int argc, char **argv) {
-    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0};
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, tiled[5] = {0};
     const char *ms = "4,16,64,256", *wide_ms = "1024";
     /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
      * blocks, K-tiles of 8 to 32 */
@@ -192,6 +233,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) ms = argv[++i];
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
+        else if (!strcmp(argv[i], "--tiled") && i + 1 < argc)
+            sscanf(argv[++i], "%d,%d,%d,%d,%d", &tiled[0], &tiled[1], &tiled[2], &tiled[3],
+                   &tiled[4]);
         else if (!strcmp(argv[i], "--no-attention")) attention = 0;
         else if (!strcmp(argv[i], "--wide-m") && i + 1 < argc) wide_ms = argv[++i];
         else if (!strcmp(argv[i], "--wide-tile") && i + 1 < argc && user_cand < 16) {
@@ -205,8 +249,8 @@ int main(int argc, char **argv) {
             ncand = user_cand;
         } else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES] [--no-attention] [--wide-m 64,1024] "
-                            "[--wide-tile BM,BN,BK,TM,TN]...\n");
+                            "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] "
+                            "[--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...\n");
             return 2;
         }
     }
@@ -215,14 +259,22 @@ int main(int argc, char **argv) {
     if (tile[0] > 0) {
         rt->gemm.tn = tile[0]; rt->gemm.tm = tile[1]; rt->gemm.vw = tile[2];
         rt->gemm.lk = tile[3]; rt->gemm.tiles = tile[4];
-        didcl_tuning_gemm_options(&rt->gemm);
     }
+    if (tiled[0] > 0) {
+        rt->gemm.ttm = tiled[0]; rt->gemm.ttn = tiled[1]; rt->gemm.tgm = tiled[2];
+        rt->gemm.tgn = tiled[3]; rt->gemm.tku = tiled[4];
+    }
+    didcl_tuning_gemm_options(&rt->gemm);
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
-    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; CLBlast from M=%d (fp32), "
-           "M=%d (half)\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->wide_m, t->half_wide_m);
-    printf("%-18s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32", "skinny f16",
-           "clblast", "f16 w+clb", "f16 w+skin", "f32 GB/s");
+    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; gemm_tiled TM=%d TN=%d GM=%d "
+           "GN=%d KU=%d from M=%d in all; CLBlast from M=%d (fp32), M=%d (half) of one "
+           "sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->ttm, t->ttn, t->tgm, t->tgn,
+           t->tku, t->tiled_m, t->wide_m, t->half_wide_m);
+    bench_launch(rt, reps < 5 ? 5 : reps);
+    printf("%-18s %11s %11s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32",
+           "skinny f16", "tiled f32", "tiled f16", "clblast", "f16 w+clb", "f16 w+skin",
+           "f32 GB/s");
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
     for (const char *p = ms; *p;) {
         const int M = atoi(p);
