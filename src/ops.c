@@ -25,7 +25,6 @@
 /* Preferred work-group sizes: element-wise kernels, and row reductions. */
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
-#define WG_ATTENTION 128
 #define WG_FLASH 64 /* queries per tile of attention_flash */
 
 /* ------------------------------------------------------------------------------------
@@ -267,7 +266,7 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
  * Attention
  * ------------------------------------------------------------------------------------ */
 
-/* Shared argument checks of both attention paths; *mask is replaced by NONE if NULL. */
+/* Shared argument checks of the attention paths; *mask is replaced by NONE if NULL. */
 static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, int head_dim,
                                     didcl_ops_rows q, didcl_ops_rows k, didcl_ops_rows v,
                                     const didcl_attn_mask **maskp) {
@@ -295,41 +294,119 @@ static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, i
     return DIDCL_OK;
 }
 
+/* Build options of the attention family for head_dim (ATTN_HD): none for 64, the
+ * default of cl/attention.cl, so the program didcl_ops_prepare builds serves it. */
+static const char *attn_options(int head_dim, char buf[32]) {
+    if (head_dim == 64)
+        return NULL;
+    snprintf(buf, 32, "-DATTN_HD=%d", head_dim);
+    return buf;
+}
+
+/* The __local arguments of attention_split (cl/attention.cl), in bytes, for chunk keys,
+ * Tq queries and a work-group of wg items: key rows padded by 4 floats, value rows,
+ * queries, scores, per-query stats (wg / ATTN_QMAX items a query). */
+#define SPLIT_LOCALS 5
+static void split_local(int chunk, int Tq, int head_dim, size_t wg, size_t bytes[SPLIT_LOCALS]) {
+    const size_t f = sizeof(float), hd = (size_t)head_dim;
+    const size_t g2 = wg >= DIDCL_OPS_ATTN_MAX_Q ? wg / DIDCL_OPS_ATTN_MAX_Q : 1;
+    bytes[0] = (size_t)chunk * (hd + 4) * f;
+    bytes[1] = (size_t)chunk * hd * f;
+    bytes[2] = (size_t)Tq * hd * f;
+    bytes[3] = (size_t)Tq * chunk * f;
+    bytes[4] = 2 * (size_t)Tq * g2 * f;
+}
+
+/* Keys per chunk of the split path for head_dim: the device's choice (rt->attn), halved
+ * until the tiles of the most queries fit its local memory. It depends on the device and
+ * head_dim alone, never on Tq, Tk or the batch (the results' bits depend on it). */
+static int split_chunk(didcl_runtime_t rt, int head_dim) {
+    int chunk = rt->attn.chunk > 0 ? rt->attn.chunk : 1;
+    for (; chunk > 1; chunk /= 2) {
+        size_t b[SPLIT_LOCALS], sum = 0;
+        split_local(chunk, DIDCL_OPS_ATTN_MAX_Q, head_dim, (size_t)rt->attn.wg, b);
+        for (int i = 0; i < SPLIT_LOCALS; i++)
+            sum += b[i];
+        if (sum <= rt->info.local_mem)
+            break;
+    }
+    return chunk;
+}
+
+size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, int Tk,
+                                         int heads, int head_dim) {
+    if (!rt || batch <= 0 || Tq <= 0 || Tk <= 0 || heads <= 0 || head_dim <= 0)
+        return 0;
+    const int chunk = split_chunk(rt, head_dim), chunks = (Tk + chunk - 1) / chunk;
+    return chunks > 1 ? (size_t)batch * heads * Tq * chunks * (head_dim + 2) * sizeof(float) : 0;
+}
+
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
-                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
+                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem scratch,
+                                 cl_mem out) {
     return didcl_ops_attention_batch(rt, 1, Tq, Tk, heads, head_dim, scale, q, k, v, mask, 0, 0,
-                                     out);
+                                     scratch, out);
 }
 
 didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
                                        const didcl_attn_mask *mask, int q_bstride,
-                                       int kv_bstride, cl_mem out) {
+                                       int kv_bstride, cl_mem scratch, cl_mem out) {
     DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
     CHECK_DIMS("attention", batch > 0 && q_bstride >= 0 && kv_bstride >= 0,
                "batch %d, strides q %d k/v %d, expected a positive batch and strides >= 0",
                batch, q_bstride, kv_bstride);
-    int mode = (int)mask->mode, out_bstride = Tq * heads * head_dim;
-    struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
-                       KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
-                       KV(k.buf),    KV(k.off),    KV(k.stride),       KV(v.buf),
-                       KV(v.off),    KV(v.stride), KV(out),            KV(mode),
-                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len),
-                       KV(q_bstride), KV(kv_bstride), KV(out_bstride)};
+    CHECK_DIMS("attention", Tq <= DIDCL_OPS_ATTN_MAX_Q,
+               "%d queries, expected at most %d (wider passes take attention_flash or "
+               "attention_wide)", Tq, DIDCL_OPS_ATTN_MAX_Q);
+    CHECK_DIMS("attention", head_dim % 4 == 0 && head_dim <= 256,
+               "head_dim %d, expected a multiple of 4 up to 256", head_dim);
+    const int chunk = split_chunk(rt, head_dim), chunks = (Tk + chunk - 1) / chunk;
+    CHECK_DIMS("attention", fits_int((long long)batch * heads * Tq * chunks, head_dim + 2),
+               "partials of batch %d x %d heads x %d queries x %d chunks exceed 2^31 floats",
+               batch, heads, Tq, chunks);
+    const size_t need = didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim);
+    if (need) {
+        size_t have = 0;
+        if (scratch)
+            DIDCL_CL_TRY(clGetMemObjectInfo(scratch, CL_MEM_SIZE, sizeof have, &have, NULL),
+                         "attention: clGetMemObjectInfo(scratch)");
+        if (have < need)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                              "attention: scratch of %zu bytes, %zu needed for the partials of "
+                              "%d chunks of %d keys (didcl_ops_attention_scratch_bytes)",
+                              have, need, chunks, chunk);
+    }
+    int mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),        KV(Tk),       KV(heads),          KV(scale),
+                       KV(q.buf),     KV(q.off),    KV(q.stride),       KV(k.buf),
+                       KV(k.off),     KV(k.stride), KV(v.buf),          KV(v.off),
+                       KV(v.stride),  KV(mode),     KV(mask->q_offset), KV(mask->block),
+                       KV(mask->half_len), KV(q_bstride), KV(kv_bstride), KV(chunk),
+                       KV(scratch),   KV(out)};
+    char obuf[32];
+    const char *options = attn_options(head_dim, obuf);
     cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention", a, NARGS(a), &kr));
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, kr, WG_ATTENTION, &wg));
-    size_t scratch[3] = {(size_t)Tk * sizeof(float), (size_t)head_dim * sizeof(float),
-                         wg * sizeof(float)};
-    DIDCL_TRY(check_local(rt, kr, "attention", scratch[0] + scratch[1] + scratch[2]));
-    for (int i = 0; i < 3; i++)
-        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), scratch[i], NULL),
-                     "clSetKernelArg attention (scratch)");
-    size_t global[3] = {(size_t)Tq * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
-    return enqueue(rt, kr, "attention", 3, global, local);
+    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_split", a, NARGS(a), &kr));
+    size_t wg, bytes[SPLIT_LOCALS], sum = 0;
+    DIDCL_TRY(pick_wg(rt, kr, (size_t)rt->attn.wg, &wg));
+    split_local(chunk, Tq, head_dim, wg, bytes);
+    for (int i = 0; i < SPLIT_LOCALS; i++) {
+        sum += bytes[i];
+        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), bytes[i], NULL),
+                     "clSetKernelArg attention_split (local tiles)");
+    }
+    DIDCL_TRY(check_local(rt, kr, "attention", sum));
+    size_t global[3] = {(size_t)chunks * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
+    DIDCL_TRY(enqueue(rt, kr, "attention_split", 3, global, local));
+    if (chunks == 1)
+        return DIDCL_OK; /* the work-group wrote the output */
+    int rows = batch * heads * Tq;
+    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(chunks), KV(scratch), KV(out)};
+    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_combine", c, NARGS(c), &kr));
+    return launch_1d(rt, kr, "attention_combine", (size_t)rows * head_dim);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
@@ -345,10 +422,10 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
                        KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
-    char options[32];
-    snprintf(options, sizeof options, "-DATTN_HD=%d", head_dim);
+    char obuf[32];
     cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash", a, NARGS(a), &kr));
+    DIDCL_TRY(get_kernel(rt, "attention", attn_options(head_dim, obuf), "attention_flash", a,
+                         NARGS(a), &kr));
     size_t wg;
     DIDCL_TRY(pick_wg(rt, kr, WG_FLASH, &wg));
     /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */

@@ -177,12 +177,15 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) 
     double *att = h_new(c, sizeof(double) * Tk);
     const float scale = 1.0f / sqrtf((float)hd);
     cl_mem dq = d_new(c, sizeof(float) * Tk * W, qkv), dout = d_new(c, nout * sizeof(float), NULL);
-    cl_mem ds = wide ? d_new(c, sizeof(float) * heads * Tq * Tk, NULL) : NULL;
+    const size_t sbytes = wide ? sizeof(float) * heads * Tq * Tk
+                               : didcl_ops_attention_scratch_bytes(c->rt, 1, Tq, Tk, heads, hd);
+    cl_mem ds = sbytes ? d_new(c, sbytes, NULL) : NULL;
     didcl_ops_rows q = {dq, q0 * W, W}, k = {dq, heads * hd, W}, v = {dq, 2 * heads * hd, W};
     didcl_status st =
         wide ? RUN(c, didcl_ops_attention_wide(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask,
                                                ds, dout))
-             : RUN(c, didcl_ops_attention(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask, dout));
+             : RUN(c, didcl_ops_attention(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask, ds,
+                                          dout));
     if (st == DIDCL_OK) {
         didcl_ref_attention(want, att, qkv, q.off, W, qkv, k.off, W, qkv, v.off, W, Tq, Tk, heads,
                             hd, scale, &mask);

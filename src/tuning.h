@@ -1,8 +1,10 @@
 /*
- * tuning.h — per-device choices for the product kernels, made once when a runtime is
- * created (didcl_runtime_init) from its device info, never per launch: the tiling of
- * gemm_skinny (cl/gemv.cl) and the row counts from which a product goes to CLBlast.
- * The figures behind each entry are in docs/performance.md ("Forward kernels: products").
+ * tuning.h — per-device choices for the product and attention kernels, made once when a
+ * runtime is created (didcl_runtime_init) from its device info, never per launch: the
+ * tiling of gemm_skinny (cl/gemv.cl), the row counts from which a product goes to
+ * CLBlast, and the key chunks of the split attention path (cl/attention.cl). The figures
+ * behind each entry are in docs/performance.md ("Forward kernels: products",
+ * "Forward kernels: attention and launches").
  */
 #ifndef DIDCL_TUNING_H
 #define DIDCL_TUNING_H
@@ -22,6 +24,18 @@ struct didcl_gemm_tuning {
                              every M-tile (bitwise the same result; INT_MAX: never) */
     char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */
 };
+
+/* The split (small-query) attention path: keys per chunk and work-group size. Results
+ * depend on both (their reduction order), so they are fixed per device, never chosen
+ * per call: a sequence gives the same bits alone or in any batch. */
+struct didcl_attn_tuning {
+    int chunk; /* keys per work-group of attention_split (ops.c halves it for a head_dim
+                  whose tiles would not fit the device's local memory) */
+    int wg;    /* its work-group size, a power of two (capped by the device) */
+};
+
+/* Fill t for the device described by info. */
+void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tuning *t);
 
 /* Fill t for the device described by info. */
 void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *t);
