@@ -7,7 +7,8 @@
 //   split (attention_split + attention_combine): few queries (block steps, <= ATTN_QMAX
 //         per sequence) against many keys, the keys cut into chunks across work-groups;
 //   wide  (attention_probs between two CLBlast SGEMMs): any shape, O(T_q T_k) scratch;
-//   flash (attention_flash): many queries, K/V tiles in local memory, online softmax.
+//   flash (attention_flash, register-tiled, GPUs; attention_flash_rows, a query an item,
+//         CPUs): many queries, K/V tiles in local memory, online softmax.
 // The kernels that keep head_dim-sized vectors in registers are built with
 // -DATTN_HD=head_dim (a multiple of 4).
 //
@@ -304,38 +305,264 @@ __kernel void attention_probs(const int Tq,          // queries (rows of S per h
 }
 
 // --------------------------------------------------------------------------------------------
-// Flash path (didcl_ops_attention_flash): one work-group per (tile of queries, head), one
-// query per work-item, K/V tiles of ATTN_BK keys staged in local memory and shared by the
-// tile; online softmax (running max m, sum l, accumulator acc rescaled once per key
-// tile), so nothing scales with T_k and no scores scratch exists. Each query visits its
-// keys in ascending order in fixed tiles: the reduction order depends only on the shapes.
-// The masks are unions of at most two key intervals per query; a tile visits only the
-// union over its queries (seg_bounds), which skips the masked-out half of the 2L score
-// pass and the future of (block-)causal queries, and attn_allowed decides the rest.
-// Built with -DATTN_HD=head_dim (a multiple of 4): q and acc live in registers.
-// Pros: no O(T_q T_k) scratch, one launch, K/V read once per query tile. Cons: one query
-// per work-item keeps 2 * head_dim floats in registers.
+// Flash path (didcl_ops_attention_flash): one work-group of 64 items per (tile of ATTN_FQ
+// queries, head); K/V tiles of ATTN_BK keys staged in local memory; online softmax
+// (running max m and sum l per query, the accumulators rescaled once per key tile), so
+// nothing scales with T_k and no scores scratch exists. Register tiling: item (a, b) =
+// (lid % 8, lid / 8) owns queries a*TQ.. of the tile, computes their scores against keys
+// b*TK.. of each key tile (an 8 x 8 grid of TQ x TK score blocks, q and k from local
+// memory, transposed so each operand is one vector load) and their outputs at value
+// columns b*TD.. (P from local memory, transposed likewise). Each tile's row max joins the
+// 8 items of a query row through local memory in item order, each item keeps the partial
+// sum l of its own keys (joined at the end), so every reduction order depends only on the
+// shapes. The masks are unions of at most two key intervals per query; a work-group
+// visits only the union over its queries (seg_bounds), which skips the masked-out half of
+// the 2L score pass and the future of (block-)causal queries, and attn_allowed decides the
+// rest. Sizes (from ATTN_HD, <= 48 KB of local memory, <= 64 accumulators an item):
+//   head_dim <= 64: 4 queries x 4 keys an item, tiles of 32 queries and 32 keys;
+//   <= 128: 4 x 2, tiles of 32 x 16; larger: 2 x 1, tiles of 16 x 8.
+// Pros: 2 vector loads from local memory per 16 multiply-adds, many items per head and
+// query tile. Cons: global K/V reads of the key tile transpose are 16-byte pieces of rows.
 // --------------------------------------------------------------------------------------------
 
-#define ATTN_BK (ATTN_HD <= 64 ? 32 : 8) // keys per tile: 2 * ATTN_BK * ATTN_HD floats local
+#define ATTN_TQ (ATTN_HD <= 128 ? 4 : 2)                         // queries an item
+#define ATTN_TK (ATTN_HD <= 64 ? 4 : ATTN_HD <= 128 ? 2 : 1)     // keys an item in a tile
+#define ATTN_TD ((ATTN_HD + 7) / 8)                              // value columns an item
+#define ATTN_FQ (8 * ATTN_TQ)                                    // queries a work-group
+#define ATTN_BK (8 * ATTN_TK)                                    // keys a tile
+#if ATTN_TQ == 4
+typedef float4 attn_qvec;
+#else
+typedef float2 attn_qvec;
+#endif
+#if ATTN_TK == 4
+typedef float4 attn_kvec;
+#elif ATTN_TK == 2
+typedef float2 attn_kvec;
+#else
+typedef float attn_kvec;
+#endif
+#define ATTN_EL(v, i) (((float *)&(v))[i]) // component i of a private vector
+// The loops over an item's block (i, j, r) are unrolled so its blocks stay in registers.
 
-__kernel void attention_flash(const int Tq,               // queries
-                              const int Tk,               // keys / values
-                              const int heads,            // heads (head_dim = ATTN_HD)
-                              const float scale,          // usually 1/sqrt(head_dim)
-                              __global const float *q,    // views as for `attention`
-                              const int q_off, const int q_stride,
-                              __global const float *k,
-                              const int k_off, const int k_stride,
-                              __global const float *v,
-                              const int v_off, const int v_stride,
-                              __global float *out,        // (Tq, heads, ATTN_HD)
-                              const int mask_mode,        // 0..3, see above
-                              const int q_offset,         // absolute index of query 0
-                              const int block,            // block size (modes 2, 3)
-                              const int half_len,         // half length L (mode 3)
-                              __local float4 *kt,         // (ATTN_BK, ATTN_HD4) key tile
-                              __local float4 *vt) {       // (ATTN_BK, ATTN_HD4) value tile
+__kernel __attribute__((reqd_work_group_size(64, 1, 1)))
+void attention_flash(const int Tq,               // queries
+                     const int Tk,               // keys / values
+                     const int heads,            // heads (head_dim = ATTN_HD)
+                     const float scale,          // usually 1/sqrt(head_dim)
+                     __global const float *q,    // views as for attention_split
+                     const int q_off, const int q_stride,
+                     __global const float *k,
+                     const int k_off, const int k_stride,
+                     __global const float *v,
+                     const int v_off, const int v_stride,
+                     __global float *out,        // (Tq, heads, ATTN_HD)
+                     const int mask_mode,        // 0..3, see above
+                     const int q_offset,         // absolute index of query 0
+                     const int block,            // block size (modes 2, 3)
+                     const int half_len,         // half length L (mode 3)
+                     __local attn_qvec *qT,      // (ATTN_HD, ATTN_FQ) queries, transposed
+                     __local attn_kvec *kT,      // (ATTN_HD, ATTN_BK) key tile, transposed
+                     __local float *vt,          // (ATTN_BK, ATTN_HD) value tile
+                     __local attn_qvec *pT,      // (ATTN_BK, ATTN_FQ) probabilities, transposed
+                     __local attn_qvec *red) {   // (8, ATTN_FQ) row maxima, then sums
+    const int lid = get_local_id(0), a = lid % 8, b = lid / 8;
+    const int i0 = get_group_id(0) * ATTN_FQ, h = get_group_id(1);
+    const int qf = i0 + q_offset, ql = min(i0 + ATTN_FQ, Tq) - 1 + q_offset;
+    __local float *qs = (__local float *)qT, *ks = (__local float *)kT;
+    __local float *ps = (__local float *)pT, *rs = (__local float *)red;
+    q += q_off + h * ATTN_HD;
+    k += k_off + h * ATTN_HD;
+    v += v_off + h * ATTN_HD;
+
+    // The tile's queries, transposed (items of a warp take consecutive queries); rows
+    // past Tq are zeros.
+    for (int e = lid; e < ATTN_FQ * (ATTN_HD / 4); e += 64) {
+        const int qi = e % ATTN_FQ, c = e / ATTN_FQ;
+        const float4 x = i0 + qi < Tq ? vload4(c, q + (size_t)(i0 + qi) * q_stride) : (float4)(0.0f);
+        qs[(4 * c + 0) * ATTN_FQ + qi] = x.x;
+        qs[(4 * c + 1) * ATTN_FQ + qi] = x.y;
+        qs[(4 * c + 2) * ATTN_FQ + qi] = x.z;
+        qs[(4 * c + 3) * ATTN_FQ + qi] = x.w;
+    }
+
+    float m[ATTN_TQ], l[ATTN_TQ], acc[ATTN_TQ][ATTN_TD];
+    #pragma unroll
+    for (int i = 0; i < ATTN_TQ; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        #pragma unroll
+        for (int r = 0; r < ATTN_TD; r++)
+            acc[i][r] = 0.0f;
+    }
+    for (int seg = 0; seg < 2; seg++) {
+        int lo, hi;
+        seg_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, &lo, &hi);
+        for (int j0 = lo; j0 < hi; j0 += ATTN_BK) {
+            const int nk = min(ATTN_BK, hi - j0);
+            barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
+            for (int e = lid; e < nk * (ATTN_HD / 4); e += 64) {
+                const int kj = e % nk, c = e / nk; // keys across the items of a warp
+                const float4 x = vload4(c, k + (size_t)(j0 + kj) * k_stride);
+                ks[(4 * c + 0) * ATTN_BK + kj] = x.x;
+                ks[(4 * c + 1) * ATTN_BK + kj] = x.y;
+                ks[(4 * c + 2) * ATTN_BK + kj] = x.z;
+                ks[(4 * c + 3) * ATTN_BK + kj] = x.w;
+            }
+            for (int e = lid; e < nk * (ATTN_HD / 4); e += 64) {
+                const int kj = e / (ATTN_HD / 4), c = e % (ATTN_HD / 4); // coalesced rows
+                vstore4(vload4(c, v + (size_t)(j0 + kj) * v_stride), c, vt + kj * ATTN_HD);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+
+            // Scores of the item's TQ x TK block, masked (and keys past the tile).
+            float s[ATTN_TQ][ATTN_TK];
+            #pragma unroll
+            for (int i = 0; i < ATTN_TQ; i++)
+                #pragma unroll
+                for (int j = 0; j < ATTN_TK; j++)
+                    s[i][j] = 0.0f;
+            for (int d = 0; d < ATTN_HD; d++) {
+                const attn_qvec qv = qT[d * 8 + a];
+                const attn_kvec kv = kT[d * 8 + b];
+                #pragma unroll
+                for (int i = 0; i < ATTN_TQ; i++)
+                    #pragma unroll
+                    for (int j = 0; j < ATTN_TK; j++)
+                        s[i][j] += ATTN_EL(qv, i) * ATTN_EL(kv, j);
+            }
+            attn_qvec mt;
+            #pragma unroll
+            for (int i = 0; i < ATTN_TQ; i++) {
+                const int qa = qf + a * ATTN_TQ + i;
+                float x = -INFINITY;
+                #pragma unroll
+                for (int j = 0; j < ATTN_TK; j++) {
+                    const int jj = b * ATTN_TK + j;
+                    s[i][j] = jj < nk && attn_allowed(mask_mode, qa, j0 + jj, block, half_len)
+                                  ? s[i][j] * scale : -INFINITY;
+                    x = fmax(x, s[i][j]);
+                }
+                ATTN_EL(mt, i) = x;
+            }
+            red[b * 8 + a] = mt;
+            barrier(CLK_LOCAL_MEM_FENCE);
+
+            // New row maxima (the 8 items of a row in order), probabilities, rescaling.
+            attn_qvec pv[ATTN_TK];
+            float corr[ATTN_TQ];
+            #pragma unroll
+            for (int i = 0; i < ATTN_TQ; i++) {
+                float mn = m[i];
+                #pragma unroll
+                for (int bb = 0; bb < 8; bb++)
+                    mn = fmax(mn, rs[bb * ATTN_FQ + a * ATTN_TQ + i]);
+                corr[i] = mn == -INFINITY ? 1.0f : exp(m[i] - mn); // exp(-inf) = 0 at first
+                l[i] *= corr[i];
+                #pragma unroll
+                for (int j = 0; j < ATTN_TK; j++) {
+                    const float p = mn == -INFINITY ? 0.0f : exp(s[i][j] - mn);
+                    l[i] += p;
+                    ATTN_EL(pv[j], i) = p;
+                }
+                m[i] = mn;
+            }
+            #pragma unroll
+            for (int j = 0; j < ATTN_TK; j++)
+                pT[(b * ATTN_TK + j) * 8 + a] = pv[j];
+            barrier(CLK_LOCAL_MEM_FENCE);
+
+            // acc = corr * acc + P . V over the tile's keys.
+            #pragma unroll
+            for (int i = 0; i < ATTN_TQ; i++)
+                #pragma unroll
+                for (int r = 0; r < ATTN_TD; r++)
+                    acc[i][r] *= corr[i];
+            for (int kj = 0; kj < nk; kj++) {
+                const attn_qvec p = pT[kj * 8 + a];
+                __local const float *vr = vt + kj * ATTN_HD + b * ATTN_TD;
+#if ATTN_TD % 4 == 0
+                #pragma unroll
+                for (int r = 0; r < ATTN_TD; r += 4) {
+                    const float4 x = vload4(0, vr + r);
+                    #pragma unroll
+                    for (int i = 0; i < ATTN_TQ; i++) {
+                        acc[i][r] += ATTN_EL(p, i) * x.x;
+                        acc[i][r + 1] += ATTN_EL(p, i) * x.y;
+                        acc[i][r + 2] += ATTN_EL(p, i) * x.z;
+                        acc[i][r + 3] += ATTN_EL(p, i) * x.w;
+                    }
+                }
+#else
+                #pragma unroll
+                for (int r = 0; r < ATTN_TD; r++) {
+                    const float x = b * ATTN_TD + r < ATTN_HD ? vr[r] : 0.0f;
+                    #pragma unroll
+                    for (int i = 0; i < ATTN_TQ; i++)
+                        acc[i][r] += ATTN_EL(p, i) * x;
+                }
+#endif
+            }
+        }
+    }
+
+    // Row sums: the items' partial sums (all taken against the same maxima), in order.
+    barrier(CLK_LOCAL_MEM_FENCE);
+    attn_qvec lv;
+    #pragma unroll
+    for (int i = 0; i < ATTN_TQ; i++)
+        ATTN_EL(lv, i) = l[i];
+    red[b * 8 + a] = lv;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < ATTN_TQ; i++) {
+        const int qi = i0 + a * ATTN_TQ + i;
+        float sum = 0.0f;
+        #pragma unroll
+        for (int bb = 0; bb < 8; bb++)
+            sum += rs[bb * ATTN_FQ + a * ATTN_TQ + i];
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        if (qi >= Tq)
+            continue;
+        __global float *o = out + ((size_t)qi * heads + h) * ATTN_HD + b * ATTN_TD;
+        #pragma unroll
+        for (int r = 0; r < ATTN_TD; r++)
+            if (b * ATTN_TD + r < ATTN_HD)
+                o[r] = acc[i][r] * inv;
+    }
+}
+
+// --------------------------------------------------------------------------------------------
+// Flash path, CPU variant (attention_flash_rows; src/tuning.c picks it for CPU devices):
+// one query per work-item, a work-group per (tile of queries, head), K/V tiles of
+// ATTN_RBK keys in local memory read by every item alike, q and acc in float4 registers.
+// Same contract, masks, skipping and fixed key order as attention_flash. On PoCL the
+// items of a group become one vectorised loop and this runs 5x faster than the register
+// tiling above, whose per-item blocks PoCL keeps in memory across the barriers; on GPUs
+// its one query per item leaves too few warps and loads (docs/performance.md).
+// Pros: no cross-item reductions, few barriers. Cons: 2 * head_dim floats of registers
+// an item, every item reads every key tile element.
+// --------------------------------------------------------------------------------------------
+
+#define ATTN_RBK (ATTN_HD <= 64 ? 32 : 8) // keys per tile: 2 * ATTN_RBK * ATTN_HD floats local
+
+__kernel void attention_flash_rows(const int Tq,               // queries
+                                   const int Tk,               // keys / values
+                                   const int heads,            // heads (head_dim = ATTN_HD)
+                                   const float scale,          // usually 1/sqrt(head_dim)
+                                   __global const float *q,    // views as for attention_split
+                                   const int q_off, const int q_stride,
+                                   __global const float *k,
+                                   const int k_off, const int k_stride,
+                                   __global const float *v,
+                                   const int v_off, const int v_stride,
+                                   __global float *out,        // (Tq, heads, ATTN_HD)
+                                   const int mask_mode,        // 0..3, see above
+                                   const int q_offset,         // absolute index of query 0
+                                   const int block,            // block size (modes 2, 3)
+                                   const int half_len,         // half length L (mode 3)
+                                   __local float4 *kt,         // (ATTN_RBK, ATTN_HD4) key tile
+                                   __local float4 *vt) {       // (ATTN_RBK, ATTN_HD4) value tile
     const int lid = get_local_id(0), nq = get_local_size(0);
     const int i0 = get_group_id(0) * nq, h = get_group_id(1), i = i0 + lid;
     const bool live = i < Tq;
@@ -351,8 +578,8 @@ __kernel void attention_flash(const int Tq,               // queries
     for (int seg = 0; seg < 2; seg++) {
         int lo, hi;
         seg_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, &lo, &hi);
-        for (int j0 = lo; j0 < hi; j0 += ATTN_BK) {
-            const int nk = min(ATTN_BK, hi - j0);
+        for (int j0 = lo; j0 < hi; j0 += ATTN_RBK) {
+            const int nk = min(ATTN_RBK, hi - j0);
             barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
             for (int e = lid; e < nk * ATTN_HD4; e += nq) {
                 const int jj = e / ATTN_HD4, c = e - jj * ATTN_HD4;
@@ -363,7 +590,7 @@ __kernel void attention_flash(const int Tq,               // queries
             barrier(CLK_LOCAL_MEM_FENCE);
             if (!live)
                 continue;
-            float s[ATTN_BK];
+            float s[ATTN_RBK];
             float mt = -INFINITY;
             for (int jj = 0; jj < nk; jj++) {
                 float x = -INFINITY;

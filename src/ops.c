@@ -25,7 +25,7 @@
 /* Preferred work-group sizes: element-wise kernels, and row reductions. */
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
-#define WG_FLASH 64 /* queries per tile of attention_flash */
+#define FLASH_WG 64 /* attention_flash: 8 x 8 items (reqd_work_group_size); _rows: queries */
 
 /* ------------------------------------------------------------------------------------
  * Launch helpers
@@ -423,19 +423,41 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
     char obuf[32];
+    const char *options = attn_options(head_dim, obuf);
     cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", attn_options(head_dim, obuf), "attention_flash", a,
-                         NARGS(a), &kr));
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, kr, WG_FLASH, &wg));
-    /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */
-    const size_t tile = (size_t)(head_dim <= 64 ? 32 : 8) * head_dim * sizeof(float);
-    DIDCL_TRY(check_local(rt, kr, "attention_flash", 2 * tile));
-    for (int i = 0; i < 2; i++)
-        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tile, NULL),
-                     "clSetKernelArg attention_flash (tiles)");
-    size_t global[2] = {((size_t)Tq + wg - 1) / wg * wg, (size_t)heads}, local[2] = {wg, 1};
-    return enqueue(rt, kr, "attention_flash", 2, global, local);
+    const size_t hd = (size_t)head_dim, f = sizeof(float);
+    size_t wg, global[2] = {0, (size_t)heads}, sum = 0;
+    if (rt->attn.flash_rows) {
+        DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash_rows", a, NARGS(a), &kr));
+        DIDCL_TRY(pick_wg(rt, kr, FLASH_WG, &wg));
+        /* key and value tiles: ATTN_RBK keys (cl/attention.cl) of head_dim floats each */
+        const size_t tile = (hd <= 64 ? 32 : 8) * hd * f;
+        for (int i = 0; i < 2; i++)
+            DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tile, NULL),
+                         "clSetKernelArg attention_flash_rows (tiles)");
+        sum = 2 * tile;
+        global[0] = ((size_t)Tq + wg - 1) / wg * wg; /* a query an item */
+    } else {
+        DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash", a, NARGS(a), &kr));
+        DIDCL_TRY(pick_wg(rt, kr, FLASH_WG, &wg));
+        if (wg != FLASH_WG)
+            return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                              "attention_flash: needs work-groups of %d items, device %s "
+                              "allows %zu", FLASH_WG, rt->info.name, wg);
+        /* tiles of queries and keys as cl/attention.cl sizes them from ATTN_HD */
+        const size_t fq = 8 * (hd <= 128 ? 4 : 2), bk = 8 * (hd <= 64 ? 4 : hd <= 128 ? 2 : 1);
+        const size_t tiles[5] = {hd * fq * f, hd * bk * f, bk * hd * f, bk * fq * f, 8 * fq * f};
+        for (int i = 0; i < 5; i++) {
+            sum += tiles[i];
+            DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tiles[i], NULL),
+                         "clSetKernelArg attention_flash (tiles)");
+        }
+        global[0] = ((size_t)Tq + fq - 1) / fq * wg; /* fq queries a group */
+    }
+    DIDCL_TRY(check_local(rt, kr, "attention_flash", sum));
+    size_t local[2] = {wg, 1};
+    return enqueue(rt, kr, rt->attn.flash_rows ? "attention_flash_rows" : "attention_flash", 2,
+                   global, local);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,

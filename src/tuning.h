@@ -25,13 +25,16 @@ struct didcl_gemm_tuning {
     char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */
 };
 
-/* The split (small-query) attention path: keys per chunk and work-group size. Results
- * depend on both (their reduction order), so they are fixed per device, never chosen
- * per call: a sequence gives the same bits alone or in any batch. */
+/* Attention: the split (small-query) path's keys per chunk and work-group size (results
+ * depend on both, their reduction order, so they are fixed per device, never chosen per
+ * call: a sequence gives the same bits alone or in any batch), and which flash kernel
+ * wide passes take. */
 struct didcl_attn_tuning {
     int chunk; /* keys per work-group of attention_split (ops.c halves it for a head_dim
                   whose tiles would not fit the device's local memory) */
     int wg;    /* its work-group size, a power of two (capped by the device) */
+    int flash_rows; /* wide passes: attention_flash_rows (a query a work-item; CPUs)
+                       instead of the register-tiled attention_flash (GPUs) */
 };
 
 /* Fill t for the device described by info. */

@@ -428,13 +428,17 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
 
-    /* and the flash path (K/V tiles, online softmax), where head_dim allows it */
-    if (head_dim % 4 == 0) {
+    /* and both flash kernels (register-tiled; a query an item), whichever the device
+     * takes, where head_dim allows it */
+    for (int rows = 0; rows < 2 && head_dim % 4 == 0; rows++) {
+        const int keep = rt->attn.flash_rows;
+        rt->attn.flash_rows = rows;
         OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
                                sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
         OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
+        rt->attn.flash_rows = keep;
         download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-        snprintf(wlabel, sizeof wlabel, "%s (flash)", label);
+        snprintf(wlabel, sizeof wlabel, "%s (flash%s)", label, rows ? " rows" : "");
         CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
     }
     clReleaseMemObject(d_s);
@@ -449,6 +453,8 @@ START_TEST(test_attention_none) {
     attention_fused_case(1, 131, 0, 2, 64, m, "attention none Tq=1 Tk=131");
     attention_fused_case(6, 300, 0, 2, 40, m, "attention none hd=40 Tk=300");
     attention_fused_case(3, 9, 0, 2, 256, m, "attention none hd=256");
+    attention_fused_case(40, 70, 0, 2, 128, m, "attention none hd=128 Tq=40");
+    attention_fused_case(9, 50, 0, 1, 36, m, "attention none hd=36 (not a multiple of 8)");
 }
 END_TEST
 
