@@ -70,8 +70,8 @@
 #define ATTN_SMALL_Q DIDCL_OPS_ATTN_MAX_Q
 #define ATTN_CHUNK 256
 /* Whether wide attention takes the flash kernel (else the CLBlast path), by measurement
- * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM beats one query per work-item
- * when every key is visible, while the masked passes (2L score, causal, block-causal)
+ * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM was measured ahead of the CPU
+ * flash kernel (attention_flash_rows, a query a work-item) when every key is visible, while the masked passes (2L score, causal, block-causal)
  * skip about half the key tiles and go faster flash; other devices always take flash
  * (one launch, no scores scratch). head_dim must be a multiple of 4. */
 #define ATTN_FLASH(rt, head_dim, mode)                                                  \

@@ -150,10 +150,12 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
 size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, int Tk,
                                          int heads, int head_dim);
 
-/* The same attention, flash-style (cl/attention.cl attention_flash): K/V tiles in local
- * memory, online softmax, no scores scratch and no bound on Tk; masked-out key tiles
- * are skipped. head_dim MUST be a multiple of 4 (at most 256); the program is built
- * per head_dim. */
+/* The same attention, flash-style (cl/attention.cl): K/V tiles in local memory, online
+ * softmax, no scores scratch and no bound on Tk; masked-out key tiles are skipped. The
+ * register-tiled attention_flash (work-groups of exactly 64 items: DIDCL_ERR_UNSUPPORTED
+ * on a device that allows fewer), or attention_flash_rows (a query a work-item) where
+ * rt->attn.flash_rows says so (CPUs, src/tuning.c). head_dim MUST be a multiple of 4 (at
+ * most 256); the program is built per head_dim. */
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
