@@ -401,8 +401,12 @@ void attention_flash(const int Tq,               // queries
         for (int j0 = lo; j0 < hi; j0 += ATTN_BK) {
             const int nk = min(ATTN_BK, hi - j0);
             barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
-            for (int e = lid; e < nk * (ATTN_HD / 4); e += 64) {
-                const int kj = e % nk, c = e / nk; // keys across the items of a warp
+            // (divisions by the compile-time tile sizes; keys past nk are left unset:
+            // their scores are masked and the P . V loop stops at nk)
+            for (int e = lid; e < ATTN_BK * (ATTN_HD / 4); e += 64) {
+                const int kj = e % ATTN_BK, c = e / ATTN_BK; // keys across a warp's items
+                if (kj >= nk)
+                    continue;
                 const float4 x = vload4(c, k + (size_t)(j0 + kj) * k_stride);
                 ks[(4 * c + 0) * ATTN_BK + kj] = x.x;
                 ks[(4 * c + 1) * ATTN_BK + kj] = x.y;
