@@ -130,7 +130,6 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
     q += (size_t)b * q_bstride + q_off + h * ATTN_HD;
     k += (size_t)b * kv_bstride + k_off + h * ATTN_HD;
     v += (size_t)b * kv_bstride + v_off + h * ATTN_HD;
-    __global float *pml = part + 2 * ((size_t)row0 * nchunks + c);
 
     // A chunk that no query of the group sees (causal future, the other half of a 2L
     // mask) only records an empty partial; the combine step skips it.
@@ -143,8 +142,9 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
         }
         if (!seen) {
             for (int i = lid; i < Tq; i += n) {
-                pml[2 * (size_t)i * nchunks] = -INFINITY;
-                pml[2 * (size_t)i * nchunks + 1] = 0.0f;
+                const size_t pr = (size_t)(row0 + i) * nchunks + c;
+                part[2 * pr] = -INFINITY;
+                part[2 * pr + 1] = 0.0f;
             }
             return;
         }
