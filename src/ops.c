@@ -598,7 +598,8 @@ static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum d
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     if (wt != DIDCL_WTYPE_F16 ||
-        ((t->half_wide_m == INT_MAX || t->wide_kernel) && t->half_stage_m == INT_MAX) ||
+        ((t->half_wide_m == INT_MAX || t->wide_kernel) && t->half_stage_m == INT_MAX &&
+         !(t->wide_kernel && t->wide_stage_half)) ||
         N <= 0 || K <= 0)
         return 0;
     return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
@@ -623,8 +624,14 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
     DIDCL_TRY(check_product(M, N, K, act, "linear"));
     /* wide products by gemm_wide: all rows in one launch (row m is the same for any M) */
     if (rt->gemm.wide_kernel &&
-        n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m))
+        n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m)) {
+        if (wt == DIDCL_WTYPE_F16 && rt->gemm.wide_stage_half && stage &&
+            stage_rows(N, K) == N) {
+            DIDCL_TRY(widen_half(rt, W, 0, N, K, stage));
+            return didcl_ops_gemm_wide(rt, M, N, K, x, stage, DIDCL_WTYPE_F32, b, act, y);
+        }
         return didcl_ops_gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
+    }
     const struct product_path path = product_path(rt, n, M, wt, stage);
     if (!path.staged && !path.clblast)
         return gemm(rt, path.tiled, M, N, K, x, W, wt, b, act, y, N, 0);

@@ -69,24 +69,26 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         t->wide[1] = (struct didcl_wide_tiling){32, 32, 16, 4, 4};
     } else {
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
-         * the H200 the skinny kernel wins every 110M product at M = 4 and all but the
-         * head at M = 16; CLBlast (half: widened, then CLBlast) wins every one at M = 64
-         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence. A batch's
-         * rows from 32 in all (8 sequences of block 4) take gemm_tiled, the same bits as
-         * gemm_skinny (so each sequence keeps its own result); its blocks and tiled_m are
-         * a first guess, not measured yet (bench-ops --tiled) */
+         * the H200 (bench-ops, docs/performance.md) the skinny kernel wins every 110M
+         * product at M = 4; gemm_tiled (the same bits) wins 4 of 5 at M = 16 and all at
+         * M = 32, so a sequence's or a batch's rows take it from 16 in all. CLBlast wins
+         * from 32 rows of one sequence (the per-sequence switch; a batch keeps tiled, so
+         * each sequence keeps its own bits); other gemm_tiled blocks (4,4,4,2 / 8,4,2,4 /
+         * 4,8,2,4) were within 10% of these */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
                                         .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
-                                        .tiled_m = 32, .wide_m = 32, .half_wide_m = 32,
+                                        .tiled_m = 16, .wide_m = 32, .half_wide_m = 32,
                                         .half_stage_m = INT_MAX};
-        /* wide products: gemm_wide (bias and GELU fused, no staging), 8 x 8 register
-         * blocks of 128 x 128 tiles when the grid has a work-group per compute unit,
-         * else 4 x 4 blocks of 64 x 64 tiles (4x the work-groups). Not yet measured
-         * on a GPU: bench-ops' wide section compares it with CLBlast (wide_kernel 0)
-         * and other tilings (docs/performance.md) */
+        /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
+         * M = 1024 on the H200. Of nine tilings, 128 x 64 tiles with 8 x 8 blocks were
+         * fastest where their grid fills the card (QKV 27.9, MLP up 36.2 TFLOP/s) and
+         * 128 x 64 with 8 x 4 blocks elsewhere (out 19.7, MLP down 23.0) */
         t->wide_kernel = 1;
-        t->wide[0] = (struct didcl_wide_tiling){128, 128, 16, 8, 8};
-        t->wide[1] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};
+        /* half weights widened tile by tile ran 1.2-1.3x slower than fp32 at M = 1024
+         * (a global pass 17.2 ms against 14.2): widen W once into the stage instead */
+        t->wide_stage_half = 1;
+        t->wide[0] = (struct didcl_wide_tiling){128, 64, 16, 8, 8};
+        t->wide[1] = (struct didcl_wide_tiling){128, 64, 16, 8, 4};
     }
     t->wide_fill = info->compute_units ? (int)info->compute_units : 1;
     for (int p = 0; p < 2; p++)
@@ -118,7 +120,9 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
     else
         /* GPUs: the 110M's block step (12 heads, 1024 keys) at batch 1 needs
          * T_k / chunk * heads >= ~3 work-groups per SM of an H200 (132) to fill it: 32 keys
-         * give 384; 4 warps a group, 24 KB of local memory at 16 queries. Flash: the
+         * give 384; 4 warps a group, 24 KB of local memory at 16 queries. Measured there:
+         * 25.4 us a layer at chunks of 32, 28.6 at 64, 25.6 at 128, 33.8 at 16 (was 250 us
+         * with one work-group per query and head). Flash: the
          * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024) */
         *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0};
     while (info->max_work_group && (uint64_t)t->wg > info->max_work_group)

@@ -43,6 +43,10 @@ struct didcl_gemm_tuning {
                              CLBlast SGEMM (+ bias and GELU launches), 1 gemm_wide (bias
                              and GELU fused, half weights read directly, one launch for a
                              whole batch) */
+    int wide_stage_half;  /* gemm_wide with half weights: widen W into the linear stage
+                             first and run the fp32 variant (the same floats, so the same
+                             bits), where W fits the stage in one piece; 0: gemm_wide reads
+                             half W and widens it tile by tile */
     struct didcl_wide_tiling wide[2]; /* gemm_wide: [0] large tiles, taken when their grid
                                          has at least wide_fill work-groups; else [1] */
     int wide_fill;        /* work-groups that keep the device busy (its compute units) */

@@ -1000,6 +1000,20 @@ static void wide_rows_case(enum didcl_wtype wt) {
                           "wide row %d of sequence %d differs from the row alone", r, s);
             clReleaseMemObject(x1);
         }
+    if (wt == DIDCL_WTYPE_F16) { /* half W widened into the stage first: the same bits */
+        rt->gemm.wide_stage_half = 1;
+        const size_t bytes = didcl_ops_linear_stage_bytes(rt, N, K, wt);
+        ck_assert_uint_ge(bytes, sizeof(float) * N * K);
+        cl_mem stage = dev_alloc(bytes);
+        float *staged = malloc(sizeof(float) * B * n * N);
+        OK(didcl_ops_linear(rt, B, n, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy, stage));
+        download(dy, staged, sizeof(float) * B * n * N);
+        ck_assert_msg(memcmp(staged, all, sizeof(float) * B * n * N) == 0,
+                      "gemm_wide on half W widened into the stage differs from widening it "
+                      "tile by tile");
+        clReleaseMemObject(stage);
+        free(staged);
+    }
     gemm_tuning_restore();
     clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
     free(x); free(W); free(b); free(all); free(got); free(hW);
