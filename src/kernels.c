@@ -35,6 +35,7 @@ static const struct kdef {
     [DIDCL_K_LAYERNORM_BIAS] = {"norm", "layernorm_bias", WG_ROW, VARY_NONE},
     [DIDCL_K_ROPE_ROWS] = {"rope", "rope_rows", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_ROPE_CACHE] = {"rope", "rope_cache", WG_ELEMENTWISE, VARY_NONE},
+    [DIDCL_K_ROPE_CACHE_AT] = {"rope", "rope_cache_at", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_ATTENTION] = {"attention", "attention", WG_ATTENTION, VARY_NONE},
     [DIDCL_K_ATTENTION_PROBS] = {"attention", "attention_probs", WG_ROW, VARY_NONE},
     [DIDCL_K_ATTENTION_FLASH] = {"attention", "attention_flash", WG_FLASH, VARY_HEAD_DIM},
