@@ -137,7 +137,7 @@ static void use_fake(enum fake_kind kind) {
     F.kind = kind;
     F.eos_at = -1;
     D = (didcl_denoiser){&F, V, MASK, BOS, BOS, MAXL, fake_reset, fake_block, fake_store,
-                         fake_global, fake_flops, 0, NULL, NULL, NULL};
+                         fake_global, fake_flops, 0, NULL, NULL, NULL, NULL, NULL};
 }
 
 static didcl_gen_options opts(int32_t L, int32_t B) {
