@@ -58,7 +58,7 @@ static const char USAGE[] =
     "  --quiet             no progress bar\n"
     "generate options (didcl generate --help): --model --tokenizer --device --length\n"
     "  --block --top-p --temperature --steps --threshold --revise G[@B]... --revise-steps\n"
-    "  --revise-threshold --remask --plugin-path --batch --no-cache --half\n";
+    "  --revise-threshold --revise-reuse --remask --plugin-path --batch --no-cache --half\n";
 
 enum { OPT_EVALUATOR = 512, OPT_EVAL_TOKENIZER, OPT_SAVE, OPT_COMPARE, OPT_JSON, OPT_QUIET,
        OPT_BOOTSTRAP };
