@@ -5,9 +5,10 @@
  * string lookups, no clGet*Info per launch). A record is filled on first use through the
  * program cache (program.h), which builds or loads the program.
  *
- * Variants: the weight type (embed, gemv: 0 float, 1 half), head_dim / 4 for
- * attention_flash (built per head_dim), 0 otherwise. gemv records are built with the
- * runtime's product tiling (rt->gemm) and dropped when its tiling fields change.
+ * Variants: the weight type (embed, gemv: 0 float, 1 half), 2 * tiling + weight type
+ * for gemm_wide (rt->gemm.wide[tiling]), head_dim / 4 for attention_flash (built per
+ * head_dim), 0 otherwise. gemv and gemm_wide records are built with the runtime's
+ * product tilings (rt->gemm) and dropped when its tiling fields change.
  *
  * Records belong to the runtime, like the kernels in them: callers MUST NOT release the
  * kernel, and a runtime MUST be used from one thread at a time (program.h).
@@ -36,6 +37,7 @@ enum didcl_kid {
     DIDCL_K_ATTENTION_FLASH,
     DIDCL_K_GEMM_SKINNY,
     DIDCL_K_GEMM_TILED,
+    DIDCL_K_GEMM_WIDE,
     DIDCL_K_WIDEN_HALF,
     DIDCL_K_AXPY,
     DIDCL_K_SCALE,

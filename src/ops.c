@@ -447,6 +447,28 @@ didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_me
     return gemm(rt, 1, M, N, K, x, W, wt, b, act, y, N, 0);
 }
 
+didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_wide"));
+    const struct didcl_gemm_tuning *t = &rt->gemm;
+    const int p = didcl_tuning_wide_pick(t, M, N);
+    const struct didcl_wide_tiling *w = &t->wide[p];
+    int iact = (int)act;
+    struct karg a[] = {KV(M), KV(N), KV(K), KV(x), KV(W), KV(b), KV(iact), KV(y)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_GEMM_WIDE, 2 * p + wt_variant(wt), a, NARGS(a), &k));
+    /* the kernel requires exactly this work-group (reqd_work_group_size) */
+    size_t local[2] = {(size_t)(w->bn / w->tn), (size_t)(w->bm / w->tm)};
+    if (k->wg_max < local[0] * local[1])
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "gemm_wide: work-group of %zu x %zu, device %s allows %zu for it",
+                          local[0], local[1], rt->info.name, k->wg_max);
+    DIDCL_TRY(check_local(rt, k, 0)); /* its tiles are static __local arrays */
+    size_t global[2] = {(size_t)((N + w->bn - 1) / w->bn) * local[0],
+                        (size_t)((M + w->bm - 1) / w->bm) * local[1]};
+    return enqueue(rt, k, 2, global, local);
+}
+
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
                              size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb,
                              int trans_b, float beta, cl_mem C, size_t c_off, size_t ldc) {
@@ -498,7 +520,8 @@ static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum d
 
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
-    if (wt != DIDCL_WTYPE_F16 || (t->half_wide_m == INT_MAX && t->half_stage_m == INT_MAX) ||
+    if (wt != DIDCL_WTYPE_F16 ||
+        ((t->half_wide_m == INT_MAX || t->wide_kernel) && t->half_stage_m == INT_MAX) ||
         N <= 0 || K <= 0)
         return 0;
     return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
@@ -521,6 +544,10 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
     CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
     const int M = batch * n;
     DIDCL_TRY(check_product(M, N, K, act, "linear"));
+    /* wide products by gemm_wide: all rows in one launch (row m is the same for any M) */
+    if (rt->gemm.wide_kernel &&
+        n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m))
+        return didcl_ops_gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
     const struct product_path path = product_path(rt, n, M, wt, stage);
     if (!path.staged && !path.clblast)
         return gemm(rt, path.tiled, M, N, K, x, W, wt, b, act, y, N, 0);
@@ -678,6 +705,9 @@ didcl_status didcl_ops_prepare(didcl_runtime_t rt, int half, int clblast) {
     /* gemm_skinny is built with the device's tiling (tuning.c) */
     for (int h = 0; h <= (half != 0); h++)
         DIDCL_TRY(didcl_program_prepare(rt, "gemv", rt->gemm.options[h]));
+    for (int p = 0; rt->gemm.wide_kernel && p < 2; p++) /* and gemm_wide with its tilings */
+        for (int h = 0; h <= (half != 0); h++)
+            DIDCL_TRY(didcl_program_prepare(rt, "gemm", rt->gemm.wide_options[p][h]));
     return clblast ? clblast_prepare(rt) : DIDCL_OK;
 }
 

@@ -1,6 +1,6 @@
 /*
  * ops.h — the transformer ops as OpenCL kernels (cl/embed.cl, norm.cl, rope.cl,
- * attention.cl, gemv.cl, softmax.cl, elementwise.cl), enqueued on rt->queue.
+ * attention.cl, gemv.cl, gemm.cl, softmax.cl, elementwise.cl), enqueued on rt->queue.
  *
  * Every wrapper validates its shapes, sets the kernel arguments and enqueues; it does
  * not wait (the queue is in order, so ops run in call order; read results back with a
@@ -174,6 +174,13 @@ didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_m
 didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
                                   enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
 
+/* The same product by gemm_wide (cl/gemm.cl), a tiled SGEMM for many rows: x and W
+ * staged in local memory tile by tile, register blocks per work-item, bias and GELU in
+ * the epilogue, half W widened as it is staged; the tiling from rt->gemm.wide picked by
+ * the grid's size. Row m's result does not depend on M. */
+didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+
 /* C = alpha * A . op(B) + beta * C through CLBlast (row-major). A (M, K) at a_off with
  * leading dimension lda; B (K, N), or (N, K) when trans_b (then op(B) = B^T, the
  * [out, in] weight layout); C (M, N). Offsets and leading dimensions in elements.
@@ -187,11 +194,12 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
  * by n and the device (rt->gemm). n below the device's switch point (or half weights
  * without staging): one launch over all rows of gemm_skinny, or of gemm_tiled from
  * rt->gemm.tiled_m rows in all (the same bits; half weights of many rows in all
- * widened first into stage, chunk by chunk, which gives the same bits too); else
- * CLBlast SGEMM per sequence, then bias and GELU kernels, half weights first widened
- * into stage. stage: NULL, or a buffer of didcl_ops_linear_stage_bytes for the largest
- * (N, K) the caller multiplies (without it half weights always take gemv.cl's kernels
- * as stored). */
+ * widened first into stage, chunk by chunk, which gives the same bits too); else, where
+ * the device runs wide products by gemm_wide (rt->gemm.wide_kernel), one launch of it
+ * over all rows (no stage needed); else CLBlast SGEMM per sequence, then bias and GELU
+ * kernels, half weights first widened into stage. stage: NULL, or a buffer of
+ * didcl_ops_linear_stage_bytes for the largest (N, K) the caller multiplies (without it
+ * half weights always take gemv.cl's kernels as stored, or gemm_wide). */
 didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
                               cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                               cl_mem y, cl_mem stage);
