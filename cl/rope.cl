@@ -75,3 +75,37 @@ __kernel void rope_cache(const int T,                    // rows: batch * n
     cr[H + j] = vr[j];
     cr[H + j + half_dim] = vr[j + half_dim];
 }
+
+// rope_cache at scattered positions (one sequence): row t of qkv is at position pos[t]
+// (any order, distinct), its Q rotated in place, its K rotated and its V copied into
+// cache row pos[t]. The K/V-reuse revision forwards only the rows whose tokens changed
+// (and the rows to draw) over a cache of the whole sequence. Same arithmetic as rope_cache.
+__kernel void rope_cache_at(const int T,                    // rows
+                            const int heads,                // attention heads
+                            const int head_dim,             // even
+                            __global const int *pos,        // (T,) position of each row
+                            __global const float *inv_freq, // (head_dim/2,)
+                            __global float *qkv,            // (T, 3, heads, head_dim)
+                            __global float *cache) {        // (rows, 2, heads, head_dim)
+    const int half_dim = head_dim / 2, H = heads * head_dim;
+    const int i = get_global_id(0);                         // over (T, heads, half_dim)
+    if (i >= T * heads * half_dim)
+        return;
+    const int j = i % half_dim;
+    const int h = (i / half_dim) % heads;
+    const int t = i / (half_dim * heads);
+    const int p = pos[t];
+    const float a = (float)p * inv_freq[j];
+    const float cs = cos(a), sn = sin(a);
+    __global float *qr = qkv + (size_t)t * 3 * H + h * head_dim;
+    __global const float *kr = qr + H, *vr = qr + 2 * H;
+    __global float *cr = cache + (size_t)p * 2 * H + h * head_dim;
+    const float q1 = qr[j], q2 = qr[j + half_dim];
+    qr[j] = q1 * cs - q2 * sn;
+    qr[j + half_dim] = q2 * cs + q1 * sn;
+    const float k1 = kr[j], k2 = kr[j + half_dim];
+    cr[j] = k1 * cs - k2 * sn;
+    cr[j + half_dim] = k2 * cs + k1 * sn;
+    cr[H + j] = vr[j];
+    cr[H + j + half_dim] = vr[j + half_dim];
+}

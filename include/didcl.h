@@ -394,6 +394,18 @@ enum didcl_forward_mode {
                                  * text. Logits: n rows (the x_t half). */
     DIDCL_FORWARD_CAUSAL = 4,   /* GPT-2: n tokens at positions [0, n), causal.
                                  * Logits: n rows (row i predicts token i + 1). */
+    DIDCL_FORWARD_GLOBAL_KV = 5, /* BD3-LM: GLOBAL, bidirectional (block ignored), that
+                                 * also keeps every position's K/V: the cache is replaced
+                                 * by [0, n) (cached becomes n). Logits as GLOBAL. */
+    DIDCL_FORWARD_ROWS = 6,     /* BD3-LM, approximate: n tokens at the positions pos (n,
+                                 * increasing, < cached) of the cached sequence; their K/V
+                                 * replace the cached ones at those positions, then they
+                                 * attend to every cached position (bidirectional). The
+                                 * other positions' K/V are reused as they were computed,
+                                 * so after tokens changed elsewhere the logits only
+                                 * approximate GLOBAL's (the K/V-reuse revision). start 0;
+                                 * the cache keeps its length. Logits as GLOBAL (want
+                                 * flags the n rows). */
 };
 
 typedef struct didcl_forward {
@@ -405,9 +417,11 @@ typedef struct didcl_forward {
     const int32_t *x0;  /* SCORE: (n,) the clean text; else NULL */
     float sigma;        /* BD3-LM with time_conditioning: the noise level fed to adaLN
                          * (ignored, as 0, when the config has it off) */
-    const uint8_t *want; /* GLOBAL: NULL for logits of every row, or (n,) flags: only the
-                          * flagged rows get logits (the output layer runs on them
-                          * alone), packed in position order as rows 0.. */
+    const uint8_t *want; /* GLOBAL, GLOBAL_KV, ROWS: NULL for logits of every row, or
+                          * (n,) flags: only the flagged rows get logits (the output
+                          * layer runs on them alone), packed in position order as
+                          * rows 0.. */
+    const int32_t *pos;  /* ROWS: (n,) the tokens' positions; else NULL */
 } didcl_forward;
 
 /* Run one forward pass. The logits of its rows stay on the device. */
@@ -733,6 +747,16 @@ typedef struct didcl_gen_options {
     enum didcl_commit_mode revise_mode; /* commit rule of revision stages (first-hitting) */
     int32_t revise_steps;           /* STEPS mode: forwards per revision block (16) */
     double revise_threshold;        /* THRESHOLD mode in revision stages (0.9) */
+    int32_t revise_reuse;           /* approximate global revision (0: off, exact): one
+                                       exact forward every revise_reuse forwards keeps
+                                       every position's K/V; the forwards between run
+                                       only the rows whose tokens changed since and the
+                                       rows to draw, over those K/V (a cached-step cost,
+                                       not a whole-sequence one). 1 = every forward
+                                       exact (the same tokens as 0); a value >= the
+                                       stage's forwards = one exact pass per stage.
+                                       Block-causal revisions (block < length) stay
+                                       exact. Quality cost: docs/performance.md */
 } didcl_gen_options;
 
 /* The defaults above: BD3-LM's sampler (block 4, first-hitting, top-p 0.9), no revision. */

@@ -27,6 +27,7 @@ enum didcl_forward_kind {
     DIDCL_FWD_BLOCK = 0,    /* cached block step: n_query = B, n_key = start + B */
     DIDCL_FWD_STORE_KV = 1, /* store-KV pass of a clean block: same shape */
     DIDCL_FWD_GLOBAL = 2,   /* uncached forward: n_query = n_key = n */
+    DIDCL_FWD_REUSE = 3,    /* reuse_logits: n_query = forwarded rows, n_key = n */
 };
 
 typedef struct didcl_denoiser {
@@ -77,6 +78,21 @@ typedef struct didcl_denoiser {
                                        int32_t start, int32_t B, float *logits);
     didcl_status (*store_kv_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B);
+
+    /* K/V reuse in global revision stages (didcl_gen_options.revise_reuse > 0; both MAY
+     * be NULL, and that option is then refused). global_store: global_logits with
+     * attn_block = n (bidirectional) that also keeps the K/V of every position of
+     * seq[0..n) in this sample's cache. reuse_logits: forward only the k positions pos
+     * (increasing) of seq, at their absolute positions, over that cache: their K/V are
+     * recomputed and replace the cached ones, then they attend to all n positions, the
+     * others' K/V reused as last computed (so after tokens changed elsewhere the logits
+     * approximate global_logits'). rows (n,) flags the wanted positions, all among pos;
+     * logits as global_logits. Calls in between to other entries MAY drop the cache. */
+    didcl_status (*global_store)(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                                 const uint8_t *rows, float *logits);
+    didcl_status (*reuse_logits)(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                                 const int32_t *pos, int32_t k, const uint8_t *rows,
+                                 float *logits);
 } didcl_denoiser;
 
 #endif /* DIDCL_DENOISER_H */

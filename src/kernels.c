@@ -35,6 +35,7 @@ static const struct kdef {
     [DIDCL_K_LAYERNORM_BIAS] = {"norm", "layernorm_bias", WG_ROW, VARY_NONE},
     [DIDCL_K_ROPE_ROWS] = {"rope", "rope_rows", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_ROPE_CACHE] = {"rope", "rope_cache", WG_ELEMENTWISE, VARY_NONE},
+    [DIDCL_K_ROPE_CACHE_AT] = {"rope", "rope_cache_at", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_ATTENTION_SPLIT] = {"attention", "attention_split", WG_ATTENTION, VARY_HEAD_DIM},
     [DIDCL_K_ATTENTION_COMBINE] = {"attention", "attention_combine", WG_ELEMENTWISE,
                                    VARY_HEAD_DIM},

@@ -326,8 +326,9 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
+    DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->pos, "row positions"));
     if (!(m->sel_host = malloc(T * sizeof(int32_t))) ||
-        !(m->ids_host = malloc(T * sizeof(int32_t))))
+        !(m->ids_host = malloc(T * sizeof(int32_t))) || !(m->want_host = malloc(T)))
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
@@ -442,12 +443,13 @@ void didcl_model_free(didcl_model_t m) {
     cl_mem *all[] = {&m->embed, &m->wpe,  &m->final_norm, &m->final_norm_b, &m->head_w,
                      &m->head_b, &m->inv_freq, &m->mod, &m->ids, &m->x, &m->h, &m->att,
                      &m->proj, &m->qkv, &m->mlp, &m->att_chunk, &m->scores, &m->logits,
-                     &m->stats, &m->tgt, &m->lp, &m->stage, &m->sel};
+                     &m->stats, &m->tgt, &m->lp, &m->stage, &m->sel, &m->pos};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
     free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
     free(m->ids_host);
+    free(m->want_host);
     free(m);
 }
 
@@ -558,6 +560,11 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     const int n = (int)f->n, start = (int)f->start;
     const int T = f->mode == DIDCL_FORWARD_SCORE ? 2 * n : batch * n;
     const int cached = f->mode == DIDCL_FORWARD_BLOCK || f->mode == DIDCL_FORWARD_STORE_KV;
+    /* through the KV cache: the cached steps, the whole-sequence pass that keeps its K/V
+     * (a block step at 0 over everything) and the K/V-reuse rows over the cache */
+    const int rows_mode = f->mode == DIDCL_FORWARD_ROWS;
+    const int via_cache = cached || f->mode == DIDCL_FORWARD_GLOBAL_KV || rows_mode;
+    const int kv_len = rows_mode ? (int)m->cached : start + n; /* keys attended to */
     const didcl_ops_rows qv = {m->qkv, 0, W}, kv = {m->qkv, H, W}, vv = {m->qkv, 2 * H, W};
     /* products over the stacked rows of a batch: see product() */
     const int pb = cached ? batch : 1, pn = cached ? n : T;
@@ -566,11 +573,17 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     DIDCL_TRY(upload_ids(m, f->ids, 0, (size_t)batch * n, "ids"));
     if (f->mode == DIDCL_FORWARD_SCORE)
         DIDCL_TRY(upload_ids(m, f->x0, (size_t)n, (size_t)n, "x0"));
+    if (rows_mode) /* checked by didcl_model_forward_batch */
+        DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->pos, CL_TRUE, 0,
+                                          sizeof(int32_t) * (size_t)n, f->pos, 0, NULL,
+                                          didcl_profile_event(rt, "write_row_positions")),
+                     "model: uploading row positions");
     DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
 
     /* final norm's offset in mod; a row selection gathers wanted rows before it */
     const int fo = (int)c->n_layers * 6 * H;
-    const int gather = f->mode == DIDCL_FORWARD_GLOBAL && f->want;
+    const int gather = (f->mode == DIDCL_FORWARD_GLOBAL || f->mode == DIDCL_FORWARD_GLOBAL_KV ||
+                        rows_mode) && f->want;
     didcl_attn_mask mask = {DIDCL_ATTN_NONE, 0, 0, 0};
     if (f->mode == DIDCL_FORWARD_GLOBAL && f->block > 0 && (int)f->block < n)
         mask = (didcl_attn_mask){DIDCL_ATTN_BLOCK_CAUSAL, 0, (int)f->block, 0};
@@ -584,15 +597,19 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
             DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo,
                                                    mo + H, 0, m->h));
         DIDCL_TRY(product(m, pb, pn, W, H, m->h, L->qkv_w, NULL, DIDCL_ACT_NONE, m->qkv));
-        if (cached) {
-            DIDCL_TRY(didcl_ops_rope_cache(rt, batch, n, heads, hd, start, m->inv_freq, m->qkv,
-                                           L->kv, (int)m->max_tokens));
+        if (via_cache) {
+            if (rows_mode)
+                DIDCL_TRY(didcl_ops_rope_cache_at(rt, n, heads, hd, m->pos, m->inv_freq, m->qkv,
+                                                  L->kv));
+            else
+                DIDCL_TRY(didcl_ops_rope_cache(rt, batch, n, heads, hd, start, m->inv_freq,
+                                               m->qkv, L->kv, (int)m->max_tokens));
             if (f->mode == DIDCL_FORWARD_STORE_KV && l + 1 == c->n_layers)
                 return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
             const int kvs = (int)m->max_tokens * 2 * H; /* elements between caches */
             const didcl_ops_rows kc0 = {L->kv, 0, 2 * H}, vc0 = {L->kv, H, 2 * H};
             if (attn_small(m, n)) /* every sequence in one launch */
-                DIDCL_TRY(didcl_ops_attention_batch(rt, batch, n, start + n, heads, hd,
+                DIDCL_TRY(didcl_ops_attention_batch(rt, batch, n, kv_len, heads, hd,
                                                     1.0f / sqrtf((float)hd), qv, kc0, vc0,
                                                     &mask, n * W, kvs, m->scores, m->att));
             /* else last sequence first: each attends into att rows [0, n), and sequences
@@ -600,7 +617,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
             for (int b = attn_small(m, n) ? -1 : batch - 1; b >= 0; b--) {
                 didcl_ops_rows qb = {m->qkv, b * n * W, W};
                 didcl_ops_rows kc = {L->kv, b * kvs, 2 * H}, vc = {L->kv, b * kvs + H, 2 * H};
-                DIDCL_TRY(attend(m, n, start + n, qb, kc, vc, &mask));
+                DIDCL_TRY(attend(m, n, kv_len, qb, kc, vc, &mask));
                 if (b > 0) {
                     DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->att, m->att, 0,
                                                      (size_t)b * n * H * sizeof(float),
@@ -656,7 +673,7 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
         DIDCL_TRY(didcl_ops_layernorm_modulate_rows(rt, n_out, H, eps, m->x, m->sel,
                                                     m->final_norm, m->mod, fo, fo + H, 0, m->h));
     }
-    DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
+    DIDCL_TRY(product(m, pb, gather ? n_out : n, V, H, m->h, m->head_w, m->head_b,
                       DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
@@ -700,6 +717,8 @@ static const char *mode_name(enum didcl_forward_mode mode) {
     case DIDCL_FORWARD_GLOBAL: return "global";
     case DIDCL_FORWARD_SCORE: return "score";
     case DIDCL_FORWARD_CAUSAL: return "causal";
+    case DIDCL_FORWARD_GLOBAL_KV: return "global-kv";
+    case DIDCL_FORWARD_ROWS: return "rows";
     }
     return "?";
 }
@@ -713,8 +732,8 @@ didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, 
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: NULL model, request or ids");
     const int bd3 = m->cfg.arch == DIDCL_ARCH_BD3LM;
     const int mode = (int)f->mode;
-    if (mode < DIDCL_FORWARD_BLOCK || mode > DIDCL_FORWARD_CAUSAL)
-        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: mode %d, expected 0..4", mode);
+    if (mode < DIDCL_FORWARD_BLOCK || mode > DIDCL_FORWARD_ROWS)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: mode %d, expected 0..6", mode);
     const char *name = mode_name(f->mode);
     if (bd3 != (f->mode != DIDCL_FORWARD_CAUSAL))
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward: mode %s does not apply to a %s model",
@@ -740,17 +759,35 @@ didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, 
                           "mode (block, store-kv), 1 to max_batch %u sequences and at most "
                           "max_tokens %u tokens in all",
                           name, batch, f->n, m->max_batch, m->max_tokens);
-    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL)
+    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL && f->mode != DIDCL_FORWARD_GLOBAL_KV &&
+        f->mode != DIDCL_FORWARD_ROWS)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
-                          "mode global only", name);
+                          "modes global, global-kv and rows only", name);
+    if ((f->pos != NULL) != (f->mode == DIDCL_FORWARD_ROWS))
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: %s", name,
+                          f->pos ? "positions (pos) are for mode rows only"
+                                 : "expected the rows' positions (pos)");
+    if (f->mode == DIDCL_FORWARD_ROWS) {
+        if (f->n > m->cached)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward rows: %u rows over a cache of "
+                              "%u positions, expected at most the cached length (a global-kv "
+                              "pass fills the cache)", f->n, m->cached);
+        for (uint32_t i = 0; i < f->n; i++)
+            if (f->pos[i] < (i ? f->pos[i - 1] + 1 : 0) || (uint32_t)f->pos[i] >= m->cached)
+                return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward rows: pos[%u] = %d, expected "
+                                  "increasing positions below the cached length %u", i,
+                                  (int)f->pos[i], m->cached);
+    }
     if (f->mode == DIDCL_FORWARD_SCORE && (!f->x0 || f->block == 0))
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "forward score: expected x0 and a block size > 0");
     m->logit_rows = 0;
+    if (f->mode == DIDCL_FORWARD_GLOBAL_KV)
+        m->cached = 0; /* overwritten from position 0 on, valid again only if it succeeds */
     didcl_status rc = bd3 ? bd3lm_forward(m, f, (int)batch) : gpt2_forward(m, f);
     if (rc != DIDCL_OK)
         return rc;
-    if (f->mode == DIDCL_FORWARD_STORE_KV)
+    if (f->mode == DIDCL_FORWARD_STORE_KV || f->mode == DIDCL_FORWARD_GLOBAL_KV)
         m->cached = f->start + f->n;
     return DIDCL_OK;
 }
@@ -868,6 +905,42 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
+static didcl_status dn_global_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                                    const uint8_t *rows, float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL_KV, .ids = seq, .n = (uint32_t)n,
+                       .want = rows};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    const uint32_t got = didcl_model_logit_rows(m);
+    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+}
+
+/* The k rows' tokens and wanted flags gathered from the sequence's (n,) arrays. */
+static didcl_status dn_reuse(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                             const int32_t *pos, int32_t k, const uint8_t *rows,
+                             float *logits) {
+    didcl_model_t m = ctx;
+    (void)sample;
+    if (k < 1 || k > n || (uint32_t)n != m->cached)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: %d reused-K/V rows of a "
+                          "%d-token sequence over a cache of %u, expected 1 to n rows and the "
+                          "cache of that sequence (global_store first)", (int)k, (int)n,
+                          m->cached);
+    for (int32_t i = 0; i < k; i++) {
+        if (pos[i] < 0 || pos[i] >= n)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: row position %d "
+                              "outside [0, %d)", (int)pos[i], (int)n);
+        m->ids_host[i] = seq[pos[i]];
+        m->want_host[i] = rows[pos[i]] != 0;
+    }
+    didcl_forward f = {.mode = DIDCL_FORWARD_ROWS, .ids = m->ids_host, .n = (uint32_t)k,
+                       .want = m->want_host, .pos = pos};
+    DIDCL_TRY(didcl_model_forward(m, &f));
+    const uint32_t got = didcl_model_logit_rows(m);
+    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+}
+
 /* Stack the B tokens at start of each sequence into the model's (batch * B,) array. */
 static didcl_status gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
                                int32_t start, int32_t B) {
@@ -939,7 +1012,9 @@ didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
                         m->max_batch > 1 ? m->max_batch : 0,
                         dn_reset_batch,
                         dn_block_batch,
-                        dn_store_batch};
+                        dn_store_batch,
+                        dn_global_store,
+                        dn_reuse};
     *dn = d;
     return DIDCL_OK;
 }

@@ -57,6 +57,12 @@
  *     cache, attention, 2 residual + norm), down from 11; rt->launches counts them.
  *   - Row selection (want): the wanted rows' indices go up and the final norm gathers
  *     them, so the head product runs on those rows only.
+ *   - K/V reuse (the approximate global revision): GLOBAL_KV is a block step at start 0
+ *     over the whole sequence that keeps its K/V (cache 0, cached = n): the same
+ *     products, RoPE angles and attention inputs as GLOBAL, so the same logits. ROWS then
+ *     forwards a handful of rows at scattered positions: RoPE at their positions fused
+ *     with the write of their K/V into those cache rows (rope_cache_at), and attention of
+ *     their queries over the whole cache, as a block step's few queries do.
  */
 #ifndef DIDCL_MODEL_H
 #define DIDCL_MODEL_H
@@ -125,9 +131,12 @@ struct didcl_model {
     cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
     cl_mem sel;       /* (max_tokens,) int32 wanted rows of a global pass (want) */
+    cl_mem pos;       /* (max_tokens,) int32 positions of a ROWS pass */
+    uint8_t *want_host; /* (max_tokens,) the denoiser's wanted flags of a ROWS pass */
     int32_t *sel_host; /* (max_tokens,) their host copy, filled per forward */
     int32_t *ids_host; /* (max_tokens,) a batch's stacked block ids (the denoiser's
-                          batched calls), so a step allocates nothing */
+                          batched calls, and a ROWS pass's tokens), so a step allocates
+                          nothing */
     uint32_t cached;     /* KV cache holds positions [0, cached) */
     uint32_t logit_rows; /* rows of logits valid */
 };
@@ -146,7 +155,8 @@ didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows);
 /* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
  * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
  * block (only the flagged rows cross to the host), flops = a multiply-add count. The
- * single-sample calls use KV cache 0, shared by every sample id: samples run one after
+ * single-sample calls (and global_store / reuse_logits = GLOBAL_KV / ROWS) use KV cache 0,
+ * shared by every sample id: samples run one after
  * another, each starting with reset (as didcl_sampler_run does). With max_batch > 1 the
  * batched calls are set too (max_batch = m's; sequence b of a batch uses cache b).
  * bd3lm only; model_length = max_tokens. */

@@ -237,6 +237,19 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
     return launch_1d(rt, k, (size_t)T * heads * (head_dim / 2));
 }
 
+didcl_status didcl_ops_rope_cache_at(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                     cl_mem pos, cl_mem inv_freq, cl_mem qkv, cl_mem cache) {
+    CHECK_DIMS("rope_cache_at", head_dim > 0 && head_dim % 2 == 0,
+               "head_dim %d, expected even and > 0", head_dim);
+    CHECK_DIMS("rope_cache_at", fits_int(T, 3LL * heads * head_dim), "shape T=%d heads=%d, "
+               "expected positive", T, heads);
+    struct karg a[] = {KV(T), KV(heads), KV(head_dim), KV(pos), KV(inv_freq), KV(qkv),
+                       KV(cache)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_CACHE_AT, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)T * heads * (head_dim / 2));
+}
+
 /* ------------------------------------------------------------------------------------
  * Attention
  * ------------------------------------------------------------------------------------ */

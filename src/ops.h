@@ -98,6 +98,13 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
                                   int pos_start, cl_mem inv_freq, cl_mem qkv, cl_mem cache,
                                   int seq_rows);
 
+/* The same for one sequence at scattered positions: row t of qkv (T, 3, heads, head_dim)
+ * is at position pos[t] (pos: a device buffer of T distinct int32 in [0, cache_rows));
+ * its Q is rotated in place, its K rotated and its V copied into cache row pos[t]. The
+ * positions are the caller's to check (the K/V-reuse forward does, on the host). */
+didcl_status didcl_ops_rope_cache_at(didcl_runtime_t rt, int T, int heads, int head_dim,
+                                     cl_mem pos, cl_mem inv_freq, cl_mem qkv, cl_mem cache);
+
 /* ---- attention ---- */
 
 enum didcl_attn_mode {

@@ -69,6 +69,9 @@ didcl_status didcl_gen_options_check(const didcl_gen_options *o, int32_t model_l
         BAD("threshold %g outside (0, 1]", o->threshold);
     if (!(o->revise_threshold > 0.0 && o->revise_threshold <= 1.0))
         BAD("revise threshold %g outside (0, 1]", o->revise_threshold);
+    if (o->revise_reuse < 0)
+        BAD("revise reuse %d, expected >= 0 (0: exact revision; N: an exact forward every N "
+            "forwards, K/V reused between)", (int)o->revise_reuse);
     if (!(o->top_p > 0.0 && o->top_p <= 1.0))
         BAD("top-p %g outside (0, 1]", o->top_p);
     if (!(o->temperature >= 0.0) || isinf(o->temperature))
@@ -121,6 +124,12 @@ typedef struct run {
     didcl_stage_stats *st;
     didcl_gen_observer observe;     /* may be NULL */
     void *observe_user;
+    /* K/V reuse of global revisions (revise_reuse > 0, else kv_seq is NULL) */
+    int32_t *kv_seq;                /* (L,) the tokens the denoiser's cached K/V were
+                                       computed from */
+    int32_t *kv_pos;                /* (L,) rows of a reuse forward */
+    uint32_t kv_stage;              /* stage whose exact pass filled the cache (0: none) */
+    int32_t kv_age;                 /* forwards since that pass, itself included */
 } run;
 
 /* Tell the observer; its nonzero return cancels the run (DIDCL_ERR_CANCELLED). */
@@ -158,6 +167,41 @@ static didcl_status need_rows(run *r, int32_t rows) {
 static void add_flops(run *r, enum didcl_forward_kind kind, int32_t nq, int32_t nk) {
     if (r->dn->flops)
         r->st->flops += r->dn->flops(r->dn->ctx, kind, nq, nk);
+}
+
+/* The uncached forward over [0, n_ctx) with block-causal block attn_block: logits of the
+ * rows flagged in r->rows into r->logits. A global revision under revise_reuse goes
+ * through the denoiser's K/V cache instead: an exact pass that keeps every position's
+ * K/V first in the stage and then every revise_reuse forwards; between them only the
+ * rows whose tokens changed since their K/V were computed (the last commits) and the
+ * flagged rows, over the other positions' cached K/V. */
+static didcl_status global_forward(run *r, int32_t n_ctx, int32_t attn_block) {
+    const didcl_denoiser *dn = r->dn;
+    if (!r->kv_seq || r->stage < 2 || attn_block < n_ctx || n_ctx != r->n) {
+        DIDCL_TRY(dn->global_logits(dn->ctx, r->sample, r->seq, n_ctx, attn_block, r->rows,
+                                    r->logits));
+        add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
+        return DIDCL_OK;
+    }
+    if (r->kv_stage != r->stage || r->kv_age >= r->o->revise_reuse) {
+        DIDCL_TRY(dn->global_store(dn->ctx, r->sample, r->seq, n_ctx, r->rows, r->logits));
+        add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
+        memcpy(r->kv_seq, r->seq, sizeof *r->seq * (size_t)n_ctx);
+        r->kv_stage = r->stage;
+        r->kv_age = 1;
+        return DIDCL_OK;
+    }
+    int32_t k = 0;
+    for (int32_t p = 0; p < n_ctx; p++)
+        if (r->rows[p] || r->seq[p] != r->kv_seq[p]) {
+            r->kv_pos[k++] = p;
+            r->kv_seq[p] = r->seq[p];
+        }
+    DIDCL_TRY(dn->reuse_logits(dn->ctx, r->sample, r->seq, n_ctx, r->kv_pos, k, r->rows,
+                               r->logits));
+    add_flops(r, DIDCL_FWD_REUSE, k, n_ctx);
+    r->kv_age++;
+    return DIDCL_OK;
 }
 
 /* Order candidate indices by confidence, highest first, ties to the lower position
@@ -271,9 +315,7 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
             memset(r->rows, 0, (size_t)n_ctx);
             for (int32_t c = first; c < first + count; c++)
                 r->rows[r->pos[c]] = 1;
-            DIDCL_TRY(dn->global_logits(dn->ctx, r->sample, r->seq, n_ctx, attn_block, r->rows,
-                                        r->logits));
-            add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
+            DIDCL_TRY(global_forward(r, n_ctx, attn_block));
         }
         DIDCL_TRY(draw_commit(r, r->logits, start, len, cached, m, first, count, mode,
                               &steps_left, tau, step, block_index));
@@ -425,6 +467,8 @@ static void run_free(run *r) {
     free(r->order);
     free(r->traj);
     free(r->logits);
+    free(r->kv_seq);
+    free(r->kv_pos);
     didcl_sampling_free(&r->smp);
 }
 
@@ -443,6 +487,11 @@ static didcl_status check_denoiser(const didcl_denoiser *dn, const didcl_gen_opt
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
                           "denoiser: no global_logits; uncached drafting and revision "
                           "stages need it");
+    if (o->revise_reuse > 0 && o->n_revisions > 0 && (!dn->global_store || !dn->reuse_logits))
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "denoiser: no K/V-reuse calls (global_store, reuse_logits); "
+                          "revise_reuse %d needs them (0: exact revision)",
+                          (int)o->revise_reuse);
     return DIDCL_OK;
 }
 
@@ -480,7 +529,12 @@ static didcl_status run_init(run *r, const didcl_denoiser *dn, const didcl_gen_o
     r->draw = malloc(sizeof *r->draw * L);
     r->order = malloc(sizeof *r->order * L);
     r->traj = malloc(sizeof *r->traj * L);
-    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->order || !r->traj) {
+    if (o->revise_reuse > 0 && o->n_revisions > 0) {
+        r->kv_seq = malloc(sizeof *r->kv_seq * L);
+        r->kv_pos = malloc(sizeof *r->kv_pos * L);
+    }
+    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->order || !r->traj ||
+        (o->revise_reuse > 0 && o->n_revisions > 0 && (!r->kv_seq || !r->kv_pos))) {
         run_free(r);
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate a %zu-token run", L);
     }

@@ -7,7 +7,9 @@
  * NFE the spec states. Batches: the model's batched block/store steps equal the
  * per-sequence ones, and didcl_sampler_run_batch gives every sample exactly what
  * didcl_sampler_run gives it alone (tokens, trajectory, counts), with and without a
- * revision stage.
+ * revision stage. K/V reuse: the global pass that keeps K/V gives the global pass's
+ * logits, rows over that cache with nothing changed give them too, and a generation with
+ * an exact pass every forward (revise_reuse 1) gives the exact revision's tokens.
  *
  * `check_generate --write-model DIR` writes the tiny model tests/generate.sh uses
  * (`--write-evaluator DIR [gpt2]` a tiny GPT-2 evaluator for tests/eval.sh)
@@ -152,6 +154,105 @@ START_TEST(test_generate_cached_uncached) {
     ck_assert_double_gt(a.stages[0].flops, 0);
     didcl_gen_result_free(&a);
     didcl_gen_result_free(&b);
+}
+END_TEST
+
+/* K/V reuse at the forward level: GLOBAL_KV == GLOBAL (and fills the cache); ROWS over
+ * that cache with nothing changed == GLOBAL's rows (a few queries over the cache, as a
+ * block step, instead of the whole sequence); a changed token forwarded as a row moves
+ * the logits of rows that see it; the mode's argument checks. */
+START_TEST(test_reuse_forward) {
+    const size_t V = TINY_VOCAB;
+    enum { N = TINY_LENGTH };
+    int32_t seq[N];
+    fill_seq(seq, N);
+    seq[3] = seq[10] = seq[17] = seq[30] = dn.mask_id;
+    float *g = malloc(N * V * sizeof(float)), *k = malloc(N * V * sizeof(float));
+    didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = seq, .n = N};
+    ck_assert_int_eq(didcl_model_forward(model, &f), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_rows(model, 0, N, DIDCL_ROWS_LOGITS, g), DIDCL_OK);
+    f.mode = DIDCL_FORWARD_GLOBAL_KV;
+    ck_assert_int_eq(didcl_model_forward(model, &f), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_cached(model), N);
+    ck_assert_int_eq(didcl_model_rows(model, 0, N, DIDCL_ROWS_LOGITS, k), DIDCL_OK);
+    ck_assert_double_lt(max_diff(g, k, N * V), 1e-6);
+
+    int32_t pos[3] = {3, 10, 30}, ids[3] = {seq[3], seq[10], seq[30]};
+    didcl_forward fr = {.mode = DIDCL_FORWARD_ROWS, .ids = ids, .n = 3, .pos = pos};
+    ck_assert_int_eq(didcl_model_forward(model, &fr), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_cached(model), N);
+    ck_assert_uint_eq(didcl_model_logit_rows(model), 3);
+    ck_assert_int_eq(didcl_model_rows(model, 0, 3, DIDCL_ROWS_LOGITS, k), DIDCL_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_lt(max_diff(k + i * V, g + pos[i] * V, V), 1e-4);
+    const uint8_t want[3] = {0, 1, 0}; /* one wanted row: position 10 alone */
+    fr.want = want;
+    ck_assert_int_eq(didcl_model_forward(model, &fr), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_logit_rows(model), 1);
+    ck_assert_int_eq(didcl_model_rows(model, 0, 1, DIDCL_ROWS_LOGITS, k), DIDCL_OK);
+    ck_assert_double_lt(max_diff(k, g + 10 * V, V), 1e-4);
+
+    /* position 3 gets a token, forwarded with row 10: row 10 sees it (its K/V changed),
+     * and lands nearer the exact pass over the new sequence than the old logits are (the
+     * other positions' deeper K/V are stale: an approximation) */
+    int32_t pos2[2] = {3, 10}, ids2[2] = {123, seq[10]};
+    didcl_forward fc = {.mode = DIDCL_FORWARD_ROWS, .ids = ids2, .n = 2, .pos = pos2};
+    ck_assert_int_eq(didcl_model_forward(model, &fc), DIDCL_OK);
+    ck_assert_int_eq(didcl_model_rows(model, 1, 1, DIDCL_ROWS_LOGITS, k), DIDCL_OK);
+    seq[3] = 123;
+    f.mode = DIDCL_FORWARD_GLOBAL;
+    ck_assert_int_eq(didcl_model_forward(model, &f), DIDCL_OK);
+    float *g2 = malloc(V * sizeof(float));
+    ck_assert_int_eq(didcl_model_rows(model, 10, 1, DIDCL_ROWS_LOGITS, g2), DIDCL_OK);
+    ck_assert_double_lt(max_diff(k, g2, V), 0.5 * max_diff(g + 10 * V, g2, V));
+    free(g2);
+
+    /* arguments */
+    int32_t bad[2] = {10, 3};
+    fc.pos = bad;
+    ck_assert_int_eq(didcl_model_forward(model, &fc), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward rows: pos[1] = 3, expected increasing positions below "
+                             "the cached length 32");
+    fc.pos = NULL;
+    ck_assert_int_eq(didcl_model_forward(model, &fc), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward rows: expected the rows' positions (pos)");
+    f.pos = pos2;
+    ck_assert_int_eq(didcl_model_forward(model, &f), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward global: positions (pos) are for mode rows only");
+    didcl_model_reset(model);
+    fc.pos = pos2;
+    ck_assert_int_eq(didcl_model_forward(model, &fc), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("forward rows: 2 rows over a cache of 0 positions");
+    free(g);
+    free(k);
+}
+END_TEST
+
+/* K/V reuse in a whole generation: an exact pass every forward (1) gives the exact
+ * revision's tokens; reuse every 4 forwards runs the same NFE for fewer FLOPs */
+START_TEST(test_reuse_generate) {
+    didcl_gen_options o = didcl_gen_options_default();
+    o.length = TINY_LENGTH;
+    o.seed = 9;
+    o.n_revisions = 1;
+    o.revisions[0].gamma = 0.5;
+    didcl_gen_result a, b, c;
+    ck_assert_int_eq(didcl_sampler_run(&dn, &o, NULL, 0, 0, NULL, &a), DIDCL_OK);
+    o.revise_reuse = 1;
+    ck_assert_int_eq(didcl_sampler_run(&dn, &o, NULL, 0, 0, NULL, &b), DIDCL_OK);
+    for (int i = 0; i < TINY_LENGTH; i++)
+        ck_assert_int_eq(a.tokens[i], b.tokens[i]);
+    ck_assert_double_eq(a.stages[1].flops, b.stages[1].flops);
+    o.revise_reuse = 4;
+    ck_assert_int_eq(didcl_sampler_run(&dn, &o, NULL, 0, 0, NULL, &c), DIDCL_OK);
+    ck_assert_int_eq(c.stages[1].nfe, a.stages[1].nfe);
+    ck_assert_int_eq(c.stages[1].nfe, 16); /* round(0.5 * 31) */
+    ck_assert_double_lt(c.stages[1].flops, 0.5 * a.stages[1].flops);
+    for (int i = 0; i < TINY_LENGTH; i++)
+        ck_assert(c.tokens[i] >= 0 && c.tokens[i] < dn.mask_id);
+    didcl_gen_result_free(&a);
+    didcl_gen_result_free(&b);
+    didcl_gen_result_free(&c);
 }
 END_TEST
 
@@ -440,6 +541,8 @@ static Suite *generate_suite(void) {
     tcase_add_test(core, test_cached_matches_global);
     tcase_add_test(core, test_flops);
     tcase_add_test(core, test_generate_cached_uncached);
+    tcase_add_test(core, test_reuse_forward);
+    tcase_add_test(core, test_reuse_generate);
     suite_add_tcase(s, core);
     TCase *batch = tcase_create("batch");
     tcase_set_timeout(batch, DIDCL_CL_TIMEOUT);

@@ -360,6 +360,42 @@ START_TEST(test_rope_cache) {
 }
 END_TEST
 
+/* RoPE + cache write at scattered positions {7, 2, 5} of a 9-row cache: each row as
+ * rope_rows rotates it at its own position, rows 7, 2, 5 of the cache replaced, the others
+ * untouched (the K/V-reuse revision's forward) */
+START_TEST(test_rope_cache_at) {
+    rng_seed(33);
+    const int T = 3, heads = 2, hd = 64, seq = 9, H = heads * hd;
+    const int32_t pos[3] = {7, 2, 5};
+    float inv_freq[32];
+    didcl_numeric_rope_inv_freq(inv_freq, hd, 10000.0f);
+    float *qkv = rnd_array((size_t)T * 3 * H, 1.0f), *cache = rnd_array((size_t)seq * 2 * H, 1.0f);
+    float *want_qkv = malloc(sizeof(float) * T * 3 * H), *want_c = malloc(sizeof(float) * seq * 2 * H);
+    float *got = malloc(sizeof(float) * seq * 2 * H), *rot = malloc(sizeof(float) * T * 3 * H);
+    memcpy(rot, qkv, sizeof(float) * T * 3 * H);
+    memcpy(want_qkv, qkv, sizeof(float) * T * 3 * H);
+    memcpy(want_c, cache, sizeof(float) * seq * 2 * H);
+    for (int t = 0; t < T; t++) {
+        didcl_ref_rope_rows(rot, t * 3 * H, 3 * H, 2, inv_freq, 1, heads, hd, pos[t]);
+        memcpy(want_qkv + (size_t)t * 3 * H, rot + (size_t)t * 3 * H, sizeof(float) * H);
+        memcpy(want_c + (size_t)pos[t] * 2 * H, rot + (size_t)t * 3 * H + H, sizeof(float) * 2 * H);
+    }
+    cl_mem dq = upload(qkv, sizeof(float) * T * 3 * H);
+    cl_mem dc = upload(cache, sizeof(float) * seq * 2 * H);
+    cl_mem dif = upload(inv_freq, sizeof inv_freq), dp = upload(pos, sizeof pos);
+    OK(didcl_ops_rope_cache_at(rt, T, heads, hd, dp, dif, dq, dc));
+    download(dc, got, sizeof(float) * seq * 2 * H);
+    CK_TENSOR("rope_cache_at cache rows", got, want_c, (size_t)seq * 2 * H, 2e-5, 1e-5);
+    download(dq, got, sizeof(float) * T * 3 * H);
+    CK_TENSOR("rope_cache_at Q in place", got, want_qkv, (size_t)T * 3 * H, 2e-5, 1e-5);
+    ck_assert_int_eq(didcl_ops_rope_cache_at(rt, T, heads, 63, dp, dif, dq, dc),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("head_dim 63, expected even");
+    clReleaseMemObject(dq); clReleaseMemObject(dc); clReleaseMemObject(dif); clReleaseMemObject(dp);
+    free(qkv); free(cache); free(want_qkv); free(want_c); free(got); free(rot);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------
  * Attention, all paths (split small-query, CLBlast wide, flash): atol 2e-5, rtol 1e-4
  * ------------------------------------------------------------------------------------ */
@@ -1350,6 +1386,7 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_residual_layernorm_modulate);
     tcase_add_test(core, test_rope);
     tcase_add_test(core, test_rope_cache);
+    tcase_add_test(core, test_rope_cache_at);
     tcase_add_test(core, test_attention_none);
     tcase_add_test(core, test_attention_causal);
     tcase_add_test(core, test_attention_block_causal);

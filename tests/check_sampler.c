@@ -11,7 +11,9 @@
  *          where it is 2 and 1 where it is 3 (confidence ~ 0.07 and ~ 0.04); everything
  *          else 0. Known confidences make NFE of threshold/steps modes exact numbers.
  * The fake checks the cache discipline itself: block_logits/store_kv must start where
- * the cache ends, and stored blocks must be clean. Batches: one such fake per sequence
+ * the cache ends, and stored blocks must be clean. K/V reuse (revise_reuse): the fake
+ * keeps the tokens its "K/V" came from, and a reuse call refuses to run if a position
+ * whose token changed is not among its rows, so its logits are the exact ones. Batches: one such fake per sequence
  * behind the batched calls, compared with single runs; run this program under valgrind
  * (CK_FORK=no) to check the batch's error paths free everything once.
  */
@@ -34,6 +36,10 @@ typedef struct fake {
     int n_block, n_store, n_global, n_reset, n_global_rows;
     int32_t eos_at;                /* PEAKED: this position prefers EOS (-1: none) */
     int32_t g_n[256], g_ab[256];   /* n and attn_block of the first global calls */
+    int32_t kv[MAXL];              /* K/V reuse: the tokens the cached K/V came from */
+    int32_t kv_n;                  /* their count (0: no global_store yet) */
+    int n_gstore, n_reuse, n_reuse_rows;
+    char calls[256];               /* 'S' global_store, 'R' reuse, in order */
 } fake;
 
 static uint64_t mix(uint64_t h, uint64_t x) {
@@ -124,6 +130,55 @@ static didcl_status fake_global(void *ctx, uint32_t sample, const int32_t *seq, 
     return DIDCL_OK;
 }
 
+static void fake_call(fake *f, char c) {
+    size_t n = strlen(f->calls);
+    if (n + 1 < sizeof f->calls)
+        f->calls[n] = c;
+}
+
+static didcl_status fake_global_store(void *ctx, uint32_t sample, const int32_t *seq,
+                                      int32_t n, const uint8_t *rows, float *logits) {
+    fake *f = ctx;
+    f->n_gstore++;
+    fake_call(f, 'S');
+    memcpy(f->kv, seq, sizeof *seq * (size_t)n);
+    f->kv_n = n;
+    didcl_status s = fake_global(ctx, sample, seq, n, n, rows, logits);
+    f->n_global--; /* counted apart */
+    return s;
+}
+
+static didcl_status fake_reuse(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
+                               const int32_t *pos, int32_t k, const uint8_t *rows,
+                               float *logits) {
+    fake *f = ctx;
+    f->n_reuse++;
+    f->n_reuse_rows += k;
+    fake_call(f, 'R');
+    if (f->kv_n != n)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: reuse over %d tokens, cache of %d",
+                          (int)n, (int)f->kv_n);
+    for (int32_t i = 0; i < k; i++) {
+        if (i > 0 && pos[i] <= pos[i - 1])
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: reuse rows not increasing");
+        f->kv[pos[i]] = seq[pos[i]];
+    }
+    int32_t in = 0;
+    for (int32_t p = 0; p < n; p++) {
+        if (f->kv[p] != seq[p])
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: position %d changed and was not "
+                              "forwarded", (int)p);
+        while (in < k && pos[in] < p)
+            in++;
+        if (rows[p] && !(in < k && pos[in] == p))
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "fake: wanted row %d not forwarded",
+                              (int)p);
+    }
+    didcl_status s = fake_global(ctx, sample, seq, n, n, rows, logits);
+    f->n_global--;
+    return s;
+}
+
 static double fake_flops(void *ctx, enum didcl_forward_kind kind, int32_t nq, int32_t nk) {
     (void)ctx;
     return (kind == DIDCL_FWD_STORE_KV ? 1000.0 : 1.0) * nq * nk;
@@ -137,7 +192,8 @@ static void use_fake(enum fake_kind kind) {
     F.kind = kind;
     F.eos_at = -1;
     D = (didcl_denoiser){&F, V, MASK, BOS, BOS, MAXL, fake_reset, fake_block, fake_store,
-                         fake_global, fake_flops, 0, NULL, NULL, NULL};
+                         fake_global, fake_flops, 0, NULL, NULL, NULL,
+                         fake_global_store, fake_reuse};
 }
 
 static didcl_gen_options opts(int32_t L, int32_t B) {
@@ -644,6 +700,76 @@ static const didcl_remask_plugin bad_plugin = {
     "1.0", NULL, bad_select, NULL};
 
 /* The sampler relies on didcl_remask_select's validation (there is no second one). */
+/* K/V reuse: the first forward of a global revision stage and every revise_reuse-th
+ * after it are exact passes that keep K/V (global_store), the others reuse rows (the last
+ * commit and the row to draw); the fake's reuse logits are exact when no changed
+ * position is left out, so the tokens equal the exact revision's. Block revisions stay
+ * exact; 1 = every forward exact; a denoiser without the calls refuses the option. */
+START_TEST(test_revise_reuse_schedule) {
+    didcl_gen_options o = opts(64, 4);
+    o.n_revisions = 2;
+    o.revisions[0] = (didcl_revision){0.25, 0}; /* 16 forwards */
+    o.revisions[1] = (didcl_revision){0.125, 0}; /* 8 */
+    use_fake(HASH);
+    didcl_gen_result exact = gen(&o, NULL, 0);
+    ck_assert_int_eq(F.n_global, 24);
+    ck_assert_int_eq(F.n_gstore + F.n_reuse, 0);
+    o.revise_reuse = 5;
+    use_fake(HASH);
+    didcl_gen_result r = gen(&o, NULL, 0);
+    ck_assert_int_eq(F.n_global, 0);
+    ck_assert_str_eq(F.calls, "SRRRRSRRRRSRRRRS" "SRRRRSRR");
+    ck_assert_int_eq(F.n_reuse_rows, 2 * F.n_reuse); /* first-hitting: commit + draw */
+    ck_assert_int_eq(r.stages[1].nfe, 16);
+    ck_assert_int_eq(r.stages[2].nfe, 8);
+    for (int p = 0; p < 64; p++)
+        ck_assert_int_eq(r.tokens[p], exact.tokens[p]);
+    /* FLOPs: 4 exact passes of 64 x 64, 12 reuse passes of 2 x 64 (the fake's count) */
+    ck_assert_double_eq(r.stages[1].flops, 4 * 64.0 * 64 + 12 * 2.0 * 64);
+    ck_assert_double_eq(exact.stages[1].flops, 16 * 64.0 * 64);
+    didcl_gen_result_free(&r);
+
+    o.revise_reuse = 1;
+    use_fake(HASH);
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(F.n_gstore, 24);
+    ck_assert_int_eq(F.n_reuse, 0);
+    didcl_gen_result_free(&r);
+
+    /* steps mode: every masked position is drawn at each forward, so all go as rows */
+    o.revise_reuse = 100;
+    o.revise_mode = DIDCL_COMMIT_STEPS;
+    o.revise_steps = 4;
+    use_fake(HASH);
+    r = gen(&o, NULL, 0);
+    ck_assert_str_eq(F.calls, "SRRR" "SRRR");
+    ck_assert_int_eq(r.stages[1].nfe, 4);
+    didcl_gen_result_free(&r);
+
+    /* a block revision stays exact */
+    o = opts(64, 4);
+    o.n_revisions = 1;
+    o.revisions[0] = (didcl_revision){0.25, 16};
+    o.revise_reuse = 4;
+    use_fake(HASH);
+    r = gen(&o, NULL, 0);
+    ck_assert_int_eq(F.n_gstore + F.n_reuse, 0);
+    ck_assert_int_eq(F.n_global, 16);
+    didcl_gen_result_free(&r);
+
+    o.revisions[0].block = 0;
+    use_fake(HASH);
+    D.reuse_logits = NULL;
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r), DIDCL_ERR_UNSUPPORTED);
+    ck_assert_last_error_has("no K/V-reuse calls (global_store, reuse_logits); revise_reuse "
+                             "4 needs them");
+    o.revise_reuse = 0; /* off: not needed */
+    ck_assert_int_eq(didcl_sampler_run(&D, &o, NULL, 0, 0, NULL, &r), DIDCL_OK);
+    didcl_gen_result_free(&r);
+    didcl_gen_result_free(&exact);
+}
+END_TEST
+
 START_TEST(test_invalid_selections) {
     const char *want[6] = {"plugin 'bad-select' selected position 10 twice",
                            "plugin 'bad-select' selected locked position 0 (prompt or BOS)",
@@ -693,6 +819,7 @@ START_TEST(test_option_messages) {
     EXPECT(o.block = 5, 0, "gen options: block 5 does not divide length 64");
     EXPECT(o.length = 2048, 0, "gen options: length 2048 exceeds the model length 1024");
     EXPECT(o.steps = 0, 0, "gen options: steps 0, expected >= 1");
+    EXPECT(o.revise_reuse = -1, 0, "gen options: revise reuse -1, expected >= 0");
     EXPECT((o.mode = DIDCL_COMMIT_STEPS, o.steps = 5), 0,
            "gen options: steps 5 exceeds block 4: at most 4 forwards per block");
     EXPECT(o.threshold = 0.0, 0, "gen options: threshold 0 outside (0, 1]");
@@ -1116,6 +1243,7 @@ static Suite *sampler_suite(void) {
     tcase_add_test(tc, test_var_length_eos);
     tcase_add_test(tc, test_revision_changes_only_the_chosen);
     tcase_add_test(tc, test_revision_counts_and_stages);
+    tcase_add_test(tc, test_revise_reuse_schedule);
     tcase_add_test(tc, test_observer_events);
     tcase_add_test(tc, test_observer_cancels);
     tcase_add_test(tc, test_batch_equals_sequential);

@@ -100,6 +100,7 @@ int main(void) {
     F(didcl_gen_options, revise_mode);
     F(didcl_gen_options, revise_steps);
     F(didcl_gen_options, revise_threshold);
+    F(didcl_gen_options, revise_reuse);
     E();
     S(didcl_stage_stats);
     F(didcl_stage_stats, stage);

@@ -496,8 +496,9 @@ class _Req:
                  seed: int, revise: Revise, remask: Optional[str], samples: int,
                  top_p: Optional[float], temperature: Optional[float], block: Optional[int],
                  steps: Optional[int], threshold: Optional[float], revise_steps: Optional[int],
-                 revise_threshold: Optional[float], kv_cache: bool, var_length: bool,
-                 reject_low_entropy: bool, sequential: bool, special: bool):
+                 revise_threshold: Optional[float], revise_reuse: int, kv_cache: bool,
+                 var_length: bool, reject_low_entropy: bool, sequential: bool,
+                 special: bool):
         L = _lib.lib()
         r = L.didcl_request_default()
         self._keep: List[Any] = []
@@ -536,6 +537,7 @@ class _Req:
             o.revise_mode, o.revise_steps = 1, int(revise_steps)
         elif revise_threshold is not None:
             o.revise_mode, o.revise_threshold = 2, float(revise_threshold)
+        o.revise_reuse = int(revise_reuse)
         if top_p is not None:
             o.top_p = float(top_p)
         if temperature is not None:
@@ -691,7 +693,7 @@ class Session:
         defaults: Dict[str, Any] = dict(
             length=None, seed=0, revise=None, remask=None, samples=1, top_p=None,
             temperature=None, block=None, steps=None, threshold=None, revise_steps=None,
-            revise_threshold=None, kv_cache=True, var_length=False,
+            revise_threshold=None, revise_reuse=0, kv_cache=True, var_length=False,
             reject_low_entropy=False, sequential=False, special=True)
         bad = set(kw) - set(defaults)
         if bad:
@@ -760,7 +762,8 @@ class Session:
                  top_p: Optional[float] = None, temperature: Optional[float] = None,
                  block: Optional[int] = None, steps: Optional[int] = None,
                  threshold: Optional[float] = None, revise_steps: Optional[int] = None,
-                 revise_threshold: Optional[float] = None, kv_cache: bool = True,
+                 revise_threshold: Optional[float] = None, revise_reuse: int = 0,
+                 kv_cache: bool = True,
                  var_length: bool = False, reject_low_entropy: bool = False,
                  sequential: bool = False, special: bool = True,
                  on_event: Optional[Callable[[Event], Any]] = None,
@@ -777,6 +780,8 @@ class Session:
         (sample i uses RNG stream i). top_p (0.9), temperature (1.0; 0 greedy), block
         (stage-1 block size; None: the model's), steps or threshold (commit rule of the
         draft; default first-hitting), revise_steps / revise_threshold (of revisions),
+        revise_reuse (N > 0: approximate global revisions, an exact forward every N and
+        K/V reused between; 0 exact),
         kv_cache, var_length, reject_low_entropy, sequential (no lockstep batches),
         special (special tokens written in the prompt count as such).
         on_event: called with each Event (commit events only when commits=True); a true
@@ -787,7 +792,8 @@ class Session:
         kw = dict(length=length, seed=seed, revise=revise, remask=remask, samples=samples,
                   top_p=top_p, temperature=temperature, block=block, steps=steps,
                   threshold=threshold, revise_steps=revise_steps,
-                  revise_threshold=revise_threshold, kv_cache=kv_cache,
+                  revise_threshold=revise_threshold, revise_reuse=revise_reuse,
+                  kv_cache=kv_cache,
                   var_length=var_length, reject_low_entropy=reject_low_entropy,
                   sequential=sequential, special=special)
         req = self._request(prompt, kw)

@@ -75,6 +75,7 @@ class GenOptions(Structure):
         ("reject_max_tries", c_int32), ("n_revisions", c_int32),
         ("revisions", Revision * MAX_REVISIONS), ("revise_mode", c_int),
         ("revise_steps", c_int32), ("revise_threshold", c_double),
+        ("revise_reuse", c_int32),
     ]
 
 

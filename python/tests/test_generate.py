@@ -142,3 +142,17 @@ def test_ctrl_c_stops_a_run(session):
             session.generate("Hi", length=32, revise=0.5, seed=i)
     assert time.time() - t0 < 30
     assert session.generate("Hi", length=32, seed=1).text.startswith("Hi")
+
+
+def test_revise_reuse(session, cli, model_dir):
+    """K/V reuse: the CLI's --revise-reuse, 1 = the exact revision, negative refused."""
+    want = cli_generate(cli, model_dir, "--length", "32", "--seed", "4", "--revise", "0.5",
+                        "--revise-reuse", "4")
+    r = session.generate(length=32, seed=4, revise=0.5, revise_reuse=4)
+    assert r[0].text_bytes + b"\n" == want
+    exact = session.generate(length=32, seed=4, revise=0.5)
+    assert session.generate(length=32, seed=4, revise=0.5, revise_reuse=1).text == exact.text
+    assert session.check(length=32, revise=0.5, revise_reuse=8)["revise_reuse"] == 8
+    with pytest.raises(didcl.Error) as e:
+        session.generate(length=32, revise=0.5, revise_reuse=-1)
+    assert "revise reuse -1" in e.value.message

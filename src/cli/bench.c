@@ -26,7 +26,7 @@
 
 static const char usage_text[] =
     "usage: didcl bench [--model DIR] [--device D] [--workload W1,W2,W3] [--length L]\n"
-    "                   [--reps N] [--seed S] [--half] [--json]\n"
+    "                   [--reps N] [--seed S] [--revise-reuse N] [--half] [--json]\n"
     "End-to-end speed of the workloads, compile time excluded (and reported):\n"
     "  W1  1 sample, block 4, first-hitting, top-p 0.9\n"
     "  W2  W1 + a global revision of gamma 0.25\n"
@@ -36,7 +36,8 @@ static const char usage_text[] =
     "bytes read + written, measured in the same run) and the split of the time by kind of\n"
     "device work (OpenCL profiling events) with the host's share.\n"
     "  --length L    tokens per sample incl. BOS (default: the model's length)\n"
-    "  --reps N      measured runs of each workload (default 1), seeds S, S+1, ...\n";
+    "  --reps N      measured runs of each workload (default 1), seeds S, S+1, ...\n"
+    "  --revise-reuse N  W2's revision with K/V reuse, an exact forward every N (0: exact)\n";
 
 typedef struct workload {
     const char *name;
@@ -58,6 +59,7 @@ typedef struct bench {
     didcl_session_t s;
     int32_t length;
     long reps;
+    long revise_reuse;     /* W2's revision: didcl_gen_options.revise_reuse */
     uint64_t seed;
     double weight_bytes;   /* read by one forward */
     double copy_bps;       /* the device's copy bandwidth, read + written */
@@ -88,6 +90,7 @@ static didcl_request request_of(const bench *b, const workload *w, uint64_t seed
         rq.options.n_revisions = 1;
         rq.options.revisions[0].gamma = w->gamma;
         rq.options.revisions[0].block = 0;
+        rq.options.revise_reuse = (int32_t)b->revise_reuse;
     }
     return rq;
 }
@@ -162,6 +165,8 @@ static json_t *workload_json(const bench *b, const workload *w, const tally *t) 
                           "ms_per_nfe", f.ms_nfe, "revision_ms_per_nfe", f.rev_ms_nfe,
                           "weight_gb_per_s", f.weight_bps / 1e9, "weight_fraction_of_copy",
                           b->copy_bps > 0 ? f.weight_bps / b->copy_bps : 0.0);
+    if (o && w->gamma > 0)
+        json_object_set_new(o, "revise_reuse", json_integer(b->revise_reuse));
     if (o)
         json_object_set_new(o, "split_seconds", split);
     else
@@ -203,6 +208,7 @@ int didcl_cli_bench(int argc, char **argv) {
         {"workload", required_argument, NULL, 'w'}, {"length", required_argument, NULL, 'L'},
         {"reps", required_argument, NULL, 'r'},   {"seed", required_argument, NULL, 's'},
         {"half", no_argument, NULL, 'H'},          {"json", no_argument, NULL, 'j'},
+        {"revise-reuse", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     didcl_cli_genopts go;
     didcl_cli_genopts_init(&go);
@@ -233,6 +239,11 @@ int didcl_cli_bench(int argc, char **argv) {
             break;
         case 's':
             if (didcl_cli_parse_u64("bench", "--seed", optarg, &b.seed))
+                return 2;
+            break;
+        case 'R':
+            if (didcl_cli_parse_long("bench", "--revise-reuse", optarg, 0, INT32_MAX,
+                                     &b.revise_reuse))
                 return 2;
             break;
         case 'h': fputs(usage_text, stdout); return 0;

@@ -58,7 +58,7 @@ static const char USAGE[] =
     "  --quiet             no progress bar\n"
     "generate options (didcl generate --help): --model --tokenizer --device --length\n"
     "  --block --top-p --temperature --steps --threshold --revise G[@B]... --revise-steps\n"
-    "  --revise-threshold --remask --plugin-path --batch --no-cache --half\n";
+    "  --revise-threshold --revise-reuse --remask --plugin-path --batch --no-cache --half\n";
 
 enum { OPT_EVALUATOR = 512, OPT_EVAL_TOKENIZER, OPT_SAVE, OPT_COMPARE, OPT_JSON, OPT_QUIET,
        OPT_BOOTSTRAP };
@@ -180,7 +180,7 @@ static didcl_status score_seq(evaluator *E, const int32_t *seq, uint32_t n, doub
     *count = 0;
     for (uint32_t s = 0, done = 1; done < n; s += E->stride) {
         uint32_t e = s + E->ctx < n ? s + E->ctx : n;
-        didcl_forward f = {DIDCL_FORWARD_CAUSAL, seq + s, e - s, 0, 0, NULL, 0.0f, NULL};
+        didcl_forward f = {DIDCL_FORWARD_CAUSAL, seq + s, e - s, 0, 0, NULL, 0.0f, NULL, NULL};
         TRY(didcl_model_forward(E->m, &f));
         uint32_t cnt = e - done;
         for (uint32_t j = 0; j < cnt; j++)

@@ -153,6 +153,11 @@ int didcl_cli_genopts_parse(didcl_cli_genopts *g, const char *cmd, int ch, const
         g->o.revise_threshold = d;
         g->revise_threshold_set = 1;
         return 0;
+    case DIDCL_GO_REVISE_REUSE:
+        if (didcl_cli_parse_long(cmd, "revise-reuse", arg, 0, INT32_MAX, &v))
+            return 2;
+        g->o.revise_reuse = (int32_t)v;
+        return 0;
     default:
         return -1;
     }
@@ -218,6 +223,7 @@ json_t *didcl_cli_options_json(const didcl_gen_options *o, const char *model_dir
         json_object_set_new(j, "revise_steps", json_integer(o->revise_steps));
     if (o->revise_mode == DIDCL_COMMIT_THRESHOLD)
         json_object_set_new(j, "revise_threshold", json_real(o->revise_threshold));
+    json_object_set_new(j, "revise_reuse", json_integer(o->revise_reuse));
     json_object_set_new(j, "remask", json_string(remask));
     return j;
 }

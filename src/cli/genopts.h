@@ -29,7 +29,7 @@ enum {
     DIDCL_GO_SAMPLES, DIDCL_GO_SEED, DIDCL_GO_TOP_P, DIDCL_GO_TEMPERATURE, DIDCL_GO_BLOCK,
     DIDCL_GO_STEPS, DIDCL_GO_THRESHOLD, DIDCL_GO_REVISE, DIDCL_GO_REVISE_STEPS,
     DIDCL_GO_REVISE_THRESHOLD, DIDCL_GO_REMASK, DIDCL_GO_PLUGIN_PATH, DIDCL_GO_NO_CACHE,
-    DIDCL_GO_HALF, DIDCL_GO_BATCH,
+    DIDCL_GO_HALF, DIDCL_GO_BATCH, DIDCL_GO_REVISE_REUSE,
 };
 
 /* Entries of a struct option table (no terminator). */
@@ -52,7 +52,8 @@ enum {
     {"plugin-path", required_argument, NULL, DIDCL_GO_PLUGIN_PATH},                       \
     {"no-cache", no_argument, NULL, DIDCL_GO_NO_CACHE},                                   \
     {"half", no_argument, NULL, DIDCL_GO_HALF},                                           \
-    {"batch", required_argument, NULL, DIDCL_GO_BATCH}
+    {"batch", required_argument, NULL, DIDCL_GO_BATCH},                                   \
+    {"revise-reuse", required_argument, NULL, DIDCL_GO_REVISE_REUSE}
 
 /* Defaults: didcl_gen_options_default(), one sample, batches of 16, model length. */
 void didcl_cli_genopts_init(didcl_cli_genopts *g);

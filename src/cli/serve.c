@@ -1297,6 +1297,10 @@ static job *parse_completion(const char *body, size_t len, err *e) {
              "revise_steps and revise_threshold are exclusive");
         goto bad;
     }
+    if (get_int(root, "revise_reuse", 0, INT32_MAX, &v, &has, e))
+        goto bad;
+    if (has)
+        j->o.revise_reuse = (int32_t)v;
     json_t *rv = json_object_get(root, "revise");
     if (rv && !json_is_null(rv)) {
         if (json_is_array(rv)) {
