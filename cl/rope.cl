@@ -38,6 +38,22 @@ __kernel void rope_rows(const int T,                    // rows (tokens)
     v[j + half_dim] = x2 * cs + x1 * sn;
 }
 
+// Pair j of one head of a QKV row qr at angle (cs, sn): Q rotated in place, K rotated and V
+// copied into the cache row cr (K at cr, V at cr + H). rope_cache and rope_cache_at.
+static void rope_qkv_to_cache(__global float *qr, __global float *cr, const int H,
+                              const int j, const int half_dim, const float cs,
+                              const float sn) {
+    __global const float *kr = qr + H, *vr = qr + 2 * H;
+    const float q1 = qr[j], q2 = qr[j + half_dim];
+    qr[j] = q1 * cs - q2 * sn;
+    qr[j + half_dim] = q2 * cs + q1 * sn;
+    const float k1 = kr[j], k2 = kr[j + half_dim];
+    cr[j] = k1 * cs - k2 * sn;
+    cr[j + half_dim] = k2 * cs + k1 * sn;
+    cr[H + j] = vr[j];
+    cr[H + j + half_dim] = vr[j + half_dim];
+}
+
 // RoPE fused with the KV-cache write of a cached BD3-LM step: row t of the fused qkv
 // (T, 3, heads, head_dim) belongs to sequence b = t / n, position pos_start + t % n; its Q
 // is rotated in place, its K rotated into cache row b * seq_rows + pos_start + t % n
@@ -64,16 +80,8 @@ __kernel void rope_cache(const int T,                    // rows: batch * n
     const float a = (float)p * inv_freq[j];
     const float cs = cos(a), sn = sin(a);
     __global float *qr = qkv + (size_t)t * 3 * H + h * head_dim;
-    __global const float *kr = qr + H, *vr = qr + 2 * H;
     __global float *cr = cache + ((size_t)(t / n) * seq_rows + p) * 2 * H + h * head_dim;
-    const float q1 = qr[j], q2 = qr[j + half_dim];
-    qr[j] = q1 * cs - q2 * sn;
-    qr[j + half_dim] = q2 * cs + q1 * sn;
-    const float k1 = kr[j], k2 = kr[j + half_dim];
-    cr[j] = k1 * cs - k2 * sn;
-    cr[j + half_dim] = k2 * cs + k1 * sn;
-    cr[H + j] = vr[j];
-    cr[H + j + half_dim] = vr[j + half_dim];
+    rope_qkv_to_cache(qr, cr, H, j, half_dim, cs, sn);
 }
 
 // rope_cache at scattered positions (one sequence): row t of qkv is at position pos[t]
@@ -98,14 +106,6 @@ __kernel void rope_cache_at(const int T,                    // rows
     const float a = (float)p * inv_freq[j];
     const float cs = cos(a), sn = sin(a);
     __global float *qr = qkv + (size_t)t * 3 * H + h * head_dim;
-    __global const float *kr = qr + H, *vr = qr + 2 * H;
     __global float *cr = cache + (size_t)p * 2 * H + h * head_dim;
-    const float q1 = qr[j], q2 = qr[j + half_dim];
-    qr[j] = q1 * cs - q2 * sn;
-    qr[j + half_dim] = q2 * cs + q1 * sn;
-    const float k1 = kr[j], k2 = kr[j + half_dim];
-    cr[j] = k1 * cs - k2 * sn;
-    cr[j + half_dim] = k2 * cs + k1 * sn;
-    cr[H + j] = vr[j];
-    cr[H + j + half_dim] = vr[j + half_dim];
+    rope_qkv_to_cache(qr, cr, H, j, half_dim, cs, sn);
 }
