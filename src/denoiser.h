@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "didcl.h"
+#include "sampling.h"
 
 /* Kinds of forward pass, for the FLOPs estimate. */
 enum didcl_forward_kind {
@@ -77,6 +78,18 @@ typedef struct didcl_denoiser {
                                        int32_t start, int32_t B, float *logits);
     didcl_status (*store_kv_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B);
+
+    /* Sampling where the logits are (MAY be NULL: the sampler then draws on the host
+     * with didcl_sampling_draw). When set, the sampler calls block_logits,
+     * block_logits_batch and global_logits with logits == NULL (the model keeps them),
+     * then draws every candidate of that forward with one call: request i takes row
+     * rows[i] of the logits the call would have written (the block's row, sequence-major
+     * in a batch; global: the index among the flagged rows) with the Philox counter
+     * at[i] (DIDCL_RNG_TOKEN, one seed), and writes out[i] as didcl_sampling_draw would
+     * (sampling.h). n <= the rows of that forward. */
+    didcl_status (*sample_rows)(void *ctx, int32_t n, const int32_t *rows,
+                                const didcl_philox_at *at, double temperature, double top_p,
+                                didcl_draw *out);
 } didcl_denoiser;
 
 #endif /* DIDCL_DENOISER_H */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devsample.h"
 #include "error.h"
 #include "model.h"
 #include "numeric.h"
@@ -387,6 +388,8 @@ void didcl_model_free(didcl_model_t m) {
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
     free(m->ada_w); free(m->ada_b); free(m->mod_host);
+    didcl_devsample_free(m->sampler);
+    free(m->sampler);
     free(m);
 }
 
@@ -791,7 +794,7 @@ static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int
     didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = seq + start, .n = (uint32_t)B,
                        .start = (uint32_t)start};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    return didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+    return logits ? didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
 static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
@@ -810,7 +813,7 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
                        .block = (uint32_t)attn_block, .want = rows};
     DIDCL_TRY(didcl_model_forward(m, &f));
     const uint32_t got = didcl_model_logit_rows(m);
-    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return got && logits ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
 }
 
 /* Stack the B tokens at start of each sequence into one (batch * B,) array. */
@@ -842,7 +845,38 @@ static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *con
     didcl_status s = didcl_model_forward_batch(m, &f, batch);
     free(ids);
     DIDCL_TRY(s);
-    return didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+    return logits ? didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits)
+                  : DIDCL_OK;
+}
+
+static didcl_status dn_sample_rows(void *ctx, int32_t n, const int32_t *rows,
+                                   const didcl_philox_at *at, double temperature, double top_p,
+                                   didcl_draw *out) {
+    didcl_model_t m = ctx;
+    for (int32_t i = 0; i < n; i++)
+        if (rows[i] < 0 || (uint32_t)rows[i] >= m->logit_rows)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG, "model sampling: row %d, the last forward "
+                              "has %u", (int)rows[i], m->logit_rows);
+    return didcl_devsample_draw(m->sampler, m->logits, n, rows, at, m->cfg.mask_token_id,
+                                temperature, top_p, out);
+}
+
+/* The device sampler, made once per model; NULL (host sampling) where the device has no
+ * float64. */
+static didcl_status device_sampler(struct didcl_model *m) {
+    if (m->sampler || !m->rt->info.fp64)
+        return DIDCL_OK;
+    didcl_devsample *s = malloc(sizeof *s);
+    if (!s)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory");
+    didcl_status st = didcl_devsample_init(s, m->rt, (int32_t)m->cfg.vocab_size,
+                                           (int32_t)m->max_tokens);
+    if (st != DIDCL_OK) {
+        free(s);
+        return st;
+    }
+    m->sampler = s;
+    return DIDCL_OK;
 }
 
 static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
@@ -890,7 +924,11 @@ didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
                         m->max_batch > 1 ? m->max_batch : 0,
                         dn_reset_batch,
                         dn_block_batch,
-                        dn_store_batch};
+                        dn_store_batch,
+                        NULL};
+    DIDCL_TRY(device_sampler(m));
+    if (m->sampler)
+        d.sample_rows = dn_sample_rows;
     *dn = d;
     return DIDCL_OK;
 }

@@ -107,6 +107,8 @@ struct didcl_model {
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */
     cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
+    struct didcl_devsample *sampler; /* sampling on the device (devsample.h), made by
+                                        didcl_model_denoiser; NULL without cl_khr_fp64 */
     uint32_t cached;     /* KV cache holds positions [0, cached) */
     uint32_t logit_rows; /* rows of logits valid */
 };
@@ -128,7 +130,10 @@ didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows);
  * single-sample calls use KV cache 0, shared by every sample id: samples run one after
  * another, each starting with reset (as didcl_sampler_run does). With max_batch > 1 the
  * batched calls are set too (max_batch = m's; sequence b of a batch uses cache b).
- * bd3lm only; model_length = max_tokens. */
+ * On a device with cl_khr_fp64, sample_rows draws on the device (devsample.h; its
+ * kernel and buffers are made here, once) and the logits of a forward called with
+ * logits == NULL stay there; elsewhere sample_rows is NULL and the sampler draws on the
+ * host. bd3lm only; model_length = max_tokens. */
 didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn);
 
 #endif /* DIDCL_MODEL_H */

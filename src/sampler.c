@@ -110,6 +110,8 @@ typedef struct run {
     uint8_t *rows;                  /* (L,) rows wanted from global_logits */
     int32_t *pos;                   /* (L,) masked positions of the current block */
     didcl_draw *draw;               /* (L,) candidate draw per entry of pos */
+    int32_t *req_rows;              /* (L,) device sampling: logits row per candidate */
+    didcl_philox_at *req_at;        /* (L,) device sampling: its counter */
     int32_t *order;                 /* (L,) commit order of candidates */
     didcl_remask_position *traj;    /* (L,) */
     float *logits;                  /* (cap_rows, V) */
@@ -205,8 +207,37 @@ static int32_t pick(run *r, int32_t start, int32_t len, enum didcl_commit_mode m
     return m;
 }
 
-/* After the forward: draw the picked candidates from logits (cached: the block's len
- * rows; else the picked rows packed) and commit by the mode's rule. */
+/* The counter of the token draw of candidate c (sampling.h: index = token id). */
+static didcl_philox_at token_at(const run *r, int32_t c) {
+    return (didcl_philox_at){r->o->seed, DIDCL_RNG_TOKEN, r->sample, (uint32_t)r->pos[c],
+                             r->stage, r->fwd};
+}
+
+/* Row of candidate c in the forward's logits: cached, the block's row; else the picked
+ * rows packed. */
+static int32_t cand_row(const run *r, int32_t c, int32_t start, int cached, int32_t first) {
+    return cached ? r->pos[c] - start : c - first;
+}
+
+/* Draw candidates [first, first + count) into r->draw on the device (dn->sample_rows);
+ * row0: the run's first row in the forward's logits (a batch's sequence b: b * B). */
+static didcl_status draw_device(run *r, int32_t row0, int32_t start, int cached,
+                                int32_t first, int32_t count) {
+    const didcl_denoiser *dn = r->dn;
+    for (int32_t c = first; c < first + count; c++) {
+        r->req_rows[c - first] = row0 + cand_row(r, c, start, cached, first);
+        r->req_at[c - first] = token_at(r, c);
+    }
+    didcl_status s = dn->sample_rows(dn->ctx, count, r->req_rows, r->req_at, r->o->temperature,
+                                     r->o->top_p, r->draw + first);
+    if (s != DIDCL_OK)
+        return didcl_fail_context(s, "stage %u, positions %d..%d", r->stage, (int)r->pos[first],
+                                  (int)r->pos[first + count - 1]);
+    return DIDCL_OK;
+}
+
+/* After the forward: draw the picked candidates from logits on the host (NULL: the
+ * device drew them already) and commit by the mode's rule. */
 static didcl_status draw_commit(run *r, const float *logits, int32_t start, int32_t len,
                                 int cached,
                                 int32_t m, int32_t first, int32_t count,
@@ -215,14 +246,11 @@ static didcl_status draw_commit(run *r, const float *logits, int32_t start, int3
     const didcl_gen_options *o = r->o;
     const int32_t V = r->dn->vocab;
     r->st->nfe++;
-    didcl_philox_at at = {o->seed, DIDCL_RNG_TOKEN, r->sample, (uint32_t)start, r->stage,
-                          r->fwd};
-    for (int32_t c = first; c < first + count; c++) {
-        int32_t row = cached ? r->pos[c] - start : c - first;
-        at.position = (uint32_t)r->pos[c];
-        didcl_status s = didcl_sampling_draw(&r->smp, logits + (size_t)row * (size_t)V,
-                                             r->dn->mask_id, o->temperature, o->top_p, &at,
-                                             &r->draw[c]);
+    for (int32_t c = first; logits && c < first + count; c++) {
+        const didcl_philox_at at = token_at(r, c);
+        const float *row = logits + (size_t)cand_row(r, c, start, cached, first) * (size_t)V;
+        didcl_status s = didcl_sampling_draw(&r->smp, row, r->dn->mask_id, o->temperature,
+                                             o->top_p, &at, &r->draw[c]);
         if (s != DIDCL_OK)
             return didcl_fail_context(s, "stage %u, position %d", r->stage, (int)r->pos[c]);
     }
@@ -262,20 +290,24 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
         if (m == 0) {
             return notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
         }
+        const int dev = dn->sample_rows != NULL; /* logits stay on the device */
+        if (!dev)
+            DIDCL_TRY(need_rows(r, cached ? len : count));
+        float *logits = dev ? NULL : r->logits;
         if (cached) {
-            DIDCL_TRY(need_rows(r, len));
-            DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, r->logits));
+            DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, logits));
             add_flops(r, DIDCL_FWD_BLOCK, len, start + len);
         } else {
-            DIDCL_TRY(need_rows(r, count));
             memset(r->rows, 0, (size_t)n_ctx);
             for (int32_t c = first; c < first + count; c++)
                 r->rows[r->pos[c]] = 1;
             DIDCL_TRY(dn->global_logits(dn->ctx, r->sample, r->seq, n_ctx, attn_block, r->rows,
-                                        r->logits));
+                                        logits));
             add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
         }
-        DIDCL_TRY(draw_commit(r, r->logits, start, len, cached, m, first, count, mode,
+        if (dev)
+            DIDCL_TRY(draw_device(r, 0, start, cached, first, count));
+        DIDCL_TRY(draw_commit(r, logits, start, len, cached, m, first, count, mode,
                               &steps_left, tau, step, block_index));
     }
 }
@@ -422,6 +454,8 @@ static void run_free(run *r) {
     free(r->rows);
     free(r->pos);
     free(r->draw);
+    free(r->req_rows);
+    free(r->req_at);
     free(r->order);
     free(r->traj);
     free(r->logits);
@@ -478,9 +512,11 @@ static didcl_status run_init(run *r, const didcl_denoiser *dn, const didcl_gen_o
     r->rows = malloc(L);
     r->pos = malloc(sizeof *r->pos * L);
     r->draw = malloc(sizeof *r->draw * L);
+    r->req_rows = malloc(sizeof *r->req_rows * L);
+    r->req_at = malloc(sizeof *r->req_at * L);
     r->order = malloc(sizeof *r->order * L);
     r->traj = malloc(sizeof *r->traj * L);
-    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->order || !r->traj) {
+    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->req_rows || !r->req_at || !r->order || !r->traj) {
         run_free(r);
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate a %zu-token run", L);
     }
@@ -692,9 +728,14 @@ static didcl_status denoise_batch(lockstep *ls, uint32_t nb, const int32_t **seq
                 continue;
             const didcl_gen_options *o = rs[b].o;
             add_flops(&rs[b], DIDCL_FWD_BLOCK, B, start + B);
-            didcl_status s = draw_commit(&rs[b], logits + b * rows, start, B, 1, m[b],
-                                         first[b], count[b], o->mode, &steps_left[b],
-                                         o->threshold, step, start / B);
+            /* device: each run's candidates in one call (its own options and seed) */
+            didcl_status s = logits ? DIDCL_OK
+                                    : draw_device(&rs[b], (int32_t)b * B, start, 1, first[b],
+                                                  count[b]);
+            if (s == DIDCL_OK)
+                s = draw_commit(&rs[b], logits ? logits + b * rows : NULL, start, B, 1, m[b],
+                                first[b], count[b], o->mode, &steps_left[b], o->threshold,
+                                step, start / B);
             if (s != DIDCL_OK) {
                 done[b] = 1;
                 DIDCL_TRY(lockstep_fail(ls, b, s));
@@ -711,8 +752,10 @@ static didcl_status draft_batch(lockstep *ls) {
     const didcl_denoiser *dn = rs[0].dn;
     const int32_t B = rs[0].o->block, L = rs[0].o->length;
     const int32_t *seqs[DIDCL_SAMPLER_MAX_BATCH];
-    float *logits = malloc(sizeof *logits * (size_t)nb * (size_t)B * (size_t)dn->vocab);
-    if (!logits)
+    float *logits = dn->sample_rows ? NULL /* they stay on the device */
+                                    : malloc(sizeof *logits * (size_t)nb * (size_t)B *
+                                             (size_t)dn->vocab);
+    if (!logits && !dn->sample_rows)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate logits for a batch "
                           "of %u", nb);
     for (uint32_t b = 0; b < nb; b++) {

@@ -349,6 +349,67 @@ START_TEST(test_batch_generate) {
 }
 END_TEST
 
+/* Sampling on the device (sample_rows) == the host sampler over the same model: same
+ * tokens, trajectory statistics equal to float rounding, for every commit rule, greedy
+ * and top-p 1, a revision stage (global rows) and a lockstep batch. */
+static void assert_same_draws(const didcl_gen_result *a, const didcl_gen_result *b) {
+    ck_assert_int_eq(a->n, b->n);
+    for (int32_t i = 0; i < a->n; i++) {
+        const didcl_remask_position *p = &a->traj[i], *q = &b->traj[i];
+        ck_assert_int_eq(a->tokens[i], b->tokens[i]);
+        ck_assert_float_eq_tol(p->confidence, q->confidence, 1e-6f);
+        ck_assert_float_eq_tol(p->entropy, q->entropy, 1e-5f);
+        ck_assert_float_eq_tol(p->margin, q->margin, 1e-6f);
+        ck_assert_int_eq(p->nfe, q->nfe);
+    }
+    for (int32_t k = 0; k < a->n_stages; k++)
+        ck_assert_int_eq(a->stages[k].nfe, b->stages[k].nfe);
+}
+
+START_TEST(test_device_sampling_equals_host) {
+    ck_assert_ptr_nonnull(bdn.sample_rows); /* PoCL and NVIDIA have cl_khr_fp64 */
+    didcl_denoiser host = dn, bhost = bdn;
+    host.sample_rows = NULL;
+    bhost.sample_rows = NULL;
+    const int32_t prompt[2] = {39, 508};
+    static const struct {
+        enum didcl_commit_mode mode;
+        double temperature, top_p;
+        int revise;
+    } cases[] = {{DIDCL_COMMIT_FIRST_HITTING, 1.0, 0.9, 1},
+                 {DIDCL_COMMIT_FIRST_HITTING, 0.0, 0.9, 1},
+                 {DIDCL_COMMIT_STEPS, 0.8, 1.0, 0},
+                 {DIDCL_COMMIT_THRESHOLD, 1.3, 0.5, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        didcl_gen_options o = didcl_gen_options_default();
+        o.length = TINY_LENGTH;
+        o.seed = 5 + c;
+        o.mode = o.revise_mode = cases[c].mode;
+        o.steps = 2;
+        o.threshold = o.revise_threshold = 0.05;
+        o.temperature = cases[c].temperature;
+        o.top_p = cases[c].top_p;
+        o.n_revisions = cases[c].revise;
+        o.revisions[0].gamma = 0.5;
+        didcl_gen_result a, b, all[3], hall[3];
+        ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 2, 1, NULL, &a), DIDCL_OK);
+        ck_assert_int_eq(didcl_sampler_run(&host, &o, prompt, 2, 1, NULL, &b), DIDCL_OK);
+        assert_same_draws(&a, &b);
+        ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, prompt, 2, 0, 3, NULL, NULL, NULL,
+                                                 all), DIDCL_OK);
+        ck_assert_int_eq(didcl_sampler_run_batch(&bhost, &o, prompt, 2, 0, 3, NULL, NULL, NULL,
+                                                 hall), DIDCL_OK);
+        for (int s = 0; s < 3; s++) {
+            assert_same_draws(&all[s], &hall[s]);
+            didcl_gen_result_free(&all[s]);
+            didcl_gen_result_free(&hall[s]);
+        }
+        didcl_gen_result_free(&a);
+        didcl_gen_result_free(&b);
+    }
+}
+END_TEST
+
 /* An in-process plugin (didcl_remask_register): the first `count` unlocked positions,
  * except that it fails on sample 1. */
 static int fail_on_sample_1(void *state, const didcl_remask_input *in, uint32_t *out,
@@ -440,6 +501,7 @@ static Suite *generate_suite(void) {
     tcase_add_checked_fixture(batch, setup_batch, teardown_batch);
     tcase_add_test(batch, test_batch_block_step);
     tcase_add_test(batch, test_batch_generate);
+    tcase_add_test(batch, test_device_sampling_equals_host);
     tcase_add_loop_test(batch, test_batch_wide_block, 0, 2);
     suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");

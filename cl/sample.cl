@@ -1,0 +1,391 @@
+// ============================================================================================
+// sample.cl — one token per row of logits, as src/sampling.c draws it (sampling.h states
+// the rules), in float64: temperature softmax, the top-p nucleus, the Philox exponential
+// race (or greedy argmax) and the statistics of the renormalised distribution q
+// (confidence q[token], entropy, top-1/top-2 margin). One work-group per row; only
+// (token, confidence, entropy, margin) per row leave the device.
+//
+// Nucleus without a sort. Ranks are (p desc, id asc); rank j is kept iff the running
+// sum c_j <= top_p (rank 0 always). The first dropped element b splits the row:
+// kept(i) <=> p_i > p_b || (p_i == p_b && i < b). It is found by a 16-way search over
+// the bit patterns of p (positive doubles order as their bits): each pass sums p per
+// bucket of the current key window and keeps the bucket where the sum of everything at
+// or above it first exceeds top_p. Once the window holds at most SAMPLE_CAP elements
+// they are ranked by counting in local memory and the running sum is continued through
+// them one by one, as the host does; a window of one key (a tie group larger than the
+// cap) is walked by count, its members in id order.
+// Pros: O(V) per pass, a handful of passes, no global sort. Cons: needs cl_khr_fp64;
+// sums use a fixed tree order, so they can differ from the host's sequential sums in the
+// last bits (a token can differ only when a running sum is within rounding of top_p or
+// two race values tie to ~1e-15).
+// ============================================================================================
+
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+
+#ifndef SAMPLE_CAP
+#define SAMPLE_CAP 512 // window size ranked in local memory
+#endif
+#define SAMPLE_WAYS 16  // buckets per search pass
+
+// Philox4x32-10, as src/philox.c.
+static uint4 philox4x32_10(uint4 c, uint2 k) {
+    for (int round = 0; round < 10; round++) {
+        const uint lo0 = 0xD2511F53u * c.s0, hi0 = mul_hi(0xD2511F53u, c.s0);
+        const uint lo1 = 0xCD9E8D57u * c.s2, hi1 = mul_hi(0xCD9E8D57u, c.s2);
+        c = (uint4)(hi1 ^ c.s1 ^ k.s0, lo1, hi0 ^ c.s3 ^ k.s1, lo0);
+        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+// didcl_philox_uniform: 53 bits of words 0 and 1, times 2^-53.
+static double philox_uniform(const uint4 ctr, const uint2 key) {
+    const uint4 r = philox4x32_10(ctr, key);
+    const ulong bits = ((ulong)r.s0 << 21) + (ulong)(r.s1 >> 11);
+    return (double)bits / 9007199254740992.0;
+}
+
+// Rank order of the nucleus: (a, ia) before (b, ib).
+static inline int before(double a, int ia, double b, int ib) {
+    return a > b || (a == b && ia < ib);
+}
+
+// Work-group reductions (power-of-two size, every item calls; all get the result).
+static double wg_sum_d(double v, __local double *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n / 2; s > 0; s /= 2) {
+        if (lid < s)
+            red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const double r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+static int wg_sum_i(int v, __local int *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n / 2; s > 0; s /= 2) {
+        if (lid < s)
+            red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const int r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+// Best (v, id) by `before`; an item with nothing passes (-1, INT_MAX).
+static void wg_best(double *v, int *id, __local double *rv, __local int *ri) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    rv[lid] = *v;
+    ri[lid] = *id;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n / 2; s > 0; s /= 2) {
+        if (lid < s && before(rv[lid + s], ri[lid + s], rv[lid], ri[lid])) {
+            rv[lid] = rv[lid + s];
+            ri[lid] = ri[lid + s];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    *v = rv[0];
+    *id = ri[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+// Exclusive prefix sum of one int per item (Hillis-Steele in red); returns the total.
+static int wg_scan_i(int v, int *excl, __local int *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = 1; s < n; s *= 2) {
+        const int add = lid >= s ? red[lid - s] : 0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        red[lid] += add;
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    *excl = red[lid] - v;
+    const int total = red[n - 1];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+// Bucket edges of the key window [lo, hi): e_j = lo + floor((hi - lo) * j / 16).
+static inline ulong edge(ulong lo, ulong hi, int j) {
+    const ulong w = hi - lo;
+    return lo + w / SAMPLE_WAYS * (ulong)j + w % SAMPLE_WAYS * (ulong)j / SAMPLE_WAYS;
+}
+
+// The first dropped element (pb, *ib) of the nucleus of p (V,) under top_p < 1, given
+// the top element (p1, i1) with p1 <= top_p. *ib = INT_MAX when nothing is dropped.
+static double nucleus_boundary(__global const double *p, const int V, const double top_p,
+                               const double p1, const int i1, int *ib, __local double *rd,
+                               __local int *ri, __local double *cp, __local int *cid,
+                               __local double *sp, __local int *sid, __local ulong *win,
+                               __local double *bnd_p, __local int *bnd_i) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    // invariant: G(lo) > top_p >= G(hi) = base, G(K) = sum of p with key >= K
+    ulong lo = 1, hi = as_ulong(p1) + 1;
+    double base = 0.0;
+    int count = V;
+    while (hi - lo > 1 && count > SAMPLE_CAP) {
+        double s[SAMPLE_WAYS];
+        int c[SAMPLE_WAYS];
+        ulong e[SAMPLE_WAYS];
+        for (int j = 0; j < SAMPLE_WAYS; j++) {
+            s[j] = 0.0;
+            c[j] = 0;
+            e[j] = edge(lo, hi, j);
+        }
+        for (int i = lid; i < V; i += n) {
+            const ulong k = as_ulong(p[i]);
+            if (k < lo || k >= hi)
+                continue;
+            int j = SAMPLE_WAYS - 1;
+            while (e[j] > k)
+                j--;
+            s[j] += p[i];
+            c[j]++;
+        }
+        // buckets from the top: keep the highest one whose G exceeds top_p (rounding
+        // may leave none: then the lowest, as the invariant says)
+        int pick = -1, cnt = 0;
+        double g = base, above = base;
+        for (int j = SAMPLE_WAYS - 1; j >= 0; j--) {
+            const double sj = wg_sum_d(s[j], rd);
+            const int cj = wg_sum_i(c[j], ri);
+            if (pick < 0 && (g + sj > top_p || j == 0)) {
+                pick = j;
+                cnt = cj;
+                above = g;
+            }
+            g += sj;
+        }
+        const ulong nlo = e[pick], nhi = pick + 1 < SAMPLE_WAYS ? e[pick + 1] : hi;
+        count = cnt;
+        lo = nlo;
+        hi = nhi;
+        base = above;
+    }
+    if (count <= SAMPLE_CAP) {
+        // gather the window (each item's members after those of lower items)
+        int mine = 0, off;
+        for (int i = lid; i < V; i += n) {
+            const ulong k = as_ulong(p[i]);
+            mine += k >= lo && k < hi;
+        }
+        const int total = wg_scan_i(mine, &off, ri);
+        for (int i = lid; i < V; i += n) {
+            const ulong k = as_ulong(p[i]);
+            if (k >= lo && k < hi) {
+                cp[off] = p[i];
+                cid[off++] = i;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // rank by counting, then place in rank order
+        for (int a = lid; a < total; a += n) {
+            int rank = 0;
+            for (int b = 0; b < total; b++)
+                rank += before(cp[b], cid[b], cp[a], cid[a]);
+            sp[rank] = cp[a];
+            sid[rank] = cid[a];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid == 0) {
+            double cum = base;
+            *bnd_p = 0.0;
+            *bnd_i = INT_MAX; // nothing crossed (rounding): the whole window stays
+            for (int j = 0; j < total; j++) {
+                cum += sp[j];
+                if (cum > top_p) {
+                    *bnd_p = sp[j];
+                    *bnd_i = sid[j];
+                    break;
+                }
+            }
+            if (*bnd_i == INT_MAX && total > 0) { // keep down to the window's last
+                *bnd_p = sp[total - 1];
+                *bnd_i = sid[total - 1] + 1;
+            }
+        }
+    } else {
+        // one key, more than SAMPLE_CAP members: walk the running sum by count, then
+        // find that member in id order (contiguous chunks per item, scanned)
+        const double v = as_double(lo);
+        if (lid == 0) {
+            double cum = base;
+            int j = 0;
+            while (j < count) {
+                cum += v;
+                if (cum > top_p)
+                    break;
+                j++;
+            }
+            *win = (ulong)j;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int j = (int)*win;
+        const int chunk = (V + n - 1) / n, i0 = lid * chunk;
+        const int i1e = min(V, i0 + chunk);
+        int mine = 0, off;
+        for (int i = i0; i < i1e; i++)
+            mine += as_ulong(p[i]) == lo;
+        if (lid == 0) {
+            *bnd_p = v;
+            *bnd_i = INT_MAX; // j == count: the whole group stays
+        }
+        wg_scan_i(mine, &off, ri);
+        if (j < count && j >= off && j < off + mine) {
+            for (int i = i0; i < i1e; i++)
+                if (as_ulong(p[i]) == lo && off++ == j) {
+                    *bnd_i = i;
+                    break;
+                }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    double pb = *bnd_p;
+    *ib = *bnd_i;
+    if (pb == p1 && *ib == i1) // rank 0 always stays
+        *ib = i1 + 1;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return pb;
+}
+
+// One draw per request. req[r] = (row of logits, counter words 0, 1, 2 of the row's
+// Philox draws; word 3 is the token id). out[r] = (token, confidence, entropy, margin);
+// token -1: a NaN logit, -2: no finite logit outside excl.
+__kernel void sample_rows(const int R,                // requests
+                          const int V,                // vocabulary
+                          const int excl,             // excluded id (the mask), or -1
+                          const double inv_t,         // 1 / temperature (1 when greedy)
+                          const int greedy,           // temperature 0: argmax, no race
+                          const double top_p,         // (0, 1]
+                          const uint seed_lo, const uint seed_hi,
+                          __global const float *logits, // (rows, V)
+                          __global const int *req,      // (R, 4)
+                          __global double *prob,        // (R, V) scratch
+                          __global double *out,         // (R, 4)
+                          __local double *rd,           // (local size,)
+                          __local int *ri,              // (local size,)
+                          __local double *cp,           // (SAMPLE_CAP,) window values
+                          __local int *cid,             // (SAMPLE_CAP,) window ids
+                          __local double *sp,           // (SAMPLE_CAP,) ranked values
+                          __local int *sid) {           // (SAMPLE_CAP,) ranked ids
+    __local ulong win;
+    __local double bnd_p;
+    __local int bnd_i;
+    const int r = get_group_id(0);
+    if (r >= R)
+        return;
+    const int lid = get_local_id(0), n = get_local_size(0);
+    __global const float *x = logits + (size_t)req[4 * r] * V;
+    __global double *p = prob + (size_t)r * V;
+    __global double *o = out + 4 * r;
+
+    // max outside excl; any NaN fails the row (as the host does)
+    double m = -INFINITY;
+    int nan = 0;
+    for (int i = lid; i < V; i += n) {
+        const float xi = x[i];
+        nan |= isnan(xi);
+        if (i != excl && xi > m)
+            m = xi;
+    }
+    int dummy = INT_MAX;
+    wg_best(&m, &dummy, rd, ri); // the max (ids all equal)
+    nan = wg_sum_i(nan, ri);
+    if (nan || isinf(m)) {
+        if (lid == 0) {
+            o[0] = nan ? -1.0 : -2.0;
+            o[1] = o[2] = o[3] = 0.0;
+        }
+        return;
+    }
+    // softmax in float64
+    double z = 0.0;
+    for (int i = lid; i < V; i += n) {
+        const double e = i == excl ? 0.0 : exp(((double)x[i] - m) * inv_t);
+        p[i] = e;
+        z += e;
+    }
+    z = wg_sum_d(z, rd);
+    double p1 = -1.0;
+    int i1 = INT_MAX;
+    for (int i = lid; i < V; i += n) {
+        const double q = p[i] / z;
+        p[i] = q;
+        if (before(q, i, p1, i1)) {
+            p1 = q;
+            i1 = i;
+        }
+    }
+    wg_best(&p1, &i1, rd, ri);
+    barrier(CLK_GLOBAL_MEM_FENCE); // p is read across items below
+    // nucleus: kept(i) <=> p_i > pb || (p_i == pb && i < ib)
+    double pb = 0.0;
+    int ib = 0; // top_p >= 1: every p > 0
+    if (top_p < 1.0) {
+        if (p1 > top_p) {
+            pb = p1;
+            ib = i1 + 1;
+        } else {
+            pb = nucleus_boundary(p, V, top_p, p1, i1, &ib, rd, ri, cp, cid, sp, sid, &win,
+                                  &bnd_p, &bnd_i);
+        }
+    }
+    // kept mass and the second rank
+    double mass = 0.0, p2 = -1.0;
+    int i2 = INT_MAX;
+    for (int i = lid; i < V; i += n) {
+        const double q = p[i];
+        if (q > 0.0 && before(q, i, pb, ib)) {
+            mass += q;
+            if (i != i1 && before(q, i, p2, i2)) {
+                p2 = q;
+                i2 = i;
+            }
+        }
+    }
+    mass = wg_sum_d(mass, rd);
+    wg_best(&p2, &i2, rd, ri);
+    // entropy of q = p / mass, and the race over the kept ids
+    const uint4 ctr = (uint4)((uint)req[4 * r + 1], (uint)req[4 * r + 2], (uint)req[4 * r + 3], 0u);
+    const uint2 key = (uint2)(seed_lo, seed_hi);
+    double ent = 0.0, best = -1.0;
+    int bi = INT_MAX;
+    for (int i = lid; i < V; i += n) {
+        const double pi = p[i];
+        if (!(pi > 0.0 && before(pi, i, pb, ib)))
+            continue;
+        const double q = pi / mass;
+        if (q > 0.0)
+            ent -= q * log(q);
+        if (!greedy) {
+            uint4 c = ctr;
+            c.s3 = (uint)i;
+            const double u = philox_uniform(c, key);
+            const double rr = q / (-log(u + 1e-10) + 1e-10);
+            if (before(rr, i, best, bi)) {
+                best = rr;
+                bi = i;
+            }
+        }
+    }
+    ent = wg_sum_d(ent, rd);
+    if (!greedy)
+        wg_best(&best, &bi, rd, ri);
+    if (lid == 0) {
+        const int tok = greedy ? i1 : bi;
+        o[0] = (double)tok;
+        o[1] = p[tok] / mass;
+        o[2] = ent;
+        o[3] = p1 / mass - (i2 != INT_MAX ? p2 / mass : 0.0);
+    }
+}
