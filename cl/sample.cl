@@ -23,7 +23,7 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 
 #ifndef SAMPLE_CAP
-#define SAMPLE_CAP 512 // window size ranked in local memory
+#define SAMPLE_CAP 256 // window size ranked in local memory
 #endif
 #define SAMPLE_WAYS 16  // buckets per search pass
 
@@ -50,17 +50,21 @@ static inline int before(double a, int ia, double b, int ib) {
     return a > b || (a == b && ia < ib);
 }
 
-// Work-group reductions (power-of-two size, every item calls; all get the result).
+// Work-group reductions: every item stores its value, item 0 combines them in item
+// order (a fixed order on every device, and few barriers for CPU compilers to split at),
+// every item gets the result.
 static double wg_sum_d(double v, __local double *red) {
     const int lid = get_local_id(0), n = get_local_size(0);
     red[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = n / 2; s > 0; s /= 2) {
-        if (lid < s)
-            red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0) {
+        double s = red[0];
+        for (int i = 1; i < n; i++)
+            s += red[i];
+        red[n] = s;
     }
-    const double r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const double r = red[n];
     barrier(CLK_LOCAL_MEM_FENCE);
     return r;
 }
@@ -69,12 +73,14 @@ static int wg_sum_i(int v, __local int *red) {
     const int lid = get_local_id(0), n = get_local_size(0);
     red[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = n / 2; s > 0; s /= 2) {
-        if (lid < s)
-            red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0) {
+        int s = 0;
+        for (int i = 0; i < n; i++)
+            s += red[i];
+        red[n] = s;
     }
-    const int r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int r = red[n];
     barrier(CLK_LOCAL_MEM_FENCE);
     return r;
 }
@@ -85,31 +91,36 @@ static void wg_best(double *v, int *id, __local double *rv, __local int *ri) {
     rv[lid] = *v;
     ri[lid] = *id;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = n / 2; s > 0; s /= 2) {
-        if (lid < s && before(rv[lid + s], ri[lid + s], rv[lid], ri[lid])) {
-            rv[lid] = rv[lid + s];
-            ri[lid] = ri[lid + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0) {
+        for (int i = 1; i < n; i++)
+            if (before(rv[i], ri[i], rv[0], ri[0])) {
+                rv[0] = rv[i];
+                ri[0] = ri[i];
+            }
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
     *v = rv[0];
     *id = ri[0];
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 
-// Exclusive prefix sum of one int per item (Hillis-Steele in red); returns the total.
+// Exclusive prefix sum of one int per item, in item order; returns the total.
 static int wg_scan_i(int v, int *excl, __local int *red) {
     const int lid = get_local_id(0), n = get_local_size(0);
     red[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = 1; s < n; s *= 2) {
-        const int add = lid >= s ? red[lid - s] : 0;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        red[lid] += add;
-        barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0) {
+        int s = 0;
+        for (int i = 0; i < n; i++) {
+            const int c = red[i];
+            red[i] = s;
+            s += c;
+        }
+        red[n] = s;
     }
-    *excl = red[lid] - v;
-    const int total = red[n - 1];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    *excl = red[lid];
+    const int total = red[n];
     barrier(CLK_LOCAL_MEM_FENCE);
     return total;
 }
@@ -124,7 +135,8 @@ static inline ulong edge(ulong lo, ulong hi, int j) {
 // the top element (p1, i1) with p1 <= top_p. *ib = INT_MAX when nothing is dropped.
 static double nucleus_boundary(__global const double *p, const int V, const double top_p,
                                const double p1, const int i1, int *ib, __local double *rd,
-                               __local int *ri, __local double *cp, __local int *cid,
+                               __local int *ri, __local double *bs, __local int *bc,
+                               __local double *cp, __local int *cid,
                                __local double *sp, __local int *sid, __local ulong *win,
                                __local double *bnd_p, __local int *bnd_i) {
     const int lid = get_local_id(0), n = get_local_size(0);
@@ -151,20 +163,37 @@ static double nucleus_boundary(__global const double *p, const int V, const doub
             s[j] += p[i];
             c[j]++;
         }
-        // buckets from the top: keep the highest one whose G exceeds top_p (rounding
-        // may leave none: then the lowest, as the invariant says)
+        // bucket sums in item order: items j < SAMPLE_WAYS each add up bucket j
+        for (int j = 0; j < SAMPLE_WAYS; j++) {
+            bs[j * n + lid] = s[j];
+            bc[j * n + lid] = c[j];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < SAMPLE_WAYS) {
+            double t = 0.0;
+            int k = 0;
+            for (int i = 0; i < n; i++) {
+                t += bs[lid * n + i];
+                k += bc[lid * n + i];
+            }
+            bs[lid * n] = t;
+            bc[lid * n] = k;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // from the top: keep the highest bucket whose G exceeds top_p (rounding may leave
+        // none: then the lowest, as the invariant says)
         int pick = -1, cnt = 0;
         double g = base, above = base;
         for (int j = SAMPLE_WAYS - 1; j >= 0; j--) {
-            const double sj = wg_sum_d(s[j], rd);
-            const int cj = wg_sum_i(c[j], ri);
+            const double sj = bs[j * n];
             if (pick < 0 && (g + sj > top_p || j == 0)) {
                 pick = j;
-                cnt = cj;
+                cnt = bc[j * n];
                 above = g;
             }
             g += sj;
         }
+        barrier(CLK_LOCAL_MEM_FENCE);
         const ulong nlo = e[pick], nhi = pick + 1 < SAMPLE_WAYS ? e[pick + 1] : hi;
         count = cnt;
         lo = nlo;
@@ -272,8 +301,10 @@ __kernel void sample_rows(const int R,                // requests
                           __global const int *req,      // (R, 4)
                           __global double *prob,        // (R, V) scratch
                           __global double *out,         // (R, 4)
-                          __local double *rd,           // (local size,)
-                          __local int *ri,              // (local size,)
+                          __local double *rd,           // (local size + 1,)
+                          __local int *ri,              // (local size + 1,)
+                          __local double *bs,           // (SAMPLE_WAYS * local size,)
+                          __local int *bc,              // (SAMPLE_WAYS * local size,)
                           __local double *cp,           // (SAMPLE_CAP,) window values
                           __local int *cid,             // (SAMPLE_CAP,) window ids
                           __local double *sp,           // (SAMPLE_CAP,) ranked values
@@ -336,8 +367,8 @@ __kernel void sample_rows(const int R,                // requests
             pb = p1;
             ib = i1 + 1;
         } else {
-            pb = nucleus_boundary(p, V, top_p, p1, i1, &ib, rd, ri, cp, cid, sp, sid, &win,
-                                  &bnd_p, &bnd_i);
+            pb = nucleus_boundary(p, V, top_p, p1, i1, &ib, rd, ri, bs, bc, cp, cid, sp, sid,
+                                  &win, &bnd_p, &bnd_i);
         }
     }
     // kept mass and the second rank

@@ -13,8 +13,9 @@
 
 /* Work-group size asked for: the same on every device that allows it, so that the
  * float64 sums are taken in the same order everywhere. */
-#define DEVSAMPLE_WG 256
-#define DEVSAMPLE_CAP 512 /* SAMPLE_CAP of cl/sample.cl */
+#define DEVSAMPLE_WG 128
+#define DEVSAMPLE_CAP 256 /* SAMPLE_CAP of cl/sample.cl */
+#define DEVSAMPLE_WAYS 16 /* SAMPLE_WAYS of cl/sample.cl */
 
 static didcl_status make_buffer(didcl_devsample *s, size_t bytes, cl_mem *out) {
     cl_int err;
@@ -48,7 +49,8 @@ static didcl_status pick_size(didcl_devsample *s) {
         lim = dims[0];
     for (s->wg = 1; s->wg * 2 <= lim; s->wg *= 2)
         ;
-    const size_t local = s->wg * (sizeof(double) + sizeof(int32_t)) +
+    const size_t local = (s->wg + 1) * (sizeof(double) + sizeof(int32_t)) +
+                         DEVSAMPLE_WAYS * s->wg * (sizeof(double) + sizeof(int32_t)) +
                          2 * DEVSAMPLE_CAP * (sizeof(double) + sizeof(int32_t));
     if (local + used > s->rt->info.local_mem)
         return didcl_fail(DIDCL_ERR_UNSUPPORTED, "device sampling: needs %zu bytes of local "
@@ -138,7 +140,9 @@ didcl_status didcl_devsample_draw(didcl_devsample *s, cl_mem logits, int32_t n,
         {sizeof seed_lo, &seed_lo}, {sizeof seed_hi, &seed_hi},
         {sizeof(cl_mem), &logits}, {sizeof(cl_mem), &s->req},
         {sizeof(cl_mem), &s->prob}, {sizeof(cl_mem), &s->out},
-        {wg * sizeof(double), NULL}, {wg * sizeof(int32_t), NULL},
+        {(wg + 1) * sizeof(double), NULL}, {(wg + 1) * sizeof(int32_t), NULL},
+        {DEVSAMPLE_WAYS * wg * sizeof(double), NULL},
+        {DEVSAMPLE_WAYS * wg * sizeof(int32_t), NULL},
         {DEVSAMPLE_CAP * sizeof(double), NULL}, {DEVSAMPLE_CAP * sizeof(int32_t), NULL},
         {DEVSAMPLE_CAP * sizeof(double), NULL}, {DEVSAMPLE_CAP * sizeof(int32_t), NULL},
     };

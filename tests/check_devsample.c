@@ -177,14 +177,20 @@ END_TEST
 
 static Suite *devsample_suite(void) {
     Suite *s = suite_create("devsample");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 4 * DIDCL_CL_TIMEOUT);
-    tcase_add_test(tc, test_small_vocabulary);
-    tcase_add_test(tc, test_model_vocabulary);
-    tcase_add_test(tc, test_odd_vocabulary_no_mask);
-    tcase_add_test(tc, test_bad_rows_fail);
-    suite_add_tcase(s, tc);
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {{"small", test_small_vocabulary},
+                 {"model", test_model_vocabulary},
+                 {"odd", test_odd_vocabulary_no_mask},
+                 {"limits", test_bad_rows_fail}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 4 * DIDCL_CL_TIMEOUT);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 
