@@ -13,7 +13,8 @@
 // or above it first exceeds top_p. Once the window holds at most SAMPLE_CAP elements
 // they are ranked by counting in local memory and the running sum is continued through
 // them one by one, as the host does; a window of one key (a tie group larger than the
-// cap) is walked by count, its members in id order.
+// cap) is left to the host: the row comes back marked and src/devsample.c draws it from
+// its logits with the host sampler.
 // Pros: O(V) per pass, a handful of passes, no global sort. Cons: needs cl_khr_fp64;
 // sums use a fixed tree order, so they can differ from the host's sequential sums in the
 // last bits (a token can differ only when a running sum is within rounding of top_p or
@@ -193,8 +194,10 @@ static double nucleus_boundary(__global const double *p, const int V, const doub
             }
             g += sj;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        // (no private array stays live across a barrier: PoCL's work-item loops
+        // mishandled that, giving wrong windows now and then)
         const ulong nlo = e[pick], nhi = pick + 1 < SAMPLE_WAYS ? e[pick + 1] : hi;
+        barrier(CLK_LOCAL_MEM_FENCE);
         count = cnt;
         lo = nlo;
         hi = nhi;
@@ -243,44 +246,18 @@ static double nucleus_boundary(__global const double *p, const int V, const doub
             }
         }
     } else {
-        // one key, more than SAMPLE_CAP members: walk the running sum by count, then
-        // find that member in id order (contiguous chunks per item, scanned)
-        const double v = as_double(lo);
+        // one key, more than SAMPLE_CAP members (a tie group across top_p): left to the
+        // host (token -3), which draws such a row from its logits
         if (lid == 0) {
-            double cum = base;
-            int j = 0;
-            while (j < count) {
-                cum += v;
-                if (cum > top_p)
-                    break;
-                j++;
-            }
-            *win = (ulong)j;
+            *bnd_p = 0.0;
+            *bnd_i = -3;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        const int j = (int)*win;
-        const int chunk = (V + n - 1) / n, i0 = lid * chunk;
-        const int i1e = min(V, i0 + chunk);
-        int mine = 0, off;
-        for (int i = i0; i < i1e; i++)
-            mine += as_ulong(p[i]) == lo;
-        if (lid == 0) {
-            *bnd_p = v;
-            *bnd_i = INT_MAX; // j == count: the whole group stays
-        }
-        wg_scan_i(mine, &off, ri);
-        if (j < count && j >= off && j < off + mine) {
-            for (int i = i0; i < i1e; i++)
-                if (as_ulong(p[i]) == lo && off++ == j) {
-                    *bnd_i = i;
-                    break;
-                }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     double pb = *bnd_p;
     *ib = *bnd_i;
+    if (*ib == -3)
+        return -1.0;
     if (pb == p1 && *ib == i1) // rank 0 always stays
         *ib = i1 + 1;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -289,7 +266,8 @@ static double nucleus_boundary(__global const double *p, const int V, const doub
 
 // One draw per request. req[r] = (row of logits, counter words 0, 1, 2 of the row's
 // Philox draws; word 3 is the token id). out[r] = (token, confidence, entropy, margin);
-// token -1: a NaN logit, -2: no finite logit outside excl.
+// token -1: a NaN logit, -2: no finite logit outside excl, -3: a tie group of more than
+// SAMPLE_CAP members straddles top_p (the host draws the row).
 __kernel void sample_rows(const int R,                // requests
                           const int V,                // vocabulary
                           const int excl,             // excluded id (the mask), or -1
@@ -369,6 +347,11 @@ __kernel void sample_rows(const int R,                // requests
         } else {
             pb = nucleus_boundary(p, V, top_p, p1, i1, &ib, rd, ri, bs, bc, cp, cid, sp, sid,
                                   &win, &bnd_p, &bnd_i);
+            if (pb < 0.0) { // the host draws this row
+                if (lid == 0)
+                    o[0] = -3.0;
+                return;
+            }
         }
     }
     // kept mass and the second rank

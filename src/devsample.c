@@ -84,9 +84,12 @@ didcl_status didcl_devsample_init(didcl_devsample *s, didcl_runtime_t rt, int32_
     if (st == DIDCL_OK) {
         s->req_host = malloc(R * 4 * sizeof *s->req_host);
         s->out_host = malloc(R * 4 * sizeof *s->out_host);
-        if (!s->req_host || !s->out_host)
+        s->row_host = malloc((size_t)vocab * sizeof *s->row_host);
+        if (!s->req_host || !s->out_host || !s->row_host)
             st = didcl_fail(DIDCL_ERR_NO_MEMORY, "device sampling: out of memory");
     }
+    if (st == DIDCL_OK)
+        st = didcl_sampling_init(&s->host, vocab);
     if (st != DIDCL_OK)
         didcl_devsample_free(s);
     return st;
@@ -101,6 +104,8 @@ void didcl_devsample_free(didcl_devsample *s) {
             clReleaseMemObject(*all[i]);
     free(s->req_host);
     free(s->out_host);
+    free(s->row_host);
+    didcl_sampling_free(&s->host);
     memset(s, 0, sizeof *s);
 }
 
@@ -160,9 +165,19 @@ didcl_status didcl_devsample_draw(didcl_devsample *s, cl_mem logits, int32_t n,
         if (o[0] == -1.0)
             return didcl_fail(DIDCL_ERR_INVALID_ARG, "sampling: a logit of row %d is NaN",
                               (int)rows[i]);
-        if (o[0] < 0.0)
+        if (o[0] == -2.0)
             return didcl_fail(DIDCL_ERR_INVALID_ARG, "sampling: no finite logit outside the "
                               "mask token in row %d", (int)rows[i]);
+        if (o[0] == -3.0) { /* a big tie group at the nucleus boundary: the host draws it */
+            DIDCL_CL_TRY(clEnqueueReadBuffer(queue, logits, CL_TRUE,
+                                             (size_t)rows[i] * (size_t)V * sizeof(float),
+                                             (size_t)V * sizeof(float), s->row_host, 0, NULL,
+                                             NULL),
+                         "device sampling: reading a row for the host");
+            DIDCL_TRY(didcl_sampling_draw(&s->host, s->row_host, mask_id, temperature, top_p,
+                                          &at[i], &out[i]));
+            continue;
+        }
         out[i] = (didcl_draw){(int32_t)o[0], o[1], o[2], o[3]};
     }
     return DIDCL_OK;

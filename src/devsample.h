@@ -11,6 +11,9 @@
  * relative. Needs cl_khr_fp64: without it init fails with DIDCL_ERR_UNSUPPORTED and the
  * caller keeps the host sampler (there is no float fallback).
  *
+ * A row where a tie group of more than 256 equal probabilities straddles top_p is left
+ * to the host: its logits are read back and didcl_sampling_draw draws it (exact).
+ *
  * Everything a step needs is resolved and allocated at init (the kernel, its
  * work-group size, the request/probability/result buffers for max_rows rows), so a draw
  * only sets arguments, writes the requests, launches and reads the results.
@@ -36,6 +39,8 @@ typedef struct didcl_devsample {
     cl_mem out;        /* (max_rows, 4) double: token, confidence, entropy, margin */
     int32_t *req_host; /* (max_rows, 4) */
     double *out_host;  /* (max_rows, 4) */
+    float *row_host;   /* (V,) a row the kernel leaves to the host */
+    didcl_sampling host; /* the host sampler for such rows */
 } didcl_devsample;
 
 /* Prepare draws over rows of V logits, at most max_rows per call. Fails with
