@@ -2,6 +2,7 @@
 // norm.cl — LayerNorm over the last axis, one work-group per row.
 //   layernorm_modulate: BD3-LM's weight-only LayerNorm fused with adaLN modulation,
 //                       out = (LN(x) * w) * (1 + scale) + shift
+//   residual_layernorm_modulate: the DiT's gated residual x += gate * y, then the above
 //   layernorm_bias:     GPT-2's LayerNorm, out = LN(x) * w + b
 // LN(x) = (x - mean) / sqrt(var + eps), var the biased variance. Mean and variance are
 // reduced in two passes with group_sum (common.cl); the second pass sums (x - mean)^2,
@@ -29,14 +30,32 @@ static void row_stats(__global const float *x, const int C, const float eps, __l
     *rstd = 1.0f / sqrt(var + eps);
 }
 
+// out[t] = (LN(xr) * w) * (1 + scale) + shift for the whole work-group: the weight-only
+// LayerNorm + adaLN modulate both kernels below end with (shift/scale as they describe).
+static void norm_modulate_row(__global const float *xr, const int C, const float eps,
+                              __global const float *w, __global const float *mod,
+                              const int shift_off, const int scale_off, const int mod_stride,
+                              const int t, __global float *out, __local float *red) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    float mean, rstd;
+    row_stats(xr, C, eps, red, &mean, &rstd);
+    __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
+    __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
+    for (int c = lid; c < C; c += n)
+        out[(size_t)t * C + c] = ((xr[c] - mean) * rstd * w[c]) * (1.0f + sc[c]) + sh[c];
+}
+
 // Weight-only LayerNorm + adaLN modulate. shift and scale live in one buffer mod at
 // element offsets shift_off and scale_off. mod_stride is 0 when they are per-channel
 // vectors (C,) (time conditioning off), or the row stride of per-row values (row t reads
-// mod[off + t * mod_stride + c]). One work-group per row t.
+// mod[off + t * mod_stride + c]). sel, when not NULL, gathers: output row t normalizes
+// input row sel[t] (the wanted rows of a global pass, one launch however scattered).
+// One work-group per output row t.
 __kernel void layernorm_modulate(const int T,                 // rows
                                  const int C,                 // channels
                                  const float eps,             // LayerNorm epsilon
-                                 __global const float *x,     // (T, C) input
+                                 __global const float *x,     // (T, C) input, or rows sel[t]
+                                 __global const int *sel,     // (T,) input rows, or NULL
                                  __global const float *w,     // (C,) LayerNorm weight
                                  __global const float *mod,   // shift/scale source
                                  const int shift_off,         // shift[c] = mod[shift_off + ...]
@@ -47,14 +66,39 @@ __kernel void layernorm_modulate(const int T,                 // rows
     const int t = get_group_id(0);
     if (t >= T)
         return;
+    __global const float *xr = x + (size_t)(sel ? sel[t] : t) * C;
+    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
+}
+
+// The gated residual of the DiT block fused with the next LayerNorm + modulate:
+//     x[t] += gate * y[t];  out[t] = (LN(x[t]) * w) * (1 + scale) + shift
+// gate, shift and scale at element offsets of mod (mod_stride as above). The updated row
+// is written back to x and read again by row_stats after a global-memory barrier (the
+// row belongs to this work-group alone). One work-group per row t.
+__kernel void residual_layernorm_modulate(const int T,               // rows
+                                          const int C,               // channels
+                                          const float eps,           // LayerNorm epsilon
+                                          __global float *x,         // (T, C) residual, updated
+                                          __global const float *y,   // (T, C) branch output
+                                          __global const float *w,   // (C,) LayerNorm weight
+                                          __global const float *mod, // gate/shift/scale source
+                                          const int gate_off,        // gate[c] = mod[gate_off + ...]
+                                          const int shift_off,
+                                          const int scale_off,
+                                          const int mod_stride,      // 0 or row stride
+                                          __global float *out,       // (T, C) output
+                                          __local float *red) {      // (local size,) scratch
+    const int t = get_group_id(0);
+    if (t >= T)
+        return;
     const int lid = get_local_id(0), n = get_local_size(0);
-    __global const float *xr = x + (size_t)t * C;
-    float mean, rstd;
-    row_stats(xr, C, eps, red, &mean, &rstd);
-    __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
-    __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
+    __global float *xr = x + (size_t)t * C;
+    __global const float *yr = y + (size_t)t * C;
+    __global const float *g = mod + gate_off + (size_t)t * mod_stride;
     for (int c = lid; c < C; c += n)
-        out[(size_t)t * C + c] = ((xr[c] - mean) * rstd * w[c]) * (1.0f + sc[c]) + sh[c];
+        xr[c] += g[c] * yr[c];
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
 }
 
 // LayerNorm with weight and bias (GPT-2). One work-group per row t.

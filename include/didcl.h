@@ -211,6 +211,28 @@ DIDCL_API didcl_status didcl_runtime_profile(didcl_runtime_t rt, didcl_profile *
 DIDCL_API didcl_status didcl_runtime_copy_bandwidth(didcl_runtime_t rt, uint64_t bytes,
                                                     uint32_t reps, double *bytes_per_s);
 
+/* ---- Self-test: every kernel against the plain-C reference on this device ---- */
+
+/* One op of the self-test: the kernel run on random inputs (fixed seed) and compared
+ * element by element with the library's C reference, |got - want| <= atol + rtol |want|. */
+typedef struct didcl_selftest_case {
+    char op[32];          /* the kernel (path), e.g. "attention_wide" */
+    char shape[96];       /* what it ran on, e.g. "Tq=12 Tk=40 heads=4 hd=32 bd3-2L" */
+    double atol, rtol;    /* this op's tolerance (docs/kernels.md) */
+    double max_abs;       /* largest |got - want| */
+    double worst;         /* largest |got - want| / (atol + rtol |want|); <= 1 passes */
+    int passed;           /* ran, and every element within tolerance */
+    didcl_status status;  /* DIDCL_OK, or why the op could not run (see message) */
+    char message[256];    /* "" when it ran */
+} didcl_selftest_case;
+
+/* Run every kernel on rt's device against the C reference. On success *out is a
+ * malloc'd table of *n cases (free() it): DIDCL_OK means the test ran, not that it
+ * passed: check each case's `passed`. Fails only when the table cannot be made
+ * (DIDCL_ERR_NO_MEMORY, a NULL argument). */
+DIDCL_API didcl_status didcl_selftest_run(didcl_runtime_t rt, didcl_selftest_case **out,
+                                          size_t *n);
+
 /* ---- Checkpoints: safetensors weights, config.json, model directories ---- */
 
 /* Element types of stored tensors that didcl reads. */
@@ -535,7 +557,8 @@ DIDCL_API didcl_status didcl_tokenizer_decode(didcl_tokenizer_t tok, const int32
  * Loading and running remask-selection plugins (the ABI plugins implement is
  * include/didcl/remask.h). A plugin is named by a spec "NAME[:key=value,...]" where NAME
  * is either a path to a shared object (it contains '/' or ends in ".so") or a plugin
- * name. A name resolves to the first of:
+ * name. A spec that starts with a name and ':' is always NAME:options, so option values
+ * may hold paths ("learned:weights=/x/w.safetensors"). A name resolves to the first of:
  *   a. the file didcl-remask-NAME.so in the first directory of the search path that has it:
  *      1. plugin_path (from --plugin-path; ':'-separated, may be NULL),
  *      2. the DIDCL_PLUGIN_PATH environment variable (':'-separated),
@@ -639,7 +662,9 @@ typedef struct didcl_remask_info {
 
 /* Everything a name can resolve to, in resolution order: every didcl-remask-*.so on the
  * search path (directories in order, names sorted inside a directory; each is dlopen'ed
- * and its descriptor checked, its create() not called), then the built-in plugins
+ * and its descriptor checked in a child process, so that a plugin that aborts, faults or
+ * hangs while loading fails its own entry only; its create() is not called), then the
+ * built-in plugins
  * (sorted by name), then the registered ones (in registration order). *out is malloc'd;
  * free it with free(). */
 DIDCL_API didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,

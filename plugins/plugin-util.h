@@ -57,15 +57,19 @@ static inline int plugin_check_options(const char *options, const char *const *k
 /* Order of two position indices: nonzero if a comes before b. */
 typedef int (*plugin_before_fn)(const didcl_remask_input *in, uint32_t a, uint32_t b);
 
-static inline void plugin_sift(uint32_t *idx, uint32_t root, uint32_t m,
-                               const didcl_remask_input *in, plugin_before_fn before) {
+/* Heapsort of idx[0..m) with an order that reads ctx (a score array, say): in place, no
+ * allocation, O(m log m); before() must be a strict total order, so break ties by index. */
+typedef int (*plugin_order_fn)(const void *ctx, uint32_t a, uint32_t b);
+
+static inline void plugin_sift(uint32_t *idx, uint32_t root, uint32_t m, const void *ctx,
+                               plugin_order_fn before) {
     for (;;) {
         uint32_t child = 2 * root + 1;
         if (child >= m)
             return;
-        if (child + 1 < m && before(in, idx[child], idx[child + 1]))
+        if (child + 1 < m && before(ctx, idx[child], idx[child + 1]))
             child++;
-        if (!before(in, idx[root], idx[child]))
+        if (!before(ctx, idx[root], idx[child]))
             return;
         uint32_t t = idx[root];
         idx[root] = idx[child];
@@ -74,18 +78,34 @@ static inline void plugin_sift(uint32_t *idx, uint32_t root, uint32_t m,
     }
 }
 
-/* Sort idx[0..m) so that before() holds between neighbours (heapsort: in place, no
- * allocation, O(m log m); before() must be a strict total order, so break ties by index). */
-static inline void plugin_sort(uint32_t *idx, uint32_t m, const didcl_remask_input *in,
-                               plugin_before_fn before) {
+static inline void plugin_heapsort(uint32_t *idx, uint32_t m, const void *ctx,
+                                   plugin_order_fn before) {
     for (uint32_t i = m / 2; i-- > 0;)
-        plugin_sift(idx, i, m, in, before);
+        plugin_sift(idx, i, m, ctx, before);
     for (uint32_t end = m; end-- > 1;) {
         uint32_t t = idx[0];
         idx[0] = idx[end];
         idx[end] = t;
-        plugin_sift(idx, 0, end, in, before);
+        plugin_sift(idx, 0, end, ctx, before);
     }
+}
+
+/* plugin_sort's order, carried through plugin_heapsort's context. */
+typedef struct plugin_input_order {
+    const didcl_remask_input *in;
+    plugin_before_fn before;
+} plugin_input_order;
+
+static inline int plugin_input_before(const void *ctx, uint32_t a, uint32_t b) {
+    const plugin_input_order *o = ctx;
+    return o->before(o->in, a, b);
+}
+
+/* Sort idx[0..m) so that before() holds between neighbours. */
+static inline void plugin_sort(uint32_t *idx, uint32_t m, const didcl_remask_input *in,
+                               plugin_before_fn before) {
+    plugin_input_order o = {in, before};
+    plugin_heapsort(idx, m, &o, plugin_input_before);
 }
 
 /* Write the indices of all unlocked positions into out; returns how many. */

@@ -1,6 +1,7 @@
 # libdidcl and the didcl CLI. One module per file; internal headers beside them.
 libdidcl_internal_la_SOURCES += \
 	src/status.c \
+	src/fault.c \
 	src/paths.c \
 	src/settings.c \
 	src/sha256.c \
@@ -13,6 +14,8 @@ libdidcl_internal_la_SOURCES += \
 	src/modelconfig.c \
 	src/modelfiles.c \
 	src/ops.c \
+	src/ops_ref.c \
+	src/selftest.c \
 	src/numeric.c \
 	src/model.c \
 	src/score.c \
@@ -26,6 +29,7 @@ libdidcl_internal_la_SOURCES += \
 
 noinst_HEADERS += \
 	src/error.h \
+	src/fault.h \
 	src/paths.h \
 	src/settings.h \
 	src/sha256.h \
@@ -35,6 +39,7 @@ noinst_HEADERS += \
 	src/program.h \
 	src/progcache.h \
 	src/ops.h \
+	src/ops_ref.h \
 	src/numeric.h \
 	src/model.h \
 	src/remask.h \
@@ -61,6 +66,7 @@ didcl_SOURCES += \
 	src/cli/score.c \
 	src/cli/tokenize.c \
 	src/cli/plugins.c \
+	src/cli/selftest.c \
 	src/cli/generate.c \
 	src/cli/genopts.c \
 	src/cli/eval.c \

@@ -12,6 +12,7 @@
 
 #include "devsample.h"
 #include "error.h"
+#include "fault.h"
 #include "model.h"
 #include "numeric.h"
 #include "profile.h"
@@ -28,7 +29,9 @@ static didcl_status buf_new(struct didcl_model *m, size_t bytes, const void *ini
                             const char *what) {
     cl_int err;
     cl_mem_flags fl = CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0);
-    cl_mem b = clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
+    cl_mem b = didcl_fault_hit(DIDCL_FAULT_ALLOC)
+                   ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, NULL)
+                   : clCreateBuffer(m->rt->context, fl, bytes ? bytes : 4, (void *)init, &err);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "model: allocating %s (%zu bytes) on %s", what, bytes,
                              m->rt->info.name);
@@ -313,6 +316,9 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * V * sizeof(float), NULL, &m->logits, "logits"));
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
+    DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
+    if (!(m->sel_host = malloc(T * sizeof(int32_t))))
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
 }
@@ -328,6 +334,44 @@ static didcl_status alloc_stage(struct didcl_model *m) {
         bytes = s > bytes ? s : bytes;
     }
     return bytes ? buf_new(m, bytes, NULL, &m->stage, "half-weight staging") : DIDCL_OK;
+}
+
+/* Check up front, with the numbers, that what didcl_model_open is about to allocate fits
+ * the device: the total in its global memory and the largest buffer in one allocation.
+ * Drivers may accept a buffer lazily and fail (or page) only at first use, mid-run. */
+static didcl_status check_fits(const struct didcl_model *m, const char *dir) {
+    const didcl_model_config *c = &m->cfg;
+    const didcl_device_info *d = &m->rt->info;
+    const double R = m->rows, T = m->max_tokens, H = c->hidden, F = c->mlp_dim,
+                 V = c->vocab_size, heads = c->n_heads, f = sizeof(float);
+    const double chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
+    const double weights = (double)didcl_model_config_param_count(c) *
+                           (m->wt == DIDCL_WTYPE_F16 ? 2 : 4);
+    const double kv_layer = c->arch == DIDCL_ARCH_BD3LM ? (double)m->max_batch * T * 2 * H * f : 0;
+    const double kv = kv_layer * c->n_layers;
+    const double acts = R * 4 + R * H * f * 4 + R * 3 * H * f + R * F * f + chunk * H * f +
+                        heads * chunk * R * f + T * V * f + T * 4 * f;
+    const double need = weights + kv + acts;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (need > (double)d->global_mem)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "%s: the model needs %.2f GiB of device memory (weights %.2f, KV cache "
+                          "%.2f for %u sequences of %u tokens, activations %.2f) but %s has "
+                          "%.2f GiB; lower the batch (--batch), the samples drafted together or "
+                          "the length", dir, need / gib, weights / gib, kv / gib, m->max_batch,
+                          m->max_tokens, acts / gib, d->name, (double)d->global_mem / gib);
+    const struct { const char *what; double bytes; } bufs[] = {
+        {"a layer's KV cache", kv_layer}, {"the logits", T * V * f},
+        {"the attention scores", heads * chunk * R * f}, {"the MLP activations", R * F * f},
+        {"the embedding", V * H * (m->wt == DIDCL_WTYPE_F16 ? 2 : f)}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i].bytes > (double)d->max_alloc)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                              "%s: %s needs %.0f bytes in one buffer, but %s allocates at most "
+                              "%llu (CL_DEVICE_MAX_MEM_ALLOC_SIZE); lower the batch or the length",
+                              dir, bufs[i].what, bufs[i].bytes, d->name,
+                              (unsigned long long)d->max_alloc);
+    return DIDCL_OK;
 }
 
 didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
@@ -351,9 +395,13 @@ didcl_status didcl_model_open(didcl_runtime_t rt, didcl_model_files_t files,
     m->max_tokens = opt->max_tokens ? opt->max_tokens : c->context_length;
     m->max_batch = opt->max_batch ? opt->max_batch : 1;
     m->rows = c->arch == DIDCL_ARCH_BD3LM ? 2 * m->max_tokens : m->max_tokens;
+    didcl_status rc = check_fits(m, didcl_model_files_dir(files));
+    if (rc != DIDCL_OK) {
+        free(m);
+        return rc;
+    }
     m->layers = calloc(c->n_layers, sizeof *m->layers);
-    didcl_status rc = m->layers ? DIDCL_OK
-                                : didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
+    rc = m->layers ? DIDCL_OK : didcl_fail(DIDCL_ERR_NO_MEMORY, "didcl_model_open: out of memory");
     if (rc == DIDCL_OK)
         rc = c->arch == DIDCL_ARCH_BD3LM ? load_bd3lm(m, files) : load_gpt2(m, files);
     if (rc == DIDCL_OK)
@@ -383,11 +431,11 @@ void didcl_model_free(didcl_model_t m) {
     cl_mem *all[] = {&m->embed, &m->wpe,  &m->final_norm, &m->final_norm_b, &m->head_w,
                      &m->head_b, &m->inv_freq, &m->mod, &m->ids, &m->x, &m->h, &m->att,
                      &m->proj, &m->qkv, &m->mlp, &m->att_chunk, &m->scores, &m->logits,
-                     &m->stats, &m->tgt, &m->lp, &m->stage};
+                     &m->stats, &m->tgt, &m->lp, &m->stage, &m->sel};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
-    free(m->ada_w); free(m->ada_b); free(m->mod_host);
+    free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
     didcl_devsample_free(m->sampler);
     free(m->sampler);
     free(m);
@@ -431,14 +479,21 @@ didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows) {
 
 /* out (Tq, H) = attention of Tq queries over Tk keys: the small-query kernel, or the
  * CLBlast path in chunks of ATTN_CHUNK queries (through att_chunk when chunked). */
+/* Whether Tq queries over Tk keys take the small-query kernel (its scores fit locally). */
+static int attn_small(const struct didcl_model *m, int Tq, int Tk) {
+    const size_t local = ((size_t)Tk + m->cfg.head_dim + 512) * sizeof(float);
+    return Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem;
+}
+
 static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows q,
                            didcl_ops_rows k, didcl_ops_rows v, const didcl_attn_mask *mask) {
     const didcl_model_config *c = &m->cfg;
     const int heads = (int)c->n_heads, hd = (int)c->head_dim, H = (int)c->hidden;
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t local = ((size_t)Tk + hd + 512) * sizeof(float);
-    if (Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem)
+    if (attn_small(m, Tq, Tk))
         return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
+    if (ATTN_FLASH(m->rt, hd, mask->mode))
+        return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
     for (int c0 = 0; c0 < Tq; c0 += ATTN_CHUNK) {
         const int tc = Tq - c0 < ATTN_CHUNK ? Tq - c0 : ATTN_CHUNK;
         didcl_ops_rows qc = q;
@@ -448,26 +503,15 @@ static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows
         cl_mem dst = Tq <= ATTN_CHUNK ? m->att : m->att_chunk;
         DIDCL_TRY(didcl_ops_attention_wide(m->rt, tc, Tk, heads, hd, scale, qc, k, v, &mc,
                                            m->scores, dst));
-        if (dst != m->att)
+        if (dst != m->att) {
             DIDCL_CL_TRY(clEnqueueCopyBuffer(m->rt->queue, dst, m->att, 0,
                                              (size_t)c0 * H * sizeof(float),
                                              (size_t)tc * H * sizeof(float), 0, NULL,
                                              didcl_profile_event(m->rt, "copy_attention_chunk")),
                          "model: copying an attention chunk");
+            m->rt->launches++;
+        }
     }
-    return DIDCL_OK;
-}
-
-/* Copy K and V (post-RoPE) of the n fused qkv rows from row src_row into the cache rows
- * [slot, slot+n) (slot = cache index * max_tokens + start). */
-static didcl_status cache_write(struct didcl_model *m, cl_mem kv, int src_row, int slot, int n) {
-    const size_t H = m->cfg.hidden * sizeof(float);
-    size_t src[3] = {H, (size_t)src_row, 0}, dst[3] = {0, (size_t)slot, 0};
-    size_t region[3] = {2 * H, (size_t)n, 1};
-    DIDCL_CL_TRY(clEnqueueCopyBufferRect(m->rt->queue, m->qkv, kv, src, dst, region, 3 * H, 0,
-                                         2 * H, 0, 0, NULL,
-                                         didcl_profile_event(m->rt, "copy_kv_cache")),
-                 "model: writing the KV cache");
     return DIDCL_OK;
 }
 
@@ -514,6 +558,9 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
         DIDCL_TRY(upload_ids(m, f->x0, (size_t)n, (size_t)n, "x0"));
     DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
 
+    /* final norm's offset in mod; a row selection gathers wanted rows before it */
+    const int fo = (int)c->n_layers * 6 * H;
+    const int gather = f->mode == DIDCL_FORWARD_GLOBAL && f->want;
     didcl_attn_mask mask = {DIDCL_ATTN_NONE, 0, 0, 0};
     if (f->mode == DIDCL_FORWARD_GLOBAL && f->block > 0 && (int)f->block < n)
         mask = (didcl_attn_mask){DIDCL_ATTN_BLOCK_CAUSAL, 0, (int)f->block, 0};
@@ -523,30 +570,35 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct didcl_model_layer *L = &m->layers[l];
         const int mo = (int)l * 6 * H;
-        DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo, mo + H, 0,
-                                               m->h));
+        if (l == 0) /* later layers get h from the previous layer's fused residual */
+            DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm1, m->mod, mo,
+                                                   mo + H, 0, m->h));
         DIDCL_TRY(product(m, pb, pn, W, H, m->h, L->qkv_w, NULL, DIDCL_ACT_NONE, m->qkv));
         if (cached) {
-            for (int b = 0; b < batch; b++) {
-                didcl_ops_rows qb = {m->qkv, b * n * W, W};
-                DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, start, m->inv_freq, qb, 2));
-                DIDCL_TRY(cache_write(m, L->kv, b * n, b * (int)m->max_tokens + start, n));
-            }
+            DIDCL_TRY(didcl_ops_rope_cache(rt, batch, n, heads, hd, start, m->inv_freq, m->qkv,
+                                           L->kv, (int)m->max_tokens));
             if (f->mode == DIDCL_FORWARD_STORE_KV && l + 1 == c->n_layers)
                 return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
-            /* last sequence first: each attends into att rows [0, n), and sequences b > 0
-             * move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
-            for (int b = batch - 1; b >= 0; b--) {
-                const int kb = b * (int)m->max_tokens * 2 * H;
+            const int kvs = (int)m->max_tokens * 2 * H; /* elements between caches */
+            const didcl_ops_rows kc0 = {L->kv, 0, 2 * H}, vc0 = {L->kv, H, 2 * H};
+            if (attn_small(m, n, start + n)) /* every sequence in one launch */
+                DIDCL_TRY(didcl_ops_attention_batch(rt, batch, n, start + n, heads, hd,
+                                                    1.0f / sqrtf((float)hd), qv, kc0, vc0,
+                                                    &mask, n * W, kvs, m->att));
+            /* else last sequence first: each attends into att rows [0, n), and sequences
+             * b > 0 move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
+            for (int b = attn_small(m, n, start + n) ? -1 : batch - 1; b >= 0; b--) {
                 didcl_ops_rows qb = {m->qkv, b * n * W, W};
-                didcl_ops_rows kc = {L->kv, kb, 2 * H}, vc = {L->kv, kb + H, 2 * H};
+                didcl_ops_rows kc = {L->kv, b * kvs, 2 * H}, vc = {L->kv, b * kvs + H, 2 * H};
                 DIDCL_TRY(attend(m, n, start + n, qb, kc, vc, &mask));
-                if (b > 0)
+                if (b > 0) {
                     DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->att, m->att, 0,
                                                      (size_t)b * n * H * sizeof(float),
                                                      (size_t)n * H * sizeof(float), 0, NULL,
                                                      didcl_profile_event(rt, "copy_batch_rows")),
                                  "model: placing a sequence's attention rows");
+                    rt->launches++;
+                }
             }
         } else {
             DIDCL_TRY(didcl_ops_rope_rows(rt, n, heads, hd, 0, m->inv_freq, qv, 2));
@@ -557,43 +609,43 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
             DIDCL_TRY(attend(m, T, T, qv, kv, vv, &mask));
         }
         DIDCL_TRY(product(m, pb, pn, H, H, m->att, L->out_w, NULL, DIDCL_ACT_NONE, m->proj));
-        DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 2 * H, 0));
-        DIDCL_TRY(didcl_ops_layernorm_modulate(rt, T, H, eps, m->x, L->norm2, m->mod, mo + 3 * H,
-                                               mo + 4 * H, 0, m->h));
+        DIDCL_TRY(didcl_ops_residual_layernorm_modulate(rt, T, H, eps, m->x, m->proj, L->norm2,
+                                                        m->mod, mo + 2 * H, mo + 3 * H,
+                                                        mo + 4 * H, 0, m->h));
         DIDCL_TRY(product(m, pb, pn, F, H, m->h, L->fc_w, L->fc_b, DIDCL_ACT_GELU, m->mlp));
         DIDCL_TRY(product(m, pb, pn, H, F, m->mlp, L->proj_w, L->proj_b, DIDCL_ACT_NONE,
                           m->proj));
-        DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
+        /* the MLP residual, fused with the next LayerNorm: the next layer's norm1, or the
+         * final norm over every row (a row selection gathers x first, so it stays apart) */
+        const int last = l + 1 == c->n_layers, no = last ? fo : mo + 6 * H;
+        if (last && gather)
+            DIDCL_TRY(didcl_ops_gated_residual(rt, T, H, m->x, m->proj, m->mod, mo + 5 * H, 0));
+        else
+            DIDCL_TRY(didcl_ops_residual_layernorm_modulate(
+                rt, T, H, eps, m->x, m->proj, last ? m->final_norm : m->layers[l + 1].norm1,
+                m->mod, mo + 5 * H, no, no + H, 0, m->h));
     }
-    /* output layer on the n rows that give logits (the x_t half when scoring), or on
-     * the wanted rows only, gathered into proj (free by now) one contiguous run a copy */
-    const int fo = (int)c->n_layers * 6 * H;
-    cl_mem src = m->x;
+    /* output layer on the n rows that give logits (the x_t half when scoring; h already
+     * holds their final norm), or on the wanted rows only: their indices go up and the
+     * final norm gathers them (one launch however scattered the rows are) */
     int n_out = batch * n;
-    if (f->mode == DIDCL_FORWARD_GLOBAL && f->want) {
-        const size_t row = (size_t)H * sizeof(float);
+    if (gather) {
+        int32_t *idx = m->sel_host;
         n_out = 0;
-        for (int i = 0; i < n;) {
-            if (!f->want[i]) {
-                i++;
-                continue;
-            }
-            int j = i;
-            while (j < n && f->want[j])
-                j++;
-            DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->x, m->proj, (size_t)i * row,
-                                             (size_t)n_out * row, (size_t)(j - i) * row, 0, NULL,
-                                             didcl_profile_event(rt, "copy_wanted_rows")),
-                         "model: gathering the wanted rows");
-            n_out += j - i;
-            i = j;
-        }
-        src = m->proj;
+        for (int i = 0; i < n; i++)
+            if (f->want[i])
+                idx[n_out++] = i;
+        cl_int err = n_out ? clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
+                                                  sizeof *idx * (size_t)n_out, idx, 0, NULL,
+                                                  didcl_profile_event(rt, "write_wanted_rows"))
+                           : CL_SUCCESS;
+        if (err != CL_SUCCESS)
+            return didcl_fail_cl(err, "model: uploading the wanted rows");
         if (n_out == 0)
             return DIDCL_OK;
+        DIDCL_TRY(didcl_ops_layernorm_modulate_rows(rt, n_out, H, eps, m->x, m->sel,
+                                                    m->final_norm, m->mod, fo, fo + H, 0, m->h));
     }
-    DIDCL_TRY(didcl_ops_layernorm_modulate(rt, n_out, H, eps, src, m->final_norm, m->mod, fo,
-                                           fo + H, 0, m->h));
     DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
                       DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;

@@ -33,9 +33,10 @@
  *     caches in one buffer per layer, cache b at rows [b * max_tokens, ...). A batched
  *     BLOCK/STORE_KV step stacks its sequences' rows (sequence b at rows [b*n, (b+1)*n))
  *     through embedding, norms and the four products, so each weight matrix is read
- *     once per step for the whole batch; RoPE, cache writes and attention run per
- *     sequence over its own cache (attention into att rows [0, n), then moved to its
- *     place, last sequence first). All sequences share the cached length (lockstep).
+ *     once per step for the whole batch; RoPE + cache write (one launch) and attention
+ *     run per sequence over its own cache (one launch for the batch when the small-query
+ *     kernel applies; else attention into att rows [0, n), then moved to its place,
+ *     last sequence first). All sequences share the cached length (lockstep).
  *     Each product keeps the path one sequence alone would take, so each sequence's
  *     logits are bitwise those of its own run and batched sampling draws the same
  *     tokens (didcl_ops_linear chooses by n, a sequence's rows): below the device's
@@ -46,8 +47,15 @@
  *     Row buffers are not enlarged: batch * n <= max_tokens. GLOBAL and SCORE are not
  *     batched (the sampler's revision stages run per sample).
  *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block
- *     steps), else the CLBlast path in chunks of at most ATTN_CHUNK queries, so its
- *     scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic in the length.
+ *     steps), else the flash kernel (K/V tiles, online softmax, no scratch) where
+ *     ATTN_FLASH says so, else the CLBlast path in chunks of at most ATTN_CHUNK queries,
+ *     so its scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic.
+ *   - Launches: RoPE and the KV-cache write are one kernel for a whole batch; each gated
+ *     residual is fused with the LayerNorm that follows it (the next layer's norm1, or
+ *     the final norm), so a block step enqueues 8 commands per layer (4 products, RoPE +
+ *     cache, attention, 2 residual + norm), down from 11; rt->launches counts them.
+ *   - Row selection (want): the wanted rows' indices go up and the final norm gathers
+ *     them, so the head product runs on those rows only.
  */
 #ifndef DIDCL_MODEL_H
 #define DIDCL_MODEL_H
@@ -60,6 +68,13 @@
 
 #define ATTN_SMALL_Q 16
 #define ATTN_CHUNK 256
+/* Whether wide attention takes the flash kernel (else the CLBlast path), by measurement
+ * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM beats one query per work-item
+ * when every key is visible, while the masked passes (2L score, causal, block-causal)
+ * skip about half the key tiles and go faster flash; other devices always take flash
+ * (one launch, no scores scratch). head_dim must be a multiple of 4. */
+#define ATTN_FLASH(rt, head_dim, mode)                                                  \
+    ((head_dim) % 4 == 0 && ((rt)->info.kind != DIDCL_DEVICE_CPU || (mode) != DIDCL_ATTN_NONE))
 
 /* One transformer layer's device buffers. NULL where the architecture has none. */
 struct didcl_model_layer {
@@ -107,6 +122,8 @@ struct didcl_model {
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */
     cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
+    cl_mem sel;       /* (max_tokens,) int32 wanted rows of a global pass (want) */
+    int32_t *sel_host; /* (max_tokens,) their host copy, filled per forward */
     struct didcl_devsample *sampler; /* sampling on the device (devsample.h), made by
                                         didcl_model_denoiser; NULL without cl_khr_fp64 */
     uint32_t cached;     /* KV cache holds positions [0, cached) */

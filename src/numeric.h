@@ -1,7 +1,7 @@
 /*
  * numeric.h — the few host-side number conversions the shipped library needs: half
- * rounding for fp16 weights and the RoPE frequency table. They sit apart from the op
- * reference (tests/ops_ref.h) so that the reference stays out of libdidcl.
+ * rounding for fp16 weights and the RoPE frequency table, used by the model and by the
+ * op reference (ops_ref.h) alike.
  */
 #ifndef DIDCL_NUMERIC_H
 #define DIDCL_NUMERIC_H

@@ -8,11 +8,13 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
 
 #include <clblast_c.h>
 
 #include "error.h"
 #include "cl-sources.h"
+#include "fault.h"
 #include "ops.h"
 #include "profile.h"
 #include "program.h"
@@ -24,6 +26,7 @@
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
 #define WG_ATTENTION 128
+#define WG_FLASH 64 /* queries per tile of attention_flash */
 
 /* ------------------------------------------------------------------------------------
  * Launch helpers
@@ -94,8 +97,10 @@ static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *nam
 
 static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
                             const size_t *global, const size_t *local) {
-    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
-                                        didcl_profile_event(rt, name));
+    cl_int err = didcl_fault_hit(DIDCL_FAULT_LAUNCH)
+                     ? CL_OUT_OF_RESOURCES
+                     : clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
+                                              didcl_profile_event(rt, name));
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
     rt->launches++;
@@ -170,15 +175,39 @@ didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids
 didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                           cl_mem w, cl_mem mod, int shift_off, int scale_off,
                                           int mod_stride, cl_mem out) {
+    return didcl_ops_layernorm_modulate_rows(rt, T, C, eps, x, NULL, w, mod, shift_off, scale_off,
+                                             mod_stride, out);
+}
+
+didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C, float eps,
+                                               cl_mem x, cl_mem sel, cl_mem w, cl_mem mod,
+                                               int shift_off, int scale_off, int mod_stride,
+                                               cl_mem out) {
     CHECK_DIMS("layernorm_modulate", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
     CHECK_DIMS("layernorm_modulate", shift_off >= 0 && scale_off >= 0 && mod_stride >= 0,
                "shift_off=%d scale_off=%d mod_stride=%d, expected >= 0", shift_off, scale_off,
                mod_stride);
-    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(mod), KV(shift_off),
+    struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(sel), KV(w), KV(mod), KV(shift_off),
                        KV(scale_off), KV(mod_stride), KV(out)};
     cl_kernel k = NULL;
     DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_modulate", a, NARGS(a), &k));
     return launch_rows(rt, k, "layernorm_modulate", (cl_uint)NARGS(a), T);
+}
+
+didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps,
+                                                   cl_mem x, cl_mem y, cl_mem w, cl_mem mod,
+                                                   int gate_off, int shift_off, int scale_off,
+                                                   int mod_stride, cl_mem out) {
+    CHECK_DIMS("residual_layernorm_modulate", fits_int(T, C) && gate_off >= 0 &&
+                   shift_off >= 0 && scale_off >= 0 && mod_stride >= 0,
+               "shape T=%d C=%d, offsets gate %d shift %d scale %d stride %d: expected positive "
+               "sizes and offsets >= 0", T, C, gate_off, shift_off, scale_off, mod_stride);
+    struct karg a[] = {KV(T),        KV(C),         KV(eps),       KV(x),
+                       KV(y),        KV(w),         KV(mod),       KV(gate_off),
+                       KV(shift_off), KV(scale_off), KV(mod_stride), KV(out)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "norm", NULL, "residual_layernorm_modulate", a, NARGS(a), &k));
+    return launch_rows(rt, k, "residual_layernorm_modulate", (cl_uint)NARGS(a), T);
 }
 
 didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
@@ -216,6 +245,24 @@ didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, 
     return didcl_ops_rope_rows(rt, T, heads, head_dim, pos_start, inv_freq, view, 2);
 }
 
+didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int heads, int head_dim,
+                                  int pos_start, cl_mem inv_freq, cl_mem qkv, cl_mem cache,
+                                  int seq_rows) {
+    CHECK_DIMS("rope_cache", head_dim > 0 && head_dim % 2 == 0, "head_dim %d, expected even and > 0",
+               head_dim);
+    CHECK_DIMS("rope_cache", batch > 0 && n > 0 && pos_start >= 0 && pos_start + n <= seq_rows &&
+                   fits_int((long long)batch * n, 3LL * heads * head_dim) &&
+                   fits_int((long long)batch * seq_rows, 2LL * heads * head_dim),
+               "batch %d of %d rows at position %d, %d cache rows per sequence, heads %d: "
+               "expected rows within the cache", batch, n, pos_start, seq_rows, heads);
+    const int T = batch * n;
+    struct karg a[] = {KV(T),        KV(n),   KV(heads),  KV(head_dim), KV(pos_start),
+                       KV(inv_freq), KV(qkv), KV(cache), KV(seq_rows)};
+    cl_kernel k = NULL;
+    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_cache", a, NARGS(a), &k));
+    return launch_1d(rt, k, "rope_cache", (size_t)T * heads * (head_dim / 2));
+}
+
 /* ------------------------------------------------------------------------------------
  * Attention
  * ------------------------------------------------------------------------------------ */
@@ -251,13 +298,26 @@ static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, i
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
+    return didcl_ops_attention_batch(rt, 1, Tq, Tk, heads, head_dim, scale, q, k, v, mask, 0, 0,
+                                     out);
+}
+
+didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, int q_bstride,
+                                       int kv_bstride, cl_mem out) {
     DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
-    int mode = (int)mask->mode;
+    CHECK_DIMS("attention", batch > 0 && q_bstride >= 0 && kv_bstride >= 0,
+               "batch %d, strides q %d k/v %d, expected a positive batch and strides >= 0",
+               batch, q_bstride, kv_bstride);
+    int mode = (int)mask->mode, out_bstride = Tq * heads * head_dim;
     struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
                        KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
                        KV(k.buf),    KV(k.off),    KV(k.stride),       KV(v.buf),
                        KV(v.off),    KV(v.stride), KV(out),            KV(mode),
-                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len)};
+                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len),
+                       KV(q_bstride), KV(kv_bstride), KV(out_bstride)};
     cl_kernel kr = NULL;
     DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention", a, NARGS(a), &kr));
     size_t wg;
@@ -268,8 +328,37 @@ didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, 
     for (int i = 0; i < 3; i++)
         DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), scratch[i], NULL),
                      "clSetKernelArg attention (scratch)");
-    size_t global[2] = {(size_t)Tq * wg, (size_t)heads}, local[2] = {wg, 1};
-    return enqueue(rt, kr, "attention", 2, global, local);
+    size_t global[3] = {(size_t)Tq * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
+    return enqueue(rt, kr, "attention", 3, global, local);
+}
+
+didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, cl_mem out) {
+    DIDCL_TRY(check_attention("attention_flash", Tq, Tk, heads, head_dim, q, k, v, &mask));
+    CHECK_DIMS("attention_flash", head_dim % 4 == 0 && head_dim <= 256,
+               "head_dim %d, expected a multiple of 4 up to 256", head_dim);
+    int mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),    KV(scale),
+                       KV(q.buf),    KV(q.off),    KV(q.stride), KV(k.buf),
+                       KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
+                       KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
+                       KV(mask->block), KV(mask->half_len)};
+    char options[32];
+    snprintf(options, sizeof options, "-DATTN_HD=%d", head_dim);
+    cl_kernel kr = NULL;
+    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash", a, NARGS(a), &kr));
+    size_t wg;
+    DIDCL_TRY(pick_wg(rt, kr, WG_FLASH, &wg));
+    /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */
+    const size_t tile = (size_t)(head_dim <= 64 ? 32 : 8) * head_dim * sizeof(float);
+    DIDCL_TRY(check_local(rt, kr, "attention_flash", 2 * tile));
+    for (int i = 0; i < 2; i++)
+        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tile, NULL),
+                     "clSetKernelArg attention_flash (tiles)");
+    size_t global[2] = {((size_t)Tq + wg - 1) / wg * wg, (size_t)heads}, local[2] = {wg, 1};
+    return enqueue(rt, kr, "attention_flash", 2, global, local);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
@@ -287,6 +376,7 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
         hd, scale, q.buf, (size_t)q.off, (size_t)q.stride, hd, k.buf, (size_t)k.off,
         (size_t)k.stride, hd, 0.0f, scratch, 0, (size_t)Tk, plane, (size_t)heads, &rt->queue,
         didcl_profile_event(rt, "attention_wide_qk"));
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched Q.K^T (Tq=%d Tk=%d heads=%d "
@@ -305,6 +395,7 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
                                    v.buf, (size_t)v.off, (size_t)v.stride, hd, 0.0f, out, 0, W,
                                    hd, (size_t)heads, &rt->queue,
                                    didcl_profile_event(rt, "attention_wide_pv"));
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "attention_wide: CLBlastSgemmStridedBatched P.V (Tq=%d Tk=%d heads=%d "
@@ -366,6 +457,7 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
         CLBlastLayoutRowMajor, CLBlastTransposeNo, trans_b ? CLBlastTransposeYes : CLBlastTransposeNo,
         (size_t)M, (size_t)N, (size_t)K, alpha, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc,
         &rt->queue, didcl_profile_event(rt, "sgemm"));
+    rt->launches++;
     if (s != CLBlastSuccess)
         return didcl_fail(DIDCL_ERR_CLBLAST,
                           "CLBlastSgemm M=%d N=%d K=%d lda=%zu ldb=%zu ldc=%zu trans_b=%d: CLBlast "

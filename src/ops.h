@@ -56,6 +56,21 @@ didcl_status didcl_ops_layernorm_modulate(didcl_runtime_t rt, int T, int C, floa
                                           cl_mem w, cl_mem mod, int shift_off, int scale_off,
                                           int mod_stride, cl_mem out);
 
+/* The same on gathered rows: output row t normalizes row sel[t] of x (sel (T,) int32 on
+ * the device; NULL: row t, as above). out MUST NOT be x when sel is set. */
+didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C, float eps,
+                                               cl_mem x, cl_mem sel, cl_mem w, cl_mem mod,
+                                               int shift_off, int scale_off, int mod_stride,
+                                               cl_mem out);
+
+/* The DiT's gated residual fused with the next LayerNorm + modulate: x (T, C) += gate * y,
+ * then out = (LN(x) * w) * (1 + scale) + shift, gate/shift/scale read from mod at their
+ * element offsets (mod_stride as above). x is updated in place; out MUST NOT be x or y. */
+didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps,
+                                                   cl_mem x, cl_mem y, cl_mem w, cl_mem mod,
+                                                   int gate_off, int shift_off, int scale_off,
+                                                   int mod_stride, cl_mem out);
+
 /* out (T, C) = LN(x) * w + b (GPT-2). out may be x. */
 didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                       cl_mem w, cl_mem b, cl_mem out);
@@ -73,6 +88,15 @@ didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, 
  * heads*head_dim). */
 didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_dim,
                                  int pos_start, cl_mem inv_freq, didcl_ops_rows view, int parts);
+
+/* RoPE fused with the KV-cache write of a cached step over batch sequences of n rows:
+ * row t of qkv (batch * n, 3, heads, head_dim) is sequence t / n at position
+ * pos_start + t % n; its Q is rotated in place, its K rotated and its V copied into cache
+ * row (t / n) * seq_rows + pos_start + t % n of cache (rows (2, heads, head_dim)). qkv's
+ * K and V stay unrotated. */
+didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int heads, int head_dim,
+                                  int pos_start, cl_mem inv_freq, cl_mem qkv, cl_mem cache,
+                                  int seq_rows);
 
 /* ---- attention ---- */
 
@@ -101,6 +125,24 @@ typedef struct didcl_attn_mask {
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
+
+/* The same over a batch of sequences in one launch: sequence b reads q, k and v at
+ * element offsets b * q_bstride and b * kv_bstride past their views (e.g. its rows of a
+ * stacked qkv and its own KV cache) and writes out rows [b * Tq, (b + 1) * Tq). */
+didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, int q_bstride,
+                                       int kv_bstride, cl_mem out);
+
+/* The same attention, flash-style (cl/attention.cl attention_flash): K/V tiles in local
+ * memory, online softmax, no scores scratch and no bound on Tk; masked-out key tiles
+ * are skipped. head_dim MUST be a multiple of 4 (at most 256); the program is built
+ * per head_dim. */
+didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                       int head_dim, float scale, didcl_ops_rows q,
+                                       didcl_ops_rows k, didcl_ops_rows v,
+                                       const didcl_attn_mask *mask, cl_mem out);
 
 /* The same attention through CLBlast, for wide problems (Tq in the hundreds): per head
  * S = scale * Q K^T by strided batched SGEMM into scratch, a masking softmax kernel over

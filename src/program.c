@@ -9,6 +9,7 @@
 
 #include "cl-sources.h"
 #include "error.h"
+#include "fault.h"
 #include "progcache.h"
 #include "program.h"
 #include "runtime.h"
@@ -213,7 +214,8 @@ static didcl_status build(didcl_runtime_t rt, const char *label, const char *sou
     prog = clCreateProgramWithSource(rt->context, 1, &source, &len, &err);
     if (!prog)
         return didcl_fail_cl(err, "%s: clCreateProgramWithSource", label);
-    err = clBuildProgram(prog, 1, &rt->device, opts, NULL, NULL);
+    err = didcl_fault_hit(DIDCL_FAULT_BUILD) ? CL_BUILD_PROGRAM_FAILURE
+                                             : clBuildProgram(prog, 1, &rt->device, opts, NULL, NULL);
     rt->stats.compiles++;
     if (err != CL_SUCCESS) {
         char *log = build_log(prog, rt->device);

@@ -14,7 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "error.h"
@@ -224,8 +229,8 @@ static didcl_status probe(const char *path, void **dl, const didcl_remask_plugin
 
 /* Built into libdidcl, sorted by name (the listing order). */
 static const didcl_remask_entry_fn builtins[] = {
-    didcl_remask_builtin_entropy, didcl_remask_builtin_lowconf, didcl_remask_builtin_random,
-    didcl_remask_builtin_span};
+    didcl_remask_builtin_entropy, didcl_remask_builtin_learned, didcl_remask_builtin_lowconf,
+    didcl_remask_builtin_random, didcl_remask_builtin_span};
 #define N_BUILTINS (sizeof builtins / sizeof builtins[0])
 
 /* Registered by the host, in registration order; open counts live handles. */
@@ -412,8 +417,11 @@ didcl_status didcl_remask_open(const char *spec, const char *plugin_path,
     if (!spec || !*spec || !out)
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "remask plugin: empty spec, expected NAME[:key=value,...]");
-    /* NAME ends at the first ':' after the last '/', so paths may contain ':'. */
-    const char *slash = strrchr(spec, '/');
+    /* A spec that starts with a plugin name and a ':' is NAME:OPTIONS, whatever the options
+     * hold (learned:weights=/a/b.safetensors); otherwise a path's NAME ends at the first
+     * ':' after its last '/', so paths may contain ':'. */
+    size_t name_len = strspn(spec, "abcdefghijklmnopqrstuvwxyz0123456789-_");
+    const char *slash = spec[name_len] == ':' ? NULL : strrchr(spec, '/');
     const char *colon = strchr(slash ? slash : spec, ':');
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
     const char *options = colon ? colon + 1 : "";
@@ -603,6 +611,107 @@ static didcl_status scan_dir(const char *dir, char ***names, size_t *n) {
     return st;
 }
 
+/* What a probing child reports through its pipe. */
+typedef struct probe_report {
+    didcl_status status;
+    uint32_t abi_version;
+    char plugin_name[64], version[32], description[256], message[512];
+} probe_report;
+
+#define PROBE_TIMEOUT_MS 10000
+
+/* probe() in a child process, so that a plugin whose constructor or entry aborts,
+ * faults or exits only fails its own line (a plugin is code that runs: docs/security.md).
+ * The child's stdout goes to stderr so that a chatty constructor cannot spoil a listing
+ * printed as JSON; a child that does not answer within PROBE_TIMEOUT_MS is killed. */
+static void probe_isolated(didcl_remask_info *info) {
+    probe_report rep;
+    int fd[2] = {-1, -1}, e = 0;
+    memset(&rep, 0, sizeof rep);
+    fflush(NULL); /* a child that exit()s must not flush our buffers a second time */
+    pid_t pid = -1;
+    if (pipe(fd) != 0)
+        e = errno;
+    else if ((pid = fork()) < 0) {
+        e = errno;
+        close(fd[0]);
+        close(fd[1]);
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        void *dl;
+        const didcl_remask_plugin *desc;
+        rep.status = probe(info->path, &dl, &desc);
+        if (rep.status == DIDCL_OK) {
+            copy_str(rep.plugin_name, sizeof rep.plugin_name, desc->name);
+            copy_str(rep.version, sizeof rep.version, desc->version);
+            copy_str(rep.description, sizeof rep.description, desc->description);
+            rep.abi_version = desc->abi_version;
+        } else {
+            copy_str(rep.message, sizeof rep.message, didcl_last_error());
+        }
+        ssize_t w = write(fd[1], &rep, sizeof rep);
+        _exit(w == (ssize_t)sizeof rep ? 0 : 1); /* no atexit handlers, no stdio flush */
+    }
+    if (pid < 0) {
+        info->status = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: cannot start a process to "
+                                  "probe it: %s", info->path, strerror(e));
+        copy_str(info->message, sizeof info->message, didcl_last_error());
+        return;
+    }
+    close(fd[1]);
+    size_t got = 0;
+    int timed_out = 0;
+    struct pollfd pfd = {.fd = fd[0], .events = POLLIN};
+    while (got < sizeof rep) {
+        int r = poll(&pfd, 1, PROBE_TIMEOUT_MS);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            timed_out = 1;
+        if (r <= 0)
+            break;
+        ssize_t k = read(fd[0], (char *)&rep + got, sizeof rep - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (got == sizeof rep && WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+        rep.plugin_name[sizeof rep.plugin_name - 1] = '\0';
+        rep.version[sizeof rep.version - 1] = '\0';
+        rep.description[sizeof rep.description - 1] = '\0';
+        rep.message[sizeof rep.message - 1] = '\0';
+        info->status = rep.status;
+        info->abi_version = rep.abi_version;
+        copy_str(info->plugin_name, sizeof info->plugin_name, rep.plugin_name);
+        copy_str(info->version, sizeof info->version, rep.version);
+        copy_str(info->description, sizeof info->description, rep.description);
+        copy_str(info->message, sizeof info->message, rep.message);
+        return;
+    }
+    if (timed_out)
+        info->status = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: loading it did not finish "
+                                  "within %d s (killed)", info->path, PROBE_TIMEOUT_MS / 1000);
+    else if (WIFSIGNALED(ws))
+        info->status = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: loading it killed the probing "
+                                  "process with signal %d (%s)", info->path, WTERMSIG(ws),
+                                  strsignal(WTERMSIG(ws)));
+    else
+        info->status = didcl_fail(DIDCL_ERR_PLUGIN, "plugin %s: loading it ended the probing "
+                                  "process (exit status %d) before its descriptor was read",
+                                  info->path, WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+    copy_str(info->message, sizeof info->message, didcl_last_error());
+}
+
 didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out, size_t *n) {
     dirlist d = {0};
     didcl_remask_info *list = NULL;
@@ -636,18 +745,7 @@ didcl_status didcl_remask_list(const char *plugin_path, didcl_remask_info **out,
             for (size_t j = 0; j + 1 < count; j++)
                 if (!strcmp(list[j].name, info->name))
                     info->shadowed = 1;
-            void *dl;
-            const didcl_remask_plugin *desc;
-            info->status = probe(info->path, &dl, &desc);
-            if (info->status == DIDCL_OK) {
-                copy_str(info->plugin_name, sizeof info->plugin_name, desc->name);
-                copy_str(info->version, sizeof info->version, desc->version);
-                copy_str(info->description, sizeof info->description, desc->description);
-                info->abi_version = desc->abi_version;
-                dlclose(dl);
-            } else {
-                copy_str(info->message, sizeof info->message, didcl_last_error());
-            }
+            probe_isolated(info);
         }
         free(names);
     }

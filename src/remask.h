@@ -20,6 +20,7 @@
  * a second time with -DDIDCL_PLUGIN_BUILTIN=didcl_remask_builtin_NAME, which plugin-util.h
  * turns into the name of its entry function, hidden inside the library). */
 const didcl_remask_plugin *didcl_remask_builtin_entropy(void);
+const didcl_remask_plugin *didcl_remask_builtin_learned(void);
 const didcl_remask_plugin *didcl_remask_builtin_lowconf(void);
 const didcl_remask_plugin *didcl_remask_builtin_random(void);
 const didcl_remask_plugin *didcl_remask_builtin_span(void);

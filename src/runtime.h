@@ -25,8 +25,10 @@ struct didcl_runtime {
     didcl_cache_stats stats;
     char cache_dir[1024];                 /* "" when the disk cache is off */
     struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */
-    uint64_t launches;                    /* kernels enqueued by ops.c (CLBlast's not
-                                             counted): benchmarks read it */
+    uint64_t launches;                    /* commands enqueued by ops.c and model.c:
+                                             kernels, CLBlast calls (one each, whatever
+                                             CLBlast runs inside), buffer copies;
+                                             benchmarks read it */
     struct didcl_profile_state *profile;  /* owned; NULL unless profiling is on */
 };
 

@@ -180,8 +180,13 @@ static didcl_status tensor_parse(struct didcl_weights *w, const struct st_file *
         else
             numel *= shape[i];
     }
-    if (overflow)
-        return didcl_fail(DIDCL_ERR_FORMAT, "%s: tensor '%s': shape is too large", path, name);
+    if (overflow) {
+        char sb[160];
+        return didcl_fail(DIDCL_ERR_FORMAT, "%s: tensor '%s': shape %s has more than %llu "
+                          "elements, no file can hold it", path, name,
+                          didcl_shape_str(shape, (uint32_t)ndim, sb, sizeof sb),
+                          (unsigned long long)(UINT64_MAX / 8));
+    }
     uint64_t begin, end;
     if (!json_is_array(jo) || json_array_size(jo) != 2 ||
         !json_u64(json_array_get(jo, 0), &begin) || !json_u64(json_array_get(jo, 1), &end))

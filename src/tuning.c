@@ -24,9 +24,12 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX,
                                         .half_stage_m = 128};
     } else {
-        /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them */
+        /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
+         * the H200 the skinny kernel wins every 110M product at M = 4 and all but the
+         * head at M = 16; CLBlast (half: widened, then CLBlast) wins every one at M = 64
+         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                        .wide_m = 128, .half_wide_m = 128,
+                                        .wide_m = 32, .half_wide_m = 32,
                                         .half_stage_m = INT_MAX};
     }
     /* what the device cannot run (a small work-group limit) shrinks the lanes */

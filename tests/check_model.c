@@ -749,6 +749,24 @@ START_TEST(test_bad_requests) {
     didcl_model_t m = NULL;
     ck_assert_int_eq(didcl_model_open(rt, files, &big, &m), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("max_tokens 17 exceeds the context length 16");
+    /* more sequences than the device can hold: refused up front, with the numbers */
+    const didcl_device_info *dev = didcl_runtime_device(rt);
+    double per_seq = 1.0 * 16 * 2 * 32 * sizeof(float); /* 1 layer, 16 tokens, K and V */
+    didcl_model_options many = {0, 0, (uint32_t)((double)dev->global_mem / per_seq) + 1};
+    if ((double)many.max_batch * per_seq > (double)dev->global_mem && many.max_batch > 1) {
+        ck_assert_int_eq(didcl_model_open(rt, files, &many, &m), DIDCL_ERR_INVALID_ARG);
+        ck_assert_last_error_has("of device memory (weights 0.00, KV cache");
+        ck_assert_last_error_has("lower the batch (--batch)");
+    }
+    /* a buffer larger than one allocation may be */
+    if (dev->max_alloc < dev->global_mem && dev->max_alloc / per_seq < UINT32_MAX) {
+        many.max_batch = (uint32_t)((double)dev->max_alloc / per_seq) + 1;
+        if ((double)many.max_batch * per_seq <= (double)dev->global_mem / 2) {
+            ck_assert_int_eq(didcl_model_open(rt, files, &many, &m), DIDCL_ERR_INVALID_ARG);
+            ck_assert_last_error_has("a layer's KV cache needs");
+            ck_assert_last_error_has("(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+        }
+    }
     didcl_model_files_free(files);
 
     m = open_model("b", 0, 8);

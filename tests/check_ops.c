@@ -192,6 +192,18 @@ START_TEST(test_layernorm_modulate) {
     didcl_ref_layernorm_modulate(want, x, w, mod, 0, C, C, T, C, eps);
     CK_TENSOR("layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
 
+    /* gathered rows: output row r normalizes row sel[r] (4, 0, 2) */
+    const int32_t sel[] = {4, 0, 2};
+    cl_mem d_sel = upload(sel, sizeof sel);
+    OK(didcl_ops_layernorm_modulate_rows(rt, 3, C, eps, d_x, d_sel, d_w, d_mod, 3 * C, 4 * C, 0,
+                                         d_out));
+    download(d_out, got, sizeof(float) * 3 * C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    for (int r = 0; r < 3; r++)
+        CK_TENSOR("layernorm_modulate gathered rows", got + (size_t)r * C,
+                  want + (size_t)sel[r] * C, (size_t)C, 1e-5, 1e-4);
+    clReleaseMemObject(d_sel);
+
     /* in place */
     OK(didcl_ops_layernorm_modulate(rt, T, C, eps, d_x, d_w, d_mod, 3 * C, 4 * C, 0, d_x));
     download(d_x, got, sizeof(float) * T * C);
@@ -201,6 +213,39 @@ START_TEST(test_layernorm_modulate) {
     clReleaseMemObject(d_x); clReleaseMemObject(d_w); clReleaseMemObject(d_mod);
     clReleaseMemObject(d_out);
     free(x); free(w); free(mod); free(want); free(got);
+}
+END_TEST
+
+/* The gated residual fused with LayerNorm + modulate equals the two ops one after the
+ * other: x updated in place, out normalized from the updated rows. */
+START_TEST(test_residual_layernorm_modulate) {
+    rng_seed(22);
+    const int T = 4, C = 387;
+    const float eps = 1e-5f;
+    float *x = rnd_array((size_t)T * C, 3.0f), *y = rnd_array((size_t)T * C, 2.0f);
+    float *w = rnd_array(C, 1.0f), *mod = rnd_array(6 * (size_t)C, 0.5f);
+    float *want = malloc(sizeof(float) * T * C), *got = malloc(sizeof(float) * T * C);
+    cl_mem d_x = upload(x, sizeof(float) * T * C), d_y = upload(y, sizeof(float) * T * C);
+    cl_mem d_w = upload(w, sizeof(float) * C), d_mod = upload(mod, sizeof(float) * 6 * C);
+    cl_mem d_out = dev_alloc(sizeof(float) * T * C);
+    OK(didcl_ops_residual_layernorm_modulate(rt, T, C, eps, d_x, d_y, d_w, d_mod, 2 * C, 3 * C,
+                                             4 * C, 0, d_out));
+    didcl_ref_gated_residual(x, y, mod, 2 * C, 0, T, C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, 3 * C, 4 * C, 0, T, C, eps);
+    download(d_x, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate x", got, x, (size_t)T * C, 1e-6, 1e-5);
+    download(d_out, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate out", got, want, (size_t)T * C, 1e-5, 1e-4);
+    /* per-row gate/shift/scale (stride C: rows read consecutive C-vectors) */
+    OK(didcl_ops_residual_layernorm_modulate(rt, T, C, eps, d_x, d_y, d_w, d_mod, 0, C, 2 * C, C,
+                                             d_out));
+    didcl_ref_gated_residual(x, y, mod, 0, C, T, C);
+    didcl_ref_layernorm_modulate(want, x, w, mod, C, 2 * C, C, T, C, eps);
+    download(d_out, got, sizeof(float) * T * C);
+    CK_TENSOR("residual_layernorm_modulate per-row", got, want, (size_t)T * C, 1e-5, 1e-4);
+    clReleaseMemObject(d_x); clReleaseMemObject(d_y); clReleaseMemObject(d_w);
+    clReleaseMemObject(d_mod); clReleaseMemObject(d_out);
+    free(x); free(y); free(w); free(mod); free(want); free(got);
 }
 END_TEST
 
@@ -276,6 +321,45 @@ START_TEST(test_rope) {
 }
 END_TEST
 
+/* RoPE fused with the cache write: for a batch of 2 sequences of 3 rows at position 5,
+ * Q rotated in place, rotated K and plain V in each sequence's cache rows, every other
+ * cache row and qkv's K/V untouched; the reference is rope_rows plus a copy. */
+START_TEST(test_rope_cache) {
+    rng_seed(32);
+    const int batch = 2, n = 3, heads = 2, hd = 64, start = 5, seq = 9, H = heads * hd;
+    const int T = batch * n;
+    float inv_freq[32];
+    didcl_numeric_rope_inv_freq(inv_freq, hd, 10000.0f);
+    float *qkv = rnd_array((size_t)T * 3 * H, 1.0f), *cache = rnd_array((size_t)batch * seq * 2 * H, 1.0f);
+    float *want_qkv = malloc(sizeof(float) * T * 3 * H), *want_c = malloc(sizeof(float) * batch * seq * 2 * H);
+    float *got = malloc(sizeof(float) * batch * seq * 2 * H);
+    memcpy(want_qkv, qkv, sizeof(float) * T * 3 * H);
+    memcpy(want_c, cache, sizeof(float) * batch * seq * 2 * H);
+    float *rot = malloc(sizeof(float) * T * 3 * H);
+    memcpy(rot, qkv, sizeof(float) * T * 3 * H);
+    for (int b = 0; b < batch; b++)
+        didcl_ref_rope_rows(rot, b * n * 3 * H, 3 * H, 2, inv_freq, n, heads, hd, start);
+    for (int t = 0; t < T; t++) {
+        memcpy(want_qkv + (size_t)t * 3 * H, rot + (size_t)t * 3 * H, sizeof(float) * H);
+        float *row = want_c + ((size_t)(t / n) * seq + start + t % n) * 2 * H;
+        memcpy(row, rot + (size_t)t * 3 * H + H, sizeof(float) * 2 * H); /* K rotated, V */
+    }
+    cl_mem dq = upload(qkv, sizeof(float) * T * 3 * H);
+    cl_mem dc = upload(cache, sizeof(float) * batch * seq * 2 * H);
+    cl_mem dif = upload(inv_freq, sizeof inv_freq);
+    OK(didcl_ops_rope_cache(rt, batch, n, heads, hd, start, dif, dq, dc, seq));
+    download(dc, got, sizeof(float) * batch * seq * 2 * H);
+    CK_TENSOR("rope_cache cache rows", got, want_c, (size_t)batch * seq * 2 * H, 2e-5, 1e-5);
+    download(dq, got, sizeof(float) * T * 3 * H);
+    CK_TENSOR("rope_cache Q in place", got, want_qkv, (size_t)T * 3 * H, 2e-5, 1e-5);
+    ck_assert_int_eq(didcl_ops_rope_cache(rt, batch, n, heads, hd, 7, dif, dq, dc, seq),
+                     DIDCL_ERR_INVALID_ARG); /* rows 7..9 do not fit 9 cache rows */
+    ck_assert_last_error_has("expected rows within the cache");
+    clReleaseMemObject(dq); clReleaseMemObject(dc); clReleaseMemObject(dif);
+    free(qkv); free(cache); free(want_qkv); free(want_c); free(got); free(rot);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------
  * Attention, both paths (per-query kernel and CLBlast wide): atol 2e-5, rtol 1e-4
  * ------------------------------------------------------------------------------------ */
@@ -308,6 +392,16 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     char wlabel[128];
     snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+
+    /* and the flash path (K/V tiles, online softmax), where head_dim allows it */
+    if (head_dim % 4 == 0) {
+        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                               sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
+        OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
+        download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+        snprintf(wlabel, sizeof wlabel, "%s (flash)", label);
+        CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    }
     clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
     free(qkv); free(want); free(got); free(att);
@@ -339,6 +433,8 @@ START_TEST(test_attention_block_causal) {
     attention_fused_case(38, 38, 0, 2, 64, m, "attention block-causal T=38 B=4");
     didcl_attn_mask m2 = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 16, 0};
     attention_fused_case(133, 133, 0, 1, 64, m2, "attention block-causal T=133 B=16");
+    didcl_attn_mask m3 = {DIDCL_ATTN_BLOCK_CAUSAL, 70, 12, 0};
+    attention_fused_case(61, 131, 70, 2, 48, m3, "attention block-causal q_offset=70 B=12");
 }
 END_TEST
 
@@ -362,6 +458,14 @@ START_TEST(test_attention_bd3_2l) {
     attention_fused_case(144, 144, 0, 3, 64, m2, "attention bd3 2L L=72 B=8");
     /* only the x_t half of the queries (the ones whose logits are used) */
     attention_fused_case(72, 144, 0, 1, 64, m2, "attention bd3 2L x_t queries");
+    /* odd lengths: L not a multiple of B (shorter last blocks), query tiles straddling
+     * the x_t / x_0 boundary, and a chunk of queries starting mid-way (q_offset) */
+    didcl_attn_mask m3 = {DIDCL_ATTN_BD3_2L, 0, 4, 50};
+    attention_fused_case(100, 100, 0, 2, 32, m3, "attention bd3 2L L=50 B=4");
+    didcl_attn_mask m4 = {DIDCL_ATTN_BD3_2L, 37, 16, 67};
+    attention_fused_case(77, 134, 37, 1, 64, m4, "attention bd3 2L L=67 B=16 q_offset=37");
+    didcl_attn_mask m5 = {DIDCL_ATTN_BD3_2L, 0, 67, 67};
+    attention_fused_case(134, 134, 0, 1, 64, m5, "attention bd3 2L B=L=67");
 }
 END_TEST
 
@@ -388,6 +492,20 @@ START_TEST(test_attention_separate_kv) {
     download(dout, got, sizeof(float) * Tq * W);
     CK_TENSOR("attention separate K/V (wide)", got, want, (size_t)Tq * W, 2e-5, 1e-4);
     clReleaseMemObject(ds);
+
+    /* a batch of 2 in one launch: sequence 1 reads q rows [2, 4) and keys [13, 29) of
+     * the same buffers (strides 2 rows and 13 rows), its output lands at rows [2, 4) */
+    const int bt = 2, bq = 2, bk = 16;
+    float *want2 = malloc(sizeof(float) * bt * bq * W);
+    for (int b = 0; b < bt; b++)
+        didcl_ref_attention(want2 + (size_t)b * bq * W, att, q, b * bq * W, W, k, b * 13 * W, W,
+                            v, b * 13 * W, W, bq, bk, heads, hd, 0.125f, &m);
+    OK(didcl_ops_attention_batch(rt, bt, bq, bk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
+                                 (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL,
+                                 bq * W, 13 * W, dout));
+    download(dout, got, sizeof(float) * bt * bq * W);
+    CK_TENSOR("attention batch of 2", got, want2, (size_t)bt * bq * W, 2e-5, 1e-4);
+    free(want2);
     clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
     clReleaseMemObject(dout);
     free(q); free(k); free(v); free(want); free(got);
@@ -804,7 +922,9 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_embed);
     tcase_add_test(core, test_layernorm_modulate);
     tcase_add_test(core, test_layernorm_bias);
+    tcase_add_test(core, test_residual_layernorm_modulate);
     tcase_add_test(core, test_rope);
+    tcase_add_test(core, test_rope_cache);
     tcase_add_test(core, test_attention_none);
     tcase_add_test(core, test_attention_causal);
     tcase_add_test(core, test_attention_block_causal);

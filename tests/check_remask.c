@@ -1,6 +1,7 @@
 /*
  * check_remask.c — the remask plugin loader and the bundled plugins: exact selections of
- * lowconf, entropy, span and random on hand-built drafts; option errors; the search path;
+ * lowconf, entropy, span and random on hand-built drafts (learned's: tests/learned.sh);
+ * option errors; the search path;
  * the plugins' Philox draws; the in-process registry (didcl_remask_register/unregister:
  * errors, open handles, threads, a file winning over an in-process plugin, the listing
  * with the built-ins); and every refusal of the loader, exercised with the deliberately
@@ -382,7 +383,7 @@ START_TEST(test_precedence) {
             ck_assert_int_eq(list[i].shadowed, !strcmp(list[i].name, "entropy"));
             bundled++;
         }
-    ck_assert_int_eq(bundled, 4);
+    ck_assert_int_eq(bundled, 5);
     free(list);
     unsetenv("DIDCL_PLUGIN_PATH");
     testutil_rmtree(cli);
@@ -415,6 +416,44 @@ START_TEST(test_list_broken) {
         }
     }
     ck_assert_int_eq(seen, 7);
+    free(list);
+}
+END_TEST
+
+/* Plugins that abort, exit or fault while loading are probed in a child process: each
+ * fails its own entry with the reason, the listing (and this process) goes on. */
+START_TEST(test_list_survives_crashing_plugins) {
+    didcl_remask_info *list;
+    size_t n;
+    int seen = 0;
+    ck_assert_int_eq(didcl_remask_list(TEST_PLUGINS_DIR, &list, &n), DIDCL_OK);
+    for (size_t i = 0; i < n; i++) {
+        const didcl_remask_info *d = &list[i];
+        if (!strcmp(d->name, "ctorabort")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            ck_assert_msg(strstr(d->message, "didcl-remask-ctorabort.so: loading it killed the "
+                                 "probing process with signal 6"), "%s", d->message);
+            seen |= 1;
+        } else if (!strcmp(d->name, "ctorexit")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            ck_assert_msg(strstr(d->message, "ended the probing process (exit status 3)"), "%s",
+                          d->message);
+            seen |= 2;
+        } else if (!strcmp(d->name, "entrycrash")) {
+            ck_assert_int_eq(d->status, DIDCL_ERR_PLUGIN);
+            /* SIGSEGV, or a sanitizer's report and exit */
+            ck_assert_msg(strstr(d->message, "didcl-remask-entrycrash.so: loading it "),
+                          "%s", d->message);
+            seen |= 4;
+        } else if (!strcmp(d->name, "misbehave")) {
+            ck_assert_int_eq(d->status, DIDCL_OK);
+            ck_assert_str_eq(d->plugin_name, "misbehave");
+            ck_assert_str_eq(d->description, "misbehaves on request (tests only)");
+            seen |= 8;
+        }
+        ck_assert_ptr_null(strchr(d->message, '\n'));
+    }
+    ck_assert_int_eq(seen, 15);
     free(list);
 }
 END_TEST
@@ -730,8 +769,9 @@ START_TEST(test_file_wins_and_listing) {
             if (!strcmp(e->name, "clash"))
                 file = i;
         } else if (e->origin == DIDCL_REMASK_BUILTIN) {
-            static const char *const names[4] = {"entropy", "lowconf", "random", "span"};
-            ck_assert_uint_lt(builtins, 4);
+            static const char *const names[5] = {"entropy", "learned", "lowconf", "random",
+                                                 "span"};
+            ck_assert_uint_lt(builtins, 5);
             ck_assert_str_eq(e->name, names[builtins]);
             ck_assert_str_eq(e->plugin_name, names[builtins]);
             ck_assert_str_eq(e->path, "(built-in)");
@@ -743,12 +783,12 @@ START_TEST(test_file_wins_and_listing) {
             builtins++;
         } else {
             ck_assert_int_eq(e->origin, DIDCL_REMASK_REGISTERED);
-            ck_assert_uint_eq(builtins, 4);
+            ck_assert_uint_eq(builtins, 5);
             if (!strcmp(e->name, "clash"))
                 reg = i;
         }
     }
-    ck_assert_uint_eq(builtins, 4);
+    ck_assert_uint_eq(builtins, 5);
     ck_assert_uint_eq(file, 0);
     ck_assert_int_eq(list[file].shadowed, 0);
     ck_assert_str_eq(list[file].plugin_name, "lowconf");
@@ -837,6 +877,7 @@ static Suite *remask_suite(void) {
     tcase_add_test(tc, test_build_tree_fallback);
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_list_broken);
+    tcase_add_test(tc, test_list_survives_crashing_plugins);
     tcase_add_test(tc, test_host_log);
     tcase_add_test(tc, test_register_open);
     tcase_add_test(tc, test_file_wins_and_listing);

@@ -306,6 +306,11 @@ START_TEST(test_unsupported_dtype) {
 END_TEST
 
 START_TEST(test_bad_fields) {
+    /* a header claiming a tensor of 2^64 elements in 4 bytes: refused with the numbers */
+    expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
+               "\"data_offsets\":[0,4]}}", 4, DIDCL_ERR_FORMAT,
+               "tensor 'x': shape [4294967296, 4294967296] has more than 2305843009213693951 "
+               "elements");
     expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
                DIDCL_ERR_FORMAT, "tensor 'x': shape entry 0 is not a non-negative integer");
     expect_bad("{\"x\":{\"dtype\":\"F32\",\"shape\":[2, 1.5],\"data_offsets\":[0,4]}}", 4,

@@ -49,6 +49,10 @@ for cmd in score inspect tokenize devices; do
 done
 run 2 inspect --model
 err_has "didcl inspect: --model needs a value"
+# a newline typed into a value is echoed escaped: the message stays one line
+run 2 score --model "$tmp" --samples "$(printf '1\n2')"
+err_has "didcl score: --samples: '1\x0a2' is not an integer in [1, 1048576]"
+one_line
 run 2 score --ids --no-special --model "$tmp"
 err_has "--no-special applies to text, not to --ids"
 
@@ -111,6 +115,22 @@ if [ -n "${MKGEN:-}" ] && [ -x "$MKGEN" ] && "$DIDCL" devices >/dev/null 2>&1; t
     printf 'Hello world' >"$tmp/in"
     run 0 score --model "$bad" --json --samples 2
     json_ok 'o["model"].endswith("g\ufffd") and o["nll"] > 0'
+
+    # More samples drafted together than the device holds: refused before any
+    # allocation, with the numbers (the tiny model with a 2^20-token context needs about
+    # 110 GiB for 64 sequences; skipped on a device that has that much).
+    mkdir "$tmp/long" && cp "$tmp/g/"* "$tmp/long/" || exit 99
+    "$PY" -c 'import json,sys; p=sys.argv[1]; c=json.load(open(p)); c["model_length"]=1<<20; json.dump(c,open(p,"w"))' \
+        "$tmp/long/config.json" || exit 99
+    mem=$("$DIDCL" devices --json | "$PY" -c 'import json,sys; print([d["global_mem"] for d in json.load(sys.stdin) if d.get("default")][0])')
+    if [ "$mem" -lt $((100 << 30)) ]; then
+        # found before anything runs (didcl_session_prepare), an argument error: exit 2
+        : >"$tmp/in"
+        run 2 generate --model "$tmp/long" --length 1048576 --samples 64 --batch 64 --quiet --prompt Hi
+        err_has "the model needs 109.53 GiB of device memory (weights 0.00, KV cache 64.00 for 64 sequences of 1048576 tokens, activations 45.52) but"
+        err_has "lower the batch (--batch)"
+        one_line
+    fi
 else
     echo "no device or no check_generate: score cases skipped"
 fi

@@ -140,7 +140,7 @@ head -1 "$tmp/t.csv" | grep -qx 'sample,position,token,text,confidence,entropy,m
 [ "$(wc -l <"$tmp/t.csv")" -eq 33 ] || fail "CSV rows: $(wc -l <"$tmp/t.csv")"
 
 # ---- remask plugins, with the seed reaching the plugin's generator ----
-for spec in lowconf entropy random "span:len=4"; do
+for spec in lowconf entropy random "span:len=4" learned; do
     gen 0 $M --seed 9 --revise 0.25 --remask "$spec" --json --quiet
     cp "$tmp/out" "$tmp/p1"
     gen 0 $M --seed 9 --revise 0.25 --remask "$spec" --json --quiet
@@ -228,6 +228,19 @@ gen 2 $M --top-p nan;                err_has "--top-p: 'nan' is not a finite num
 gen 2 $M --revise "0.25@$(printf '4%.0s' $(seq 1 150))"; err_has "is 155 bytes, expected GAMMA[@BLOCK]"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "a usage error printed more than one line"
 gen 0 --help;                        grep -q -- '--revise G\[@B\]' "$tmp/out" || fail "--help"
+
+# ---- a full disk while the trace is written (ulimit -f: writes fail with EFBIG where a
+# full disk gives ENOSPC; the first run warms the driver's compiler cache, whose LLVM
+# would otherwise exit on its own failed write) ----
+gen 0 $M --seed 1 --quiet --samples 4 --trace "$tmp/warm.jsonl"
+(trap '' XFSZ; ulimit -f 8; exec "$DIDCL" generate $M --seed 1 --quiet --samples 4 \
+    --trace "$tmp/full.jsonl") >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "a trace on a full disk exited $rc"
+err_has "didcl: --trace $tmp/full.jsonl: cannot write: File too large"
+ls -a "$tmp" | grep -q 'full\.jsonl' && { fail "a (partial) trace file was left on a full disk"; ls -a "$tmp"; }
+"$DIDCL" generate $M --seed 1 --quiet >/dev/full 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "generate >/dev/full exited $rc"
+err_has "cannot write"
 
 # ---- runtime errors: exit 1, and no --trace file ----
 gen 1 --model "$tmp/nope";           err_has "$tmp/nope"

@@ -45,10 +45,11 @@ run() { env -i PATH=/usr/bin:/bin HOME="$tmp/home" "$didcl" "$@" >"$tmp/out" 2>&
 
 run plugins || fail "installed didcl plugins: $(cat "$tmp/out")"
 grep -qx "search path: $plugins (then the built-in plugins)" "$tmp/out" || fail "search path is not $plugins: $(cat "$tmp/out")"
-for p in entropy lowconf random span; do
+for p in entropy learned lowconf random span; do
     grep -Eq "^$p +1\.0 +ABI 1 ok  " "$tmp/out" || fail "$p not ok: $(cat "$tmp/out")"
     grep -q "^ *$plugins/didcl-remask-$p.so$" "$tmp/out" || fail "$p path: $(cat "$tmp/out")"
 done
+[ -s "$plugins/learned.safetensors" ] || fail "the learned plugin's weights are not installed in $plugins"
 
 if ! run devices; then
     echo "no OpenCL device: generate not run"

@@ -39,7 +39,8 @@ CHECK_SUITES = \
 	tests/check_generate \
 	tests/check_session \
 	tests/check_api \
-	tests/check_evalstats
+	tests/check_evalstats \
+	tests/check_fault
 
 # didcl eval's statistics live in the CLI (src/cli/evalstats.c), not in libdidcl.
 tests_check_evalstats_SOURCES = tests/check_evalstats.c src/cli/evalstats.c
@@ -47,8 +48,6 @@ tests_check_evalstats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 
 tests_check_remask_header_CFLAGS = $(AM_CFLAGS) -Wpedantic -Wconversion
 
-# The plain-C op reference is test code: it is not part of libdidcl.
-tests_check_ops_SOURCES = tests/check_ops.c tests/ops_ref.c tests/ops_ref.h
 EXTRA_DIST += tests/ops_parity.py
 tests_check_model_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DDIDCL_REFERENCE_PY='"$(abs_top_srcdir)/tools/reference.py"'
@@ -88,7 +87,10 @@ check_LTLIBRARIES += \
 	tests/didcl-remask-badsize.la \
 	tests/didcl-remask-nullselect.la \
 	tests/didcl-remask-nullentry.la \
-	tests/didcl-remask-badname.la
+	tests/didcl-remask-badname.la \
+	tests/didcl-remask-ctorabort.la \
+	tests/didcl-remask-ctorexit.la \
+	tests/didcl-remask-entrycrash.la
 tests_didcl_remask_misbehave_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_misbehave_la_CPPFLAGS = -I$(top_srcdir)/include
 tests_didcl_remask_misbehave_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
@@ -110,10 +112,19 @@ tests_didcl_remask_nullentry_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 tests_didcl_remask_badname_la_SOURCES = tests/plugins/bad.c
 tests_didcl_remask_badname_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_NAME
 tests_didcl_remask_badname_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_ctorabort_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_ctorabort_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_CTOR_ABORT
+tests_didcl_remask_ctorabort_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_ctorexit_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_ctorexit_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_CTOR_EXIT
+tests_didcl_remask_ctorexit_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
+tests_didcl_remask_entrycrash_la_SOURCES = tests/plugins/bad.c
+tests_didcl_remask_entrycrash_la_CPPFLAGS = -I$(top_srcdir)/include -DBAD_ENTRY_CRASH
+tests_didcl_remask_entrycrash_la_LDFLAGS = $(BAD_PLUGIN_LDFLAGS)
 
 # Shell tests of the CLI; they run ./didcl from the build tree.
-TESTS += tests/cli_devices.sh
-EXTRA_DIST += tests/cli_devices.sh
+TESTS += tests/cli_devices.sh tests/selftest.sh
+EXTRA_DIST += tests/cli_devices.sh tests/selftest.sh
 # Shell tests of the CLI (need no Check).
 TESTS += tests/tokenize.sh
 EXTRA_DIST += tests/tokenize.sh \
@@ -129,6 +140,10 @@ EXTRA_DIST += tests/tokenize.sh \
 TESTS += tests/cli_plugins.sh tests/plugin_example.sh
 EXTRA_DIST += tests/cli_plugins.sh tests/plugin_example.sh tests/plugins/bad.c \
 	examples/remask-example/example.c examples/remask-example/Makefile docs/plugins.md
+
+# The learned remask plugin: bundled weights, malformed files, parity with its trainer.
+TESTS += tests/learned.sh
+EXTRA_DIST += tests/learned.sh plugins/learned-data.csv.gz
 
 clean-local: clean-local-kcache
 clean-local-kcache:

@@ -25,9 +25,10 @@ case $cflags in *"$dest"*) ;; *) fail "cflags do not point into the install: $cf
 libdir=$($pkg --variable=libdir didcl)
 pluginsdir=$($pkg --variable=pluginsdir didcl)
 [ -f "$dest$prefix/include/didcl/remask.h" ] || fail "remask.h not installed"
-for p in lowconf entropy span random; do
+for p in lowconf entropy span random learned; do
     [ -f "$pluginsdir/didcl-remask-$p.so" ] || fail "$p not installed in $pluginsdir"
 done
+[ -f "$pluginsdir/learned.safetensors" ] || fail "learned's weights not installed in $pluginsdir"
 
 # The public header compiles on its own from the install (it includes didcl/remask.h).
 printf '#include <didcl.h>\nint main(void) { return didcl_remask_select == 0; }\n' >"$tmp/host.c"

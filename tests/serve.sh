@@ -337,7 +337,8 @@ post '{"prompt":"Hello world","max_tokens":27,"seed":1}' "$tmp/after.json"
 step "bad input checked"
 
 # ---- a client that disconnects cancels its request ----
-LONG='{"seed":1,"revise":[1,1,1,1,1,1,1,1],"stream":true}'
+# 32 samples x 8 global revisions: far longer than the 1 s the client waits
+LONG='{"seed":1,"n":32,"revise":[1,1,1,1,1,1,1,1],"stream":true}'
 curl -sN --max-time 1 -d "$LONG" "$U/v1/completions" >/dev/null 2>&1
 i=0
 until grep -q "the client closed the connection" "$tmp/A.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -405,7 +406,8 @@ for st, b, hd in res:
         assert hd.get("Retry-After") and json.loads(b)["error"]["code"] == "queue_full", (b, hd)
     else:
         assert st in (200, 504), (st, b)
-st, b, _ = h.call(U + "/v1/completions", {"seed": 1, "revise": [1, 1, 1, 1, 1, 1, 1, 1]}, H)
+# 32 samples x 8 global revisions of 31 forwards each: far past 2 s on any CPU
+st, b, _ = h.call(U + "/v1/completions", {"seed": 1, "n": 32, "revise": [1, 1, 1, 1, 1, 1, 1, 1]}, H)
 assert st == 504 and json.loads(b)["error"]["code"] == "timeout", (st, b)
 st, b, _ = h.call(U + "/v1/completions", {"seed": 1, "max_tokens": 8}, H)
 assert st == 200, b

@@ -8,6 +8,7 @@
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
  * N caches, N * B rows of logits read back), timed without a reference.
+ * Each mode also prints the commands one forward enqueues (kernels, CLBlast calls, copies).
  * The reference runs through $PYTHON_TORCH (default /usr/bin/python3), on the CPU unless
  * --ref-device says otherwise.
  */
@@ -56,6 +57,16 @@ static double reference_ms(const char *model, const char *args) {
             ms = strtod(k + 6, NULL);
     }
     return pclose(p) == 0 ? ms : -1;
+}
+
+/* Commands (kernels, CLBlast calls, copies) one forward enqueues, per forward and per
+ * layer (the forward's total over the layer count: embedding and head included). */
+static void launches(didcl_model_t m, const didcl_forward *f) {
+    const uint64_t l0 = m->rt->launches;
+    RUN(didcl_model_forward(m, f));
+    const unsigned long long n = (unsigned long long)(m->rt->launches - l0);
+    printf("%-34s %10llu    (%.1f per layer)\n", "  launches per forward", n,
+           (double)n / m->cfg.n_layers);
 }
 
 static void row(const char *mode, double ms, double ref) {
@@ -138,13 +149,10 @@ int main(int argc, char **argv) {
             RUN(didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, rows));
         }
         double ms = (now_s() - t0) / n * 1e3;
-        const uint64_t l0 = rt->launches;
-        RUN(didcl_model_forward(m, &f));
-        printf("(a) kernels launched per step: %llu (CLBlast's not counted)\n",
-               (unsigned long long)(rt->launches - l0));
         snprintf(args, sizeof args, "--mode block --start %d --B %d --iters %d", start, B, n);
         snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
+        launches(m, &f);
         free(rows);
         if (batch > 1) {
             int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * B);
@@ -187,6 +195,7 @@ int main(int argc, char **argv) {
         snprintf(args, sizeof args, "--mode global --L %d --iters %d", L, n);
         snprintf(label, sizeof label, "(b) global L=%d", L);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
+        launches(m, &f);
     }
     free(ids);
     didcl_model_free(m);

@@ -3,8 +3,10 @@
  * device (DIDCL_DEVICE picks another): the skinny product (gemm_skinny, float and half
  * weights) against CLBlast SGEMM and half weights widened (w) for SGEMM or for the
  * skinny kernel, at the four products and the output head of a BD3-LM of hidden H (768:
- * the 110M, 384: the default model) for each M; then both attention paths for a cached
- * block step and a full 2L scoring pass. Figures only, nothing asserted. Build with `make tools/bench-ops`; run
+ * the 110M, 384: the default model) for each M; then the three attention paths
+ * (per-query, wide CLBlast, flash) for a cached block step, a global pass over 1024
+ * tokens and a full 2L scoring pass. Figures only, nothing asserted. Build with
+ * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
  *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
@@ -151,9 +153,24 @@ int main(int argc, char **argv) {
     const int r2 = reps > 10 ? 10 : reps;
     TIME(r2, didcl_ops_attention(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tb);
     TIME(r2, didcl_ops_attention_wide(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, S, out), tbw);
-    printf("attention (per-query kernel / wide CLBlast path):\n");
-    printf("  Tq=4 Tk=1024 none:       %10.1f us %10.1f us\n", ta * 1e6, taw * 1e6);
-    printf("  Tq=Tk=2048 bd3 2L (B=4): %10.1f us %10.1f us\n", tb * 1e6, tbw * 1e6);
+    double taf, tbf, tg, tgw, tgf;
+    TIME(reps, didcl_ops_attention_flash(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, out), taf);
+    TIME(r2, didcl_ops_attention_flash(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tbf);
+    /* the global pass: 1024 queries over 1024 keys, bidirectional (wide: 4 chunks of 256
+     * queries, as src/model.c runs it) */
+    TIME(r2, didcl_ops_attention(rt, 1024, 1024, heads, hd, 0.125f, q, k, v, &none, out), tg);
+    TIME(r2, didcl_ops_attention_flash(rt, 1024, 1024, heads, hd, 0.125f, q, k, v, &none, out), tgf);
+    tgw = 0;
+    for (int c = 0; c < 4; c++) {
+        didcl_ops_rows qc = {qkv, c * 256 * Wq, Wq};
+        double tc;
+        TIME(r2, didcl_ops_attention_wide(rt, 256, 1024, heads, hd, 0.125f, qc, k, v, &none, S, out), tc);
+        tgw += tc;
+    }
+    printf("attention (per-query kernel / wide CLBlast path / flash):\n");
+    printf("  Tq=4 Tk=1024 none:       %10.1f us %10.1f us %10.1f us\n", ta * 1e6, taw * 1e6, taf * 1e6);
+    printf("  Tq=Tk=1024 none:         %10.1f us %10.1f us %10.1f us\n", tg * 1e6, tgw * 1e6, tgf * 1e6);
+    printf("  Tq=Tk=2048 bd3 2L (B=4): %10.1f us %10.1f us %10.1f us\n", tb * 1e6, tbw * 1e6, tbf * 1e6);
     clReleaseMemObject(qkv); clReleaseMemObject(out); clReleaseMemObject(S);
     didcl_runtime_free(rt);
     return 0;

@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd clinfo
   libjansson-dev libpcre2-dev libmicrohttpd-dev check
-  python3 python3-numpy python3-torch python3-pytest curl haproxy"
+  python3 python3-numpy python3-torch python3-pytest curl haproxy
+  clang libclang-rt-dev"
 
 missing=
 for p in $PACKAGES; do

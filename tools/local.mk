@@ -1,12 +1,16 @@
 # tools/: build helpers and developer tools (Python tools are not installed).
+# The sanitizer lane and the fuzz targets (built only by tools/fuzz.sh; docs/security.md).
+EXTRA_DIST += tools/copy-tree.sh tools/fuzz.sh docs/security.md tests/fuzz/fuzzutil.h \
+	tests/fuzz/fuzzutil.c tests/fuzz/fuzz_safetensors.c tests/fuzz/fuzz_index.c \
+	tests/fuzz/fuzz_config.c tests/fuzz/fuzz_tokenizer_load.c tests/fuzz/fuzz_tokenizer_codec.c \
+	tests/fuzz/fuzz_remask_spec.c tests/fuzz/fuzz_cli_options.c
 EXTRA_DIST += tools/sanitize.sh tools/lsan.supp tools/install-deps.sh tools/setup.sh tools/did-quality.sh tools/ref_sample.py docs/quality.md \
-	tools/eval-sweep tools/eval-sweep-device.sh docs/results.md docs/results-ppl-nfe.png \
+	tools/eval-sweep tools/eval-sweep-device.sh tools/train-remask docs/results.md docs/results-ppl-nfe.png \
 	docs/results-ppl-entropy.png
 # Benchmarks, built on demand only (`make tools/bench-ops`): they print figures. Tools
 # link libdidcl-internal.la, which keeps the internal symbols libdidcl.so hides.
-EXTRA_PROGRAMS = tools/bench-ops tools/bench-model
-tools_bench_ops_SOURCES = tools/bench-ops.c tests/ops_ref.c tests/ops_ref.h
-tools_bench_ops_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+EXTRA_PROGRAMS = tools/bench-ops tools/bench-model tools/bench-remask
+tools_bench_ops_SOURCES = tools/bench-ops.c
 tools_bench_ops_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_ops_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
 # tools/bench-model --model DIR: ms per forward (cached block step, global) next to
@@ -15,6 +19,9 @@ tools_bench_model_SOURCES = tools/bench-model.c
 tools_bench_model_CFLAGS = $(AM_CFLAGS) $(OPENCL_CFLAGS)
 tools_bench_model_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_SRCDIR='"$(abs_top_srcdir)"'
 tools_bench_model_LDADD = libdidcl-internal.la $(OPENCL_LIBS)
+# tools/bench-remask [SPEC...]: microseconds per token of a remask selection (docs/plugins.md).
+tools_bench_remask_SOURCES = tools/bench-remask.c
+tools_bench_remask_LDADD = libdidcl-internal.la
 # The GPU machine run of the forward pass (docs/portability.md).
 EXTRA_DIST += tools/device-prep.sh tools/device-env.sh tools/device-run.sh docs/model.md docs/benchmarks.md \
 	docs/portability.md

@@ -24,6 +24,7 @@ int didcl_cli_eval(int argc, char **argv);
 int didcl_cli_serve(int argc, char **argv);
 int didcl_cli_warmup(int argc, char **argv);
 int didcl_cli_bench(int argc, char **argv);
+int didcl_cli_selftest(int argc, char **argv);
 
 /* All of f in a malloc'd buffer (not NUL-terminated), its size in *len; NULL on a read
  * error (errno set) or when memory runs out. */

@@ -1,6 +1,8 @@
 /*
- * io.c — input helpers shared by the CLI subcommands.
+ * io.c — input and error-message helpers shared by the CLI subcommands (apart from
+ * main.c, so that tests and fuzz targets link the parsers without the dispatcher).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,4 +27,30 @@ char *didcl_cli_read_all(FILE *f, size_t *len) {
     }
     *len = n;
     return buf;
+}
+
+int didcl_cli_fail(const char *context) {
+    const char *msg = didcl_last_error();
+    if (context && *context)
+        fprintf(stderr, "didcl: %s: %s\n", context, *msg ? msg : "unknown error");
+    else
+        fprintf(stderr, "didcl: %s\n", *msg ? msg : "unknown error");
+    return 1;
+}
+
+int didcl_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* One line whatever the user typed: control bytes of an echoed value as \xNN. */
+    fprintf(stderr, "didcl %s: ", cmd);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    fputc('\n', stderr);
+    return 2;
 }

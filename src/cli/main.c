@@ -1,7 +1,7 @@
 /*
  * main.c — entry point of the didcl CLI: dispatches to a subcommand.
  */
-#include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +18,7 @@ static const struct {
     {"bench", didcl_cli_bench, "tokens/s, ms per NFE and device time split of W1-W3 (--model DIR)"},
     {"warmup", didcl_cli_warmup, "fill the kernel cache for a device ahead of time (--device D)"},
     {"devices", didcl_cli_devices, "list OpenCL platforms and devices (--json)"},
+    {"selftest", didcl_cli_selftest, "every kernel against the C reference on a device (--device)"},
     {"plugins", didcl_cli_plugins, "list remask plugins and why any fail to load (--json)"},
     {"inspect", didcl_cli_inspect, "check and describe a model directory (--model DIR)"},
     {"score", didcl_cli_score, "NELBO (BD3-LM) or NLL (GPT-2) of a text (--model DIR --ids)"},
@@ -34,25 +35,6 @@ static void usage(FILE *f) {
                "             DIDCL_PLUGIN_PATH (':'-separated remask plugin directories)\n");
 }
 
-int didcl_cli_fail(const char *context) {
-    const char *msg = didcl_last_error();
-    if (context && *context)
-        fprintf(stderr, "didcl: %s: %s\n", context, *msg ? msg : "unknown error");
-    else
-        fprintf(stderr, "didcl: %s\n", *msg ? msg : "unknown error");
-    return 1;
-}
-
-int didcl_cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "didcl %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return 2;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -67,8 +49,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            /* Output is buffered: a full disk or a closed pipe may show only now. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "didcl %s: cannot write to standard output: %s\n", argv[1],
+                        strerror(errno));
+                return rc ? rc : 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "didcl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -41,26 +41,37 @@ static int list_plugins(const char *plugin_path, int json) {
         didcl_remask_list(plugin_path, &list, &n) != DIDCL_OK)
         return didcl_cli_fail("plugins");
     if (json) {
+        /* Strings through didcl_cli_json_string: a path or a plugin's text that is not
+         * UTF-8 would make json_pack fail; any failure is reported, never dropped. */
         json_t *dirs = json_array(), *arr = json_array();
-        for (char *p = search, *colon; p && *p; p = colon ? colon + 1 : NULL) {
+        int bad = !dirs || !arr;
+        for (char *p = search, *colon; !bad && p && *p; p = colon ? colon + 1 : NULL) {
             colon = strchr(p, ':');
-            json_array_append_new(dirs, json_stringn(p, colon ? (size_t)(colon - p) : strlen(p)));
+            if (colon)
+                *colon = '\0';
+            bad = json_array_append_new(dirs, didcl_cli_json_string(p)) != 0;
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !bad && i < n; i++) {
             const didcl_remask_info *d = &list[i];
-            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:s}", "name",
-                                  d->name, "plugin_name", d->plugin_name, "version", d->version,
-                                  "description", d->description, "path", d->path, "origin",
+            json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:i, s:b, s:b, s:o}", "name",
+                                  didcl_cli_json_string(d->name), "plugin_name",
+                                  didcl_cli_json_string(d->plugin_name), "version",
+                                  didcl_cli_json_string(d->version), "description",
+                                  didcl_cli_json_string(d->description), "path",
+                                  didcl_cli_json_string(d->path), "origin",
                                   origin_str(d->origin), "abi_version", (int)d->abi_version,
                                   "ok", d->status == DIDCL_OK, "shadowed", d->shadowed, "error",
-                                  d->message);
-            json_array_append_new(arr, o);
+                                  didcl_cli_json_string(d->message));
+            bad = json_array_append_new(arr, o) != 0;
         }
-        json_t *root = json_pack("{s:o, s:o}", "search_path", dirs, "plugins", arr);
-        char *s = json_dumps(root, JSON_INDENT(2));
-        puts(s);
-        free(s);
-        json_decref(root);
+        free(list);
+        if (bad) {
+            json_decref(dirs);
+            json_decref(arr);
+            return didcl_cli_json_print("plugins", NULL, 0);
+        }
+        return didcl_cli_json_print("plugins", json_pack("{s:o, s:o}", "search_path", dirs,
+                                                         "plugins", arr), JSON_INDENT(2));
     } else {
         printf("search path: %s (then the built-in plugins)\n", search);
         for (size_t i = 0; i < n; i++) {
@@ -111,15 +122,18 @@ static int try_plugin(const char *spec, const char *plugin_path, uint32_t n, uin
             }
         if (json) {
             json_t *arr = json_array();
-            for (uint32_t i = 0; i < got; i++)
-                json_array_append_new(arr, json_integer(sel[i]));
-            json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o}", "name", didcl_remask_name(r),
-                                  "version", didcl_remask_version(r), "path", didcl_remask_path(r),
-                                  "n", (int)n, "count", (int)count, "selected", arr);
-            char *s = json_dumps(o, JSON_INDENT(2));
-            puts(s);
-            free(s);
-            json_decref(o);
+            for (uint32_t i = 0; arr && i < got; i++)
+                if (json_array_append_new(arr, json_integer(sel[i])) != 0) {
+                    json_decref(arr);
+                    arr = NULL;
+                }
+            json_t *o = json_pack("{s:o, s:o, s:o, s:i, s:i, s:o}", "name",
+                                  didcl_cli_json_string(didcl_remask_name(r)), "version",
+                                  didcl_cli_json_string(didcl_remask_version(r)), "path",
+                                  didcl_cli_json_string(didcl_remask_path(r)), "n", (int)n,
+                                  "count", (int)count, "selected", arr);
+            if (didcl_cli_json_print("plugins", o, JSON_INDENT(2)))
+                st = DIDCL_ERR_NO_MEMORY;
         } else {
             printf("plugin %s %s (%s)\n", didcl_remask_name(r), didcl_remask_version(r),
                    didcl_remask_path(r));
@@ -133,7 +147,7 @@ static int try_plugin(const char *spec, const char *plugin_path, uint32_t n, uin
     free(pos);
     free(sel);
     didcl_remask_free(r);
-    return st == DIDCL_OK ? 0 : didcl_cli_fail(NULL);
+    return st == DIDCL_OK ? 0 : st == DIDCL_ERR_NO_MEMORY ? 1 : didcl_cli_fail(NULL);
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {

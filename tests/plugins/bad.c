@@ -7,14 +7,30 @@
  *   BAD_NULLSELECT  select is NULL
  *   BAD_NULLENTRY   the entry returns NULL
  *   BAD_NAME        the descriptor's name is "Mis Behave" (not a valid name)
+ *   BAD_CTOR_ABORT  a constructor that writes to stdout, then aborts the process
+ *   BAD_CTOR_EXIT   a constructor that calls exit(3)
+ *   BAD_ENTRY_CRASH the entry raises SIGSEGV (a fault in plugin code)
  *   (none)          "misbehave": a valid plugin whose option mode=ok|count|dup|locked|
  *                   range|fail|none picks how select() misbehaves; mode=bogus fails create().
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 #include <didcl/remask.h>
+
+#if defined(BAD_CTOR_ABORT) || defined(BAD_CTOR_EXIT)
+__attribute__((constructor)) static void bad_ctor(void) {
+#if defined(BAD_CTOR_ABORT)
+    fputs("noise from a plugin constructor\n", stdout);
+    fflush(stdout);
+    abort();
+#else
+    exit(3);
+#endif
+}
+#endif
 
 static const char *const modes[] = {"ok", "count", "dup", "locked", "range", "fail", "none"};
 enum { OK, COUNT, DUP, LOCKED, RANGE, FAIL, NONE, NMODES };
@@ -107,6 +123,9 @@ DIDCL_REMASK_EXPORT const didcl_remask_plugin *didcl_remask_plugin_entry(void);
 DIDCL_REMASK_EXPORT const didcl_remask_plugin *didcl_remask_plugin_entry(void) {
 #if defined(BAD_NULLENTRY)
     return descriptor.name ? NULL : &descriptor;
+#elif defined(BAD_ENTRY_CRASH)
+    raise(SIGSEGV);
+    return &descriptor;
 #else
     return &descriptor;
 #endif

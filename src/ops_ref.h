@@ -1,8 +1,10 @@
 /*
  * ops_ref.h — plain-C reference of every op in ops.h, on host float arrays: clear loops,
- * double accumulators, no tricks. The Check suite compares the kernels with it, and it
- * is the CPU path the model code is checked against. Shapes and semantics mirror the
- * ops.h functions of the same name; outputs come first.
+ * double accumulators, no tricks. tests/check_ops compares the kernels with it in
+ * detail, and didcl_selftest_run (selftest.c) on any device the user picks; it is the
+ * CPU path the model code is checked against. Part of libdidcl-internal, hidden in
+ * libdidcl.so. Shapes and semantics mirror the ops.h functions of the same name;
+ * outputs come first.
  */
 #ifndef DIDCL_OPS_REF_H
 #define DIDCL_OPS_REF_H
