@@ -490,6 +490,10 @@ static enum product_path product_path(didcl_runtime_t rt, int n, int M, enum did
                                                                        : PATH_SKINNY;
 }
 
+int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage) {
+    return product_path(rt, n, n, wt, stage) != PATH_CLBLAST; /* M only picks staging */
+}
+
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     if (wt != DIDCL_WTYPE_F16 || (t->half_wide_m == INT_MAX && t->half_stage_m == INT_MAX) ||
