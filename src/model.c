@@ -317,7 +317,9 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
-    if (!(m->sel_host = malloc(T * sizeof(int32_t))))
+    m->sel_host = malloc(T * sizeof(int32_t));
+    m->ids_host = malloc(T * sizeof(int32_t));
+    if (!m->sel_host || !m->ids_host)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
@@ -436,6 +438,7 @@ void didcl_model_free(didcl_model_t m) {
         buf_free(all[i]);
     free(m->sig_w0); free(m->sig_b0); free(m->sig_w2); free(m->sig_b2);
     free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
+    free(m->ids_host);
     didcl_devsample_free(m->sampler);
     free(m->sampler);
     free(m);
@@ -537,6 +540,39 @@ static didcl_status product(struct didcl_model *m, int batch, int n, int N, int 
     return didcl_ops_linear(m->rt, batch, n, N, K, x, W, m->wt, b, act, y, m->stage);
 }
 
+/* The head of a block step on its n_out wanted rows (indices in m->sel_host and m->sel,
+ * into the batch * n normed rows of h), packed as logits rows 0..n_out-1, each bitwise
+ * that row of the full step. Where the head computes rows on their own (gemm_skinny:
+ * didcl_ops_linear_rowwise) the wanted rows are gathered first (a pure copy, through
+ * the embedding kernel as a row gather) and multiplied alone: first-hitting's head is
+ * one row per sequence instead of the block. Elsewhere (CLBlast's tiling may depend on
+ * M) the head runs on every row and the wanted rows are moved up, one copy each
+ * (row sel[j] >= j, so ascending j never overwrites a row still to move). */
+static didcl_status block_head_wanted(struct didcl_model *m, int batch, int n, int n_out) {
+    didcl_runtime_t rt = m->rt;
+    const int H = (int)m->cfg.hidden, V = (int)m->cfg.vocab_size;
+    if (didcl_ops_linear_rowwise(rt, n, m->wt, m->stage)) {
+        DIDCL_TRY(didcl_ops_embed(rt, n_out, H, batch * n, m->sel, m->h, NULL, 0, 0,
+                                  DIDCL_WTYPE_F32, m->att));
+        return product(m, n_out, 1, V, H, m->att, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                       m->logits);
+    }
+    DIDCL_TRY(product(m, batch, n, V, H, m->h, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                      m->logits));
+    const size_t row = (size_t)V * sizeof(float);
+    for (int j = 0; j < n_out; j++) {
+        const int from = m->sel_host[j];
+        if (from == j)
+            continue;
+        DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->logits, m->logits, (size_t)from * row,
+                                         (size_t)j * row, row, 0, NULL,
+                                         didcl_profile_event(rt, "copy_wanted_row")),
+                     "model: moving a wanted row of logits");
+        rt->launches++;
+    }
+    return DIDCL_OK;
+}
+
 /* batch: sequences of a cached mode (1 otherwise); their rows are stacked, sequence b
  * at rows [b*n, (b+1)*n) of every activation. */
 static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f, int batch) {
@@ -558,7 +594,8 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
         DIDCL_TRY(upload_ids(m, f->x0, (size_t)n, (size_t)n, "x0"));
     DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
 
-    /* final norm's offset in mod; a row selection gathers wanted rows before it */
+    /* final norm's offset in mod; a global pass's row selection gathers the wanted rows
+     * in it (a block step's gathers after it: see the output layer) */
     const int fo = (int)c->n_layers * 6 * H;
     const int gather = f->mode == DIDCL_FORWARD_GLOBAL && f->want;
     didcl_attn_mask mask = {DIDCL_ATTN_NONE, 0, 0, 0};
@@ -625,29 +662,33 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                 rt, T, H, eps, m->x, m->proj, last ? m->final_norm : m->layers[l + 1].norm1,
                 m->mod, mo + 5 * H, no, no + H, 0, m->h));
     }
-    /* output layer on the n rows that give logits (the x_t half when scoring; h already
-     * holds their final norm), or on the wanted rows only: their indices go up and the
-     * final norm gathers them (one launch however scattered the rows are) */
+    /* output layer on the rows that give logits (the x_t half when scoring; h already
+     * holds their final norm), or on the wanted rows only (want): their indices go up */
     int n_out = batch * n;
-    if (gather) {
+    if (f->want) {
         int32_t *idx = m->sel_host;
         n_out = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < batch * n; i++)
             if (f->want[i])
                 idx[n_out++] = i;
-        cl_int err = n_out ? clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
-                                                  sizeof *idx * (size_t)n_out, idx, 0, NULL,
-                                                  didcl_profile_event(rt, "write_wanted_rows"))
-                           : CL_SUCCESS;
-        if (err != CL_SUCCESS)
-            return didcl_fail_cl(err, "model: uploading the wanted rows");
         if (n_out == 0)
             return DIDCL_OK;
+        DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
+                                          sizeof *idx * (size_t)n_out, idx, 0, NULL,
+                                          didcl_profile_event(rt, "write_wanted_rows")),
+                     "model: uploading the wanted rows");
+    }
+    if (gather) { /* global: the final norm gathers them (one launch however scattered) */
         DIDCL_TRY(didcl_ops_layernorm_modulate_rows(rt, n_out, H, eps, m->x, m->sel,
                                                     m->final_norm, m->mod, fo, fo + H, 0, m->h));
+        DIDCL_TRY(product(m, 1, n_out, V, H, m->h, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                          m->logits));
+    } else if (f->want && n_out < batch * n) {
+        DIDCL_TRY(block_head_wanted(m, batch, n, n_out));
+    } else {
+        DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
+                          DIDCL_ACT_NONE, m->logits));
     }
-    DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
-                      DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
 }
@@ -730,9 +771,9 @@ didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, 
                           "mode (block, store-kv), 1 to max_batch %u sequences and at most "
                           "max_tokens %u tokens in all",
                           name, batch, f->n, m->max_batch, m->max_tokens);
-    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL)
+    if (f->want && f->mode != DIDCL_FORWARD_GLOBAL && f->mode != DIDCL_FORWARD_BLOCK)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
-                          "mode global only", name);
+                          "modes global and block only", name);
     if (f->mode == DIDCL_FORWARD_SCORE && (!f->x0 || f->block == 0))
         return didcl_fail(DIDCL_ERR_INVALID_ARG,
                           "forward score: expected x0 and a block size > 0");
@@ -839,14 +880,21 @@ static didcl_status dn_reset(void *ctx, uint32_t sample) {
     return DIDCL_OK;
 }
 
+/* The last forward's logit rows into logits (NULL: they stay on the device). */
+static didcl_status read_logits(didcl_model_t m, float *logits) {
+    return logits && m->logit_rows
+               ? didcl_model_rows(m, 0, m->logit_rows, DIDCL_ROWS_LOGITS, logits)
+               : DIDCL_OK;
+}
+
 static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
-                             int32_t B, float *logits) {
+                             int32_t B, const uint8_t *want, float *logits) {
     didcl_model_t m = ctx;
     (void)sample;
     didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = seq + start, .n = (uint32_t)B,
-                       .start = (uint32_t)start};
+                       .start = (uint32_t)start, .want = want};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    return logits ? didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return read_logits(m, logits);
 }
 
 static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
@@ -864,21 +912,17 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = seq, .n = (uint32_t)n,
                        .block = (uint32_t)attn_block, .want = rows};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    const uint32_t got = didcl_model_logit_rows(m);
-    return got && logits ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return read_logits(m, logits);
 }
 
-/* Stack the B tokens at start of each sequence into one (batch * B,) array. */
-static didcl_status gather_ids(uint32_t batch, const int32_t *const *seqs, int32_t start,
-                               int32_t B, int32_t **out) {
-    int32_t *ids = malloc(sizeof *ids * (size_t)batch * (size_t)B);
-    if (!ids)
-        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory for a batch "
-                          "of %u", batch);
-    for (uint32_t b = 0; b < batch; b++)
-        memcpy(ids + (size_t)b * B, seqs[b] + start, sizeof *ids * (size_t)B);
-    *out = ids;
-    return DIDCL_OK;
+/* Stack the B tokens at start of each sequence into m->ids_host (batch * B <=
+ * max_tokens, checked by the forward: made at open, nothing allocated per step). */
+static const int32_t *gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
+                                 int32_t start, int32_t B) {
+    const uint32_t n = batch * (uint32_t)B <= m->max_tokens ? batch : 0;
+    for (uint32_t b = 0; b < n; b++)
+        memcpy(m->ids_host + (size_t)b * B, seqs[b] + start, sizeof *m->ids_host * (size_t)B);
+    return m->ids_host;
 }
 
 static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
@@ -888,33 +932,32 @@ static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
 }
 
 static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
-                                   int32_t start, int32_t B, float *logits) {
+                                   int32_t start, int32_t B, const uint8_t *want,
+                                   float *logits) {
     didcl_model_t m = ctx;
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = ids, .n = (uint32_t)B,
-                       .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch(m, &f, batch);
-    free(ids);
-    DIDCL_TRY(s);
-    return logits ? didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits)
-                  : DIDCL_OK;
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = gather_ids(m, batch, seqs, start, B),
+                       .n = (uint32_t)B, .start = (uint32_t)start, .want = want};
+    DIDCL_TRY(didcl_model_forward_batch(m, &f, batch));
+    return read_logits(m, logits);
 }
 
-static didcl_status dn_sample_rows(void *ctx, int32_t n, const int32_t *rows,
-                                   const didcl_philox_at *at, double temperature, double top_p,
+static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
+                                   int32_t start, int32_t B) {
+    didcl_model_t m = ctx;
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV,
+                       .ids = gather_ids(m, batch, seqs, start, B), .n = (uint32_t)B,
+                       .start = (uint32_t)start};
+    return didcl_model_forward_batch(m, &f, batch);
+}
+
+static didcl_status dn_sample_rows(void *ctx, int32_t n, const didcl_sample_req *req,
                                    didcl_draw *out) {
     didcl_model_t m = ctx;
-    for (int32_t i = 0; i < n; i++)
-        if (rows[i] < 0 || (uint32_t)rows[i] >= m->logit_rows)
-            return didcl_fail(DIDCL_ERR_INVALID_ARG, "model sampling: row %d, the last forward "
-                              "has %u", (int)rows[i], m->logit_rows);
-    return didcl_devsample_draw(m->sampler, m->logits, n, rows, at, m->cfg.mask_token_id,
-                                temperature, top_p, out);
+    return didcl_devsample_draw(m->sampler, m->logits, (int32_t)m->logit_rows, n, req, out);
 }
 
-/* The device sampler, made once per model; NULL (host sampling) where the device has no
- * float64. */
+/* The device sampler, made once per model. NULL (the sampler draws on the host) on a
+ * device without float64, or where the kernel cannot run (logged with the reason). */
 static didcl_status device_sampler(struct didcl_model *m) {
     if (m->sampler || !m->rt->info.fp64)
         return DIDCL_OK;
@@ -922,24 +965,17 @@ static didcl_status device_sampler(struct didcl_model *m) {
     if (!s)
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory");
     didcl_status st = didcl_devsample_init(s, m->rt, (int32_t)m->cfg.vocab_size,
-                                           (int32_t)m->max_tokens);
-    if (st != DIDCL_OK) {
-        free(s);
-        return st;
+                                           m->cfg.mask_token_id, (int32_t)m->max_tokens);
+    if (st == DIDCL_OK) {
+        m->sampler = s;
+        return DIDCL_OK;
     }
-    m->sampler = s;
+    free(s);
+    if (st != DIDCL_ERR_UNSUPPORTED)
+        return st;
+    didcl_log(DIDCL_LOG_WARN, "sampling on the host: %s", didcl_last_error());
+    didcl_error_clear();
     return DIDCL_OK;
-}
-
-static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
-                                   int32_t start, int32_t B) {
-    int32_t *ids;
-    DIDCL_TRY(gather_ids(batch, seqs, start, B, &ids));
-    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = ids, .n = (uint32_t)B,
-                       .start = (uint32_t)start};
-    didcl_status s = didcl_model_forward_batch((didcl_model_t)ctx, &f, batch);
-    free(ids);
-    return s;
 }
 
 /* Multiply-adds x 2 of one forward: per query and layer the QKV, attention-output and

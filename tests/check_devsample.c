@@ -3,9 +3,12 @@
  * host reference (src/sampling.c): for rows of many shapes (flat, peaked, heavy-tailed,
  * tie groups larger than the kernel's window, -inf entries), temperatures (greedy
  * included) and top-p, every row must give the host's token, and confidence, entropy
- * and margin within 1e-9. Many rows go in one launch with different Philox counters.
+ * and margin within 1e-9. Many rows go in one launch with different Philox counters;
+ * one launch also mixes requests of different seeds, temperatures and top-p (a lockstep
+ * batch of several requests). Every failure prints didcl_last_error().
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,45 +69,59 @@ static void teardown(void) {
     didcl_runtime_free(rt);
 }
 
+/* The host's draw of request q from rows x (., V) against the device's got. */
+static void check_draw(didcl_sampling *hs, const float *x, int V, int mask,
+                       const didcl_sample_req *q, const didcl_draw *got, const char *what,
+                       int i) {
+    didcl_draw want;
+    ck_assert_msg(didcl_sampling_draw(hs, x + (size_t)q->row * V, mask, q->temperature,
+                                      q->top_p, &q->at, &want) == DIDCL_OK,
+                  "%s", didcl_last_error());
+    ck_assert_msg(got->token == want.token,
+                  "%s T %g top-p %g request %d: token %d, host %d (kept %d)", what,
+                  q->temperature, q->top_p, i, (int)got->token, (int)want.token,
+                  (int)hs->n_kept);
+    const double g[3] = {got->confidence, got->entropy, got->margin};
+    const double w[3] = {want.confidence, want.entropy, want.margin};
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(fabs(g[k] - w[k]) <= 1e-9 * (1.0 + fabs(w[k])),
+                      "%s T %g top-p %g request %d: stat %d = %.17g, host %.17g", what,
+                      q->temperature, q->top_p, i, k, g[k], w[k]);
+}
+
+static cl_mem upload(const float *x, size_t n) {
+    cl_int err;
+    cl_mem buf = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                sizeof *x * n, (void *)x, &err);
+    ck_assert_msg(err == CL_SUCCESS, "clCreateBuffer: %d", (int)err);
+    return buf;
+}
+
 /* Sample R rows of one shape on both sides and compare. */
 static void compare(int V, enum shape sh, int R, double temperature, double top_p, int mask) {
     didcl_devsample ds;
     didcl_sampling hs;
-    ck_assert_int_eq(didcl_devsample_init(&ds, rt, V, MAXR), DIDCL_OK);
-    ck_assert_int_eq(didcl_sampling_init(&hs, V), DIDCL_OK);
+    ck_assert_msg(didcl_devsample_init(&ds, rt, V, mask, MAXR) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    ck_assert_msg(didcl_sampling_init(&hs, V) == DIDCL_OK, "%s", didcl_last_error());
     float *x = malloc(sizeof *x * (size_t)R * V);
     ck_assert_ptr_nonnull(x);
     for (int r = 0; r < R; r++)
         fill_row(x + (size_t)r * V, V, sh);
-    cl_int err;
-    cl_mem buf = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                sizeof *x * (size_t)R * V, x, &err);
-    ck_assert_int_eq(err, CL_SUCCESS);
-    int32_t rows[MAXR];
-    didcl_philox_at at[MAXR];
+    cl_mem buf = upload(x, (size_t)R * V);
+    didcl_sample_req req[MAXR];
     didcl_draw got[MAXR];
-    for (int i = 0; i < R; i++) {
-        rows[i] = R - 1 - i; /* requests need not follow the rows */
-        at[i] = (didcl_philox_at){0x1234567890abcdefull + (uint64_t)sh, DIDCL_RNG_TOKEN,
-                                  (uint32_t)(i % 3), (uint32_t)i, 1, (uint32_t)(i / 7)};
-    }
-    ck_assert_msg(didcl_devsample_draw(&ds, buf, R, rows, at, mask, temperature, top_p, got) ==
-                      DIDCL_OK, "%s", didcl_last_error());
-    for (int i = 0; i < R; i++) {
-        didcl_draw want;
-        ck_assert_int_eq(didcl_sampling_draw(&hs, x + (size_t)rows[i] * V, mask, temperature,
-                                             top_p, &at[i], &want), DIDCL_OK);
-        ck_assert_msg(got[i].token == want.token,
-                      "V %d shape %d T %g top-p %g request %d: token %d, host %d (kept %d)", V,
-                      (int)sh, temperature, top_p, i, (int)got[i].token, (int)want.token,
-                      (int)hs.n_kept);
-        const double g[3] = {got[i].confidence, got[i].entropy, got[i].margin};
-        const double w[3] = {want.confidence, want.entropy, want.margin};
-        for (int k = 0; k < 3; k++)
-            ck_assert_msg(fabs(g[k] - w[k]) <= 1e-9 * (1.0 + fabs(w[k])),
-                          "V %d shape %d T %g top-p %g request %d: stat %d = %.17g, host %.17g",
-                          V, (int)sh, temperature, top_p, i, k, g[k], w[k]);
-    }
+    for (int i = 0; i < R; i++) /* requests need not follow the rows */
+        req[i] = (didcl_sample_req){R - 1 - i,
+                                    {0x1234567890abcdefull + (uint64_t)sh, DIDCL_RNG_TOKEN,
+                                     (uint32_t)(i % 3), (uint32_t)i, 1, (uint32_t)(i / 7)},
+                                    temperature, top_p};
+    ck_assert_msg(didcl_devsample_draw(&ds, buf, R, R, req, got) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    char what[64];
+    snprintf(what, sizeof what, "V %d shape %d", V, (int)sh);
+    for (int i = 0; i < R; i++)
+        check_draw(&hs, x, V, mask, &req[i], &got[i], what, i);
     clReleaseMemObject(buf);
     free(x);
     didcl_sampling_free(&hs);
@@ -142,35 +159,74 @@ START_TEST(test_odd_vocabulary_no_mask) {
 }
 END_TEST
 
+/* One launch, requests of different seeds, temperatures and top-p (greedy among them)
+ * over rows of different shapes: each as the host draws it alone. */
+START_TEST(test_mixed_requests) {
+    enum { V = 5003, R = 48 };
+    float *x = malloc(sizeof *x * (size_t)R * V);
+    ck_assert_ptr_nonnull(x);
+    rng_state = 99;
+    for (int r = 0; r < R; r++)
+        fill_row(x + (size_t)r * V, V, (enum shape)(r % SHAPES));
+    cl_mem buf = upload(x, (size_t)R * V);
+    didcl_devsample ds;
+    didcl_sampling hs;
+    ck_assert_msg(didcl_devsample_init(&ds, rt, V, V - 1, R) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    ck_assert_msg(didcl_sampling_init(&hs, V) == DIDCL_OK, "%s", didcl_last_error());
+    didcl_sample_req req[R];
+    didcl_draw got[R];
+    for (int i = 0; i < R; i++)
+        req[i] = (didcl_sample_req){(i * 5) % R,
+                                    {1000u + (uint64_t)(i % 5), DIDCL_RNG_TOKEN, (uint32_t)i,
+                                     (uint32_t)(3 * i), 1 + (uint32_t)(i % 2), 7},
+                                    temps[i % 4], tops[(i / 4) % 4]};
+    ck_assert_msg(didcl_devsample_draw(&ds, buf, R, R, req, got) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    for (int i = 0; i < R; i++)
+        check_draw(&hs, x, V, V - 1, &req[i], &got[i], "mixed", i);
+    ck_assert_int_eq((int)ds.wg, 128); /* every device that allows it: one sum order */
+    didcl_sampling_free(&hs);
+    didcl_devsample_free(&ds);
+    clReleaseMemObject(buf);
+    free(x);
+}
+END_TEST
+
+/* Rows that cannot be drawn come back as the host's failures; the others are drawn. */
 START_TEST(test_bad_rows_fail) {
     enum { V = 300 };
-    float x[2 * V];
-    for (int i = 0; i < 2 * V; i++)
+    float x[3 * V];
+    for (int i = 0; i < 3 * V; i++)
         x[i] = (float)(i % 17);
     x[V + 5] = NAN;
-    cl_int err;
-    cl_mem buf = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof x,
-                                x, &err);
-    ck_assert_int_eq(err, CL_SUCCESS);
-    didcl_devsample ds;
-    ck_assert_int_eq(didcl_devsample_init(&ds, rt, V, 4), DIDCL_OK);
-    didcl_philox_at at[2] = {{1, DIDCL_RNG_TOKEN, 0, 0, 1, 0}, {1, DIDCL_RNG_TOKEN, 0, 1, 1, 0}};
-    int32_t rows[2] = {0, 1};
-    didcl_draw d[2];
-    ck_assert_int_eq(didcl_devsample_draw(&ds, buf, 2, rows, at, -1, 1.0, 0.9, d),
-                     DIDCL_ERR_INVALID_ARG);
-    ck_assert_last_error_has("NaN");
-    for (int i = 0; i < V; i++)
+    for (int i = 2 * V; i < 3 * V; i++)
         x[i] = -INFINITY;
-    x[3] = 5.0f; /* only the excluded id is finite */
-    ck_assert_int_eq(clEnqueueWriteBuffer(rt->queue, buf, CL_TRUE, 0, sizeof x, x, 0, NULL, NULL),
-                     CL_SUCCESS);
-    ck_assert_int_eq(didcl_devsample_draw(&ds, buf, 1, rows, at, 3, 1.0, 0.9, d),
-                     DIDCL_ERR_INVALID_ARG);
+    x[2 * V + 3] = 5.0f; /* only the excluded id is finite */
+    cl_mem buf = upload(x, 3 * V);
+    didcl_devsample ds;
+    ck_assert_msg(didcl_devsample_init(&ds, rt, V, 3, 4) == DIDCL_OK, "%s", didcl_last_error());
+    didcl_sample_req req[5];
+    for (int i = 0; i < 5; i++)
+        req[i] = (didcl_sample_req){i % 3, {1, DIDCL_RNG_TOKEN, 0, (uint32_t)i, 1, 0}, 1.0, 0.9};
+    didcl_draw d[5];
+    ck_assert_msg(didcl_devsample_draw(&ds, buf, 3, 3, req, d) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    ck_assert_int_ge(d[0].token, 0);
+    ck_assert_int_eq(didcl_sampling_check(&d[0]), DIDCL_OK);
+    ck_assert_int_eq(d[1].token, DIDCL_DRAW_NAN);
+    ck_assert_int_eq(didcl_sampling_check(&d[1]), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("NaN");
+    ck_assert_int_eq(d[2].token, DIDCL_DRAW_NO_FINITE);
+    ck_assert_int_eq(didcl_sampling_check(&d[2]), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("no finite logit");
-    ck_assert_int_eq(didcl_devsample_draw(&ds, buf, 5, rows, at, 3, 1.0, 0.9, d),
-                     DIDCL_ERR_INVALID_ARG); /* more rows than init allowed */
+    ck_assert_int_eq(didcl_devsample_draw(&ds, buf, 3, 5, req, d), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("expected 1 to 4"); /* more requests than init allowed */
+    ck_assert_int_eq(didcl_devsample_draw(&ds, buf, 2, 3, req, d), DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("reads row 2"); /* a row past the valid ones */
     didcl_devsample_free(&ds);
+    didcl_devsample_free(&ds); /* twice: nothing left to free */
+    ck_assert_int_eq(didcl_devsample_init(&ds, rt, V, V, 4), DIDCL_ERR_INVALID_ARG);
     clReleaseMemObject(buf);
 }
 END_TEST
@@ -183,6 +239,7 @@ static Suite *devsample_suite(void) {
     } cases[] = {{"small", test_small_vocabulary},
                  {"model", test_model_vocabulary},
                  {"odd", test_odd_vocabulary_no_mask},
+                 {"mixed", test_mixed_requests},
                  {"limits", test_bad_rows_fail}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
