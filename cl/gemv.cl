@@ -5,21 +5,30 @@
 // W is [out, in] row-major as stored in BD3-LM checkpoints (GPT-2's Conv1D weights are
 // transposed at load), in wtype storage (float, or half with -DDIDCL_WEIGHT_HALF).
 //
-// Tiling (build options chosen once per device, src/tuning.c):
-//   GEMM_TN  output columns per work-item, GEMM_TM rows per M-tile,
-//   GEMM_VW  vector width over k (4, 8 or 16), GEMM_LK work-items sharing one column
-//   tile, each taking every LK-th vector of k (1 on CPUs: no barriers at all).
-// A work-item holds TM x TN vector accumulators: each W vector it loads serves TM rows,
-// and the M-tiles of one launch walk the same W slice while it is in cache, so W comes
-// from memory once per launch whatever M is; cost grows with bytes, not rows.
-// Reduction order, fixed by (K, VW, LK) only: vector lane j of lane l sums
-// k = (l + i*LK)*VW + j in increasing i, lanes are added pairwise (hsum), the K % VW tail
-// goes to lane 0 in order, then a power-of-two tree over the LK lanes. Row m's output
-// never depends on M or on which tile holds it: a sample's logits in a batch are bitwise
-// those of its run alone.
+// Two tilings of the same sums, chosen by the rows M of a launch (src/ops.c):
+//   gemm_skinny  a work-group owns a few columns and walks every row of x (W read once,
+//                x re-read per column tile: best for a handful of rows);
+//   gemm_tiled   a work-group owns a BM x BN block of y and stages K in local memory, so
+//                W is read once per M-block and x once per N-block (tens to hundreds of
+//                rows).
+// Build options (chosen once per device, src/tuning.c):
+//   GEMM_VW  vector width over k (4, 8 or 16), GEMM_LK work-items sharing one output's k
+//            (1 on CPUs: no barriers at all): these two fix the reduction order, below;
+//   GEMM_TN, GEMM_TM  gemm_skinny's columns per work-item and rows per M-tile;
+//   TILED_TM, TILED_TN  gemm_tiled's rows and columns per work-item, TILED_GM x TILED_GN
+//            work-items (of LK lanes each) per work-group, TILED_KU vectors of k per lane
+//            per staged K-tile.
+// Reduction order, fixed by (K, VW, LK) only and the same in both kernels: vector lane j
+// of k-lane l sums k = (l + i*LK)*VW + j by fma in increasing i, lanes are added
+// pairwise (hsum), the K % VW tail goes to k-lane 0 in order (fma), then a power-of-two
+// tree over the LK k-lanes. Row m's output depends neither on M, nor on which tile holds
+// it, nor on the kernel: a sample's logits in a batch are bitwise those of its run alone,
+// whichever tiling ran. fma is explicit so that both kernels round alike whatever the
+// compiler would contract.
 // Pros: one launch for any M, bias and GELU in the epilogue, half weights converted in
-// registers (vload_halfN). Cons: M in the thousands is compute-bound here; wide fp32
-// products belong to CLBlast.
+// registers (skinny) or once per staged tile (tiled). Cons: the fixed order keeps LK
+// partial sums per output, so gemm_tiled spends LK work-items on each output and a tree
+// per block; M in the thousands belongs to CLBlast.
 // ============================================================================================
 
 #ifndef GEMM_TN
@@ -34,11 +43,27 @@
 #ifndef GEMM_LK
 #define GEMM_LK 1
 #endif
+#ifndef TILED_TM
+#define TILED_TM 4
+#endif
+#ifndef TILED_TN
+#define TILED_TN 4
+#endif
+#ifndef TILED_GM
+#define TILED_GM 2
+#endif
+#ifndef TILED_GN
+#define TILED_GN 2
+#endif
+#ifndef TILED_KU
+#define TILED_KU 1
+#endif
 
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 typedef GEMM_CAT(float, GEMM_VW) vecf;
 #define XLOADV(p) GEMM_CAT(vload, GEMM_VW)(0, (p))
+#define XSTOREV(v, p) GEMM_CAT(vstore, GEMM_VW)((v), 0, (p))
 #ifdef DIDCL_WEIGHT_HALF
 #define WLOADV(p) GEMM_CAT(vload_half, GEMM_VW)(0, (p))
 #else
@@ -57,6 +82,27 @@ static inline float hsum(vecf v) {
 #endif
     float2 h2 = h4.lo + h4.hi;
     return h2.x + h2.y;
+}
+
+// The end of one output's sum: its k-lane's vector accumulator summed, and on k-lane 0
+// the K % VW tail of row xr of x and row wr of W added in order.
+static inline float lane_sum(vecf acc, int lane, int K, __global const float *xr,
+                             __global const wtype *W, size_t wr) {
+    float s = hsum(acc);
+    if (lane == 0)
+        for (int k = K / GEMM_VW * GEMM_VW; k < K; k++)
+            s = fma(xr[k], WLOAD(W, wr + k), s);
+    return s;
+}
+
+// y[m, n_off + n] = act(s + b[n_off + n]); act: 0 identity, 1 GELU.
+static inline void store_out(float s, __global const float *b, int act, __global float *y,
+                             int ldy, int n_off, int m, int n) {
+    if (b)
+        s += b[n_off + n];
+    if (act == 1)
+        s = gelu_tanh(s);
+    y[(size_t)m * ldy + n_off + n] = s;
 }
 
 // Work-items: dimension 0 the LK lanes of a column tile, dimension 1 column tiles of
@@ -104,19 +150,15 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
                 const vecf xv = XLOADV(x + xrow[i] + k);
 #pragma unroll
                 for (int j = 0; j < GEMM_TN; j++)
-                    acc[i][j] += xv * w[j];
+                    acc[i][j] = fma(xv, w[j], acc[i][j]);
             }
         }
         float s[GEMM_TM][GEMM_TN];
 #pragma unroll
         for (int i = 0; i < GEMM_TM; i++)
 #pragma unroll
-            for (int j = 0; j < GEMM_TN; j++) {
-                s[i][j] = hsum(acc[i][j]);
-                if (lane == 0)
-                    for (int k = KV * GEMM_VW; k < K; k++)
-                        s[i][j] += x[xrow[i] + k] * WLOAD(W, wrow[j] + k);
-            }
+            for (int j = 0; j < GEMM_TN; j++)
+                s[i][j] = lane_sum(acc[i][j], lane, K, x + xrow[i], W, wrow[j]);
 #if GEMM_LK > 1
         // tree over the LK lanes of each column tile; red holds TM*TN floats per item
         const int item = get_local_id(1) * GEMM_LK + lane;
@@ -145,18 +187,122 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 #pragma unroll
             for (int i = 0; i < GEMM_TM; i++)
 #pragma unroll
-                for (int j = 0; j < GEMM_TN; j++) {
-                    const int m = m0 + i, n = n0 + j;
-                    if (m < M && n < N) {
-                        float r = s[i][j];
-                        if (b)
-                            r += b[n_off + n];
-                        if (act == 1)
-                            r = gelu_tanh(r);
-                        y[(size_t)m * ldy + n_off + n] = r;
-                    }
-                }
+                for (int j = 0; j < GEMM_TN; j++)
+                    if (m0 + i < M && n0 + j < N)
+                        store_out(s[i][j], b, act, y, ldy, n_off, m0 + i, n0 + j);
     }
+}
+
+#define TILED_BM (TILED_GM * TILED_TM)        // rows of y per work-group
+#define TILED_BN (TILED_GN * TILED_TN)        // columns of y per work-group
+#define TILED_KC (TILED_KU * GEMM_LK * GEMM_VW) // floats of k per staged tile
+
+// Work-items: dimension 0 the LK k-lanes of an output block, dimension 1 the GM x GN
+// blocks of TM x TN outputs of a work-group (sub-block s: rows (s / GN) * TM, columns
+// (s % GN) * TN). Work-groups: dimension 1 over M in steps of BM, dimension 2 over N in
+// steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
+// still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
+// rows of x and BN rows of W is staged in local memory (half weights converted once
+// there), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
+// the same increasing v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
+// tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
+__kernel void gemm_tiled(const int M, const int N, const int K,
+                         __global const float *x, // (M, K)
+                         __global const wtype *W, // (N, K)
+                         __global const float *b, // (n_off + N,) or NULL
+                         const int act,
+                         __global float *y,       // (M, ldy), columns [n_off, n_off + N)
+                         const int ldy,
+                         const int n_off,
+                         __local float *tile) {
+    const int lane = get_local_id(0), sub = get_local_id(1);
+    const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
+    const int bm = (int)get_group_id(1) * TILED_BM, bn = (int)get_group_id(2) * TILED_BN;
+    const int rm = (sub / TILED_GN) * TILED_TM, rn = (sub % TILED_GN) * TILED_TN;
+    const int KV = K / GEMM_VW, TV = TILED_KC / GEMM_VW; // vectors of k, of a tile
+    __local float *xs = tile, *ws = tile + TILED_BM * TILED_KC; // (BM, KC), (BN, KC)
+    vecf acc[TILED_TM][TILED_TN];
+#pragma unroll
+    for (int i = 0; i < TILED_TM; i++)
+#pragma unroll
+        for (int j = 0; j < TILED_TN; j++)
+            acc[i][j] = (vecf)(0.0f);
+    for (int v0 = 0; v0 < KV; v0 += TV) {
+        // stage: rows past M or N repeat the last row (computed, never stored), vectors
+        // past K are zeros (never added)
+        for (int e = item; e < TILED_BM * TV; e += nitems) {
+            const int r = e / TV, v = v0 + e % TV;
+            const size_t row = (size_t)min(bm + r, M - 1) * K;
+            XSTOREV(v < KV ? XLOADV(x + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
+                    xs + r * TILED_KC + (e % TV) * GEMM_VW);
+        }
+        for (int e = item; e < TILED_BN * TV; e += nitems) {
+            const int r = e / TV, v = v0 + e % TV;
+            const size_t row = (size_t)min(bn + r, N - 1) * K;
+            XSTOREV(v < KV ? WLOADV(W + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
+                    ws + r * TILED_KC + (e % TV) * GEMM_VW);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+        for (int u = 0; u < TILED_KU; u++) {
+            const int c = (u * GEMM_LK + lane) * GEMM_VW;
+            if (v0 + u * GEMM_LK + lane < KV) { // a lane past K adds nothing (not even 0)
+                vecf w[TILED_TN];
+#pragma unroll
+                for (int j = 0; j < TILED_TN; j++)
+                    w[j] = XLOADV(ws + (rn + j) * TILED_KC + c);
+#pragma unroll
+                for (int i = 0; i < TILED_TM; i++) {
+                    const vecf xv = XLOADV(xs + (rm + i) * TILED_KC + c);
+#pragma unroll
+                    for (int j = 0; j < TILED_TN; j++)
+                        acc[i][j] = fma(xv, w[j], acc[i][j]);
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); // the next tile overwrites xs and ws
+    }
+    float s[TILED_TM][TILED_TN];
+#pragma unroll
+    for (int i = 0; i < TILED_TM; i++)
+#pragma unroll
+        for (int j = 0; j < TILED_TN; j++)
+            s[i][j] = lane_sum(acc[i][j], lane, K, x + (size_t)min(bm + rm + i, M - 1) * K, W,
+                               (size_t)min(bn + rn + j, N - 1) * K);
+#if GEMM_LK > 1
+    // The same tree over the LK k-lanes as gemm_skinny's, one output per work-item: the
+    // LK partials of output o (sub-block o / (TM*TN), entry q = i*TN + j) sit at
+    // o*(LK+1) + lane, padded so that neither the writes (a sub-block's lanes) nor the
+    // reads (consecutive outputs) meet in one bank; one barrier instead of log2(LK).
+#pragma unroll
+    for (int q = 0; q < TILED_TM * TILED_TN; q++)
+        tile[(sub * TILED_TM * TILED_TN + q) * (GEMM_LK + 1) + lane] =
+            s[q / TILED_TN][q % TILED_TN];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = item; o < TILED_GM * TILED_GN * TILED_TM * TILED_TN; o += nitems) {
+        float p[GEMM_LK];
+#pragma unroll
+        for (int l = 0; l < GEMM_LK; l++)
+            p[l] = tile[o * (GEMM_LK + 1) + l];
+#pragma unroll
+        for (int h = GEMM_LK / 2; h > 0; h /= 2)
+#pragma unroll
+            for (int l = 0; l < h; l++)
+                p[l] += p[l + h];
+        const int os = o / (TILED_TM * TILED_TN), q = o % (TILED_TM * TILED_TN);
+        const int m = bm + (os / TILED_GN) * TILED_TM + q / TILED_TN;
+        const int n = bn + (os % TILED_GN) * TILED_TN + q % TILED_TN;
+        if (m < M && n < N)
+            store_out(p[0], b, act, y, ldy, n_off, m, n);
+    }
+#else
+#pragma unroll
+    for (int i = 0; i < TILED_TM; i++)
+#pragma unroll
+        for (int j = 0; j < TILED_TN; j++)
+            if (bm + rm + i < M && bn + rn + j < N)
+                store_out(s[i][j], b, act, y, ldy, n_off, bm + rm + i, bn + rn + j);
+#endif
 }
 
 // Half weights widened to float, a staging copy: for CLBlast's wide products, or for

@@ -8,6 +8,7 @@ CL_KERNEL_FILES = \
 	cl/rope.cl \
 	cl/attention.cl \
 	cl/gemv.cl \
+	cl/gemm.cl \
 	cl/softmax.cl \
 	cl/logits.cl \
 	cl/sample.cl

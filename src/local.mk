@@ -9,6 +9,7 @@ libdidcl_internal_la_SOURCES += \
 	src/tuning.c \
 	src/profile.c \
 	src/program.c \
+	src/kernels.c \
 	src/progcache.c \
 	src/safetensors.c \
 	src/modelconfig.c \
@@ -37,6 +38,7 @@ noinst_HEADERS += \
 	src/tuning.h \
 	src/profile.h \
 	src/program.h \
+	src/kernels.h \
 	src/progcache.h \
 	src/ops.h \
 	src/ops_ref.h \

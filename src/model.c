@@ -16,7 +16,6 @@
 #include "model.h"
 #include "numeric.h"
 #include "profile.h"
-#include "program.h"
 #include "runtime.h"
 
 #define TIME_FREQ_DIM 256 /* sigma_map's sinusoidal embedding width (BD3-LM) */
@@ -317,9 +316,8 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->sel, "wanted rows"));
-    m->sel_host = malloc(T * sizeof(int32_t));
-    m->ids_host = malloc(T * sizeof(int32_t));
-    if (!m->sel_host || !m->ids_host)
+    if (!(m->sel_host = malloc(T * sizeof(int32_t))) ||
+        !(m->ids_host = malloc(T * sizeof(int32_t))))
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "model: out of memory for row indices");
     DIDCL_TRY(buf_new(m, T * sizeof(float), NULL, &m->lp, "log-probabilities"));
     return DIDCL_OK;
@@ -542,11 +540,11 @@ static didcl_status product(struct didcl_model *m, int batch, int n, int N, int 
 
 /* The head of a block step on its n_out wanted rows (indices in m->sel_host and m->sel,
  * into the batch * n normed rows of h), packed as logits rows 0..n_out-1, each bitwise
- * that row of the full step. Where the head computes rows on their own (gemm_skinny:
- * didcl_ops_linear_rowwise) the wanted rows are gathered first (a pure copy, through
- * the embedding kernel as a row gather) and multiplied alone: first-hitting's head is
- * one row per sequence instead of the block. Elsewhere (CLBlast's tiling may depend on
- * M) the head runs on every row and the wanted rows are moved up, one copy each
+ * that row of the full step. Where the head computes each row as it would alone
+ * (gemm_skinny/gemm_tiled: didcl_ops_linear_rowwise) the wanted rows are gathered first
+ * (a pure copy, through the embedding kernel as a row gather) and multiplied alone:
+ * first-hitting's head is one row per sequence instead of the block. Elsewhere (the
+ * wide paths) the head runs on every row and the wanted rows are moved up, one copy each
  * (row sel[j] >= j, so ascending j never overwrites a row still to move). */
 static didcl_status block_head_wanted(struct didcl_model *m, int batch, int n, int n_out) {
     didcl_runtime_t rt = m->rt;
@@ -853,17 +851,7 @@ didcl_status didcl_model_token_logprobs(didcl_model_t m, uint32_t first, uint32_
     DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->tgt, CL_FALSE, 0, (size_t)R * sizeof(int32_t),
                                       targets, 0, NULL, didcl_profile_event(rt, "write_targets")),
                  "token logprobs: uploading targets");
-    cl_kernel k = NULL;
-    DIDCL_TRY(didcl_program_kernel(rt, "logits", NULL, "gather_logprob", &k));
-    const void *vals[] = {&R, &V, &fi, &ex, &m->logits, &m->stats, &m->tgt, &m->lp};
-    const size_t sizes[] = {sizeof R, sizeof V, sizeof fi, sizeof ex,
-                            sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem), sizeof(cl_mem)};
-    for (cl_uint i = 0; i < 8; i++)
-        DIDCL_CL_TRY(clSetKernelArg(k, i, sizes[i], vals[i]), "logits.cl: gather_logprob args");
-    size_t global = (size_t)R; /* the driver picks the work-group size */
-    DIDCL_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL,
-                                        didcl_profile_event(rt, "gather_logprob")),
-                 "clEnqueueNDRangeKernel gather_logprob");
+    DIDCL_TRY(didcl_ops_gather_logprob(rt, R, V, fi, ex, m->logits, m->stats, m->tgt, m->lp));
     DIDCL_CL_TRY(clEnqueueReadBuffer(rt->queue, m->lp, CL_TRUE, 0, (size_t)R * sizeof(float), out,
                                      0, NULL, didcl_profile_event(rt, "read_logprobs")),
                  "token logprobs: reading results");
@@ -915,14 +903,16 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     return read_logits(m, logits);
 }
 
-/* Stack the B tokens at start of each sequence into m->ids_host (batch * B <=
- * max_tokens, checked by the forward: made at open, nothing allocated per step). */
-static const int32_t *gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
-                                 int32_t start, int32_t B) {
-    const uint32_t n = batch * (uint32_t)B <= m->max_tokens ? batch : 0;
-    for (uint32_t b = 0; b < n; b++)
-        memcpy(m->ids_host + (size_t)b * B, seqs[b] + start, sizeof *m->ids_host * (size_t)B);
-    return m->ids_host;
+/* Stack the B tokens at start of each sequence into the model's (batch * B,) array. */
+static didcl_status gather_ids(didcl_model_t m, uint32_t batch, const int32_t *const *seqs,
+                               int32_t start, int32_t B) {
+    if ((uint64_t)batch * (uint64_t)B > m->max_tokens)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "model denoiser: a batch of %u blocks of %d "
+                          "tokens, expected at most max_tokens %u in all", batch, (int)B,
+                          m->max_tokens);
+    for (uint32_t b = 0; b < batch; b++)
+        memcpy(m->ids_host + (size_t)b * B, seqs[b] + start, sizeof(int32_t) * (size_t)B);
+    return DIDCL_OK;
 }
 
 static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
@@ -935,8 +925,9 @@ static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *con
                                    int32_t start, int32_t B, const uint8_t *want,
                                    float *logits) {
     didcl_model_t m = ctx;
-    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = gather_ids(m, batch, seqs, start, B),
-                       .n = (uint32_t)B, .start = (uint32_t)start, .want = want};
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = m->ids_host, .n = (uint32_t)B,
+                       .start = (uint32_t)start, .want = want};
     DIDCL_TRY(didcl_model_forward_batch(m, &f, batch));
     return read_logits(m, logits);
 }
@@ -944,8 +935,8 @@ static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *con
 static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B) {
     didcl_model_t m = ctx;
-    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV,
-                       .ids = gather_ids(m, batch, seqs, start, B), .n = (uint32_t)B,
+    DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
+    didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
     return didcl_model_forward_batch(m, &f, batch);
 }

@@ -58,10 +58,10 @@
  *     gathers them, so the head product runs on those rows only. A block step (single or
  *     batched: first-hitting wants one row per sequence) keeps its fused final norm over
  *     every row, copies the wanted normed rows together and runs the head on them alone
- *     where the product is row-independent (gemm_skinny: didcl_ops_linear_rowwise), so
- *     each is bitwise that row of the full step; where it is not (CLBlast, blocks at or
- *     above the device's switch point) the head runs on every row and the wanted rows
- *     are moved up. Either way the logits come packed, logit_rows = wanted rows.
+ *     where the product computes each row as alone (gemm_skinny/gemm_tiled:
+ *     didcl_ops_linear_rowwise), so each is bitwise that row of the full step; where it
+ *     does not (the wide paths, blocks at or above the device's switch point) the head
+ *     runs on every row and the wanted rows are moved up. Either way the logits come packed, logit_rows = wanted rows.
  */
 #ifndef DIDCL_MODEL_H
 #define DIDCL_MODEL_H
@@ -130,7 +130,8 @@ struct didcl_model {
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
     cl_mem sel;       /* (max_tokens,) int32 wanted rows of a forward (want) */
     int32_t *sel_host; /* (max_tokens,) their host copy, filled per forward */
-    int32_t *ids_host; /* (max_tokens,) a batch's stacked ids (the denoiser's batched calls) */
+    int32_t *ids_host; /* (max_tokens,) a batch's stacked block ids (the denoiser's
+                          batched calls), so a step allocates nothing */
     struct didcl_devsample *sampler; /* sampling on the device (devsample.h), made by
                                         didcl_model_denoiser; NULL without cl_khr_fp64 */
     uint32_t cached;     /* KV cache holds positions [0, cached) */

@@ -1,9 +1,10 @@
 /*
- * ops.c — host wrappers of the transformer kernels (see ops.h): argument checks, kernel
- * lookup through the program cache, argument setting, work-group sizing and enqueue.
- * Work-group sizes are powers of two no larger than what the device and the kernel allow
- * (CL_DEVICE_MAX_WORK_ITEM_SIZES, CL_KERNEL_WORK_GROUP_SIZE), so nothing here assumes a
- * particular vendor; local scratch is checked against CL_DEVICE_LOCAL_MEM_SIZE.
+ * ops.c — host wrappers of the transformer kernels (see ops.h): argument checks,
+ * argument setting and enqueue of kernels resolved once per runtime (kernels.h, with
+ * their work-group sizes and local memory), so a launch makes no lookups or info
+ * queries. Work-group sizes are powers of two no larger than what the device and the
+ * kernel allow, so nothing here assumes a particular vendor; local scratch is checked
+ * against CL_DEVICE_LOCAL_MEM_SIZE.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -15,18 +16,11 @@
 #include "error.h"
 #include "cl-sources.h"
 #include "fault.h"
+#include "kernels.h"
 #include "ops.h"
 #include "profile.h"
 #include "program.h"
 #include "runtime.h"
-
-#define WEIGHT_HALF_OPTIONS "-DDIDCL_WEIGHT_HALF"
-
-/* Preferred work-group sizes: element-wise kernels, and row reductions. */
-#define WG_ELEMENTWISE 64
-#define WG_ROW 256
-#define WG_ATTENTION 128
-#define WG_FLASH 64 /* queries per tile of attention_flash */
 
 /* ------------------------------------------------------------------------------------
  * Launch helpers
@@ -41,90 +35,70 @@ struct karg {
 #define KLOCAL(bytes) {(bytes), NULL}
 #define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *wt_options(enum didcl_wtype wt) {
-    return wt == DIDCL_WTYPE_F16 ? WEIGHT_HALF_OPTIONS : NULL;
+/* The kernel variant of a weight type (kernels.h). */
+static int wt_variant(enum didcl_wtype wt) {
+    return wt == DIDCL_WTYPE_F16;
 }
 
-static didcl_status get_kernel(didcl_runtime_t rt, const char *family, const char *options,
-                               const char *name, const struct karg *args, int nargs,
-                               cl_kernel *out) {
-    cl_kernel k = NULL;
-    DIDCL_TRY(didcl_program_kernel(rt, family, options, name, &k));
+/* Kernel id (variant) with its first nargs arguments set. */
+static didcl_status kernel_args(didcl_runtime_t rt, enum didcl_kid id, int variant,
+                                const struct karg *args, int nargs,
+                                const struct didcl_kernel **out) {
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(didcl_kernels_get(rt, id, variant, &k));
     for (int i = 0; i < nargs; i++) {
-        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        cl_int err = clSetKernelArg(k->kernel, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS)
-            return didcl_fail_cl(err, "%s.cl: clSetKernelArg %s arg %d", family, name, i);
+            return didcl_fail_cl(err, "%s: clSetKernelArg arg %d", k->name, i);
     }
     *out = k;
     return DIDCL_OK;
 }
 
-/* Largest power of two <= want that the device and kernel k accept as a work-group. */
-static didcl_status pick_wg(didcl_runtime_t rt, cl_kernel k, size_t want, size_t *out) {
-    size_t kmax = 0, dims[16] = {0}; /* CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS entries (>= 3) */
-    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
-                                          &kmax, NULL),
-                 "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
-    DIDCL_CL_TRY(clGetDeviceInfo(rt->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL),
-                 "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES)");
-    size_t lim = want;
-    if (kmax && kmax < lim)
-        lim = kmax;
-    if (rt->info.max_work_group && rt->info.max_work_group < lim)
-        lim = (size_t)rt->info.max_work_group;
-    if (dims[0] && dims[0] < lim)
-        lim = dims[0];
-    size_t wg = 1;
-    while (wg * 2 <= lim)
-        wg *= 2;
-    *out = wg;
+/* __local scratch of `bytes` as argument arg of k. */
+static didcl_status set_local(const struct didcl_kernel *k, cl_uint arg, size_t bytes) {
+    cl_int err = clSetKernelArg(k->kernel, arg, bytes, NULL);
+    if (err != CL_SUCCESS)
+        return didcl_fail_cl(err, "%s: clSetKernelArg arg %u (local scratch)", k->name, arg);
     return DIDCL_OK;
 }
 
 /* Fail unless `bytes` of __local scratch fit beside the kernel's own local memory. */
-static didcl_status check_local(didcl_runtime_t rt, cl_kernel k, const char *name, size_t bytes) {
-    cl_ulong used = 0;
-    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used,
-                                          &used, NULL),
-                 "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)");
-    if (bytes + used > rt->info.local_mem)
+static didcl_status check_local(didcl_runtime_t rt, const struct didcl_kernel *k, size_t bytes) {
+    if (bytes + k->local_used > rt->info.local_mem)
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
-                          "%s: needs %zu bytes of local memory, device %s has %llu", name,
-                          bytes + (size_t)used, rt->info.name,
+                          "%s: needs %zu bytes of local memory, device %s has %llu", k->name,
+                          bytes + (size_t)k->local_used, rt->info.name,
                           (unsigned long long)rt->info.local_mem);
     return DIDCL_OK;
 }
 
-static didcl_status enqueue(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint dims,
+static didcl_status enqueue(didcl_runtime_t rt, const struct didcl_kernel *k, cl_uint dims,
                             const size_t *global, const size_t *local) {
     cl_int err = didcl_fault_hit(DIDCL_FAULT_LAUNCH)
                      ? CL_OUT_OF_RESOURCES
-                     : clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL,
-                                              didcl_profile_event(rt, name));
+                     : clEnqueueNDRangeKernel(rt->queue, k->kernel, dims, NULL, global, local,
+                                              0, NULL, didcl_profile_event(rt, k->name));
     if (err != CL_SUCCESS)
-        return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", name);
+        return didcl_fail_cl(err, "clEnqueueNDRangeKernel %s", k->name);
     rt->launches++;
     return DIDCL_OK;
 }
 
-/* One work-item per element of n, in groups of WG_ELEMENTWISE (or less). */
-static didcl_status launch_1d(didcl_runtime_t rt, cl_kernel k, const char *name, size_t n) {
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, k, WG_ELEMENTWISE, &wg));
-    size_t global = (n + wg - 1) / wg * wg;
-    return enqueue(rt, k, name, 1, &global, &wg);
+/* One work-item per element of n, in work-groups of the kernel's size. */
+static didcl_status launch_1d(didcl_runtime_t rt, const struct didcl_kernel *k, size_t n) {
+    size_t global = (n + k->wg - 1) / k->wg * k->wg;
+    return enqueue(rt, k, 1, &global, &k->wg);
 }
 
 /* One work-group per row, for the row-reduction kernels whose last argument is a
  * __local scratch of one float per work-item (set here). */
-static didcl_status launch_rows(didcl_runtime_t rt, cl_kernel k, const char *name, cl_uint red_arg,
+static didcl_status launch_rows(didcl_runtime_t rt, const struct didcl_kernel *k, cl_uint red_arg,
                                 int rows) {
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, k, WG_ROW, &wg));
-    DIDCL_TRY(check_local(rt, k, name, wg * sizeof(float)));
-    DIDCL_CL_TRY(clSetKernelArg(k, red_arg, wg * sizeof(float), NULL), "clSetKernelArg (scratch)");
-    size_t global = (size_t)rows * wg;
-    return enqueue(rt, k, name, 1, &global, &wg);
+    DIDCL_TRY(check_local(rt, k, k->wg * sizeof(float)));
+    DIDCL_TRY(set_local(k, red_arg, k->wg * sizeof(float)));
+    size_t global = (size_t)rows * k->wg;
+    return enqueue(rt, k, 1, &global, &k->wg);
 }
 
 /* Shape checks: positive, and products that index buffers fit in an int. */
@@ -157,15 +131,15 @@ didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids
     CHECK_DIMS("embed", !pos || (long long)pos_start + T <= P,
                "positions %d..%d, expected below the %d rows of the position table", pos_start,
                pos_start + T - 1, P);
-    cl_kernel k = NULL;
+    const struct didcl_kernel *k = NULL;
     if (pos) {
         struct karg a[] = {KV(T), KV(H), KV(V), KV(pos_start), KV(ids), KV(table), KV(pos), KV(out)};
-        DIDCL_TRY(get_kernel(rt, "embed", wt_options(wt), "embed_tokens_pos", a, NARGS(a), &k));
-        return launch_1d(rt, k, "embed_tokens_pos", (size_t)T * H);
+        DIDCL_TRY(kernel_args(rt, DIDCL_K_EMBED_TOKENS_POS, wt_variant(wt), a, NARGS(a), &k));
+        return launch_1d(rt, k, (size_t)T * H);
     }
     struct karg a[] = {KV(T), KV(H), KV(V), KV(ids), KV(table), KV(out)};
-    DIDCL_TRY(get_kernel(rt, "embed", wt_options(wt), "embed_tokens", a, NARGS(a), &k));
-    return launch_1d(rt, k, "embed_tokens", (size_t)T * H);
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_EMBED_TOKENS, wt_variant(wt), a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)T * H);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -189,9 +163,9 @@ didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C,
                mod_stride);
     struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(sel), KV(w), KV(mod), KV(shift_off),
                        KV(scale_off), KV(mod_stride), KV(out)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_modulate", a, NARGS(a), &k));
-    return launch_rows(rt, k, "layernorm_modulate", (cl_uint)NARGS(a), T);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_LAYERNORM_MODULATE, 0, a, NARGS(a), &k));
+    return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
 
 didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, int C, float eps,
@@ -205,18 +179,18 @@ didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, in
     struct karg a[] = {KV(T),        KV(C),         KV(eps),       KV(x),
                        KV(y),        KV(w),         KV(mod),       KV(gate_off),
                        KV(shift_off), KV(scale_off), KV(mod_stride), KV(out)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "norm", NULL, "residual_layernorm_modulate", a, NARGS(a), &k));
-    return launch_rows(rt, k, "residual_layernorm_modulate", (cl_uint)NARGS(a), T);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_RESIDUAL_LAYERNORM_MODULATE, 0, a, NARGS(a), &k));
+    return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
 
 didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float eps, cl_mem x,
                                       cl_mem w, cl_mem b, cl_mem out) {
     CHECK_DIMS("layernorm_bias", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
     struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(b), KV(out)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "norm", NULL, "layernorm_bias", a, NARGS(a), &k));
-    return launch_rows(rt, k, "layernorm_bias", (cl_uint)NARGS(a), T);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_LAYERNORM_BIAS, 0, a, NARGS(a), &k));
+    return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -234,9 +208,9 @@ didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_
                view.off, view.stride);
     struct karg a[] = {KV(T),        KV(heads),    KV(head_dim),    KV(pos_start), KV(inv_freq),
                        KV(view.buf), KV(view.off), KV(view.stride), KV(parts)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_rows", a, NARGS(a), &k));
-    return launch_1d(rt, k, "rope_rows", (size_t)T * parts * heads * (head_dim / 2));
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_ROWS, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)T * parts * heads * (head_dim / 2));
 }
 
 didcl_status didcl_ops_rope(didcl_runtime_t rt, int T, int heads, int head_dim, int pos_start,
@@ -258,9 +232,9 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
     const int T = batch * n;
     struct karg a[] = {KV(T),        KV(n),   KV(heads),  KV(head_dim), KV(pos_start),
                        KV(inv_freq), KV(qkv), KV(cache), KV(seq_rows)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "rope", NULL, "rope_cache", a, NARGS(a), &k));
-    return launch_1d(rt, k, "rope_cache", (size_t)T * heads * (head_dim / 2));
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_CACHE, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)T * heads * (head_dim / 2));
 }
 
 /* ------------------------------------------------------------------------------------
@@ -318,18 +292,16 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
                        KV(v.off),    KV(v.stride), KV(out),            KV(mode),
                        KV(mask->q_offset), KV(mask->block), KV(mask->half_len),
                        KV(q_bstride), KV(kv_bstride), KV(out_bstride)};
-    cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention", a, NARGS(a), &kr));
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, kr, WG_ATTENTION, &wg));
+    const struct didcl_kernel *kr = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION, 0, a, NARGS(a), &kr));
+    const size_t wg = kr->wg;
     size_t scratch[3] = {(size_t)Tk * sizeof(float), (size_t)head_dim * sizeof(float),
                          wg * sizeof(float)};
-    DIDCL_TRY(check_local(rt, kr, "attention", scratch[0] + scratch[1] + scratch[2]));
+    DIDCL_TRY(check_local(rt, kr, scratch[0] + scratch[1] + scratch[2]));
     for (int i = 0; i < 3; i++)
-        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), scratch[i], NULL),
-                     "clSetKernelArg attention (scratch)");
+        DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), scratch[i]));
     size_t global[3] = {(size_t)Tq * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
-    return enqueue(rt, kr, "attention", 3, global, local);
+    return enqueue(rt, kr, 3, global, local);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
@@ -345,20 +317,16 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
                        KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
-    char options[32];
-    snprintf(options, sizeof options, "-DATTN_HD=%d", head_dim);
-    cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", options, "attention_flash", a, NARGS(a), &kr));
-    size_t wg;
-    DIDCL_TRY(pick_wg(rt, kr, WG_FLASH, &wg));
+    const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_FLASH, head_dim / 4, a, NARGS(a), &kr));
+    const size_t wg = kr->wg;
     /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */
     const size_t tile = (size_t)(head_dim <= 64 ? 32 : 8) * head_dim * sizeof(float);
-    DIDCL_TRY(check_local(rt, kr, "attention_flash", 2 * tile));
+    DIDCL_TRY(check_local(rt, kr, 2 * tile));
     for (int i = 0; i < 2; i++)
-        DIDCL_CL_TRY(clSetKernelArg(kr, (cl_uint)(NARGS(a) + i), tile, NULL),
-                     "clSetKernelArg attention_flash (tiles)");
+        DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tile));
     size_t global[2] = {((size_t)Tq + wg - 1) / wg * wg, (size_t)heads}, local[2] = {wg, 1};
-    return enqueue(rt, kr, "attention_flash", 2, global, local);
+    return enqueue(rt, kr, 2, global, local);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
@@ -386,9 +354,9 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
     int rows = heads * Tq, mode = (int)mask->mode;
     struct karg a[] = {KV(Tq),   KV(Tk), KV(rows), KV(scratch), KV(mode), KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
-    cl_kernel kr = NULL;
-    DIDCL_TRY(get_kernel(rt, "attention", NULL, "attention_probs", a, NARGS(a), &kr));
-    DIDCL_TRY(launch_rows(rt, kr, "attention_probs", (cl_uint)NARGS(a), rows));
+    const struct didcl_kernel *kr = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_PROBS, 0, a, NARGS(a), &kr));
+    DIDCL_TRY(launch_rows(rt, kr, (cl_uint)NARGS(a), rows));
     /* O_h (Tq, hd) = P_h (Tq, Tk) . V_h (Tk, hd), written at column h*hd of out */
     s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo,
                                    (size_t)Tq, hd, (size_t)Tk, 1.0f, scratch, 0, (size_t)Tk, plane,
@@ -408,31 +376,42 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
  * Products
  * ------------------------------------------------------------------------------------ */
 
-/* gemm_skinny on W (N, K), writing columns [n_off, n_off + N) of y (M, ldy). */
-static didcl_status skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                           enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
-                           int n_off) {
+/* One of the two tilings of cl/gemv.cl on W (N, K), writing columns [n_off, n_off + N)
+ * of y (M, ldy): gemm_skinny (tiled 0) or gemm_tiled (tiled 1), the same sums. */
+static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_mem x, cl_mem W,
+                         enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
+                         int n_off) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
-    const char *options = t->options[wt == DIDCL_WTYPE_F16];
     int iact = (int)act;
-    size_t local[2] = {(size_t)t->lk, (size_t)t->tiles};
-    size_t red = t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles * sizeof(float) : sizeof(float);
-    struct karg a[] = {KV(M),    KV(N), KV(K),     KV(x),     KV(W),      KV(b),
-                       KV(iact), KV(y), KV(ldy),   KV(n_off), KLOCAL(red)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "gemv", options, "gemm_skinny", a, NARGS(a), &k));
-    size_t kmax = 0;
-    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
-                                          &kmax, NULL),
-                 "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
-    if (kmax < local[0] * local[1])
+    size_t local[3], global[3], lmem;
+    if (tiled) {
+        const size_t bm = (size_t)t->tgm * t->ttm, bn = (size_t)t->tgn * t->ttn;
+        const size_t stage = (bm + bn) * t->tku * t->lk * t->vw;
+        const size_t red = (size_t)t->ttm * t->ttn * (t->lk + 1) * t->tgm * t->tgn;
+        lmem = (stage > red ? stage : red) * sizeof(float);
+        local[0] = (size_t)t->lk, local[1] = (size_t)t->tgm * t->tgn, local[2] = 1;
+        global[0] = local[0];
+        global[1] = ((size_t)M + bm - 1) / bm * local[1];
+        global[2] = ((size_t)N + bn - 1) / bn;
+    } else {
+        lmem = (t->lk > 1 ? (size_t)t->tm * t->tn * t->lk * t->tiles : 1) * sizeof(float);
+        const size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
+        local[0] = (size_t)t->lk, local[1] = (size_t)t->tiles, local[2] = 1;
+        global[0] = local[0];
+        global[1] = (tiles + local[1] - 1) / local[1] * local[1];
+        global[2] = 1;
+    }
+    struct karg a[] = {KV(M),    KV(N), KV(K),   KV(x),     KV(W),       KV(b),
+                       KV(iact), KV(y), KV(ldy), KV(n_off), KLOCAL(lmem)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, tiled ? DIDCL_K_GEMM_TILED : DIDCL_K_GEMM_SKINNY, wt_variant(wt), a,
+                          NARGS(a), &k));
+    if (k->wg_max < local[0] * local[1])
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
-                          "gemm_skinny: work-group of %zu x %zu, device %s allows %zu for it",
-                          local[0], local[1], rt->info.name, kmax);
-    DIDCL_TRY(check_local(rt, k, "gemm_skinny", red));
-    size_t tiles = ((size_t)N + t->tn - 1) / t->tn;
-    size_t global[2] = {local[0], (tiles + local[1] - 1) / local[1] * local[1]};
-    return enqueue(rt, k, "gemm_skinny", 2, global, local);
+                          "%s: work-group of %zu x %zu, device %s allows %zu for it", k->name,
+                          local[0], local[1], rt->info.name, k->wg_max);
+    DIDCL_TRY(check_local(rt, k, lmem));
+    return enqueue(rt, k, 3, global, local);
 }
 
 static didcl_status check_product(int M, int N, int K, enum didcl_act act, const char *op) {
@@ -446,7 +425,35 @@ static didcl_status check_product(int M, int N, int K, enum didcl_act act, const
 didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
                                    enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
     DIDCL_TRY(check_product(M, N, K, act, "gemm_skinny"));
-    return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
+    return gemm(rt, 0, M, N, K, x, W, wt, b, act, y, N, 0);
+}
+
+didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                  enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_tiled"));
+    return gemm(rt, 1, M, N, K, x, W, wt, b, act, y, N, 0);
+}
+
+didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_wide"));
+    const struct didcl_gemm_tuning *t = &rt->gemm;
+    const int p = didcl_tuning_wide_pick(t, M, N);
+    const struct didcl_wide_tiling *w = &t->wide[p];
+    int iact = (int)act;
+    struct karg a[] = {KV(M), KV(N), KV(K), KV(x), KV(W), KV(b), KV(iact), KV(y)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_GEMM_WIDE, 2 * p + wt_variant(wt), a, NARGS(a), &k));
+    /* the kernel requires exactly this work-group (reqd_work_group_size) */
+    size_t local[2] = {(size_t)(w->bn / w->tn), (size_t)(w->bm / w->tm)};
+    if (k->wg_max < local[0] * local[1])
+        return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                          "gemm_wide: work-group of %zu x %zu, device %s allows %zu for it",
+                          local[0], local[1], rt->info.name, k->wg_max);
+    DIDCL_TRY(check_local(rt, k, 0)); /* its tiles are static __local arrays */
+    size_t global[2] = {(size_t)((N + w->bn - 1) / w->bn) * local[0],
+                        (size_t)((M + w->bm - 1) / w->bm) * local[1]};
+    return enqueue(rt, k, 2, global, local);
 }
 
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
@@ -475,28 +482,40 @@ static int stage_rows(int N, int K) {
     return r < 1 ? 1 : r > N ? N : r;
 }
 
-/* How a product runs: gemm_skinny on W as stored, gemm_skinny on half W widened into
- * the stage (the same floats, so bitwise the same rows), or CLBlast (half W widened). */
-enum product_path { PATH_SKINNY, PATH_SKINNY_STAGED, PATH_CLBLAST };
+/* How a product runs: CLBlast (half W widened into the stage first), or one of the two
+ * tilings of cl/gemv.cl on W as stored or on half W widened into the stage (the same
+ * floats, so bitwise the same rows whichever of the four runs). */
+struct product_path {
+    int clblast; /* CLBlast SGEMM per sequence */
+    int tiled;   /* gemm_tiled rather than gemm_skinny */
+    int staged;  /* half W widened into the stage first */
+};
 
-static enum product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
-                                      cl_mem stage) {
+static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
+                                        cl_mem stage) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
-    if (wt == DIDCL_WTYPE_F32)
-        return n >= t->wide_m ? PATH_CLBLAST : PATH_SKINNY;
-    if (!stage)
-        return PATH_SKINNY;
-    return n >= t->half_wide_m ? PATH_CLBLAST : M >= t->half_stage_m ? PATH_SKINNY_STAGED
-                                                                       : PATH_SKINNY;
+    const int half = wt == DIDCL_WTYPE_F16;
+    struct product_path p = {0, M >= t->tiled_m, 0};
+    if (!half) {
+        p.clblast = n >= t->wide_m;
+    } else if (stage) { /* without a stage half weights stay in gemv.cl's kernels */
+        p.clblast = n >= t->half_wide_m;
+        p.staged = p.clblast || M >= t->half_stage_m;
+    }
+    return p;
 }
 
 int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage) {
-    return product_path(rt, n, n, wt, stage) != PATH_CLBLAST; /* M only picks staging */
+    const int wide = n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m);
+    if (rt->gemm.wide_kernel && wide)
+        return 0; /* gemm_wide: M-independent too, but not a lone row's bits */
+    return !product_path(rt, n, n, wt, stage).clblast; /* M picks tiling and staging only */
 }
 
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
-    if (wt != DIDCL_WTYPE_F16 || (t->half_wide_m == INT_MAX && t->half_stage_m == INT_MAX) ||
+    if (wt != DIDCL_WTYPE_F16 ||
+        ((t->half_wide_m == INT_MAX || t->wide_kernel) && t->half_stage_m == INT_MAX) ||
         N <= 0 || K <= 0)
         return 0;
     return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
@@ -508,9 +527,9 @@ static didcl_status widen_half(didcl_runtime_t rt, cl_mem W, int n0, int rows, i
     int count = rows * K;
     cl_long first = (cl_long)n0 * K;
     struct karg a[] = {KV(count), KV(W), KV(first), KV(stage)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "gemv", NULL, "widen_half", a, NARGS(a), &k));
-    return launch_1d(rt, k, "widen_half", (size_t)count);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_WIDEN_HALF, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)count);
 }
 
 didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
@@ -519,26 +538,29 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
     CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
     const int M = batch * n;
     DIDCL_TRY(check_product(M, N, K, act, "linear"));
-    const enum product_path path = product_path(rt, n, M, wt, stage);
-    if (path == PATH_SKINNY)
-        return skinny(rt, M, N, K, x, W, wt, b, act, y, N, 0);
-    const int staged = wt == DIDCL_WTYPE_F16;
-    const int rows = staged ? stage_rows(N, K) : N;
+    /* wide products by gemm_wide: all rows in one launch (row m is the same for any M) */
+    if (rt->gemm.wide_kernel &&
+        n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m))
+        return didcl_ops_gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
+    const struct product_path path = product_path(rt, n, M, wt, stage);
+    if (!path.staged && !path.clblast)
+        return gemm(rt, path.tiled, M, N, K, x, W, wt, b, act, y, N, 0);
+    const int rows = path.staged ? stage_rows(N, K) : N;
     for (int n0 = 0; n0 < N; n0 += rows) {
         const int c = N - n0 < rows ? N - n0 : rows;
-        if (staged)
+        if (path.staged)
             DIDCL_TRY(widen_half(rt, W, n0, c, K, stage));
-        if (path == PATH_SKINNY_STAGED) {
-            DIDCL_TRY(skinny(rt, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
+        if (!path.clblast) {
+            DIDCL_TRY(gemm(rt, path.tiled, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
             continue;
         }
         /* one SGEMM per sequence: CLBlast's tiling may depend on M */
         for (int s = 0; s < batch; s++)
             DIDCL_TRY(didcl_ops_sgemm(rt, n, c, K, 1.0f, x, (size_t)s * n * K, (size_t)K,
-                                      staged ? stage : W, staged ? 0 : (size_t)n0 * K, (size_t)K,
-                                      1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
+                                      path.staged ? stage : W, path.staged ? 0 : (size_t)n0 * K,
+                                      (size_t)K, 1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
     }
-    if (path == PATH_SKINNY_STAGED)
+    if (!path.clblast)
         return DIDCL_OK; /* bias and activation ran in the epilogue */
     if (b)
         DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));
@@ -554,17 +576,17 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
 didcl_status didcl_ops_axpy(didcl_runtime_t rt, int n, float a, cl_mem x, cl_mem y) {
     CHECK_DIMS("axpy", n > 0, "n=%d, expected > 0", n);
     struct karg args[] = {KV(n), KV(a), KV(x), KV(y)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "axpy_f32", args, NARGS(args), &k));
-    return launch_1d(rt, k, "axpy_f32", (size_t)n);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_AXPY, 0, args, NARGS(args), &k));
+    return launch_1d(rt, k, (size_t)n);
 }
 
 didcl_status didcl_ops_scale(didcl_runtime_t rt, int n, float a, cl_mem x) {
     CHECK_DIMS("scale", n > 0, "n=%d, expected > 0", n);
     struct karg args[] = {KV(n), KV(a), KV(x)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "scale_f32", args, NARGS(args), &k));
-    return launch_1d(rt, k, "scale_f32", (size_t)n);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_SCALE, 0, args, NARGS(args), &k));
+    return launch_1d(rt, k, (size_t)n);
 }
 
 didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x, cl_mem y,
@@ -573,25 +595,25 @@ didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x
     CHECK_DIMS("gated_residual", gate_off >= 0 && gate_stride >= 0,
                "gate_off=%d gate_stride=%d, expected >= 0", gate_off, gate_stride);
     struct karg a[] = {KV(T), KV(C), KV(x), KV(y), KV(gate), KV(gate_off), KV(gate_stride)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "gated_residual_f32", a, NARGS(a), &k));
-    return launch_1d(rt, k, "gated_residual_f32", (size_t)T * C);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_GATED_RESIDUAL, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)T * C);
 }
 
 didcl_status didcl_ops_bias_add(didcl_runtime_t rt, int M, int N, cl_mem y, cl_mem b) {
     CHECK_DIMS("bias_add", fits_int(M, N), "shape M=%d N=%d, expected positive", M, N);
     struct karg a[] = {KV(M), KV(N), KV(y), KV(b)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "bias_add_f32", a, NARGS(a), &k));
-    return launch_1d(rt, k, "bias_add_f32", (size_t)M * N);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_BIAS_ADD, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)M * N);
 }
 
 didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x) {
     CHECK_DIMS("gelu", n > 0, "n=%d, expected > 0", n);
     struct karg a[] = {KV(n), KV(x)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "elementwise", NULL, "gelu_tanh_f32", a, NARGS(a), &k));
-    return launch_1d(rt, k, "gelu_tanh_f32", (size_t)n);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_GELU, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)n);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -599,32 +621,42 @@ didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x) {
  * ------------------------------------------------------------------------------------ */
 
 /* Both row reductions of softmax.cl take (R, V, excl, x, out): one work-group per row. */
-static didcl_status softmax_rows(didcl_runtime_t rt, const char *op, const char *kernel, int R,
+static didcl_status softmax_rows(didcl_runtime_t rt, const char *op, enum didcl_kid id, int R,
                                  int V, int excl, cl_mem x, cl_mem out) {
     CHECK_OP(fits_int(R, V), "shape R=%d V=%d, expected positive", R, V);
     CHECK_OP(excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl, V - 1);
     CHECK_OP(V > 1 || excl < 0, "V=%d with its only index excluded", V);
     struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(out)};
-    cl_kernel k = NULL;
-    DIDCL_TRY(get_kernel(rt, "softmax", NULL, kernel, a, NARGS(a), &k));
-    return launch_rows(rt, k, kernel, (cl_uint)NARGS(a), R);
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, id, 0, a, NARGS(a), &k));
+    return launch_rows(rt, k, (cl_uint)NARGS(a), R);
 }
 
 didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                    cl_mem out) {
-    return softmax_rows(rt, "log_softmax", "log_softmax_rows", R, V, excl, x, out);
+    return softmax_rows(rt, "log_softmax", DIDCL_K_LOG_SOFTMAX_ROWS, R, V, excl, x, out);
 }
 
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats) {
-    return softmax_rows(rt, "max_lse", "max_lse_rows", R, V, excl, x, stats);
+    return softmax_rows(rt, "max_lse", DIDCL_K_MAX_LSE_ROWS, R, V, excl, x, stats);
+}
+
+didcl_status didcl_ops_gather_logprob(didcl_runtime_t rt, int R, int V, int first, int excl,
+                                      cl_mem x, cl_mem stats, cl_mem tgt, cl_mem out) {
+    CHECK_DIMS("gather_logprob", fits_int(first + (long long)R, V) && first >= 0,
+               "rows %d..%d of V=%d, expected positive sizes", first, first + R - 1, V);
+    struct karg a[] = {KV(R), KV(V), KV(first), KV(excl), KV(x), KV(stats), KV(tgt), KV(out)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_GATHER_LOGPROB, 0, a, NARGS(a), &k));
+    return launch_1d(rt, k, (size_t)R);
 }
 
 /* ------------------------------------------------------------------------------------
  * Warm-up: compile ahead of the first launch
  * ------------------------------------------------------------------------------------ */
 
-/* Families with a half-weight variant (wt_options). */
+/* Families with a half-weight variant (wt_variant). */
 static const char *const half_families[] = {"embed", "gemv"};
 
 /* One tiny call of each CLBlast routine used here builds its program (one per routine,
@@ -663,10 +695,13 @@ didcl_status didcl_ops_prepare(didcl_runtime_t rt, int half, int clblast) {
             DIDCL_TRY(didcl_program_prepare(rt, family, NULL));
     }
     for (size_t i = 0; half && i < sizeof half_families / sizeof half_families[0]; i++)
-        DIDCL_TRY(didcl_program_prepare(rt, half_families[i], WEIGHT_HALF_OPTIONS));
+        DIDCL_TRY(didcl_program_prepare(rt, half_families[i], DIDCL_WEIGHT_HALF_OPTIONS));
     /* gemm_skinny is built with the device's tiling (tuning.c) */
     for (int h = 0; h <= (half != 0); h++)
         DIDCL_TRY(didcl_program_prepare(rt, "gemv", rt->gemm.options[h]));
+    for (int p = 0; rt->gemm.wide_kernel && p < 2; p++) /* and gemm_wide with its tilings */
+        for (int h = 0; h <= (half != 0); h++)
+            DIDCL_TRY(didcl_program_prepare(rt, "gemm", rt->gemm.wide_options[p][h]));
     return clblast ? clblast_prepare(rt) : DIDCL_OK;
 }
 

@@ -1,6 +1,6 @@
 /*
  * ops.h — the transformer ops as OpenCL kernels (cl/embed.cl, norm.cl, rope.cl,
- * attention.cl, gemv.cl, softmax.cl, elementwise.cl), enqueued on rt->queue.
+ * attention.cl, gemv.cl, gemm.cl, softmax.cl, elementwise.cl), enqueued on rt->queue.
  *
  * Every wrapper validates its shapes, sets the kernel arguments and enqueues; it does
  * not wait (the queue is in order, so ops run in call order; read results back with a
@@ -161,6 +161,19 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
 didcl_status didcl_ops_gemm_skinny(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
                                    enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
 
+/* The same product by the second tiling of cl/gemv.cl (blocks of rows and columns, K
+ * staged in local memory; for tens to hundreds of rows): bitwise equal to
+ * didcl_ops_gemm_skinny for every M under the same rt->gemm. */
+didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                  enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+
+/* The same product by gemm_wide (cl/gemm.cl), a tiled SGEMM for many rows: x and W
+ * staged in local memory tile by tile, register blocks per work-item, bias and GELU in
+ * the epilogue, half W widened as it is staged; the tiling from rt->gemm.wide picked by
+ * the grid's size. Row m's result does not depend on M. */
+didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y);
+
 /* C = alpha * A . op(B) + beta * C through CLBlast (row-major). A (M, K) at a_off with
  * leading dimension lda; B (K, N), or (N, K) when trans_b (then op(B) = B^T, the
  * [out, in] weight layout); C (M, N). Offsets and leading dimensions in elements.
@@ -172,19 +185,22 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
 /* y (batch * n, N) = act(x . W^T + b) over `batch` stacked sequences of n rows, each
  * sequence's rows bitwise what a call with batch 1 gives for it alone: the path is chosen
  * by n and the device (rt->gemm). n below the device's switch point (or half weights
- * without staging): one gemm_skinny launch over all rows (half weights of many rows in
- * all widened first into stage, chunk by chunk, which gives the same bits); else
- * CLBlast SGEMM per sequence, then bias and GELU kernels, half weights first widened
- * into stage. stage: NULL, or a buffer of didcl_ops_linear_stage_bytes for the largest
- * (N, K) the caller multiplies (without it half weights always take gemm_skinny as
- * stored). */
+ * without staging): one launch over all rows of gemm_skinny, or of gemm_tiled from
+ * rt->gemm.tiled_m rows in all (the same bits; half weights of many rows in all
+ * widened first into stage, chunk by chunk, which gives the same bits too); else, where
+ * the device runs wide products by gemm_wide (rt->gemm.wide_kernel), one launch of it
+ * over all rows (no stage needed); else CLBlast SGEMM per sequence, then bias and GELU
+ * kernels, half weights first widened into stage. stage: NULL, or a buffer of
+ * didcl_ops_linear_stage_bytes for the largest (N, K) the caller multiplies (without it
+ * half weights always take gemv.cl's kernels as stored, or gemm_wide). */
 didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
                               cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                               cl_mem y, cl_mem stage);
 
-/* 1 when didcl_ops_linear computes a sequence of n rows with gemm_skinny, whose result
- * for a row depends on that row alone (not on n, batch or the other rows): such rows
- * may then be gathered and multiplied on their own without changing a bit. */
+/* 1 when didcl_ops_linear computes each row of a sequence of n rows exactly as it
+ * computes that row alone (gemm_skinny or gemm_tiled, which agree bitwise for any M):
+ * such rows may be gathered and multiplied on their own without changing a bit. 0 on
+ * the wide paths (CLBlast, gemm_wide). */
 int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage);
 
 /* Bytes of the staging buffer didcl_ops_linear needs for half weights (N, K) on this
@@ -216,6 +232,11 @@ didcl_status didcl_ops_log_softmax(didcl_runtime_t rt, int R, int V, int excl, c
 /* stats (R, 2) = per row (max, log-sum-exp) of x (R, V) without excl. */
 didcl_status didcl_ops_max_lse(didcl_runtime_t rt, int R, int V, int excl, cl_mem x,
                                cl_mem stats);
+
+/* out[r] (R,) = x[first + r, tgt[r]] - lse(first + r) from didcl_ops_max_lse's stats of
+ * x (first + R, V); 0 where tgt[r] < 0, -inf where tgt[r] == excl (cl/logits.cl). */
+didcl_status didcl_ops_gather_logprob(didcl_runtime_t rt, int R, int V, int first, int excl,
+                                      cl_mem x, cl_mem stats, cl_mem tgt, cl_mem out);
 
 /* ---- warm-up ---- */
 

@@ -13,6 +13,8 @@
 /* Events kept before a collect: a bound on memory, and on how far the host can run
  * ahead of a profiled queue (a full table waits for the device). */
 #define PENDING_MAX 4096
+/* Distinct command names kept per name; more fall into the kinds' totals only. */
+#define PROFILE_NAMES 64
 
 struct pending {
     const char *name;
@@ -23,6 +25,8 @@ struct didcl_profile_state {
     didcl_profile totals;
     size_t n;
     struct pending pending[PENDING_MAX];
+    size_t n_names;                            /* rows of by_name in use */
+    didcl_profile_name by_name[PROFILE_NAMES]; /* per command name, first seen first */
 };
 
 /* Command name → kind: the first row whose text occurs in the name. Sampling comes
@@ -65,6 +69,29 @@ cl_event *didcl_profile_event(didcl_runtime_t rt, const char *name) {
     return &e->ev;
 }
 
+/* Names are literals: equal pointers are the common case, strcmp catches copies. */
+static void add_name(struct didcl_profile_state *p, const char *name, double seconds) {
+    size_t i = 0;
+    while (i < p->n_names && p->by_name[i].name != name && strcmp(p->by_name[i].name, name))
+        i++;
+    if (i == p->n_names) {
+        if (i == PROFILE_NAMES)
+            return;
+        p->by_name[p->n_names++] = (didcl_profile_name){name, 0.0, 0};
+    }
+    p->by_name[i].seconds += seconds;
+    p->by_name[i].commands++;
+}
+
+size_t didcl_profile_names(didcl_runtime_t rt, didcl_profile_name *rows, size_t cap) {
+    struct didcl_profile_state *p = rt ? rt->profile : NULL;
+    if (!p || didcl_profile_collect(rt) != DIDCL_OK)
+        return 0;
+    for (size_t i = 0; i < p->n_names && i < cap; i++)
+        rows[i] = p->by_name[i];
+    return p->n_names;
+}
+
 didcl_status didcl_profile_collect(didcl_runtime_t rt) {
     struct didcl_profile_state *p = rt->profile;
     if (!p)
@@ -84,6 +111,7 @@ didcl_status didcl_profile_collect(didcl_runtime_t rt) {
             enum didcl_time_kind k = didcl_profile_kind(e->name);
             p->totals.seconds[k] += 1e-9 * (double)(t1 - t0);
             p->totals.commands[k]++;
+            add_name(p, e->name, 1e-9 * (double)(t1 - t0));
         } else if (err != CL_SUCCESS && st == DIDCL_OK) {
             st = didcl_fail_cl(err, "profiling event of '%s'", e->name);
         }

@@ -28,6 +28,18 @@ cl_event *didcl_profile_event(didcl_runtime_t rt, const char *name);
 /* The kind a command name counts as (DIDCL_TIME_OTHER when no row matches). */
 enum didcl_time_kind didcl_profile_kind(const char *name);
 
+/* Device time of one command name since profiling was turned on. */
+typedef struct didcl_profile_name {
+    const char *name;
+    double seconds;
+    long commands;
+} didcl_profile_name;
+
+/* Per-name totals (waits for the kept events first), in the order names were first
+ * seen: copies up to cap rows, returns how many names there are (0 when profiling is
+ * off). For benchmarks that explain a kind's time (tools/bench-model --profile). */
+size_t didcl_profile_names(didcl_runtime_t rt, didcl_profile_name *rows, size_t cap);
+
 /* Wait for the kept events and add their times to rt's totals. */
 didcl_status didcl_profile_collect(didcl_runtime_t rt);
 

@@ -11,6 +11,7 @@
 #include <clblast_c.h>
 
 #include "error.h"
+#include "kernels.h"
 #include "progcache.h"
 #include "profile.h"
 #include "program.h"
@@ -295,6 +296,7 @@ void didcl_runtime_free(didcl_runtime_t rt) {
     if (rt->queue)
         clFinish(rt->queue);
     didcl_profile_state_free(rt->profile);
+    didcl_kernels_free(rt->kernels);
     didcl_program_cache_free(rt->programs);
     if (rt->queue)
         clReleaseCommandQueue(rt->queue);

@@ -14,6 +14,7 @@
 
 struct didcl_program_cache; /* program.c: in-memory program/kernel cache */
 struct didcl_profile_state; /* profile.c: events of a profiling queue */
+struct didcl_kernel_table;  /* kernels.c: kernels resolved once, with their limits */
 
 struct didcl_runtime {
     didcl_device_info info;
@@ -22,6 +23,7 @@ struct didcl_runtime {
     cl_context context;
     cl_command_queue queue;
     struct didcl_program_cache *programs; /* owned; freed by didcl_runtime_free */
+    struct didcl_kernel_table *kernels;   /* owned; NULL until the first launch */
     didcl_cache_stats stats;
     char cache_dir[1024];                 /* "" when the disk cache is off */
     struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */

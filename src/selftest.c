@@ -192,10 +192,12 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) 
 }
 
 /* y = GELU(x W^T + b): the skinny kernel with f32 (path 0) or half W (1), or linear with
- * many rows, on the path this device takes for them (CLBlast SGEMM, or the skinny kernel)
- * with f32 (2) or half W widened through a staging buffer (3). */
+ * many rows, on the path this device takes for them (CLBlast SGEMM, or a gemv.cl kernel)
+ * with f32 (2) or half W widened through a staging buffer (3), or the tiled kernel with
+ * f32 (4) or half W (5), or the wide kernel (cl/gemm.cl) with f32 (6) or half W (7). */
 static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int path) {
-    const int M = path >= 2 ? 200 : 3, N = 96, K = 130, half = path == 1 || path == 3;
+    const int M = path >= 6 ? 200 : path >= 4 ? 70 : path >= 2 ? 200 : 3, N = 96, K = 130;
+    const int half = path % 2 == 1;
     snprintf(r->shape, sizeof r->shape, "M=%d N=%d K=%d +bias GELU%s", M, N, K,
              half ? ", half W" : "");
     float *x = h_rand(c, (size_t)M * K, 1.0f), *w = h_rand(c, (size_t)N * K, 0.1f);
@@ -209,8 +211,12 @@ static didcl_status case_linear(st_ctx *c, didcl_selftest_case *r, int path) {
     cl_mem stage = stage_bytes ? d_new(c, stage_bytes, NULL) : NULL;
     didcl_status st = path < 2 ? RUN(c, didcl_ops_gemm_skinny(c->rt, M, N, K, dx, dw, wt, db,
                                                               DIDCL_ACT_GELU, dy))
-                               : RUN(c, didcl_ops_linear(c->rt, 1, M, N, K, dx, dw, wt, db,
-                                                         DIDCL_ACT_GELU, dy, stage));
+                      : path < 4 ? RUN(c, didcl_ops_linear(c->rt, 1, M, N, K, dx, dw, wt, db,
+                                                           DIDCL_ACT_GELU, dy, stage))
+                      : path < 6 ? RUN(c, didcl_ops_gemm_tiled(c->rt, M, N, K, dx, dw, wt, db,
+                                                               DIDCL_ACT_GELU, dy))
+                                 : RUN(c, didcl_ops_gemm_wide(c->rt, M, N, K, dx, dw, wt, db,
+                                                              DIDCL_ACT_GELU, dy));
     if (st == DIDCL_OK) {
         didcl_ref_linear(want, x, w, b, M, N, K, DIDCL_ACT_GELU);
         compare(c, d_get(c, dy, (size_t)M * N), want, (size_t)M * N);
@@ -302,6 +308,10 @@ static const st_def defs[] = {
     {"attention_wide", 2e-5, 1e-4, case_attention, 1},
     {"gemm_skinny", 1e-4, 1e-4, case_linear, 0},
     {"gemm_skinny_f16", 1e-4, 1e-4, case_linear, 1},
+    {"gemm_tiled", 1e-4, 1e-4, case_linear, 4},
+    {"gemm_tiled_f16", 1e-4, 1e-4, case_linear, 5},
+    {"gemm_wide", 1e-4, 1e-4, case_linear, 6},
+    {"gemm_wide_f16", 1e-4, 1e-4, case_linear, 7},
     {"sgemm", 1e-4, 1e-4, case_sgemm, 0},
     {"linear_wide", 1e-4, 1e-4, case_linear, 2},
     {"linear_wide_f16", 1e-4, 1e-4, case_linear, 3},

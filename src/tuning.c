@@ -8,10 +8,44 @@
 #include "tuning.h"
 
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
-    for (int h = 0; h < 2; h++)
+    for (int h = 0; h < 2; h++) {
         snprintf(t->options[h], sizeof t->options[h],
-                 "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d%s", t->tn, t->tm, t->vw,
-                 t->lk, h ? " -DDIDCL_WEIGHT_HALF" : "");
+                 "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DTILED_TM=%d "
+                 "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
+                 t->tn, t->tm, t->vw, t->lk, t->ttm, t->ttn, t->tgm, t->tgn, t->tku,
+                 h ? " -DDIDCL_WEIGHT_HALF" : "");
+        for (int p = 0; p < 2; p++) {
+            const struct didcl_wide_tiling *w = &t->wide[p];
+            snprintf(t->wide_options[p][h], sizeof t->wide_options[p][h],
+                     "-DWIDE_BM=%d -DWIDE_BN=%d -DWIDE_BK=%d -DWIDE_TM=%d -DWIDE_TN=%d%s", w->bm,
+                     w->bn, w->bk, w->tm, w->tn, h ? " -DDIDCL_WEIGHT_HALF" : "");
+        }
+    }
+}
+
+int didcl_tuning_wide_valid(const struct didcl_wide_tiling *w, uint64_t max_wg) {
+    if (w->tm <= 0 || w->tn <= 0 || w->bk <= 0 || w->tm % 4 || w->tn % 4 || w->bk % 4 ||
+        w->bm < w->tm || w->bn < w->tn || w->bm % w->tm || w->bn % w->tn)
+        return 0;
+    const long wg = (long)(w->bm / w->tm) * (w->bn / w->tn);
+    const long loads_x = (long)w->bm * w->bk / 4, loads_w = (long)w->bn * w->bk / 4;
+    return loads_x % wg == 0 && loads_w % wg == 0 && (!max_wg || (uint64_t)wg <= max_wg);
+}
+
+int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N) {
+    const long groups = (long)((M + t->wide[0].bm - 1) / t->wide[0].bm) *
+                        ((N + t->wide[0].bn - 1) / t->wide[0].bn);
+    return groups >= t->wide_fill ? 0 : 1;
+}
+
+/* Halve a tiling's tile until its work-group fits max_wg (m first: the grid grows). */
+static void wide_fit(struct didcl_wide_tiling *w, uint64_t max_wg) {
+    while (!didcl_tuning_wide_valid(w, max_wg) && (w->bm > w->tm || w->bn > w->tn)) {
+        if (w->bm > w->tm)
+            w->bm /= 2;
+        else
+            w->bn /= 2;
+    }
 }
 
 void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *t) {
@@ -19,25 +53,56 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         /* PoCL: one work-item runs a whole column tile over k (no barriers), its
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
          * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
-         * conversion is slow here, so from 128 rows W is widened once, not per M-tile */
+         * conversion is slow here, so from 128 rows W is widened once, not per M-tile.
+         * gemm_tiled lost to gemm_skinny at every M and tiling tried (PoCL keeps the
+         * accumulators of a kernel with barriers in memory): never used */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
-                                        .wide_m = INT_MAX, .half_wide_m = INT_MAX,
-                                        .half_stage_m = 128};
+                                        .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 2, .tku = 16,
+                                        .tiled_m = INT_MAX, .wide_m = INT_MAX,
+                                        .half_wide_m = INT_MAX, .half_stage_m = 128};
+        /* wide products stay on gemm_skinny: gemm_wide lost to it on PoCL at M = 256
+         * for three of the four 110M products (its barriers split each work-group into
+         * loops over work-items; docs/performance.md). These tilings serve tests and
+         * bench-ops */
+        t->wide[0] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};
+        t->wide[1] = (struct didcl_wide_tiling){32, 32, 16, 4, 4};
     } else {
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
          * the H200 the skinny kernel wins every 110M product at M = 4 and all but the
          * head at M = 16; CLBlast (half: widened, then CLBlast) wins every one at M = 64
-         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence */
+         * (docs/performance.md, bench-ops): switch at 32 rows of one sequence. A batch's
+         * rows from 32 in all (8 sequences of block 4) take gemm_tiled, the same bits as
+         * gemm_skinny (so each sequence keeps its own result); its blocks and tiled_m are
+         * a first guess, not measured yet (bench-ops --tiled) */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                        .wide_m = 32, .half_wide_m = 32,
+                                        .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
+                                        .tiled_m = 32, .wide_m = 32, .half_wide_m = 32,
                                         .half_stage_m = INT_MAX};
+        /* wide products: gemm_wide (bias and GELU fused, no staging), 8 x 8 register
+         * blocks of 128 x 128 tiles when the grid has a work-group per compute unit,
+         * else 4 x 4 blocks of 64 x 64 tiles (4x the work-groups). Not yet measured
+         * on a GPU: bench-ops' wide section compares it with CLBlast (wide_kernel 0)
+         * and other tilings (docs/performance.md) */
+        t->wide_kernel = 1;
+        t->wide[0] = (struct didcl_wide_tiling){128, 128, 16, 8, 8};
+        t->wide[1] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};
     }
+    t->wide_fill = info->compute_units ? (int)info->compute_units : 1;
+    for (int p = 0; p < 2; p++)
+        wide_fit(&t->wide[p], info->max_work_group);
     /* what the device cannot run (a small work-group limit) shrinks the lanes */
     while (info->max_work_group && (uint64_t)t->lk * t->tiles > info->max_work_group) {
         if (t->tiles > 1)
             t->tiles /= 2;
         else
             t->lk /= 2;
+    }
+    /* then gemm_tiled's blocks (lk * 1 * 1 fits after the loop above) */
+    while (info->max_work_group && (uint64_t)t->lk * t->tgm * t->tgn > info->max_work_group) {
+        if (t->tgn > 1)
+            t->tgn /= 2;
+        else
+            t->tgm /= 2;
     }
     didcl_tuning_gemm_options(t);
 }

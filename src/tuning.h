@@ -1,7 +1,8 @@
 /*
  * tuning.h — per-device choices for the product kernels, made once when a runtime is
  * created (didcl_runtime_init) from its device info, never per launch: the tiling of
- * gemm_skinny (cl/gemv.cl) and the row counts from which a product goes to CLBlast.
+ * gemm_skinny (cl/gemv.cl), the row counts from which a product is wide, and what runs
+ * wide products: CLBlast, or gemm_wide (cl/gemm.cl) with its tilings.
  * The figures behind each entry are in docs/performance.md ("Forward kernels: products").
  */
 #ifndef DIDCL_TUNING_H
@@ -9,10 +10,24 @@
 
 #include "didcl.h"
 
+/* One tiling of gemm_wide (cl/gemm.cl): a bm x bn tile of y per work-group of
+ * (bn/tn) x (bm/tm) work-items, K staged bk at a time. tm, tn and bk are multiples of 4,
+ * bm and bn of tm and tn, and each K-tile splits evenly into float4 loads
+ * (bm * bk / 4 and bn * bk / 4 multiples of the work-group size). */
+struct didcl_wide_tiling {
+    int bm, bn, bk, tm, tn;
+};
+
 struct didcl_gemm_tuning {
     int tn, tm, vw, lk;   /* gemm_skinny: columns and rows per work-item, vector width,
                              lanes over k per column tile */
     int tiles;            /* column tiles per work-group (its size is lk * tiles) */
+    int ttm, ttn;         /* gemm_tiled: rows and columns per work-item (same vw, lk) */
+    int tgm, tgn;         /* gemm_tiled: work-items of lk lanes per work-group over M
+                             and N (its size is lk * tgm * tgn) */
+    int tku;              /* gemm_tiled: vectors of k per lane per staged K-tile */
+    int tiled_m;          /* M >= tiled_m rows in all (any batch) runs gemm_tiled rather
+                             than gemm_skinny: bitwise the same rows (INT_MAX: never) */
     int wide_m;           /* fp32 weights: M >= wide_m goes to CLBlast SGEMM (INT_MAX:
                              never) */
     int half_wide_m;      /* half weights: M >= half_wide_m is widened to fp32 in chunks
@@ -20,13 +35,30 @@ struct didcl_gemm_tuning {
     int half_stage_m;     /* half weights below that: from M rows in all (any batch) they
                              are widened once for gemm_skinny rather than converted in
                              every M-tile (bitwise the same result; INT_MAX: never) */
-    char options[2][96];  /* build options of gemm_skinny: [0] fp32, [1] half weights */
+    char options[2][192]; /* build options of gemv.cl (both tilings): [0] fp32, [1] half
+                             weights */
+    int wide_kernel;      /* what runs products of wide_m (half: half_wide_m) rows: 0
+                             CLBlast SGEMM (+ bias and GELU launches), 1 gemm_wide (bias
+                             and GELU fused, half weights read directly, one launch for a
+                             whole batch) */
+    struct didcl_wide_tiling wide[2]; /* gemm_wide: [0] large tiles, taken when their grid
+                                         has at least wide_fill work-groups; else [1] */
+    int wide_fill;        /* work-groups that keep the device busy (its compute units) */
+    char wide_options[2][2][112]; /* build options of gemm_wide: [tiling][half weights] */
 };
 
 /* Fill t for the device described by info. */
 void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *t);
 
-/* Rebuild t->options from its fields (after a benchmark changes them). */
+/* Rebuild t->options and t->wide_options from their fields (after a benchmark or a test
+ * changes them). */
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t);
+
+/* Which of t->wide gemm_wide runs an (M, N) product with: 0 or 1. */
+int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N);
+
+/* Nonzero when w satisfies gemm_wide's constraints (above) with a work-group of at most
+ * max_wg work-items (0: no limit). */
+int didcl_tuning_wide_valid(const struct didcl_wide_tiling *w, uint64_t max_wg);
 
 #endif /* DIDCL_TUNING_H */

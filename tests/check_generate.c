@@ -13,6 +13,7 @@
  * (`--write-evaluator DIR [gpt2]` a tiny GPT-2 evaluator for tests/eval.sh)
  * (vocabulary 8192 to match models/tokenizer.json, copied beside it) and exits.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,13 +233,18 @@ START_TEST(test_batch_block_step) {
 END_TEST
 
 /* blocks of 20 rows, through the device's product path (_i 0: the skinny kernel over
- * the stacked rows on most devices) and the per-sequence SGEMM path (_i 1, forced): a
- * tiny model of length 40, two sequences, store [0, 20) then a block step at [20, 40);
- * logits equal the per-sequence ones exactly */
+ * the stacked rows on most devices), the per-sequence SGEMM path (_i 1, forced) and
+ * gemm_tiled for the batch's 40 rows but gemm_skinny for a sequence's 20 alone (_i 2,
+ * forced): a tiny model of length 40, two sequences, store [0, 20) then a block step at
+ * [20, 40); logits equal the per-sequence ones exactly */
 START_TEST(test_batch_wide_block) {
     const struct didcl_gemm_tuning keep = rt->gemm;
     if (_i == 1)
         rt->gemm.wide_m = rt->gemm.half_wide_m = 16;
+    if (_i == 2) {
+        rt->gemm.wide_m = rt->gemm.half_wide_m = INT_MAX;
+        rt->gemm.tiled_m = 21;
+    }
     testutil_model t = tiny();
     t.length = 40;
     char *wdir = testutil_tmpdir();
@@ -595,7 +601,7 @@ static Suite *generate_suite(void) {
     tcase_add_test(batch, test_batch_generate);
     tcase_add_test(batch, test_device_sampling_equals_host);
     tcase_add_test(batch, test_device_sampling_mixed_batch);
-    tcase_add_loop_test(batch, test_batch_wide_block, 0, 2);
+    tcase_add_loop_test(batch, test_batch_wide_block, 0, 3);
     suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);

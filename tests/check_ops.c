@@ -522,18 +522,37 @@ static void gemm_tuning_restore(void) {
 }
 
 /* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
- * them (the barrier path), vectors of 4, tiles of 3 x 5. */
+ * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled's blocks of 3 x 2
+ * work-items of 2 x 3 outputs, 2 vectors a lane per K-tile. */
 static void gemm_tuning_lanes(void) {
     rt->gemm.lk = 4;
     rt->gemm.tiles = 2;
     rt->gemm.vw = 4;
     rt->gemm.tm = 5;
     rt->gemm.tn = 3;
+    rt->gemm.ttm = 2;
+    rt->gemm.ttn = 3;
+    rt->gemm.tgm = 3;
+    rt->gemm.tgn = 2;
+    rt->gemm.tku = 2;
     didcl_tuning_gemm_options(&rt->gemm);
 }
 
+/* The GPUs' entry of src/tuning.c (a warp's 32 lanes over k, float4) on any device. */
+static void gemm_tuning_gpu(void) {
+    rt->gemm = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
+                                          .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
+                                          .tiled_m = tuned.tiled_m, .wide_m = tuned.wide_m,
+                                          .half_wide_m = tuned.half_wide_m,
+                                          .half_stage_m = tuned.half_stage_m};
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Which entry point a product case calls. */
+enum via { VIA_SKINNY, VIA_LINEAR, VIA_TILED };
+
 static void product_case(int M, int N, int K, enum didcl_wtype wt, int bias, enum didcl_act act,
-                      int use_linear, const char *label) {
+                         enum via via, const char *label) {
     float *x = rnd_array((size_t)M * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
     float *b = rnd_array(N, 0.5f);
     float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
@@ -551,8 +570,10 @@ static void product_case(int M, int N, int K, enum didcl_wtype wt, int bias, enu
     if (stage)
         ds = dev_alloc(stage);
     didcl_ref_linear(want, x, W, bias ? b : NULL, M, N, K, act);
-    if (use_linear)
+    if (via == VIA_LINEAR)
         OK(didcl_ops_linear(rt, 1, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy, ds));
+    else if (via == VIA_TILED)
+        OK(didcl_ops_gemm_tiled(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
     else
         OK(didcl_ops_gemm_skinny(rt, M, N, K, dx, dW, wt, bias ? db : NULL, act, dy));
     if (ds)
@@ -563,30 +584,46 @@ static void product_case(int M, int N, int K, enum didcl_wtype wt, int bias, enu
     free(x); free(W); free(b); free(want); free(got); free(hW);
 }
 
-/* Shapes with K % VW tails, N not a multiple of the column tile, M past one M-tile. */
-static void skinny_cases(enum didcl_wtype wt) {
-    product_case(4, 300, 770, wt, 1, DIDCL_ACT_NONE, 0, "skinny M=4 bias");
-    product_case(1, 129, 64, wt, 0, DIDCL_ACT_NONE, 0, "skinny M=1 no bias");
-    product_case(16, 77, 300, wt, 1, DIDCL_ACT_GELU, 0, "skinny M=16 gelu");
-    product_case(19, 50, 33, wt, 1, DIDCL_ACT_NONE, 0, "skinny M=19 K=33");
-    product_case(70, 65, 129, wt, 1, DIDCL_ACT_GELU, 0, "skinny M=70 gelu");
-    product_case(20, 40, 48, wt, 0, DIDCL_ACT_NONE, 1, "linear M=20");
+/* Shapes with K % VW tails, N not a multiple of the column tile, M past one M-tile;
+ * through gemm_skinny, or gemm_tiled when via is VIA_TILED. */
+static void skinny_cases(enum didcl_wtype wt, enum via via) {
+    product_case(4, 300, 770, wt, 1, DIDCL_ACT_NONE, via, "skinny M=4 bias");
+    product_case(1, 129, 64, wt, 0, DIDCL_ACT_NONE, via, "skinny M=1 no bias");
+    product_case(16, 77, 300, wt, 1, DIDCL_ACT_GELU, via, "skinny M=16 gelu");
+    product_case(19, 50, 33, wt, 1, DIDCL_ACT_NONE, via, "skinny M=19 K=33");
+    product_case(70, 65, 129, wt, 1, DIDCL_ACT_GELU, via, "skinny M=70 gelu");
+    product_case(20, 40, 48, wt, 0, DIDCL_ACT_NONE, VIA_LINEAR, "linear M=20");
 }
 
 START_TEST(test_skinny_f32) {
     rng_seed(51);
-    skinny_cases(DIDCL_WTYPE_F32);
+    skinny_cases(DIDCL_WTYPE_F32, VIA_SKINNY);
     gemm_tuning_lanes();
-    skinny_cases(DIDCL_WTYPE_F32);
+    skinny_cases(DIDCL_WTYPE_F32, VIA_SKINNY);
     gemm_tuning_restore();
 }
 END_TEST
 
 START_TEST(test_skinny_f16) {
     rng_seed(52);
-    skinny_cases(DIDCL_WTYPE_F16);
+    skinny_cases(DIDCL_WTYPE_F16, VIA_SKINNY);
     gemm_tuning_lanes();
-    skinny_cases(DIDCL_WTYPE_F16);
+    skinny_cases(DIDCL_WTYPE_F16, VIA_SKINNY);
+    gemm_tuning_restore();
+}
+END_TEST
+
+/* gemm_tiled against the reference, with the device's, the lanes and the GPU tilings. */
+START_TEST(test_tiled) {
+    rng_seed(56);
+    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_gpu};
+    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
+        tunings[i]();
+        skinny_cases(DIDCL_WTYPE_F32, VIA_TILED);
+        skinny_cases(DIDCL_WTYPE_F16, VIA_TILED);
+        product_case(300, 37, 1000, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, VIA_TILED,
+                     "tiled M=300 N=37 K=1000 gelu");
+    }
     gemm_tuning_restore();
 }
 END_TEST
@@ -638,17 +675,191 @@ START_TEST(test_skinny_rows_bitwise) {
 }
 END_TEST
 
+/* gemm_tiled gives bitwise gemm_skinny's rows at every M, so switching between them by
+ * rows in all keeps a batched sample's logits those of its run alone: every M from 1 to
+ * 72 and some past 128, odd N and K (K % VW tails, partial blocks of rows and columns,
+ * a last K-tile of few lanes), bias and GELU, and through didcl_ops_linear as a batch of
+ * M one-row sequences with gemm_tiled from 1 row (half weights: in registers and
+ * widened into the stage). */
+static void tiled_rows_case(enum didcl_wtype wt, int N, int K) {
+    enum { MM = 200 };
+    float *x = rnd_array((size_t)MM * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
+    float *b = rnd_array(N, 0.5f);
+    float *all = malloc(sizeof(float) * MM * N), *got = malloc(sizeof(float) * MM * N);
+    uint16_t *hW = wt == DIDCL_WTYPE_F16 ? to_half(W, (size_t)N * K) : NULL;
+    cl_mem dW = hW ? upload(hW, 2ull * N * K) : upload(W, sizeof(float) * N * K);
+    cl_mem dx = upload(x, sizeof(float) * MM * K), db = upload(b, sizeof(float) * N);
+    cl_mem dy = dev_alloc(sizeof(float) * MM * N);
+    size_t stage = didcl_ops_linear_stage_bytes(rt, N, K, wt);
+    cl_mem ds = stage ? dev_alloc(stage) : NULL;
+    OK(didcl_ops_gemm_skinny(rt, MM, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));
+    download(dy, all, sizeof(float) * MM * N);
+    int Ms[80], nm = 0;
+    for (int m = 1; m <= 72; m++)
+        Ms[nm++] = m;
+    static const int more[] = {127, 128, 129, 150, MM};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        Ms[nm++] = more[i];
+    const struct didcl_gemm_tuning keep = rt->gemm;
+    for (int i = 0; i < nm; i++) {
+        const int M = Ms[i];
+        OK(didcl_ops_gemm_tiled(rt, M, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy));
+        download(dy, got, sizeof(float) * M * N);
+        ck_assert_msg(memcmp(got, all, sizeof(float) * M * N) == 0,
+                      "gemm_tiled rows of M=%d differ from gemm_skinny's (N=%d K=%d %s, "
+                      "VW=%d LK=%d)", M, N, K, hW ? "half" : "float", keep.vw, keep.lk);
+        if (M % 9 && M != MM)
+            continue; /* linear on a sample of the Ms */
+        rt->gemm.tiled_m = 1;
+        for (int staged = 0; staged <= (ds != NULL); staged++) {
+            rt->gemm.half_stage_m = staged ? 1 : INT_MAX;
+            rt->gemm.half_wide_m = INT_MAX;
+            OK(didcl_ops_linear(rt, M, 1, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy, ds));
+            download(dy, got, sizeof(float) * M * N);
+            ck_assert_msg(memcmp(got, all, sizeof(float) * M * N) == 0,
+                          "linear (gemm_tiled%s) rows of a batch of %d differ from "
+                          "gemm_skinny's", staged ? ", half staged" : "", M);
+        }
+        rt->gemm = keep;
+    }
+    if (ds)
+        clReleaseMemObject(ds);
+    clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
+    free(x); free(W); free(b); free(all); free(got); free(hW);
+}
+
+START_TEST(test_tiled_rows_bitwise) {
+    rng_seed(57);
+    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_gpu};
+    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
+        tunings[i]();
+        tiled_rows_case(DIDCL_WTYPE_F32, 67, 389);
+        tiled_rows_case(DIDCL_WTYPE_F16, 67, 389);
+        tiled_rows_case(DIDCL_WTYPE_F32, 130, 1027); /* several K-tiles, a short last one */
+    }
+    gemm_tuning_restore();
+}
+END_TEST
+
 /* The wide paths of linear on any device: fp32 through CLBlast, half weights widened
- * into the staging buffer in chunks (forced by low switch points). */
+ * into the staging buffer in chunks (forced by low switch points; gemm_wide off, its
+ * own tests follow). */
 START_TEST(test_linear_wide) {
     rng_seed(55);
+    rt->gemm.wide_kernel = 0;
     rt->gemm.wide_m = 8;
     rt->gemm.half_wide_m = 8;
-    product_case(40, 96, 64, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, 1, "linear f32 M=40 (sgemm)");
-    product_case(40, 96, 64, DIDCL_WTYPE_F16, 1, DIDCL_ACT_GELU, 1, "linear f16 M=40 (staged)");
-    product_case(9, 3000, 3001, DIDCL_WTYPE_F16, 0, DIDCL_ACT_NONE, 1,
-              "linear f16 M=9 (staged, 2 chunks)");
+    product_case(40, 96, 64, DIDCL_WTYPE_F32, 1, DIDCL_ACT_GELU, VIA_LINEAR,
+                 "linear f32 M=40 (sgemm)");
+    product_case(40, 96, 64, DIDCL_WTYPE_F16, 1, DIDCL_ACT_GELU, VIA_LINEAR,
+                 "linear f16 M=40 (staged)");
+    product_case(9, 3000, 3001, DIDCL_WTYPE_F16, 0, DIDCL_ACT_NONE, VIA_LINEAR,
+                 "linear f16 M=9 (staged, 2 chunks)");
     gemm_tuning_restore();
+}
+END_TEST
+
+/* gemm_wide through didcl_ops_linear (wide from one row), with both of rt->gemm.wide set
+ * to w so that every M runs that tiling. */
+static void gemm_tuning_wide(struct didcl_wide_tiling w) {
+    ck_assert_msg(didcl_tuning_wide_valid(&w, rt->info.max_work_group),
+                  "tiling %dx%d/%d %dx%d invalid here", w.bm, w.bn, w.bk, w.tm, w.tn);
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide[0] = rt->gemm.wide[1] = w;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Edges of every kind: M, N and K of one element, N and K not multiples of any tile or
+ * of 4 (K below 4: only the zero-filled tail), M past several tiles, bias and GELU. */
+static void wide_cases(enum didcl_wtype wt) {
+    product_case(1, 1, 1, wt, 1, DIDCL_ACT_NONE, 1, "wide M=N=K=1");
+    product_case(3, 67, 5, wt, 0, DIDCL_ACT_NONE, 1, "wide M=3 N=67 K=5");
+    product_case(257, 129, 3, wt, 1, DIDCL_ACT_GELU, 1, "wide M=257 K=3 gelu");
+    product_case(65, 130, 33, wt, 1, DIDCL_ACT_GELU, 1, "wide M=65 N=130 K=33 gelu");
+    product_case(129, 200, 130, wt, 1, DIDCL_ACT_NONE, 1, "wide M=129 N=200 K=130");
+    product_case(200, 64, 770, wt, 0, DIDCL_ACT_GELU, 1, "wide M=200 K=770 gelu");
+    product_case(1100, 37, 17, wt, 1, DIDCL_ACT_NONE, 1, "wide M=1100 N=37 K=17");
+}
+
+/* The GPU entry's tilings (src/tuning.c), a non-square one (8 x 8 work-items of 4 x 8,
+ * K-tiles of 8) and a small one (K-tiles of 16 in 4 loads a work-item), on any device. */
+static const struct didcl_wide_tiling wide_tilings[] = {
+    {128, 128, 16, 8, 8}, {64, 64, 16, 4, 4}, {32, 64, 8, 4, 8}, {16, 16, 16, 4, 4}};
+
+static void wide_test(enum didcl_wtype wt) {
+    for (size_t i = 0; i < sizeof wide_tilings / sizeof wide_tilings[0]; i++) {
+        if (!didcl_tuning_wide_valid(&wide_tilings[i], rt->info.max_work_group))
+            continue; /* a work-group larger than this device runs */
+        gemm_tuning_wide(wide_tilings[i]);
+        wide_cases(wt);
+    }
+    /* the device's own tilings, picked by the grid (fill 6: small M takes [1]), at spot
+     * rows from 1 to 1100 */
+    gemm_tuning_restore();
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide_fill = 6;
+    static const int Ms[] = {1, 2, 7, 31, 64, 127, 128, 129, 255, 256, 511, 1024, 1100};
+    for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+        char label[48];
+        snprintf(label, sizeof label, "wide (device tilings) M=%d", Ms[i]);
+        product_case(Ms[i], 75, 66, wt, 1, DIDCL_ACT_GELU, 1, label);
+    }
+    gemm_tuning_restore();
+}
+
+START_TEST(test_wide_f32) {
+    rng_seed(57);
+    wide_test(DIDCL_WTYPE_F32);
+}
+END_TEST
+
+START_TEST(test_wide_f16) {
+    rng_seed(58);
+    wide_test(DIDCL_WTYPE_F16);
+}
+END_TEST
+
+/* A row of gemm_wide is bitwise the same whatever M, whichever tile and position holds
+ * it and whichever tiling the grid picks: through didcl_ops_linear, each sequence of a
+ * batch gives what it gives alone (one launch for the batch, per-sequence CLBlast
+ * before). */
+static void wide_rows_case(enum didcl_wtype wt) {
+    enum { B = 3, n = 45, N = 70, K = 131 };
+    float *x = rnd_array((size_t)B * n * K, 1.0f), *W = rnd_array((size_t)N * K, 0.1f);
+    float *b = rnd_array(N, 0.5f);
+    float *all = malloc(sizeof(float) * B * n * N), *got = malloc(sizeof(float) * n * N);
+    uint16_t *hW = wt == DIDCL_WTYPE_F16 ? to_half(W, (size_t)N * K) : NULL;
+    cl_mem dW = hW ? upload(hW, 2ull * N * K) : upload(W, sizeof(float) * N * K);
+    cl_mem dx = upload(x, sizeof(float) * B * n * K), db = upload(b, sizeof(float) * N);
+    cl_mem dy = dev_alloc(sizeof(float) * B * n * N);
+    rt->gemm.wide_kernel = 1;
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide[0] = wide_tilings[2];
+    rt->gemm.wide[1] = wide_tilings[3];
+    rt->gemm.wide_fill = 8; /* the batch (3 x 2 tiles of 64 x 32) takes [0], one row [1] */
+    didcl_tuning_gemm_options(&rt->gemm);
+    OK(didcl_ops_linear(rt, B, n, N, K, dx, dW, wt, db, DIDCL_ACT_GELU, dy, NULL));
+    download(dy, all, sizeof(float) * B * n * N);
+    for (int s = 0; s < B; s++)
+        for (int r = 0; r < n; r += 11) { /* rows 0, 11, ... of each sequence, alone */
+            cl_mem x1 = upload(x + ((size_t)s * n + r) * K, sizeof(float) * K);
+            OK(didcl_ops_linear(rt, 1, 1, N, K, x1, dW, wt, db, DIDCL_ACT_GELU, dy, NULL));
+            download(dy, got, sizeof(float) * N);
+            ck_assert_msg(memcmp(got, all + ((size_t)s * n + r) * N, sizeof(float) * N) == 0,
+                          "wide row %d of sequence %d differs from the row alone", r, s);
+            clReleaseMemObject(x1);
+        }
+    gemm_tuning_restore();
+    clReleaseMemObject(dW); clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dy);
+    free(x); free(W); free(b); free(all); free(got); free(hW);
+}
+
+START_TEST(test_wide_rows_bitwise) {
+    rng_seed(59);
+    wide_rows_case(DIDCL_WTYPE_F32);
+    wide_rows_case(DIDCL_WTYPE_F16);
 }
 END_TEST
 
@@ -864,12 +1075,52 @@ END_TEST
  * Limits: argument checks and their messages
  * ------------------------------------------------------------------------------------ */
 
+/* The tuning table's wide entries (host only): GPUs run gemm_wide with tilings that
+ * build (valid, within 48 KiB of local memory: 2 buffers of BK x (BM + 4 + BN + 4)
+ * floats), large tiles where the grid fills 132 units; CPUs keep gemm_skinny; a small
+ * work-group limit shrinks the tiles into valid ones. */
+START_TEST(test_wide_tuning) {
+    didcl_device_info gpu = {.kind = DIDCL_DEVICE_GPU, .compute_units = 132,
+                             .max_work_group = 1024, .local_mem = 48 * 1024};
+    struct didcl_gemm_tuning t;
+    didcl_tuning_gemm(&gpu, &t);
+    ck_assert_int_eq(t.wide_kernel, 1);
+    for (int p = 0; p < 2; p++) {
+        const struct didcl_wide_tiling *w = &t.wide[p];
+        ck_assert(didcl_tuning_wide_valid(w, gpu.max_work_group));
+        ck_assert_uint_le(2u * w->bk * (w->bm + w->bn + 8) * sizeof(float), gpu.local_mem);
+        ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_WEIGHT_HALF"));
+    }
+    ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 2304), 0); /* 144 tiles of 128^2 */
+    ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 768), 1);  /* 48 */
+    gpu.max_work_group = 64;
+    didcl_tuning_gemm(&gpu, &t);
+    for (int p = 0; p < 2; p++)
+        ck_assert(didcl_tuning_wide_valid(&t.wide[p], 64));
+    didcl_device_info cpu = {.kind = DIDCL_DEVICE_CPU, .compute_units = 2,
+                             .max_work_group = 4096, .local_mem = 64 * 1024};
+    didcl_tuning_gemm(&cpu, &t);
+    ck_assert_int_eq(t.wide_kernel, 0);
+    /* what gemm.cl's #error lines refuse */
+    const struct didcl_wide_tiling bad[] = {
+        {64, 64, 16, 6, 4}, {64, 64, 10, 4, 4}, {64, 60, 16, 4, 4}, {16, 64, 4, 4, 4}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!didcl_tuning_wide_valid(&bad[i], 0), "bad tiling %zu accepted", i);
+    const struct didcl_wide_tiling big = {128, 128, 16, 8, 8};
+    ck_assert(!didcl_tuning_wide_valid(&big, 128)); /* 256 work-items */
+}
+END_TEST
+
 START_TEST(test_bad_arguments) {
     cl_mem d = dev_alloc(64);
     ck_assert_int_eq(didcl_ops_gemm_skinny(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL,
                                            DIDCL_ACT_NONE, d),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("gemm_skinny: shape M=0 N=4 K=4");
+    ck_assert_int_eq(didcl_ops_gemm_wide(rt, 3, 4, 0, d, d, DIDCL_WTYPE_F32, NULL,
+                                         DIDCL_ACT_GELU, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("gemm_wide: shape M=3 N=4 K=0");
     ck_assert_int_eq(didcl_ops_rope(rt, 2, 1, 7, 0, d, d), DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("rope: head_dim 7, expected even");
     ck_assert_int_eq(didcl_ops_log_softmax(rt, 1, 8, 8, d, d), DIDCL_ERR_INVALID_ARG);
@@ -933,7 +1184,12 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_skinny_f32);
     tcase_add_test(core, test_skinny_f16);
     tcase_add_test(core, test_skinny_rows_bitwise);
+    tcase_add_test(core, test_tiled);
+    tcase_add_test(core, test_tiled_rows_bitwise);
     tcase_add_test(core, test_linear_wide);
+    tcase_add_test(core, test_wide_f32);
+    tcase_add_test(core, test_wide_f16);
+    tcase_add_test(core, test_wide_rows_bitwise);
     tcase_add_test(core, test_sgemm);
     tcase_add_test(core, test_log_softmax);
     tcase_add_test(core, test_elementwise);
@@ -943,6 +1199,7 @@ static Suite *ops_suite(void) {
     TCase *limits = tcase_create("limits");
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
     tcase_add_test(limits, test_half_conversion);
+    tcase_add_test(limits, test_wide_tuning);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_local_memory);

@@ -25,6 +25,7 @@ CHECK_SUITES = \
 	tests/check_status \
 	tests/check_runtime \
 	tests/check_program \
+	tests/check_kernels \
 	tests/check_remask_header \
 	tests/check_safetensors \
 	tests/check_modelfiles \

@@ -13,7 +13,8 @@
 #   OUT=$OUT sh tools/bench-device.sh
 # Knobs: BENCH_REPS (1), BENCH_CONFIG (110m, or small: a 2-layer model of the same
 # vocabulary, L = 32, to rehearse the script on a CPU), TORCH_MODES (eager; "eager,compile" adds torch.compile, whose
-# compile time does not fit the budget of one call with everything else), DIDCL_DEVICE.
+# compile time does not fit the budget of one call with everything else), TORCH_DTYPES
+# (fp32,bf16; fp32 alone halves PyTorch's share of the call), DIDCL_DEVICE.
 # Budget: about 200 s of run time on an H200 (each model's step is cut by `timeout`).
 set -u
 OUT=${OUT:-/tmp/didcl-bench-out}
@@ -26,6 +27,7 @@ export PYTHON_TORCH="${PYTHON_TORCH:-python3}"
 export DIDCL="$root/.libs/didcl" DIDCL_CACHE_DIR="${DIDCL_CACHE_DIR:-/tmp/didcl-kcache}"
 reps=${BENCH_REPS:-1}
 modes=${TORCH_MODES:-eager}
+dtypes=${TORCH_DTYPES:-fp32,bf16}
 sum="$OUT/summary.txt"
 : >"$sum"
 step() { # step NAME CMD...: run, log to $OUT/NAME.log, record status and seconds
@@ -48,12 +50,12 @@ cp tests/data/gpt2/encoder.json tests/data/gpt2/vocab.bpe "$m110/"
 step warmup "$DIDCL" warmup
 dev=$("$DIDCL" devices --json | "$PYTHON_TORCH" -c 'import json,sys; d=[x for x in json.load(sys.stdin) if x["default"]]; print(d[0]["name"] if d else "GPU")')
 step side_110m timeout 130 sh tools/bench-side-by-side.sh --model "$m110" --reps "$reps" \
-    --mode "$modes" --out "$OUT/110m" --doc "$OUT/performance.md" \
+    --mode "$modes" --dtype "$dtypes" --out "$OUT/110m" --doc "$OUT/performance.md" \
     --label "$dev vs PyTorch on CUDA: ${BENCH_CONFIG:-110m} random weights"
 rm -rf "$m110"
 if [ -f models/default/config.json ]; then
     step side_default timeout 50 sh tools/bench-side-by-side.sh --model models/default \
-        --reps "$reps" --mode "$modes" --out "$OUT/default" --doc "$OUT/performance.md" \
+        --reps "$reps" --mode "$modes" --dtype "$dtypes" --out "$OUT/default" --doc "$OUT/performance.md" \
         --label "$dev vs PyTorch on CUDA: default model, L = 512"
 else
     echo "side_default: skipped (models/default did not travel)" | tee -a "$sum"

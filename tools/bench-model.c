@@ -6,19 +6,28 @@
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
+ *                     [--tiled-m M] [--wide-kernel 0|1] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
- * N caches, N * B rows of logits read back), timed without a reference.
+ * N caches, N * B rows of logits read back), timed without a reference. --tiled-m
+ * replaces the device's switch to gemm_tiled (rows in all; 0: never), to time a batched
+ * step with and without it. --wide-kernel picks what runs wide products (a global pass):
+ * 1 gemm_wide, 0 CLBlast with its bias and GELU launches (src/tuning.c wide_kernel).
  * Each mode also prints the commands one forward enqueues (kernels, CLBlast calls, copies).
+ * --profile adds, per mode, the device time per forward of each command name from
+ * OpenCL profiling events (a separate run on a profiling queue, so the timed rows above
+ * stay unprofiled), and the wall time the device was not busy (launch gaps, host work).
  * The reference runs through $PYTHON_TORCH (default /usr/bin/python3), on the CPU unless
  * --ref-device says otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "model.h"
+#include "profile.h"
 #include "runtime.h"
 
 #ifndef BENCH_SRCDIR
@@ -69,6 +78,39 @@ static void launches(didcl_model_t m, const didcl_forward *f) {
            (double)n / m->cfg.n_layers);
 }
 
+/* Device time per forward by command name over n forwards of f (batch > 1: batched
+ * steps), largest first, and the wall time not covered by device time. */
+static void profile(didcl_model_t m, const didcl_forward *f, uint32_t batch, int n) {
+    didcl_runtime_t rt = m->rt;
+    RUN(didcl_runtime_set_profiling(rt, 1));
+    const double t0 = now_s();
+    for (int r = 0; r < n; r++)
+        RUN(batch > 1 ? didcl_model_forward_batch(m, f, batch) : didcl_model_forward(m, f));
+    RUN(clFinish(rt->queue) == CL_SUCCESS ? DIDCL_OK : DIDCL_ERR_OPENCL);
+    const double wall = (now_s() - t0) / n * 1e3;
+    didcl_profile_name rows[64];
+    size_t k = didcl_profile_names(rt, rows, 64);
+    if (k > 64)
+        k = 64;
+    for (size_t i = 1; i < k; i++) /* insertion sort, largest first */
+        for (size_t j = i; j > 0 && rows[j].seconds > rows[j - 1].seconds; j--) {
+            didcl_profile_name t = rows[j];
+            rows[j] = rows[j - 1];
+            rows[j - 1] = t;
+        }
+    double dev = 0;
+    for (size_t i = 0; i < k; i++)
+        dev += rows[i].seconds;
+    dev = dev / n * 1e3;
+    printf("  profile (profiling queue): wall %.3f ms, device %.3f ms, not busy %.3f ms per forward\n",
+           wall, dev, wall - dev);
+    for (size_t i = 0; i < k; i++)
+        printf("    %-30s %9.3f ms %7.1f launches %5.1f%%\n", rows[i].name,
+               rows[i].seconds / n * 1e3, (double)rows[i].commands / n,
+               dev > 0 ? 100.0 * rows[i].seconds / n * 1e3 / dev : 0.0);
+    RUN(didcl_runtime_set_profiling(rt, 0));
+}
+
 static void row(const char *mode, double ms, double ref) {
     if (ref > 0)
         printf("%-34s %10.1f ms %10.1f ms %8.2fx\n", mode, ms, ref, ref / ms);
@@ -78,7 +120,8 @@ static void row(const char *mode, double ms, double ref) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
-    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1;
+    int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1,
+        wide = -1, prof = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
@@ -88,12 +131,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--modes") && i + 1 < argc) modes = argv[++i];
         else if (!strcmp(argv[i], "--ref-device") && i + 1 < argc) ref_device = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--wide-kernel") && i + 1 < argc) wide = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half")) half = 1;
+        else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--no-ref")) ref = 0;
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
                             "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
-                            "[--batch N]\n");
+                            "[--batch N] [--tiled-m M] [--wide-kernel 0|1] [--profile]\n");
             return 2;
         }
     }
@@ -105,6 +151,10 @@ int main(int argc, char **argv) {
     didcl_model_files_t files;
     didcl_model_t m;
     RUN(didcl_runtime_init(NULL, &rt));
+    if (tiled_m >= 0)
+        rt->gemm.tiled_m = tiled_m > 0 ? tiled_m : INT_MAX;
+    if (wide >= 0) /* before the model sizes its staging buffer */
+        rt->gemm.wide_kernel = wide;
     RUN(didcl_model_files_open(dir, &files));
     const didcl_model_config *c = didcl_model_files_config(files);
     int maxL = start + B > L ? start + B : L;
@@ -121,6 +171,9 @@ int main(int argc, char **argv) {
            "(load %.1f s)\n",
            rt->info.name, rt->info.platform, dir, c->n_layers, c->hidden, c->n_heads,
            c->vocab_size, half ? "half" : "fp32", now_s() - t0);
+    printf("products: gemm_tiled from %d rows in all, %s from %d rows of one sequence "
+           "(INT_MAX: never)\n", rt->gemm.tiled_m, rt->gemm.wide_kernel ? "gemm_wide" : "CLBlast",
+           half ? rt->gemm.half_wide_m : rt->gemm.wide_m);
     printf("%-34s %13s %13s %9s\n", "forward", "didcl", ref ? "pytorch" : "", ref ? "speed-up" : "");
     if (ref)
         printf("(pytorch on %s)\n", ref_device);
@@ -153,6 +206,8 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "(a) block step B=%d, cache %d", B, start);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
         launches(m, &f);
+        if (prof)
+            profile(m, &f, 1, n);
         free(rows);
         if (batch > 1) {
             int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * B);
@@ -178,6 +233,8 @@ int main(int argc, char **argv) {
             row(label, bms, -1);
             snprintf(label, sizeof label, "(a) batch of %d, per sequence", batch);
             row(label, bms / batch, -1);
+            if (prof)
+                profile(m, &fb, (uint32_t)batch, n);
             free(bids);
             free(brows);
         }
@@ -196,6 +253,23 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "(b) global L=%d", L);
         row(label, ms, ref ? reference_ms(dir, args) : -1);
         launches(m, &f);
+        if (prof)
+            profile(m, &f, 1, n);
+        /* the revision's shape: logits of one row (first-hitting draws one) */
+        uint8_t *want = calloc((size_t)L, 1);
+        want[L / 2] = 1;
+        f.want = want;
+        RUN(didcl_model_forward(m, &f));
+        clFinish(rt->queue);
+        t0 = now_s();
+        for (int r = 0; r < n; r++)
+            RUN(didcl_model_forward(m, &f));
+        clFinish(rt->queue);
+        snprintf(label, sizeof label, "(b) global L=%d, logits of 1 row", L);
+        row(label, (now_s() - t0) / n * 1e3, -1);
+        if (prof)
+            profile(m, &f, 1, n);
+        free(want);
     }
     free(ids);
     didcl_model_free(m);

@@ -1,18 +1,31 @@
 /*
  * bench-ops.c — prints timings of the product and attention kernels on the default
- * device (DIDCL_DEVICE picks another): the skinny product (gemm_skinny, float and half
- * weights) against CLBlast SGEMM and half weights widened (w) for SGEMM or for the
- * skinny kernel, at the four products and the output head of a BD3-LM of hidden H (768:
+ * device (DIDCL_DEVICE picks another): the two tilings of cl/gemv.cl (gemm_skinny and
+ * gemm_tiled, float and half weights) against CLBlast SGEMM and half weights widened (w)
+ * for SGEMM or for the skinny kernel, at the four products and the output head of a
+ * BD3-LM of hidden H (768:
  * the 110M, 384: the default model) for each M; then the three attention paths
  * (per-query, wide CLBlast, flash) for a cached block step, a global pass over 1024
- * tokens and a full 2L scoring pass. Figures only, nothing asserted. Build with
+ * tokens and a full 2L scoring pass; first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
- *                   [--tile TN,TM,VW,LK,TILES] [--no-attention]
- * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others.
+ *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] [--no-attention]
+ *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
+ * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
+ * and LK are gemm_tiled's too), --tiled gemm_tiled's blocks. The columns pick the
+ * device's switch points (tuning.c): tiled_m where "tiled f32" first beats "skinny f32"
+ * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both.
+ * The wide section (--wide-m 64,1024: a list of M; 0 skips it) times the global pass's
+ * products at M rows (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the
+ * head at M = 1) by gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with
+ * the bias and GELU launches didcl_ops_linear adds to it, CLBlast alone and gemm_skinny,
+ * in ms and TFLOP/s; then gemm_wide with each candidate tiling forced (--wide-tile
+ * BM,BN,BK,TM,TN, repeatable, replaces the built-in list), so one run picks both the
+ * wide path (tuning wide_kernel) and its tilings.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +53,7 @@ static cl_mem filled(didcl_runtime_t rt, size_t bytes) {
      * number near 0.008: no denormals (they cost a CPU a hundred cycles an operation) */
     uint16_t *h = malloc(bytes + 2);
     for (size_t i = 0; i < bytes / 2 + 1; i++)
-        h[i] = (uint16_t)(0x3c00 | ((i * 2654435761u) >> 24));
+        h[i] = (uint16_t)(0x3c00 | (((uint32_t)i * 2654435761u) >> 24));
     clEnqueueWriteBuffer(rt->queue, m, CL_TRUE, 0, bytes, h, 0, NULL, NULL);
     free(h);
     return m;
@@ -78,29 +91,141 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     cl_mem y = filled(rt, sizeof(float) * M * N);
     struct didcl_gemm_tuning keep = rt->gemm;
     rt->gemm.half_wide_m = 1; /* staging forced on for the last two columns */
+    rt->gemm.wide_kernel = 0; /* wide products by CLBlast here (gemm_wide: --wide-m) */
     cl_mem st = filled(rt, didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16));
-    double tf, th, tc, ts, tk;
+    double tf, th, tt, tth, tc, ts, tk;
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
+    TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tt);
+    TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), tth);
     TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, NULL, DIDCL_ACT_NONE, y, st),
          ts);
     rt->gemm.half_wide_m = INT_MAX;
     rt->gemm.half_stage_m = 1;
+    rt->gemm.tiled_m = INT_MAX; /* widened for gemm_skinny */
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y, st),
          tk);
     rt->gemm = keep;
     char label[32];
     snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
-    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6, th * 1e6,
-           tc * 1e6, ts * 1e6, tk * 1e6, 4.0 * N * K / tf * 1e-9);
+    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6,
+           th * 1e6, tt * 1e6, tth * 1e6, tc * 1e6, ts * 1e6, tk * 1e6,
+           4.0 * N * K / tf * 1e-9);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
 }
 
+/* Host cost of a launch: calls back to back of a tiny element-wise op, a row reduction
+ * and a product, as the forward passes make them; the time to enqueue them all and the
+ * time until they ran, per call (the fastest of reps rounds). */
+static void bench_launch(didcl_runtime_t rt, int reps) {
+    enum { CALLS = 2000, C = 64 };
+    cl_mem a = filled(rt, sizeof(float) * C * C), b = filled(rt, sizeof(float) * C * C);
+    cl_mem w = filled(rt, sizeof(float) * C), y = filled(rt, sizeof(float) * C * C);
+    double enq = 1e30, all = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        clFinish(rt->queue);
+        const double t0 = now_s();
+        for (int i = 0; i < CALLS / 4; i++) {
+            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
+            RUN(didcl_ops_scale(rt, C, 1.0f, b));
+            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
+            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
+                                      y));
+        }
+        const double t1 = now_s();
+        clFinish(rt->queue);
+        const double t2 = now_s();
+        if (r == 0)
+            continue; /* the first round builds the kernels */
+        enq = t1 - t0 < enq ? t1 - t0 : enq;
+        all = t2 - t0 < all ? t2 - t0 : all;
+    }
+    printf("launch: %.2f us to enqueue, %.2f us until done, per call (%d calls: axpy, scale, "
+           "layernorm_modulate, gemm_skinny, %dx%d)\n", enq / CALLS * 1e6, all / CALLS * 1e6,
+           CALLS, C, C);
+    clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(w); clReleaseMemObject(y);
+}
+
+/* One timed product: ms and TFLOP/s (2 M N K flops; the epilogue is not counted). */
+static void print_cell(double seconds, int M, int N, int K) {
+    printf(" %8.3f %6.2f", seconds * 1e3, 2.0 * M * N * K / seconds * 1e-12);
+}
+
+/* Largest |y - ref| over the largest |ref|, y read back from the device. */
+static double rel_err(didcl_runtime_t rt, cl_mem y, const float *ref, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, n * sizeof *h, h, 0, NULL, NULL);
+    double err = 0, big = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)h[i] - ref[i]);
+        err = d > err || d != d ? d : err; /* a NaN shows */
+        big = fabs(ref[i]) > big ? fabs(ref[i]) : big;
+    }
+    free(h);
+    return big > 0 ? err / big : err;
+}
+
+/* The wide product paths at (M, N, K) with the model's epilogue (bias, GELU or none).
+ * gemm_wide's outputs are checked against CLBlast's (err: max difference over max
+ * value; a tiling off by more than 1e-4 is marked '!'). */
+static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bias,
+                       enum didcl_act act, const struct didcl_wide_tiling *cand, int ncand) {
+    cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
+    cl_mem Wh = filled(rt, 2ull * N * K), b = bias ? filled(rt, sizeof(float) * N) : NULL;
+    cl_mem y = filled(rt, sizeof(float) * M * N);
+    const struct didcl_gemm_tuning keep = rt->gemm;
+    double tw, th, tc, ts, tk;
+    TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tw);
+    TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, act, y), th);
+    rt->gemm.wide_kernel = 0; /* linear's CLBlast path: SGEMM, then bias and GELU launches */
+    rt->gemm.wide_m = 1;
+    TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y, NULL), tc);
+    rt->gemm = keep;
+    const size_t ny = (size_t)M * N;
+    float *ref = malloc(ny * sizeof *ref);
+    clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *ref, ref, 0, NULL, NULL);
+    RUN(didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y));
+    const double err = rel_err(rt, y, ref, ny);
+    TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), ts);
+    TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tk);
+    char label[40];
+    snprintf(label, sizeof label, "%dx%dx%d%s", M, N, K,
+             act == DIDCL_ACT_GELU ? " +b+gelu" : bias ? " +b" : "");
+    printf("%-22s [%d]", label, didcl_tuning_wide_pick(&rt->gemm, M, N));
+    print_cell(tw, M, N, K);
+    print_cell(th, M, N, K);
+    print_cell(tc, M, N, K);
+    print_cell(ts, M, N, K);
+    print_cell(tk, M, N, K);
+    printf(" %8.1e\n  tilings:", err);
+    for (int c = 0; c < ncand; c++) {
+        rt->gemm.wide[0] = rt->gemm.wide[1] = cand[c];
+        didcl_tuning_gemm_options(&rt->gemm);
+        double tt;
+        TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tt);
+        printf(" %6.2f%s", 2.0 * M * N * K / tt * 1e-12, rel_err(rt, y, ref, ny) > 1e-4 ? "!" : "");
+    }
+    printf("\n");
+    rt->gemm = keep;
+    free(ref);
+    clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
+    if (b)
+        clReleaseMemObject(b);
+    clReleaseMemObject(y);
+}
+
 int main(int argc, char **argv) {
-    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0};
-    const char *ms = "4,16,64,256";
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, tiled[5] = {0};
+    const char *ms = "4,16,64,256", *wide_ms = "1024";
+    /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
+     * blocks, K-tiles of 8 to 32 */
+    struct didcl_wide_tiling cand[16] = {
+        {128, 128, 16, 8, 8}, {128, 128, 8, 8, 8}, {128, 64, 16, 8, 8}, {64, 128, 16, 8, 8},
+        {128, 64, 16, 8, 4},  {64, 64, 16, 8, 8},  {64, 64, 16, 4, 4},  {64, 64, 32, 4, 4},
+        {32, 64, 16, 4, 4}};
+    int ncand = 9, user_cand = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) H = atoi(argv[++i]);
@@ -108,10 +233,24 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) ms = argv[++i];
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
+        else if (!strcmp(argv[i], "--tiled") && i + 1 < argc)
+            sscanf(argv[++i], "%d,%d,%d,%d,%d", &tiled[0], &tiled[1], &tiled[2], &tiled[3],
+                   &tiled[4]);
         else if (!strcmp(argv[i], "--no-attention")) attention = 0;
-        else {
+        else if (!strcmp(argv[i], "--wide-m") && i + 1 < argc) wide_ms = argv[++i];
+        else if (!strcmp(argv[i], "--wide-tile") && i + 1 < argc && user_cand < 16) {
+            struct didcl_wide_tiling *w = &cand[user_cand++];
+            if (sscanf(argv[++i], "%d,%d,%d,%d,%d", &w->bm, &w->bn, &w->bk, &w->tm, &w->tn) != 5 ||
+                !didcl_tuning_wide_valid(w, 0)) {
+                fprintf(stderr, "bench-ops: --wide-tile %s: expected BM,BN,BK,TM,TN with TM, TN, "
+                                "BK multiples of 4 that split the tiles evenly\n", argv[i]);
+                return 2;
+            }
+            ncand = user_cand;
+        } else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES] [--no-attention]\n");
+                            "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] "
+                            "[--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...\n");
             return 2;
         }
     }
@@ -120,20 +259,59 @@ int main(int argc, char **argv) {
     if (tile[0] > 0) {
         rt->gemm.tn = tile[0]; rt->gemm.tm = tile[1]; rt->gemm.vw = tile[2];
         rt->gemm.lk = tile[3]; rt->gemm.tiles = tile[4];
-        didcl_tuning_gemm_options(&rt->gemm);
     }
+    if (tiled[0] > 0) {
+        rt->gemm.ttm = tiled[0]; rt->gemm.ttn = tiled[1]; rt->gemm.tgm = tiled[2];
+        rt->gemm.tgn = tiled[3]; rt->gemm.tku = tiled[4];
+    }
+    didcl_tuning_gemm_options(&rt->gemm);
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
-    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; CLBlast from M=%d (fp32), "
-           "M=%d (half)\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->wide_m, t->half_wide_m);
-    printf("%-18s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32", "skinny f16",
-           "clblast", "f16 w+clb", "f16 w+skin", "f32 GB/s");
+    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; gemm_tiled TM=%d TN=%d GM=%d "
+           "GN=%d KU=%d from M=%d in all; CLBlast from M=%d (fp32), M=%d (half) of one "
+           "sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->ttm, t->ttn, t->tgm, t->tgn,
+           t->tku, t->tiled_m, t->wide_m, t->half_wide_m);
+    bench_launch(rt, reps < 5 ? 5 : reps);
+    printf("%-18s %11s %11s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32",
+           "skinny f16", "tiled f32", "tiled f16", "clblast", "f16 w+clb", "f16 w+skin",
+           "f32 GB/s");
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
     for (const char *p = ms; *p;) {
         const int M = atoi(p);
         for (size_t s = 0; M > 0 && s < sizeof shapes / sizeof shapes[0]; s++)
             bench_product(rt, M >= 256 ? (reps + 9) / 10 : reps, M, shapes[s][0], shapes[s][1]);
         p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+    }
+    if (atoi(wide_ms) > 0) {
+        /* candidates the device cannot run (work-group too large) are dropped */
+        int nc = 0;
+        for (int c = 0; c < ncand; c++)
+            if (didcl_tuning_wide_valid(&cand[c], rt->info.max_work_group))
+                cand[nc++] = cand[c];
+        ncand = nc;
+        printf("\nwide products: ms and TFLOP/s (2MNK); gemm_wide tilings [0] %dx%d/%d %dx%d "
+               "from %d work-groups, else [1] %dx%d/%d %dx%d; wide path now: %s\n",
+               t->wide[0].bm, t->wide[0].bn, t->wide[0].bk, t->wide[0].tm, t->wide[0].tn,
+               t->wide_fill, t->wide[1].bm, t->wide[1].bn, t->wide[1].bk, t->wide[1].tm,
+               t->wide[1].tn, t->wide_kernel ? "gemm_wide" : "CLBlast");
+        printf("%-22s %3s %15s %15s %15s %15s %15s %8s\n", "M x N x K", "[t]", "wide f32",
+               "wide f16", "clblast+b/gelu", "clblast only", "skinny f32", "err");
+        printf("  tilings (wide f32 TFLOP/s):");
+        for (int c = 0; c < ncand; c++)
+            printf(" %d:%dx%d/%d,%dx%d", c, cand[c].bm, cand[c].bn, cand[c].bk, cand[c].tm,
+                   cand[c].tn);
+        printf("\n");
+        for (const char *p = wide_ms; *p;) {
+            const int M = atoi(p);
+            if (M > 0) { /* the layer's products with the model's epilogues */
+                bench_wide(rt, reps, M, 3 * H, H, 0, DIDCL_ACT_NONE, cand, ncand);
+                bench_wide(rt, reps, M, H, H, 0, DIDCL_ACT_NONE, cand, ncand);
+                bench_wide(rt, reps, M, 4 * H, H, 1, DIDCL_ACT_GELU, cand, ncand);
+                bench_wide(rt, reps, M, H, 4 * H, 1, DIDCL_ACT_NONE, cand, ncand);
+            }
+            p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+        }
+        bench_wide(rt, reps, 1, V, H, 1, DIDCL_ACT_NONE, cand, ncand); /* the head, one row */
     }
     if (!attention) {
         didcl_runtime_free(rt);

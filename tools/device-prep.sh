@@ -9,7 +9,8 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -f Makefile ] || { autoreconf -fi && ./configure -q; }
 make -j2
-make -j2 tests/check_model tests/check_ops tools/bench-model tools/bench-ops
+make -j2 tests/check_model tests/check_ops tests/check_kernels tests/check_generate \
+    tools/bench-model tools/bench-ops
 mkdir -p .device
 cd .device
 for p in ocl-icd-libopencl1 libclblast1 clinfo libjansson4 libpcre2-8-0 libsubunit0; do
