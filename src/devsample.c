@@ -56,6 +56,16 @@ static didcl_status make_buffer(didcl_devsample *s, size_t bytes, cl_mem *out) {
     return DIDCL_OK;
 }
 
+/* The local memory the kernel reports now (0 where the driver will not say: the sizes
+ * of the __local arguments still count). */
+static cl_ulong kernel_local(const didcl_devsample *s) {
+    cl_ulong used = 0;
+    if (clGetKernelWorkGroupInfo(s->kernel, s->rt->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                 sizeof used, &used, NULL) != CL_SUCCESS)
+        used = 0;
+    return used;
+}
+
 /* The largest power of two <= DEVSAMPLE_WG that the device and the kernel accept and
  * whose local memory fits: the kernel's own (CL_KERNEL_LOCAL_MEM_SIZE before any __local
  * argument is set) plus the __local arguments, or what the kernel reports once they are
@@ -64,13 +74,10 @@ static didcl_status make_buffer(didcl_devsample *s, size_t bytes, cl_mem *out) {
 static didcl_status pick_size(didcl_devsample *s) {
     didcl_runtime_t rt = s->rt;
     size_t kmax = 0, dims[16] = {0}; /* CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS entries (>= 3) */
-    cl_ulong own = 0;
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(s->kernel, rt->device, CL_KERNEL_WORK_GROUP_SIZE,
                                           sizeof kmax, &kmax, NULL),
                  "device sampling: CL_KERNEL_WORK_GROUP_SIZE");
-    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(s->kernel, rt->device, CL_KERNEL_LOCAL_MEM_SIZE,
-                                          sizeof own, &own, NULL),
-                 "device sampling: CL_KERNEL_LOCAL_MEM_SIZE");
+    const cl_ulong own = kernel_local(s); /* before any __local argument is set */
     DIDCL_CL_TRY(clGetDeviceInfo(rt->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims,
                                  NULL),
                  "device sampling: CL_DEVICE_MAX_WORK_ITEM_SIZES");
@@ -92,10 +99,7 @@ static didcl_status pick_size(didcl_devsample *s) {
                          "device sampling: sample_rows local arguments");
             args += bytes[a];
         }
-        cl_ulong used = 0;
-        DIDCL_CL_TRY(clGetKernelWorkGroupInfo(s->kernel, rt->device, CL_KERNEL_LOCAL_MEM_SIZE,
-                                              sizeof used, &used, NULL),
-                     "device sampling: CL_KERNEL_LOCAL_MEM_SIZE");
+        const cl_ulong used = kernel_local(s);
         need = (size_t)own + args > (size_t)used ? (size_t)own + args : (size_t)used;
         if (need <= rt->info.local_mem)
             break;
