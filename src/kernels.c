@@ -16,7 +16,7 @@ enum vary { VARY_NONE, VARY_WTYPE, VARY_GEMM, VARY_WIDE, VARY_HEAD_DIM };
 static const int n_variants[] = {1, 2, 2, 4, 256 / 4 + 1};
 
 /* Preferred work-group sizes of 1-D launches: element-wise kernels, row reductions (one
- * work-group per row), attention (one per query and head), flash (queries per tile). */
+ * work-group per row), the split attention path (capped by rt->attn.wg), flash (64 items). */
 #define WG_ELEMENTWISE 64
 #define WG_ROW 256
 #define WG_ATTENTION 128
@@ -35,9 +35,13 @@ static const struct kdef {
     [DIDCL_K_LAYERNORM_BIAS] = {"norm", "layernorm_bias", WG_ROW, VARY_NONE},
     [DIDCL_K_ROPE_ROWS] = {"rope", "rope_rows", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_ROPE_CACHE] = {"rope", "rope_cache", WG_ELEMENTWISE, VARY_NONE},
-    [DIDCL_K_ATTENTION] = {"attention", "attention", WG_ATTENTION, VARY_NONE},
+    [DIDCL_K_ATTENTION_SPLIT] = {"attention", "attention_split", WG_ATTENTION, VARY_HEAD_DIM},
+    [DIDCL_K_ATTENTION_COMBINE] = {"attention", "attention_combine", WG_ELEMENTWISE,
+                                   VARY_HEAD_DIM},
     [DIDCL_K_ATTENTION_PROBS] = {"attention", "attention_probs", WG_ROW, VARY_NONE},
     [DIDCL_K_ATTENTION_FLASH] = {"attention", "attention_flash", WG_FLASH, VARY_HEAD_DIM},
+    [DIDCL_K_ATTENTION_FLASH_ROWS] = {"attention", "attention_flash_rows", WG_FLASH,
+                                      VARY_HEAD_DIM},
     [DIDCL_K_GEMM_SKINNY] = {"gemv", "gemm_skinny", 1, VARY_GEMM},   /* 2-D, from rt->gemm */
     [DIDCL_K_GEMM_TILED] = {"gemv", "gemm_tiled", 1, VARY_GEMM},     /* 3-D, from rt->gemm */
     [DIDCL_K_GEMM_WIDE] = {"gemm", "gemm_wide", 1, VARY_WIDE},       /* 2-D, from rt->gemm */
@@ -107,7 +111,7 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
         options = rt->gemm.options[variant];
     else if (d->vary == VARY_WIDE)
         options = rt->gemm.wide_options[variant / 2][variant % 2];
-    else if (d->vary == VARY_HEAD_DIM)
+    else if (d->vary == VARY_HEAD_DIM && variant != 64 / 4) /* 64: the file's default */
         snprintf(hd, sizeof hd, "-DATTN_HD=%d", 4 * variant), options = hd;
     cl_kernel k = NULL;
     size_t kmax = 0;

@@ -6,8 +6,8 @@
  * program cache (program.h), which builds or loads the program.
  *
  * Variants: the weight type (embed, gemv: 0 float, 1 half), 2 * tiling + weight type
- * for gemm_wide (rt->gemm.wide[tiling]), head_dim / 4 for attention_flash (built per
- * head_dim), 0 otherwise. gemv and gemm_wide records are built with the runtime's
+ * for gemm_wide (rt->gemm.wide[tiling]), head_dim / 4 for the attention kernels but
+ * attention_probs (built per head_dim; 64 is cl/attention.cl's default, built without options), 0 otherwise. gemv and gemm_wide records are built with the runtime's
  * product tilings (rt->gemm) and dropped when its tiling fields change.
  *
  * Records belong to the runtime, like the kernels in them: callers MUST NOT release the
@@ -31,9 +31,11 @@ enum didcl_kid {
     DIDCL_K_LAYERNORM_BIAS,
     DIDCL_K_ROPE_ROWS,
     DIDCL_K_ROPE_CACHE,
-    DIDCL_K_ATTENTION,
+    DIDCL_K_ATTENTION_SPLIT,
+    DIDCL_K_ATTENTION_COMBINE,
     DIDCL_K_ATTENTION_PROBS,
     DIDCL_K_ATTENTION_FLASH,
+    DIDCL_K_ATTENTION_FLASH_ROWS,
     DIDCL_K_GEMM_SKINNY,
     DIDCL_K_GEMM_TILED,
     DIDCL_K_GEMM_WIDE,

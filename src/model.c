@@ -298,6 +298,18 @@ static didcl_status load_gpt2(struct didcl_model *m, didcl_model_files_t f) {
     return DIDCL_OK;
 }
 
+/* Bytes of the attention scratch (scores): the CLBlast path's scores of one chunk of
+ * queries, or the split path's partials of a batched block step (ATTN_SMALL_Q queries of
+ * max_batch sequences against full caches), whichever is larger. */
+static size_t attn_scratch_bytes(const struct didcl_model *m) {
+    const size_t R = m->rows, chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
+    const size_t wide = m->cfg.n_heads * chunk * R * sizeof(float);
+    const size_t split = didcl_ops_attention_scratch_bytes(
+        m->rt, (int)m->max_batch, ATTN_SMALL_Q, (int)m->max_tokens, (int)m->cfg.n_heads,
+        (int)m->cfg.head_dim);
+    return wide > split ? wide : split;
+}
+
 static didcl_status alloc_activations(struct didcl_model *m) {
     const didcl_model_config *c = &m->cfg;
     const size_t R = m->rows, H = c->hidden, F = c->mlp_dim, V = c->vocab_size;
@@ -310,8 +322,7 @@ static didcl_status alloc_activations(struct didcl_model *m) {
     DIDCL_TRY(buf_new(m, R * 3 * H * sizeof(float), NULL, &m->qkv, "activations"));
     DIDCL_TRY(buf_new(m, R * F * sizeof(float), NULL, &m->mlp, "activations"));
     DIDCL_TRY(buf_new(m, chunk * H * sizeof(float), NULL, &m->att_chunk, "activations"));
-    DIDCL_TRY(buf_new(m, (size_t)c->n_heads * chunk * R * sizeof(float), NULL, &m->scores,
-                      "attention scores"));
+    DIDCL_TRY(buf_new(m, attn_scratch_bytes(m), NULL, &m->scores, "attention scratch"));
     DIDCL_TRY(buf_new(m, T * V * sizeof(float), NULL, &m->logits, "logits"));
     DIDCL_TRY(buf_new(m, T * 2 * sizeof(float), NULL, &m->stats, "logit statistics"));
     DIDCL_TRY(buf_new(m, T * sizeof(int32_t), NULL, &m->tgt, "targets"));
@@ -343,14 +354,14 @@ static didcl_status check_fits(const struct didcl_model *m, const char *dir) {
     const didcl_model_config *c = &m->cfg;
     const didcl_device_info *d = &m->rt->info;
     const double R = m->rows, T = m->max_tokens, H = c->hidden, F = c->mlp_dim,
-                 V = c->vocab_size, heads = c->n_heads, f = sizeof(float);
+                 V = c->vocab_size, f = sizeof(float);
     const double chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
     const double weights = (double)didcl_model_config_param_count(c) *
                            (m->wt == DIDCL_WTYPE_F16 ? 2 : 4);
     const double kv_layer = c->arch == DIDCL_ARCH_BD3LM ? (double)m->max_batch * T * 2 * H * f : 0;
     const double kv = kv_layer * c->n_layers;
     const double acts = R * 4 + R * H * f * 4 + R * 3 * H * f + R * F * f + chunk * H * f +
-                        heads * chunk * R * f + T * V * f + T * 4 * f;
+                        (double)attn_scratch_bytes(m) + T * V * f + T * 4 * f;
     const double need = weights + kv + acts;
     const double gib = 1024.0 * 1024.0 * 1024.0;
     if (need > (double)d->global_mem)
@@ -362,7 +373,8 @@ static didcl_status check_fits(const struct didcl_model *m, const char *dir) {
                           m->max_tokens, acts / gib, d->name, (double)d->global_mem / gib);
     const struct { const char *what; double bytes; } bufs[] = {
         {"a layer's KV cache", kv_layer}, {"the logits", T * V * f},
-        {"the attention scores", heads * chunk * R * f}, {"the MLP activations", R * F * f},
+        {"the attention scratch", (double)attn_scratch_bytes(m)},
+        {"the MLP activations", R * F * f},
         {"the embedding", V * H * (m->wt == DIDCL_WTYPE_F16 ? 2 : f)}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i].bytes > (double)d->max_alloc)
@@ -464,13 +476,16 @@ uint32_t didcl_model_logit_rows(didcl_model_t m) {
     return m ? m->logit_rows : 0;
 }
 
+/* Whether Tq queries of a sequence take the split small-query path (ops.h). */
+static int attn_small(const struct didcl_model *m, int Tq) {
+    return Tq <= ATTN_SMALL_Q && m->cfg.head_dim % 4 == 0 && m->cfg.head_dim <= 256;
+}
+
 didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows) {
     if (!m)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_model_prepare: NULL model");
-    const size_t local = ((size_t)rows + m->cfg.head_dim + 512) * sizeof(float);
     const int wide = m->wt == DIDCL_WTYPE_F32 ? m->rt->gemm.wide_m : m->rt->gemm.half_wide_m;
-    const int clblast = rows >= (uint32_t)wide ||
-                        rows > ATTN_SMALL_Q || local > m->rt->info.local_mem;
+    const int clblast = rows >= (uint32_t)wide || !attn_small(m, (int)rows);
     return didcl_ops_prepare(m->rt, m->wt == DIDCL_WTYPE_F16, clblast);
 }
 
@@ -478,21 +493,18 @@ didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows) {
  * Forward passes
  * ------------------------------------------------------------------------------------ */
 
-/* out (Tq, H) = attention of Tq queries over Tk keys: the small-query kernel, or the
- * CLBlast path in chunks of ATTN_CHUNK queries (through att_chunk when chunked). */
-/* Whether Tq queries over Tk keys take the small-query kernel (its scores fit locally). */
-static int attn_small(const struct didcl_model *m, int Tq, int Tk) {
-    const size_t local = ((size_t)Tk + m->cfg.head_dim + 512) * sizeof(float);
-    return Tq <= ATTN_SMALL_Q && local <= m->rt->info.local_mem;
-}
+/* out (Tq, H) = attention of Tq queries over Tk keys: the split small-query path, the
+ * flash kernel, or the CLBlast path in chunks of ATTN_CHUNK queries (through att_chunk
+ * when chunked). */
 
 static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows q,
                            didcl_ops_rows k, didcl_ops_rows v, const didcl_attn_mask *mask) {
     const didcl_model_config *c = &m->cfg;
     const int heads = (int)c->n_heads, hd = (int)c->head_dim, H = (int)c->hidden;
     const float scale = 1.0f / sqrtf((float)hd);
-    if (attn_small(m, Tq, Tk))
-        return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
+    if (attn_small(m, Tq))
+        return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->scores,
+                                   m->att);
     if (ATTN_FLASH(m->rt, hd, mask->mode))
         return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
     for (int c0 = 0; c0 < Tq; c0 += ATTN_CHUNK) {
@@ -616,13 +628,13 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                 return DIDCL_OK; /* the last layer's K/V is all a store pass needs */
             const int kvs = (int)m->max_tokens * 2 * H; /* elements between caches */
             const didcl_ops_rows kc0 = {L->kv, 0, 2 * H}, vc0 = {L->kv, H, 2 * H};
-            if (attn_small(m, n, start + n)) /* every sequence in one launch */
+            if (attn_small(m, n)) /* every sequence in one launch */
                 DIDCL_TRY(didcl_ops_attention_batch(rt, batch, n, start + n, heads, hd,
                                                     1.0f / sqrtf((float)hd), qv, kc0, vc0,
-                                                    &mask, n * W, kvs, m->att));
+                                                    &mask, n * W, kvs, m->scores, m->att));
             /* else last sequence first: each attends into att rows [0, n), and sequences
              * b > 0 move their rows to [b*n, (b+1)*n) before sequence 0 writes its own */
-            for (int b = attn_small(m, n, start + n) ? -1 : batch - 1; b >= 0; b--) {
+            for (int b = attn_small(m, n) ? -1 : batch - 1; b >= 0; b--) {
                 didcl_ops_rows qb = {m->qkv, b * n * W, W};
                 didcl_ops_rows kc = {L->kv, b * kvs, 2 * H}, vc = {L->kv, b * kvs + H, 2 * H};
                 DIDCL_TRY(attend(m, n, start + n, qb, kc, vc, &mask));

@@ -46,8 +46,9 @@
  *     over all rows. Half weights that go to CLBlast are widened first into `stage`.
  *     Row buffers are not enlarged: batch * n <= max_tokens. GLOBAL and SCORE are not
  *     batched (the sampler's revision stages run per sample).
- *   - Attention path: the per-(query, head) kernel for up to ATTN_SMALL_Q queries (block
- *     steps), else the flash kernel (K/V tiles, online softmax, no scratch) where
+ *   - Attention path: the split kernel (keys in chunks across work-groups, then a fixed-
+ *     order combine) for up to ATTN_SMALL_Q queries (block steps; partials in `scores`),
+ *     else the flash kernel (K/V tiles, online softmax, no scratch) where
  *     ATTN_FLASH says so, else the CLBlast path in chunks of at most ATTN_CHUNK queries,
  *     so its scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic.
  *   - Launches: RoPE and the KV-cache write are one kernel for a whole batch; each gated
@@ -72,11 +73,11 @@
 #include "didcl.h"
 #include "ops.h"
 
-#define ATTN_SMALL_Q 16
+#define ATTN_SMALL_Q DIDCL_OPS_ATTN_MAX_Q
 #define ATTN_CHUNK 256
 /* Whether wide attention takes the flash kernel (else the CLBlast path), by measurement
- * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM beats one query per work-item
- * when every key is visible, while the masked passes (2L score, causal, block-causal)
+ * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM was measured ahead of the CPU
+ * flash kernel (attention_flash_rows, a query a work-item) when every key is visible, while the masked passes (2L score, causal, block-causal)
  * skip about half the key tiles and go faster flash; other devices always take flash
  * (one launch, no scores scratch). head_dim must be a multiple of 4. */
 #define ATTN_FLASH(rt, head_dim, mode)                                                  \
@@ -122,7 +123,8 @@ struct didcl_model {
     cl_mem qkv;       /* (rows, 3H) */
     cl_mem mlp;       /* (rows, F) */
     cl_mem att_chunk; /* (ATTN_CHUNK, H) wide-attention output of one chunk */
-    cl_mem scores;    /* (heads * min(rows, ATTN_CHUNK) * rows,) wide-attention scratch */
+    cl_mem scores;    /* wide-attention scores (heads * min(rows, ATTN_CHUNK) * rows floats)
+                         or split-attention partials, whichever is larger */
     cl_mem logits;    /* (max_tokens, V) */
     cl_mem stats;     /* (max_tokens, 2) row max and log-sum-exp */
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */

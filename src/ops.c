@@ -241,7 +241,7 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
  * Attention
  * ------------------------------------------------------------------------------------ */
 
-/* Shared argument checks of both attention paths; *mask is replaced by NONE if NULL. */
+/* Shared argument checks of the attention paths; *mask is replaced by NONE if NULL. */
 static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, int head_dim,
                                     didcl_ops_rows q, didcl_ops_rows k, didcl_ops_rows v,
                                     const didcl_attn_mask **maskp) {
@@ -269,39 +269,110 @@ static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, i
     return DIDCL_OK;
 }
 
+/* attention_flash's work-group: 8 x 8 items (its reqd_work_group_size in cl/attention.cl) */
+#define FLASH_ITEMS 64
+
+/* The __local arguments of attention_split (cl/attention.cl), in bytes, for chunk keys,
+ * Tq queries and a work-group of wg items: key rows padded by 4 floats, value rows,
+ * queries, scores, per-query stats (wg / ATTN_QMAX items a query). */
+#define SPLIT_LOCALS 5
+static void split_local(int chunk, int Tq, int head_dim, size_t wg, size_t bytes[SPLIT_LOCALS]) {
+    const size_t f = sizeof(float), hd = (size_t)head_dim;
+    const size_t g2 = wg >= DIDCL_OPS_ATTN_MAX_Q ? wg / DIDCL_OPS_ATTN_MAX_Q : 1;
+    bytes[0] = (size_t)chunk * (hd + 4) * f;
+    bytes[1] = (size_t)chunk * hd * f;
+    bytes[2] = (size_t)Tq * hd * f;
+    bytes[3] = (size_t)Tq * chunk * f;
+    bytes[4] = 2 * (size_t)Tq * g2 * f;
+}
+
+/* Keys per chunk of the split path for head_dim: the device's choice (rt->attn), halved
+ * until the tiles of the most queries fit its local memory. It depends on the device and
+ * head_dim alone, never on Tq, Tk or the batch (the results' bits depend on it). */
+static int split_chunk(didcl_runtime_t rt, int head_dim) {
+    int chunk = rt->attn.chunk > 0 ? rt->attn.chunk : 1;
+    for (; chunk > 1; chunk /= 2) {
+        size_t b[SPLIT_LOCALS], sum = 0;
+        split_local(chunk, DIDCL_OPS_ATTN_MAX_Q, head_dim, (size_t)rt->attn.wg, b);
+        for (int i = 0; i < SPLIT_LOCALS; i++)
+            sum += b[i];
+        if (sum <= rt->info.local_mem)
+            break;
+    }
+    return chunk;
+}
+
+size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, int Tk,
+                                         int heads, int head_dim) {
+    if (!rt || batch <= 0 || Tq <= 0 || Tk <= 0 || heads <= 0 || head_dim <= 0)
+        return 0;
+    const int chunk = split_chunk(rt, head_dim), chunks = (Tk + chunk - 1) / chunk;
+    return chunks > 1 ? (size_t)batch * heads * Tq * chunks * (head_dim + 2) * sizeof(float) : 0;
+}
+
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
-                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out) {
+                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem scratch,
+                                 cl_mem out) {
     return didcl_ops_attention_batch(rt, 1, Tq, Tk, heads, head_dim, scale, q, k, v, mask, 0, 0,
-                                     out);
+                                     scratch, out);
 }
 
 didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
                                        const didcl_attn_mask *mask, int q_bstride,
-                                       int kv_bstride, cl_mem out) {
+                                       int kv_bstride, cl_mem scratch, cl_mem out) {
     DIDCL_TRY(check_attention("attention", Tq, Tk, heads, head_dim, q, k, v, &mask));
     CHECK_DIMS("attention", batch > 0 && q_bstride >= 0 && kv_bstride >= 0,
                "batch %d, strides q %d k/v %d, expected a positive batch and strides >= 0",
                batch, q_bstride, kv_bstride);
-    int mode = (int)mask->mode, out_bstride = Tq * heads * head_dim;
-    struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),          KV(head_dim),
-                       KV(scale),    KV(q.buf),    KV(q.off),          KV(q.stride),
-                       KV(k.buf),    KV(k.off),    KV(k.stride),       KV(v.buf),
-                       KV(v.off),    KV(v.stride), KV(out),            KV(mode),
-                       KV(mask->q_offset), KV(mask->block), KV(mask->half_len),
-                       KV(q_bstride), KV(kv_bstride), KV(out_bstride)};
-    const struct didcl_kernel *kr = NULL;
-    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION, 0, a, NARGS(a), &kr));
-    const size_t wg = kr->wg;
-    size_t scratch[3] = {(size_t)Tk * sizeof(float), (size_t)head_dim * sizeof(float),
-                         wg * sizeof(float)};
-    DIDCL_TRY(check_local(rt, kr, scratch[0] + scratch[1] + scratch[2]));
-    for (int i = 0; i < 3; i++)
-        DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), scratch[i]));
-    size_t global[3] = {(size_t)Tq * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
-    return enqueue(rt, kr, 3, global, local);
+    CHECK_DIMS("attention", Tq <= DIDCL_OPS_ATTN_MAX_Q,
+               "%d queries, expected at most %d (wider passes take attention_flash or "
+               "attention_wide)", Tq, DIDCL_OPS_ATTN_MAX_Q);
+    CHECK_DIMS("attention", head_dim % 4 == 0 && head_dim <= 256,
+               "head_dim %d, expected a multiple of 4 up to 256", head_dim);
+    const int chunk = split_chunk(rt, head_dim), chunks = (Tk + chunk - 1) / chunk;
+    CHECK_DIMS("attention", fits_int((long long)batch * heads * Tq * chunks, head_dim + 2),
+               "partials of batch %d x %d heads x %d queries x %d chunks exceed 2^31 floats",
+               batch, heads, Tq, chunks);
+    const size_t need = didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim);
+    if (need) {
+        size_t have = 0;
+        if (scratch)
+            DIDCL_CL_TRY(clGetMemObjectInfo(scratch, CL_MEM_SIZE, sizeof have, &have, NULL),
+                         "attention: clGetMemObjectInfo(scratch)");
+        if (have < need)
+            return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                              "attention: scratch of %zu bytes, %zu needed for the partials of "
+                              "%d chunks of %d keys (didcl_ops_attention_scratch_bytes)",
+                              have, need, chunks, chunk);
+    }
+    int mode = (int)mask->mode;
+    struct karg a[] = {KV(Tq),        KV(Tk),       KV(heads),          KV(scale),
+                       KV(q.buf),     KV(q.off),    KV(q.stride),       KV(k.buf),
+                       KV(k.off),     KV(k.stride), KV(v.buf),          KV(v.off),
+                       KV(v.stride),  KV(mode),     KV(mask->q_offset), KV(mask->block),
+                       KV(mask->half_len), KV(q_bstride), KV(kv_bstride), KV(chunk),
+                       KV(scratch),   KV(out)};
+    const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_SPLIT, head_dim / 4, a, NARGS(a), &kr));
+    const size_t wg = kr->wg < (size_t)rt->attn.wg ? kr->wg : (size_t)rt->attn.wg;
+    size_t bytes[SPLIT_LOCALS], sum = 0;
+    split_local(chunk, Tq, head_dim, wg, bytes);
+    for (int i = 0; i < SPLIT_LOCALS; i++) {
+        sum += bytes[i];
+        DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), bytes[i]));
+    }
+    DIDCL_TRY(check_local(rt, kr, sum));
+    size_t global[3] = {(size_t)chunks * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
+    DIDCL_TRY(enqueue(rt, kr, 3, global, local));
+    if (chunks == 1)
+        return DIDCL_OK; /* the work-group wrote the output */
+    int rows = batch * heads * Tq;
+    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(chunks), KV(scratch), KV(out)};
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
+    return launch_1d(rt, kr, (size_t)rows * head_dim);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
@@ -317,15 +388,34 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
                        KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
+    const size_t hd = (size_t)head_dim, f = sizeof(float);
     const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
-    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_FLASH, head_dim / 4, a, NARGS(a), &kr));
-    const size_t wg = kr->wg;
-    /* key and value tiles: ATTN_BK keys (cl/attention.cl) of head_dim floats each */
-    const size_t tile = (size_t)(head_dim <= 64 ? 32 : 8) * head_dim * sizeof(float);
-    DIDCL_TRY(check_local(rt, kr, 2 * tile));
-    for (int i = 0; i < 2; i++)
-        DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tile));
-    size_t global[2] = {((size_t)Tq + wg - 1) / wg * wg, (size_t)heads}, local[2] = {wg, 1};
+    size_t global[2] = {0, (size_t)heads}, sum = 0;
+    if (rt->attn.flash_rows) {
+        DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_FLASH_ROWS, head_dim / 4, a, NARGS(a), &kr));
+        /* key and value tiles: ATTN_RBK keys (cl/attention.cl) of head_dim floats each */
+        const size_t tile = (hd <= 64 ? 32 : 8) * hd * f;
+        for (int i = 0; i < 2; i++)
+            DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tile));
+        sum = 2 * tile;
+        global[0] = ((size_t)Tq + kr->wg - 1) / kr->wg * kr->wg; /* a query an item */
+    } else {
+        DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_FLASH, head_dim / 4, a, NARGS(a), &kr));
+        if (kr->wg != FLASH_ITEMS)
+            return didcl_fail(DIDCL_ERR_UNSUPPORTED,
+                              "attention_flash: needs work-groups of %d items, device %s "
+                              "allows %zu", FLASH_ITEMS, rt->info.name, kr->wg);
+        /* tiles of queries and keys as cl/attention.cl sizes them from ATTN_HD */
+        const size_t fq = 8 * (hd <= 128 ? 4 : 2), bk = 8 * (hd <= 64 ? 4 : hd <= 128 ? 2 : 1);
+        const size_t tiles[5] = {hd * fq * f, hd * bk * f, bk * hd * f, bk * fq * f, 8 * fq * f};
+        for (int i = 0; i < 5; i++) {
+            sum += tiles[i];
+            DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tiles[i]));
+        }
+        global[0] = ((size_t)Tq + fq - 1) / fq * kr->wg; /* fq queries a group */
+    }
+    DIDCL_TRY(check_local(rt, kr, sum));
+    size_t local[2] = {kr->wg, 1};
     return enqueue(rt, kr, 2, global, local);
 }
 

@@ -118,27 +118,44 @@ typedef struct didcl_attn_mask {
     int half_len;
 } didcl_attn_mask;
 
-/* out (Tq, heads, head_dim) = softmax(scale * Q K^T | mask) V per head, fp32. For the
+/* Queries per sequence that didcl_ops_attention(_batch) take at most. */
+#define DIDCL_OPS_ATTN_MAX_Q 16
+
+/* out (Tq, heads, head_dim) = softmax(scale * Q K^T | mask) V per head, fp32, for few
+ * queries (Tq <= DIDCL_OPS_ATTN_MAX_Q: block steps) against any number of keys. For the
  * fused QKV (T, 3, heads, head_dim) of width W = 3 * heads * head_dim the views are
- * {qkv, 0, W}, {qkv, heads*head_dim, W}, {qkv, 2*heads*head_dim, W}. Needs Tk + head_dim
- * + 256 floats of local memory (DIDCL_ERR_UNSUPPORTED if the device has less). */
+ * {qkv, 0, W}, {qkv, heads*head_dim, W}, {qkv, 2*heads*head_dim, W}. The split path
+ * (cl/attention.cl attention_split, then attention_combine): the keys in chunks of
+ * rt->attn.chunk across work-groups, merged in a fixed order. head_dim MUST be a multiple
+ * of 4, at most 256; the program is built per head_dim. scratch MUST hold
+ * didcl_ops_attention_scratch_bytes(rt, 1, Tq, Tk, heads, head_dim) bytes (NULL is fine
+ * when that is 0: a single chunk). */
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
-                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem out);
+                                 didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem scratch,
+                                 cl_mem out);
 
 /* The same over a batch of sequences in one launch: sequence b reads q, k and v at
  * element offsets b * q_bstride and b * kv_bstride past their views (e.g. its rows of a
- * stacked qkv and its own KV cache) and writes out rows [b * Tq, (b + 1) * Tq). */
+ * stacked qkv and its own KV cache) and writes out rows [b * Tq, (b + 1) * Tq). Each
+ * sequence's rows are bitwise what it alone gives. scratch as above, for batch. */
 didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
                                        const didcl_attn_mask *mask, int q_bstride,
-                                       int kv_bstride, cl_mem out);
+                                       int kv_bstride, cl_mem scratch, cl_mem out);
 
-/* The same attention, flash-style (cl/attention.cl attention_flash): K/V tiles in local
- * memory, online softmax, no scores scratch and no bound on Tk; masked-out key tiles
- * are skipped. head_dim MUST be a multiple of 4 (at most 256); the program is built
- * per head_dim. */
+/* Bytes of scratch didcl_ops_attention_batch needs for these shapes: the per-chunk
+ * partials, batch * heads * Tq * chunks * (head_dim + 2) floats; 0 for one chunk. */
+size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, int Tk,
+                                         int heads, int head_dim);
+
+/* The same attention, flash-style (cl/attention.cl): K/V tiles in local memory, online
+ * softmax, no scores scratch and no bound on Tk; masked-out key tiles are skipped. The
+ * register-tiled attention_flash (work-groups of exactly 64 items: DIDCL_ERR_UNSUPPORTED
+ * on a device that allows fewer), or attention_flash_rows (a query a work-item) where
+ * rt->attn.flash_rows says so (CPUs, src/tuning.c). head_dim MUST be a multiple of 4 (at
+ * most 256); the program is built per head_dim. */
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,

@@ -264,6 +264,7 @@ didcl_status didcl_runtime_init(const char *selector, didcl_runtime_t *out) {
     rt->platform = c.platform;
     rt->device = c.device;
     didcl_tuning_gemm(&rt->info, &rt->gemm);
+    didcl_tuning_attention(&rt->info, &rt->attn);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)c.platform, 0};
     rt->context = clCreateContext(props, 1, &c.device, NULL, NULL, &err);

@@ -27,6 +27,7 @@ struct didcl_runtime {
     didcl_cache_stats stats;
     char cache_dir[1024];                 /* "" when the disk cache is off */
     struct didcl_gemm_tuning gemm;        /* product kernels' tiling and switch points */
+    struct didcl_attn_tuning attn;        /* split attention's chunk and work-group */
     uint64_t launches;                    /* commands enqueued by ops.c and model.c:
                                              kernels, CLBlast calls (one each, whatever
                                              CLBlast runs inside), buffer copies;

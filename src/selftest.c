@@ -164,8 +164,11 @@ static didcl_status case_rope(st_ctx *c, didcl_selftest_case *r, int unused) {
     return st;
 }
 
-/* Attention of a fused QKV buffer against itself: queries rows q0.., keys rows 0..Tk-1. */
-static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) {
+/* Attention of a fused QKV buffer against itself: queries rows q0.., keys rows 0..Tk-1;
+ * path 0 the split small-query kernel (4 queries), 1 the CLBlast path, 2 the flash kernel
+ * this device takes (48 queries each, the 2L mask). */
+static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int path) {
+    const int wide = path > 0;
     const int heads = 4, hd = 32, Tk = 48, Tq = wide ? 48 : 4, q0 = wide ? 0 : 44;
     const int W = 3 * heads * hd;
     didcl_attn_mask mask = wide ? (didcl_attn_mask){DIDCL_ATTN_BD3_2L, 0, 4, 24}
@@ -177,12 +180,18 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int wide) 
     double *att = h_new(c, sizeof(double) * Tk);
     const float scale = 1.0f / sqrtf((float)hd);
     cl_mem dq = d_new(c, sizeof(float) * Tk * W, qkv), dout = d_new(c, nout * sizeof(float), NULL);
-    cl_mem ds = wide ? d_new(c, sizeof(float) * heads * Tq * Tk, NULL) : NULL;
+    const size_t sbytes = path == 1 ? sizeof(float) * heads * Tq * Tk
+                          : path == 0 ? didcl_ops_attention_scratch_bytes(c->rt, 1, Tq, Tk, heads, hd)
+                                      : 0;
+    cl_mem ds = sbytes ? d_new(c, sbytes, NULL) : NULL;
     didcl_ops_rows q = {dq, q0 * W, W}, k = {dq, heads * hd, W}, v = {dq, 2 * heads * hd, W};
     didcl_status st =
-        wide ? RUN(c, didcl_ops_attention_wide(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask,
-                                               ds, dout))
-             : RUN(c, didcl_ops_attention(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask, dout));
+        path == 2 ? RUN(c, didcl_ops_attention_flash(c->rt, Tq, Tk, heads, hd, scale, q, k, v,
+                                                     &mask, dout))
+        : path == 1 ? RUN(c, didcl_ops_attention_wide(c->rt, Tq, Tk, heads, hd, scale, q, k, v,
+                                                      &mask, ds, dout))
+                    : RUN(c, didcl_ops_attention(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask,
+                                                 ds, dout));
     if (st == DIDCL_OK) {
         didcl_ref_attention(want, att, qkv, q.off, W, qkv, k.off, W, qkv, v.off, W, Tq, Tk, heads,
                             hd, scale, &mask);
@@ -306,6 +315,7 @@ static const st_def defs[] = {
     {"rope", 2e-5, 1e-5, case_rope, 0},
     {"attention", 2e-5, 1e-4, case_attention, 0},
     {"attention_wide", 2e-5, 1e-4, case_attention, 1},
+    {"attention_flash", 2e-5, 1e-4, case_attention, 2},
     {"gemm_skinny", 1e-4, 1e-4, case_linear, 0},
     {"gemm_skinny_f16", 1e-4, 1e-4, case_linear, 1},
     {"gemm_tiled", 1e-4, 1e-4, case_linear, 4},

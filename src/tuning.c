@@ -1,6 +1,7 @@
 /*
- * tuning.c — the product tuning table (tuning.h): one entry per device kind, chosen
- * from device info and measured with tools/bench-ops (docs/performance.md).
+ * tuning.c — the product and attention tuning tables (tuning.h): one entry per device
+ * kind, chosen from device info and measured with tools/bench-ops and tools/bench-model
+ * --profile (docs/performance.md).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -105,4 +106,21 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
             t->tgm /= 2;
     }
     didcl_tuning_gemm_options(t);
+}
+
+void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tuning *t) {
+    if (info->kind == DIDCL_DEVICE_CPU)
+        /* PoCL: 64-key chunks and 64 items; chunks of 32 to 256 and groups of 16 to 256
+         * were all within the noise of this loaded 2-core machine, each about twice as
+         * fast as the per-query kernel before them. Flash: a query a work-item (one
+         * vectorised loop over the group) ran 5x faster than the register tiling */
+        *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 64, .flash_rows = 1};
+    else
+        /* GPUs: the 110M's block step (12 heads, 1024 keys) at batch 1 needs
+         * T_k / chunk * heads >= ~3 work-groups per SM of an H200 (132) to fill it: 32 keys
+         * give 384; 4 warps a group, 24 KB of local memory at 16 queries. Flash: the
+         * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024) */
+        *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0};
+    while (info->max_work_group && (uint64_t)t->wg > info->max_work_group)
+        t->wg /= 2;
 }

@@ -1,9 +1,11 @@
 /*
- * tuning.h — per-device choices for the product kernels, made once when a runtime is
- * created (didcl_runtime_init) from its device info, never per launch: the tiling of
- * gemm_skinny (cl/gemv.cl), the row counts from which a product is wide, and what runs
- * wide products: CLBlast, or gemm_wide (cl/gemm.cl) with its tilings.
- * The figures behind each entry are in docs/performance.md ("Forward kernels: products").
+ * tuning.h — per-device choices for the product and attention kernels, made once when a
+ * runtime is created (didcl_runtime_init) from its device info, never per launch: the
+ * tilings of gemm_skinny/gemm_tiled (cl/gemv.cl), the row counts from which a product is
+ * wide, what runs wide products (CLBlast, or gemm_wide of cl/gemm.cl with its tilings),
+ * and the key chunks of the split attention path (cl/attention.cl). The figures behind
+ * each entry are in docs/performance.md ("Forward kernels: products",
+ * "Forward kernels: attention and launches").
  */
 #ifndef DIDCL_TUNING_H
 #define DIDCL_TUNING_H
@@ -46,6 +48,21 @@ struct didcl_gemm_tuning {
     int wide_fill;        /* work-groups that keep the device busy (its compute units) */
     char wide_options[2][2][112]; /* build options of gemm_wide: [tiling][half weights] */
 };
+
+/* Attention: the split (small-query) path's keys per chunk and work-group size (results
+ * depend on both, their reduction order, so they are fixed per device, never chosen per
+ * call: a sequence gives the same bits alone or in any batch), and which flash kernel
+ * wide passes take. */
+struct didcl_attn_tuning {
+    int chunk; /* keys per work-group of attention_split (ops.c halves it for a head_dim
+                  whose tiles would not fit the device's local memory) */
+    int wg;    /* its work-group size, a power of two (capped by the device) */
+    int flash_rows; /* wide passes: attention_flash_rows (a query a work-item; CPUs)
+                       instead of the register-tiled attention_flash (GPUs) */
+};
+
+/* Fill t for the device described by info. */
+void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tuning *t);
 
 /* Fill t for the device described by info. */
 void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *t);

@@ -361,8 +361,37 @@ START_TEST(test_rope_cache) {
 END_TEST
 
 /* ------------------------------------------------------------------------------------
- * Attention, both paths (per-query kernel and CLBlast wide): atol 2e-5, rtol 1e-4
+ * Attention, all paths (split small-query, CLBlast wide, flash): atol 2e-5, rtol 1e-4
  * ------------------------------------------------------------------------------------ */
+
+/* The split path (didcl_ops_attention) over Tq queries in groups of at most
+ * DIDCL_OPS_ATTN_MAX_Q (q view and q_offset moving with each group), the keys in chunks
+ * of `chunk` (0: the device's); outputs (Tq, heads, head_dim) into got. */
+static void split_run(int Tq, int Tk, int heads, int head_dim, float scale, didcl_ops_rows q,
+                      didcl_ops_rows k, didcl_ops_rows v, didcl_attn_mask mask, int chunk,
+                      float *got) {
+    const struct didcl_attn_tuning keep = rt->attn;
+    if (chunk > 0)
+        rt->attn.chunk = chunk;
+    const int G = DIDCL_OPS_ATTN_MAX_Q;
+    const size_t W = (size_t)heads * head_dim;
+    cl_mem d_out = dev_alloc(sizeof(float) * G * W);
+    cl_mem d_s = dev_alloc(didcl_ops_attention_scratch_bytes(rt, 1, G, Tk, heads, head_dim));
+    for (int c0 = 0; c0 < Tq; c0 += G) {
+        const int n = Tq - c0 < G ? Tq - c0 : G;
+        didcl_ops_rows qc = q;
+        qc.off += c0 * q.stride;
+        didcl_attn_mask mc = mask;
+        mc.q_offset += c0;
+        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                               sizeof(float) * G * W, 0, NULL, NULL));
+        OK(didcl_ops_attention(rt, n, Tk, heads, head_dim, scale, qc, k, v, &mc, d_s, d_out));
+        download(d_out, got + (size_t)c0 * W, sizeof(float) * n * W);
+    }
+    clReleaseMemObject(d_out);
+    clReleaseMemObject(d_s);
+    rt->attn = keep;
+}
 
 /* Attention of a fused QKV buffer (T, 3, heads, head_dim) against itself: queries are
  * rows q_row0 .. q_row0 + Tq - 1, keys and values rows 0 .. Tk - 1. */
@@ -381,25 +410,35 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     cl_mem d_qkv = upload(qkv, sizeof(float) * T * W);
     cl_mem d_out = dev_alloc(sizeof(float) * Tq * heads * head_dim);
     q.buf = k.buf = v.buf = d_qkv;
-    OK(didcl_ops_attention(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
-    download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-    CK_TENSOR(label, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    /* the split path in groups of queries: the device's chunk, then small ones so that
+     * every mask also crosses chunk boundaries and the combine step on every device */
+    char wlabel[128];
+    const int chunks[] = {0, 16, 7};
+    for (int c = 0; c < 3; c++) {
+        split_run(Tq, Tk, heads, head_dim, scale, q, k, v, mask, chunks[c], got);
+        snprintf(wlabel, sizeof wlabel, "%s (split, chunk %d)", label,
+                 chunks[c] ? chunks[c] : rt->attn.chunk);
+        CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+    }
 
     /* the wide path (CLBlast products + masking softmax) gives the same */
     cl_mem d_s = dev_alloc(sizeof(float) * heads * Tq * Tk);
     OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_s, d_out));
     download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-    char wlabel[128];
     snprintf(wlabel, sizeof wlabel, "%s (wide)", label);
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
 
-    /* and the flash path (K/V tiles, online softmax), where head_dim allows it */
-    if (head_dim % 4 == 0) {
+    /* and both flash kernels (register-tiled; a query an item), whichever the device
+     * takes, where head_dim allows it */
+    for (int rows = 0; rows < 2 && head_dim % 4 == 0; rows++) {
+        const int keep = rt->attn.flash_rows;
+        rt->attn.flash_rows = rows;
         OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
                                sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
         OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
+        rt->attn.flash_rows = keep;
         download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-        snprintf(wlabel, sizeof wlabel, "%s (flash)", label);
+        snprintf(wlabel, sizeof wlabel, "%s (flash%s)", label, rows ? " rows" : "");
         CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
     }
     clReleaseMemObject(d_s);
@@ -414,6 +453,8 @@ START_TEST(test_attention_none) {
     attention_fused_case(1, 131, 0, 2, 64, m, "attention none Tq=1 Tk=131");
     attention_fused_case(6, 300, 0, 2, 40, m, "attention none hd=40 Tk=300");
     attention_fused_case(3, 9, 0, 2, 256, m, "attention none hd=256");
+    attention_fused_case(40, 70, 0, 2, 128, m, "attention none hd=128 Tq=40");
+    attention_fused_case(9, 50, 0, 1, 36, m, "attention none hd=36 (not a multiple of 8)");
 }
 END_TEST
 
@@ -481,9 +522,8 @@ START_TEST(test_attention_separate_kv) {
     didcl_ref_attention(want, att, q, 0, W, k, 0, W, v, 0, W, Tq, Tk, heads, hd, 0.125f, &m);
     cl_mem dq = upload(q, sizeof(float) * Tq * W), dk = upload(k, sizeof(float) * Tk * W);
     cl_mem dv = upload(v, sizeof(float) * Tk * W), dout = dev_alloc(sizeof(float) * Tq * W);
-    OK(didcl_ops_attention(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
-                           (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL, dout));
-    download(dout, got, sizeof(float) * Tq * W);
+    split_run(Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W}, (didcl_ops_rows){dk, 0, W},
+              (didcl_ops_rows){dv, 0, W}, m, 8, got);
     CK_TENSOR("attention separate K/V", got, want, (size_t)Tq * W, 2e-5, 1e-4);
     cl_mem ds = dev_alloc(sizeof(float) * heads * Tq * Tk);
     OK(didcl_ops_attention_wide(rt, Tq, Tk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
@@ -500,15 +540,124 @@ START_TEST(test_attention_separate_kv) {
     for (int b = 0; b < bt; b++)
         didcl_ref_attention(want2 + (size_t)b * bq * W, att, q, b * bq * W, W, k, b * 13 * W, W,
                             v, b * 13 * W, W, bq, bk, heads, hd, 0.125f, &m);
+    cl_mem dsb = dev_alloc(didcl_ops_attention_scratch_bytes(rt, bt, bq, bk, heads, hd));
     OK(didcl_ops_attention_batch(rt, bt, bq, bk, heads, hd, 0.125f, (didcl_ops_rows){dq, 0, W},
                                  (didcl_ops_rows){dk, 0, W}, (didcl_ops_rows){dv, 0, W}, NULL,
-                                 bq * W, 13 * W, dout));
+                                 bq * W, 13 * W, dsb, dout));
+    clReleaseMemObject(dsb);
     download(dout, got, sizeof(float) * bt * bq * W);
     CK_TENSOR("attention batch of 2", got, want2, (size_t)bt * bq * W, 2e-5, 1e-4);
     free(want2);
     clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
     clReleaseMemObject(dout);
     free(q); free(k); free(v); free(want); free(got);
+}
+END_TEST
+
+/* Separate K/V (a cache of Tk rows of heads * hd) against the reference through the
+ * split path with keys in chunks of `chunk` (0: the device's). */
+static void split_case(int Tq, int Tk, int heads, int hd, didcl_attn_mask m, int chunk,
+                       const char *label) {
+    const int W = heads * hd;
+    float *q = rnd_array((size_t)Tq * W, 1.5f), *k = rnd_array((size_t)Tk * W, 1.5f);
+    float *v = rnd_array((size_t)Tk * W, 1.0f);
+    float *want = malloc(sizeof(float) * Tq * W), *got = malloc(sizeof(float) * Tq * W);
+    double *att = malloc(sizeof(double) * Tk);
+    const float scale = 1.0f / sqrtf((float)hd);
+    didcl_ref_attention(want, att, q, 0, W, k, 0, W, v, 0, W, Tq, Tk, heads, hd, scale, &m);
+    cl_mem dq = upload(q, sizeof(float) * Tq * W), dk = upload(k, sizeof(float) * Tk * W);
+    cl_mem dv = upload(v, sizeof(float) * Tk * W);
+    split_run(Tq, Tk, heads, hd, scale, (didcl_ops_rows){dq, 0, W}, (didcl_ops_rows){dk, 0, W},
+              (didcl_ops_rows){dv, 0, W}, m, chunk, got);
+    CK_TENSOR(label, got, want, (size_t)Tq * W, 2e-5, 1e-4);
+    clReleaseMemObject(dq); clReleaseMemObject(dk); clReleaseMemObject(dv);
+    free(q); free(k); free(v); free(want); free(got); free(att);
+}
+
+/* The split path's chunk boundaries: T_k below, at and just past one chunk, not a
+ * multiple of it; chunks no query sees (skipped, never combined) and rows of a seen chunk
+ * that one query does not see; queries that see nothing (zeros). */
+START_TEST(test_attention_split_chunks) {
+    rng_seed(46);
+    const didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0};
+    split_case(4, 1, 2, 64, none, 16, "split Tk=1 chunk 16");
+    split_case(4, 5, 2, 64, none, 16, "split Tk=5 < chunk 16");
+    split_case(3, 16, 2, 64, none, 16, "split Tk = chunk 16");
+    split_case(3, 17, 2, 64, none, 16, "split Tk=17 = chunk 16 + 1");
+    split_case(16, 301, 3, 64, none, 32, "split Tq=16 Tk=301 chunk 32");
+    split_case(1, 300, 2, 32, none, 0, "split Tq=1 Tk=300 hd=32 device chunk");
+    split_case(7, 129, 1, 128, none, 64, "split Tq=7 Tk=129 hd=128 chunk 64");
+    /* causal: queries 3..6 see keys 0..6, chunks from 8 on are seen by none */
+    const didcl_attn_mask causal = {DIDCL_ATTN_CAUSAL, 3, 0, 0};
+    split_case(4, 100, 2, 64, causal, 8, "split causal, unseen chunks");
+    /* block-causal B = 4 from key 6: the first query's block ends at 8, the last's at 12:
+     * chunk [8, 12) is seen by the last query only */
+    const didcl_attn_mask bc = {DIDCL_ATTN_BLOCK_CAUSAL, 6, 4, 0};
+    split_case(5, 40, 2, 64, bc, 4, "split block-causal, partly seen chunk");
+    /* 2L mask, x_t block 3 (L = 20, B = 4): own block [12, 16) and x_0 [20, 32) */
+    const didcl_attn_mask x_t = {DIDCL_ATTN_BD3_2L, 12, 4, 20};
+    split_case(4, 40, 2, 64, x_t, 8, "split bd3 2L x_t block, chunks 8");
+    split_case(4, 40, 2, 64, x_t, 6, "split bd3 2L x_t block, chunks 6");
+    /* x_t queries of blocks 2 and 3 whose keys are cut at T_k = 9: block 3 sees nothing */
+    const didcl_attn_mask cut = {DIDCL_ATTN_BD3_2L, 8, 4, 20};
+    split_case(8, 9, 2, 64, cut, 4, "split bd3 2L, queries that see no key (chunks)");
+    split_case(8, 9, 2, 64, cut, 256, "split bd3 2L, queries that see no key (one chunk)");
+}
+END_TEST
+
+/* Keys by the thousand (no local-memory bound on T_k). */
+START_TEST(test_attention_split_long) {
+    rng_seed(47);
+    const didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0};
+    split_case(16, 5000, 2, 64, none, 0, "split Tq=16 Tk=5000 device chunk");
+    split_case(4, 3001, 2, 64, none, 64, "split Tq=4 Tk=3001 chunk 64");
+    const didcl_attn_mask causal = {DIDCL_ATTN_CAUSAL, 2990, 0, 0};
+    split_case(11, 3001, 1, 64, causal, 0, "split causal Tk=3001 device chunk");
+}
+END_TEST
+
+/* A batch of sequences gives each sequence bitwise what it alone gives, with one chunk
+ * or many: the split path's reduction order does not depend on the batch. */
+START_TEST(test_attention_split_batch_bitwise) {
+    rng_seed(48);
+    const int bt = 3, Tq = 4, Tk = 300, heads = 3, hd = 64, W = heads * hd;
+    const int qs = 5 * W, kvs = Tk * W; /* per-sequence strides (q rows apart by 5) */
+    float *q = rnd_array((size_t)bt * qs, 1.5f), *kv = rnd_array((size_t)bt * kvs * 2, 1.5f);
+    float *got = malloc(sizeof(float) * bt * Tq * W), *one = malloc(sizeof(float) * Tq * W);
+    float *want = malloc(sizeof(float) * Tq * W);
+    double *att = malloc(sizeof(double) * Tk);
+    cl_mem dq = upload(q, sizeof(float) * bt * qs);
+    cl_mem dkv = upload(kv, sizeof(float) * bt * kvs * 2);
+    cl_mem dout = dev_alloc(sizeof(float) * bt * Tq * W);
+    const didcl_attn_mask m = {DIDCL_ATTN_CAUSAL, Tk - Tq, 0, 0};
+    const struct didcl_attn_tuning keep = rt->attn;
+    const int chunks[] = {0, 16, 300};
+    for (int c = 0; c < 3; c++) {
+        if (chunks[c])
+            rt->attn.chunk = chunks[c];
+        /* K at rows of 2W (K then V of a cache row), sequences kvs * 2 apart */
+        const didcl_ops_rows qv = {dq, 0, W}, kr = {dkv, 0, 2 * W}, vr = {dkv, W, 2 * W};
+        cl_mem ds = dev_alloc(didcl_ops_attention_scratch_bytes(rt, bt, Tq, Tk, heads, hd));
+        OK(didcl_ops_attention_batch(rt, bt, Tq, Tk, heads, hd, 0.125f, qv, kr, vr, &m, qs,
+                                     2 * kvs, ds, dout));
+        download(dout, got, sizeof(float) * bt * Tq * W);
+        for (int b = 0; b < bt; b++) {
+            const didcl_ops_rows q1 = {dq, b * qs, W}, k1 = {dkv, b * 2 * kvs, 2 * W},
+                                 v1 = {dkv, b * 2 * kvs + W, 2 * W};
+            OK(didcl_ops_attention(rt, Tq, Tk, heads, hd, 0.125f, q1, k1, v1, &m, ds, dout));
+            download(dout, one, sizeof(float) * Tq * W);
+            ck_assert_msg(!memcmp(one, got + (size_t)b * Tq * W, sizeof(float) * Tq * W),
+                          "sequence %d of a batch of %d differs from its own run (chunk %d)",
+                          b, bt, rt->attn.chunk);
+            didcl_ref_attention(want, att, q, b * qs, W, kv, b * 2 * kvs, 2 * W, kv,
+                                b * 2 * kvs + W, 2 * W, Tq, Tk, heads, hd, 0.125f, &m);
+            CK_TENSOR("split batch sequence", one, want, (size_t)Tq * W, 2e-5, 1e-4);
+        }
+        clReleaseMemObject(ds);
+        rt->attn = keep;
+    }
+    clReleaseMemObject(dq); clReleaseMemObject(dkv); clReleaseMemObject(dout);
+    free(q); free(kv); free(got); free(one); free(want); free(att);
 }
 END_TEST
 
@@ -1127,11 +1276,11 @@ START_TEST(test_bad_arguments) {
     ck_assert_last_error_has("log_softmax: excluded index 8, expected -1..7");
     didcl_attn_mask m = {DIDCL_ATTN_BD3_2L, 0, 4, 10};
     didcl_ops_rows r = {d, 0, 1};
-    ck_assert_int_eq(didcl_ops_attention(rt, 20, 22, 1, 1, 1.0f, r, r, r, &m, d),
+    ck_assert_int_eq(didcl_ops_attention(rt, 20, 22, 1, 1, 1.0f, r, r, r, &m, NULL, d),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("queries and keys within 2*half_len");
     didcl_attn_mask bc = {DIDCL_ATTN_BLOCK_CAUSAL, 0, 0, 0};
-    ck_assert_int_eq(didcl_ops_attention(rt, 2, 2, 1, 1, 1.0f, r, r, r, &bc, d),
+    ck_assert_int_eq(didcl_ops_attention(rt, 2, 2, 1, 1, 1.0f, r, r, r, &bc, NULL, d),
                      DIDCL_ERR_INVALID_ARG);
     ck_assert_last_error_has("attention: mask block size 0, expected > 0");
     ck_assert_int_eq(didcl_ops_embed(rt, 4, 8, 10, d, d, d, 6, 3, DIDCL_WTYPE_F32, d),
@@ -1141,15 +1290,26 @@ START_TEST(test_bad_arguments) {
 }
 END_TEST
 
-START_TEST(test_attention_local_memory) {
-    /* more keys than local memory holds scores for: refused before any launch */
+START_TEST(test_attention_split_limits) {
+    /* what the split path refuses, before any launch, with the numbers */
     cl_mem d = dev_alloc(64);
-    const int Tk = (int)(rt->info.local_mem / sizeof(float)) + 1;
-    didcl_ops_rows r = {d, 0, 0};
-    ck_assert_int_eq(didcl_ops_attention(rt, 1, Tk, 1, 64, 1.0f, r, r, r, NULL, d),
-                     DIDCL_ERR_UNSUPPORTED);
-    ck_assert_last_error_has("attention: needs");
-    ck_assert_last_error_has("bytes of local memory");
+    didcl_ops_rows r = {d, 0, 64};
+    ck_assert_int_eq(didcl_ops_attention(rt, 17, 20, 1, 64, 1.0f, r, r, r, NULL, d, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention: 17 queries, expected at most 16");
+    ck_assert_int_eq(didcl_ops_attention(rt, 2, 20, 1, 6, 1.0f, r, r, r, NULL, d, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention: head_dim 6, expected a multiple of 4");
+    rt->attn.chunk = 8;
+    ck_assert_uint_eq(didcl_ops_attention_scratch_bytes(rt, 2, 3, 20, 5, 64),
+                      2 * 5 * 3 * 3 * 66 * sizeof(float));
+    ck_assert_uint_eq(didcl_ops_attention_scratch_bytes(rt, 2, 3, 8, 5, 64), 0);
+    ck_assert_int_eq(didcl_ops_attention(rt, 2, 20, 1, 64, 1.0f, r, r, r, NULL, NULL, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention: scratch of 0 bytes, 1584 needed");
+    ck_assert_int_eq(didcl_ops_attention(rt, 2, 20, 1, 64, 1.0f, r, r, r, NULL, d, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention: scratch of 64 bytes");
     clReleaseMemObject(d);
 }
 END_TEST
@@ -1181,6 +1341,9 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_attention_block_causal);
     tcase_add_test(core, test_attention_bd3_2l);
     tcase_add_test(core, test_attention_separate_kv);
+    tcase_add_test(core, test_attention_split_chunks);
+    tcase_add_test(core, test_attention_split_long);
+    tcase_add_test(core, test_attention_split_batch_bitwise);
     tcase_add_test(core, test_skinny_f32);
     tcase_add_test(core, test_skinny_f16);
     tcase_add_test(core, test_skinny_rows_bitwise);
@@ -1202,7 +1365,7 @@ static Suite *ops_suite(void) {
     tcase_add_test(limits, test_wide_tuning);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
-    tcase_add_test(limits, test_attention_local_memory);
+    tcase_add_test(limits, test_attention_split_limits);
     tcase_add_test(limits, test_sgemm_error);
     suite_add_tcase(s, limits);
     return s;

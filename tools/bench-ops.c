@@ -3,18 +3,21 @@
  * device (DIDCL_DEVICE picks another): the two tilings of cl/gemv.cl (gemm_skinny and
  * gemm_tiled, float and half weights) against CLBlast SGEMM and half weights widened (w)
  * for SGEMM or for the skinny kernel, at the four products and the output head of a
- * BD3-LM of hidden H (768:
- * the 110M, 384: the default model) for each M; then the three attention paths
- * (per-query, wide CLBlast, flash) for a cached block step, a global pass over 1024
- * tokens and a full 2L scoring pass; first, the host's cost of a launch. Figures only, nothing asserted. Build with
+ * BD3-LM of hidden H (768: the 110M, 384: the default model) for each M; then the
+ * attention paths (split small-query, wide CLBlast, flash) at heads x head_dim (12 x 64:
+ * the 110M) for a cached block step of 4 queries against `keys` cached keys at batch 1
+ * and 16, a global pass over `keys` tokens and a full 2L scoring pass over 2 * keys;
+ * first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
  *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
+ *                   [--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
  * and LK are gemm_tiled's too), --tiled gemm_tiled's blocks. The columns pick the
  * device's switch points (tuning.c): tiled_m where "tiled f32" first beats "skinny f32"
- * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both.
+ * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both; --m 0 skips the
+ * products.
  * The wide section (--wide-m 64,1024: a list of M; 0 skips it) times the global pass's
  * products at M rows (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the
  * head at M = 1) by gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with
@@ -22,6 +25,8 @@
  * in ms and TFLOP/s; then gemm_wide with each candidate tiling forced (--wide-tile
  * BM,BN,BK,TM,TN, repeatable, replaces the built-in list), so one run picks both the
  * wide path (tuning wide_kernel) and its tilings.
+ * --attn-chunk sets the split path's keys per chunk and work-group size. Device time per
+ * launch: tools/bench-model --profile.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -218,6 +223,7 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
 
 int main(int argc, char **argv) {
     int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, tiled[5] = {0};
+    int ashape[3] = {12, 64, 1024}, achunk[2] = {0, 0};
     const char *ms = "4,16,64,256", *wide_ms = "1024";
     /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
      * blocks, K-tiles of 8 to 32 */
@@ -247,10 +253,16 @@ int main(int argc, char **argv) {
                 return 2;
             }
             ncand = user_cand;
-        } else {
+        } else if (!strcmp(argv[i], "--attn-shape") && i + 1 < argc &&
+                   sscanf(argv[++i], "%d,%d,%d", &ashape[0], &ashape[1], &ashape[2]) == 3 &&
+                   ashape[0] > 0 && ashape[1] > 0 && ashape[2] > 0) continue;
+        else if (!strcmp(argv[i], "--attn-chunk") && i + 1 < argc &&
+                 sscanf(argv[++i], "%d,%d", &achunk[0], &achunk[1]) >= 1) continue;
+        else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
                             "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] "
-                            "[--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...\n");
+                            "[--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
+                            "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]\n");
             return 2;
         }
     }
@@ -318,38 +330,57 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    /* attention: 12 heads x 64; a block-4 step against 1024 cached keys, and the full
-     * 2L = 2048 scoring pass with the BD3 mask (block 4) */
-    const int heads = 12, hd = 64, Wq = 3 * heads * hd;
-    cl_mem qkv = filled(rt, sizeof(float) * 2048 * Wq), out = filled(rt, sizeof(float) * 2048 * heads * hd);
-    didcl_ops_rows q = {qkv, 0, Wq}, k = {qkv, heads * hd, Wq}, v = {qkv, 2 * heads * hd, Wq};
-    didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0}, bd3 = {DIDCL_ATTN_BD3_2L, 0, 4, 1024};
-    cl_mem S = filled(rt, sizeof(float) * heads * 2048 * 2048);
-    double ta, taw, tb, tbw;
-    TIME(reps, didcl_ops_attention(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, out), ta);
-    TIME(reps, didcl_ops_attention_wide(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, S, out), taw);
+    /* attention: a block-4 step against `keys` cached keys, one sequence and 16 (each its
+     * own cache); the global pass over `keys` tokens (wide: chunks of 256 queries, as
+     * src/model.c runs it); the 2L scoring pass over 2 * keys with the BD3 mask (B = 4) */
+    const int heads = ashape[0], hd = ashape[1], L = ashape[2], Wq = 3 * heads * hd;
+    const int HA = heads * hd, NB = 16, NQ = 4;
+    if (achunk[0] > 0)
+        rt->attn.chunk = achunk[0];
+    if (achunk[1] > 0)
+        rt->attn.wg = achunk[1];
+    cl_mem qkv = filled(rt, sizeof(float) * 2 * L * Wq), out = filled(rt, sizeof(float) * 2 * L * HA);
+    cl_mem cache = filled(rt, sizeof(float) * NB * L * 2 * HA);
+    didcl_ops_rows q = {qkv, 0, Wq}, k = {qkv, HA, Wq}, v = {qkv, 2 * HA, Wq};
+    didcl_ops_rows kc = {cache, 0, 2 * HA}, vc = {cache, HA, 2 * HA};
+    didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0}, bd3 = {DIDCL_ATTN_BD3_2L, 0, 4, L};
+    size_t sbytes = sizeof(float) * heads * 2 * L * 2 * L;
+    const size_t split = didcl_ops_attention_scratch_bytes(rt, NB, NQ, L, heads, hd);
+    cl_mem S = filled(rt, split > sbytes ? split : sbytes);
+    const float scale = 1.0f / sqrtf((float)hd);
     const int r2 = reps > 10 ? 10 : reps;
-    TIME(r2, didcl_ops_attention(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tb);
-    TIME(r2, didcl_ops_attention_wide(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, S, out), tbw);
-    double taf, tbf, tg, tgw, tgf;
-    TIME(reps, didcl_ops_attention_flash(rt, 4, 1024, heads, hd, 0.125f, q, k, v, &none, out), taf);
-    TIME(r2, didcl_ops_attention_flash(rt, 2048, 2048, heads, hd, 0.125f, q, k, v, &bd3, out), tbf);
-    /* the global pass: 1024 queries over 1024 keys, bidirectional (wide: 4 chunks of 256
-     * queries, as src/model.c runs it) */
-    TIME(r2, didcl_ops_attention(rt, 1024, 1024, heads, hd, 0.125f, q, k, v, &none, out), tg);
-    TIME(r2, didcl_ops_attention_flash(rt, 1024, 1024, heads, hd, 0.125f, q, k, v, &none, out), tgf);
-    tgw = 0;
-    for (int c = 0; c < 4; c++) {
-        didcl_ops_rows qc = {qkv, c * 256 * Wq, Wq};
+    double ts1, ts16, tw1, tf1, tgw = 0, tgf, tbw, tbf;
+    TIME(reps, didcl_ops_attention_batch(rt, 1, NQ, L, heads, hd, scale, q, kc, vc, &none, 0,
+                                         0, S, out), ts1);
+    TIME(reps, didcl_ops_attention_batch(rt, NB, NQ, L, heads, hd, scale, q, kc, vc, &none,
+                                         NQ * Wq, L * 2 * HA, S, out), ts16);
+    TIME(reps, didcl_ops_attention_wide(rt, NQ, L, heads, hd, scale, q, kc, vc, &none, S, out), tw1);
+    TIME(reps, didcl_ops_attention_flash(rt, NQ, L, heads, hd, scale, q, kc, vc, &none, out), tf1);
+    for (int c = 0; c < L; c += 256) {
+        const int n = L - c < 256 ? L - c : 256;
+        didcl_ops_rows qc = {qkv, c * Wq, Wq};
         double tc;
-        TIME(r2, didcl_ops_attention_wide(rt, 256, 1024, heads, hd, 0.125f, qc, k, v, &none, S, out), tc);
+        TIME(r2, didcl_ops_attention_wide(rt, n, L, heads, hd, scale, qc, k, v, &none, S, out), tc);
         tgw += tc;
     }
-    printf("attention (per-query kernel / wide CLBlast path / flash):\n");
-    printf("  Tq=4 Tk=1024 none:       %10.1f us %10.1f us %10.1f us\n", ta * 1e6, taw * 1e6, taf * 1e6);
-    printf("  Tq=Tk=1024 none:         %10.1f us %10.1f us %10.1f us\n", tg * 1e6, tgw * 1e6, tgf * 1e6);
-    printf("  Tq=Tk=2048 bd3 2L (B=4): %10.1f us %10.1f us %10.1f us\n", tb * 1e6, tbw * 1e6, tbf * 1e6);
+    TIME(r2, didcl_ops_attention_flash(rt, L, L, heads, hd, scale, q, k, v, &none, out), tgf);
+    TIME(r2, didcl_ops_attention_wide(rt, 2 * L, 2 * L, heads, hd, scale, q, k, v, &bd3, S, out), tbw);
+    TIME(r2, didcl_ops_attention_flash(rt, 2 * L, 2 * L, heads, hd, scale, q, k, v, &bd3, out), tbf);
+    /* multiply-adds x 2 of the unmasked global pass: Q.K^T and P.V */
+    const double gflop = 4.0 * L * L * hd * heads * 1e-9;
+    printf("attention, %d heads x %d, %d keys (split: chunks of %d keys, work-group %d):\n",
+           heads, hd, L, rt->attn.chunk, rt->attn.wg);
+    printf("  %-34s %10s %10s %10s\n", "", "split", "wide", "flash");
+    printf("  %-34s %7.1f us %7.1f us %7.1f us\n", "block step Tq=4, batch 1", ts1 * 1e6,
+           tw1 * 1e6, tf1 * 1e6);
+    printf("  %-34s %7.1f us %10s %10s   (%.1f us a sequence)\n", "block step Tq=4, batch 16",
+           ts16 * 1e6, "-", "-", ts16 * 1e6 / NB);
+    printf("  %-34s %10s %7.1f us %7.1f us   (flash %.2f TFLOP/s)\n", "global Tq=Tk, none", "-",
+           tgw * 1e6, tgf * 1e6, gflop / tgf * 1e-3);
+    printf("  %-34s %10s %7.1f us %7.1f us\n", "score 2L, Tq=Tk=2*keys, bd3 B=4", "-",
+           tbw * 1e6, tbf * 1e6);
     clReleaseMemObject(qkv); clReleaseMemObject(out); clReleaseMemObject(S);
+    clReleaseMemObject(cache);
     didcl_runtime_free(rt);
     return 0;
 }
