@@ -10,7 +10,8 @@ CL_KERNEL_FILES = \
 	cl/gemv.cl \
 	cl/gemm.cl \
 	cl/softmax.cl \
-	cl/logits.cl
+	cl/logits.cl \
+	cl/sample.cl
 
 EXTRA_DIST += $(CL_KERNEL_FILES) tools/embed-cl.sh
 nodist_libdidcl_internal_la_SOURCES += src/cl-sources.c

@@ -417,10 +417,14 @@ typedef struct didcl_forward {
     const int32_t *x0;  /* SCORE: (n,) the clean text; else NULL */
     float sigma;        /* BD3-LM with time_conditioning: the noise level fed to adaLN
                          * (ignored, as 0, when the config has it off) */
-    const uint8_t *want; /* GLOBAL, GLOBAL_KV, ROWS: NULL for logits of every row, or
-                          * (n,) flags: only the flagged rows get logits (the output
-                          * layer runs on them alone), packed in position order as
-                          * rows 0.. */
+    const uint8_t *want; /* GLOBAL, GLOBAL_KV, ROWS, BLOCK: NULL for logits of every row,
+                          * or flags over the rows ((n,); a batched BLOCK: (batch * n,),
+                          * sequence-major): only the flagged rows get logits, packed in
+                          * that order as rows 0.. (none flagged: no rows). GLOBAL,
+                          * GLOBAL_KV and ROWS run the output layer on them alone; BLOCK
+                          * does where the device's product computes rows independently
+                          * (else it runs on every row and the flagged ones move up), so
+                          * a flagged row is bitwise that row without want */
     const int32_t *pos;  /* ROWS: (n,) the tokens' positions; else NULL */
 } didcl_forward;
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "didcl.h"
+#include "sampling.h"
 
 /* Kinds of forward pass, for the FLOPs estimate. */
 enum didcl_forward_kind {
@@ -43,10 +44,14 @@ typedef struct didcl_denoiser {
 
     /* Cached block step: the B queries at positions [start, start+B), tokens
      * seq[start..start+B) (some are mask_id), attend to the cached keys of [0, start)
-     * and to each other (bidirectional, no mask). Writes logits (B, V). Does not change
-     * the cache. start is a multiple of B. */
+     * and to each other (bidirectional, no mask). want: NULL for every row, or (B,)
+     * flags: the rows the sampler will draw from. Writes the logits of the wanted rows
+     * (all B when want is NULL), packed in position order; a model may compute only
+     * those (the head is most of a block step's work). Does not change the cache.
+     * start is a multiple of B. */
     didcl_status (*block_logits)(void *ctx, uint32_t sample, const int32_t *seq,
-                                 int32_t start, int32_t B, float *logits);
+                                 int32_t start, int32_t B, const uint8_t *want,
+                                 float *logits);
 
     /* Append the clean block seq[start..start+B) to the cache: one forward of that
      * block over the cache of [0, start), keeping its K/V (BD3-LM's store_kv pass). */
@@ -70,12 +75,14 @@ typedef struct didcl_denoiser {
      * another). A batch of `batch` <= max_batch sequences advances in lockstep through
      * the same blocks; sequence b (0-based inside the batch, its own KV cache) has the
      * tokens seqs[b]. Each call means the single-sample call above applied to every
-     * sequence; block_logits_batch writes (batch * B, V) logits, sequence-major.
-     * batch * B never exceeds model_length. */
+     * sequence; block_logits_batch's want is NULL or (batch * B,) flags, sequence-major,
+     * and it writes the wanted rows of every sequence packed in that order (batch * B
+     * rows when want is NULL). batch * B never exceeds model_length. */
     uint32_t max_batch;
     didcl_status (*reset_batch)(void *ctx, uint32_t batch);
     didcl_status (*block_logits_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
-                                       int32_t start, int32_t B, float *logits);
+                                       int32_t start, int32_t B, const uint8_t *want,
+                                       float *logits);
     didcl_status (*store_kv_batch)(void *ctx, uint32_t batch, const int32_t *const *seqs,
                                    int32_t start, int32_t B);
 
@@ -93,6 +100,18 @@ typedef struct didcl_denoiser {
     didcl_status (*reuse_logits)(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
                                  const int32_t *pos, int32_t k, const uint8_t *rows,
                                  float *logits);
+
+    /* Sampling where the logits are (MAY be NULL: the sampler then draws on the host
+     * with didcl_sampling_draw). When set, the sampler calls block_logits,
+     * block_logits_batch and global_logits with logits == NULL (the model keeps them),
+     * then draws every candidate of that forward with one call, a lockstep batch's
+     * sequences together: request i takes the packed row req[i].row of the logits the
+     * call would have written, with its own counter, temperature and top-p, and out[i]
+     * is what didcl_sampling_draw would give (sampling.h), or a token DIDCL_DRAW_NAN /
+     * DIDCL_DRAW_NO_FINITE for a row it fails on (didcl_sampling_check). The call fails
+     * only as a whole (a device error). */
+    didcl_status (*sample_rows)(void *ctx, int32_t n, const didcl_sample_req *req,
+                                didcl_draw *out);
 } didcl_denoiser;
 
 #endif /* DIDCL_DENOISER_H */

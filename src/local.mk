@@ -24,6 +24,7 @@ libdidcl_internal_la_SOURCES += \
 	src/remask.c \
 	src/philox.c \
 	src/sampling.c \
+	src/devsample.c \
 	src/sampler.c \
 	src/session.c
 
@@ -46,6 +47,7 @@ noinst_HEADERS += \
 	src/remask.h \
 	src/philox.h \
 	src/sampling.h \
+	src/devsample.h \
 	src/denoiser.h \
 	src/sampler.h \
 	src/cl-sources.h \

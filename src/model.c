@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devsample.h"
 #include "error.h"
 #include "fault.h"
 #include "model.h"
@@ -450,6 +451,8 @@ void didcl_model_free(didcl_model_t m) {
     free(m->ada_w); free(m->ada_b); free(m->mod_host); free(m->sel_host);
     free(m->ids_host);
     free(m->want_host);
+    didcl_devsample_free(m->sampler);
+    free(m->sampler);
     free(m);
 }
 
@@ -549,6 +552,39 @@ static didcl_status product(struct didcl_model *m, int batch, int n, int N, int 
     return didcl_ops_linear(m->rt, batch, n, N, K, x, W, m->wt, b, act, y, m->stage);
 }
 
+/* The head of a block step on its n_out wanted rows (indices in m->sel_host and m->sel,
+ * into the batch * n normed rows of h), packed as logits rows 0..n_out-1, each bitwise
+ * that row of the full step. Where the head computes each row as it would alone
+ * (gemm_skinny/gemm_tiled: didcl_ops_linear_rowwise) the wanted rows are gathered first
+ * (a pure copy, through the embedding kernel as a row gather) and multiplied alone:
+ * first-hitting's head is one row per sequence instead of the block. Elsewhere (the
+ * wide paths) the head runs on every row and the wanted rows are moved up, one copy each
+ * (row sel[j] >= j, so ascending j never overwrites a row still to move). */
+static didcl_status block_head_wanted(struct didcl_model *m, int batch, int n, int n_out) {
+    didcl_runtime_t rt = m->rt;
+    const int H = (int)m->cfg.hidden, V = (int)m->cfg.vocab_size;
+    if (didcl_ops_linear_rowwise(rt, n, m->wt, m->stage)) {
+        DIDCL_TRY(didcl_ops_embed(rt, n_out, H, batch * n, m->sel, m->h, NULL, 0, 0,
+                                  DIDCL_WTYPE_F32, m->att));
+        return product(m, n_out, 1, V, H, m->att, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                       m->logits);
+    }
+    DIDCL_TRY(product(m, batch, n, V, H, m->h, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                      m->logits));
+    const size_t row = (size_t)V * sizeof(float);
+    for (int j = 0; j < n_out; j++) {
+        const int from = m->sel_host[j];
+        if (from == j)
+            continue;
+        DIDCL_CL_TRY(clEnqueueCopyBuffer(rt->queue, m->logits, m->logits, (size_t)from * row,
+                                         (size_t)j * row, row, 0, NULL,
+                                         didcl_profile_event(rt, "copy_wanted_row")),
+                     "model: moving a wanted row of logits");
+        rt->launches++;
+    }
+    return DIDCL_OK;
+}
+
 /* batch: sequences of a cached mode (1 otherwise); their rows are stacked, sequence b
  * at rows [b*n, (b+1)*n) of every activation. */
 static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f, int batch) {
@@ -580,7 +616,8 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                      "model: uploading row positions");
     DIDCL_TRY(didcl_ops_embed(rt, T, H, V, m->ids, m->embed, NULL, 0, 0, m->wt, m->x));
 
-    /* final norm's offset in mod; a row selection gathers wanted rows before it */
+    /* final norm's offset in mod; a global pass's row selection gathers the wanted rows
+     * in it (a block step's gathers after it: see the output layer) */
     const int fo = (int)c->n_layers * 6 * H;
     const int gather = (f->mode == DIDCL_FORWARD_GLOBAL || f->mode == DIDCL_FORWARD_GLOBAL_KV ||
                         rows_mode) && f->want;
@@ -652,29 +689,33 @@ static didcl_status bd3lm_forward(struct didcl_model *m, const didcl_forward *f,
                 rt, T, H, eps, m->x, m->proj, last ? m->final_norm : m->layers[l + 1].norm1,
                 m->mod, mo + 5 * H, no, no + H, 0, m->h));
     }
-    /* output layer on the n rows that give logits (the x_t half when scoring; h already
-     * holds their final norm), or on the wanted rows only: their indices go up and the
-     * final norm gathers them (one launch however scattered the rows are) */
+    /* output layer on the rows that give logits (the x_t half when scoring; h already
+     * holds their final norm), or on the wanted rows only (want): their indices go up */
     int n_out = batch * n;
-    if (gather) {
+    if (f->want) {
         int32_t *idx = m->sel_host;
         n_out = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < batch * n; i++)
             if (f->want[i])
                 idx[n_out++] = i;
-        cl_int err = n_out ? clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
-                                                  sizeof *idx * (size_t)n_out, idx, 0, NULL,
-                                                  didcl_profile_event(rt, "write_wanted_rows"))
-                           : CL_SUCCESS;
-        if (err != CL_SUCCESS)
-            return didcl_fail_cl(err, "model: uploading the wanted rows");
         if (n_out == 0)
             return DIDCL_OK;
+        DIDCL_CL_TRY(clEnqueueWriteBuffer(rt->queue, m->sel, CL_TRUE, 0,
+                                          sizeof *idx * (size_t)n_out, idx, 0, NULL,
+                                          didcl_profile_event(rt, "write_wanted_rows")),
+                     "model: uploading the wanted rows");
+    }
+    if (gather) { /* global: the final norm gathers them (one launch however scattered) */
         DIDCL_TRY(didcl_ops_layernorm_modulate_rows(rt, n_out, H, eps, m->x, m->sel,
                                                     m->final_norm, m->mod, fo, fo + H, 0, m->h));
+        DIDCL_TRY(product(m, 1, n_out, V, H, m->h, m->head_w, m->head_b, DIDCL_ACT_NONE,
+                          m->logits));
+    } else if (f->want && n_out < batch * n) {
+        DIDCL_TRY(block_head_wanted(m, batch, n, n_out));
+    } else {
+        DIDCL_TRY(product(m, pb, cached ? n : n_out, V, H, m->h, m->head_w, m->head_b,
+                          DIDCL_ACT_NONE, m->logits));
     }
-    DIDCL_TRY(product(m, pb, gather ? n_out : n, V, H, m->h, m->head_w, m->head_b,
-                      DIDCL_ACT_NONE, m->logits));
     m->logit_rows = (uint32_t)n_out;
     return DIDCL_OK;
 }
@@ -760,9 +801,9 @@ didcl_status didcl_model_forward_batch(didcl_model_t m, const didcl_forward *f, 
                           "max_tokens %u tokens in all",
                           name, batch, f->n, m->max_batch, m->max_tokens);
     if (f->want && f->mode != DIDCL_FORWARD_GLOBAL && f->mode != DIDCL_FORWARD_GLOBAL_KV &&
-        f->mode != DIDCL_FORWARD_ROWS)
+        f->mode != DIDCL_FORWARD_ROWS && f->mode != DIDCL_FORWARD_BLOCK)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: row selection (want) is for "
-                          "modes global, global-kv and rows only", name);
+                          "modes block, global, global-kv and rows only", name);
     if ((f->pos != NULL) != (f->mode == DIDCL_FORWARD_ROWS))
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "forward %s: %s", name,
                           f->pos ? "positions (pos) are for mode rows only"
@@ -876,14 +917,21 @@ static didcl_status dn_reset(void *ctx, uint32_t sample) {
     return DIDCL_OK;
 }
 
+/* The last forward's logit rows into logits (NULL: they stay on the device). */
+static didcl_status read_logits(didcl_model_t m, float *logits) {
+    return logits && m->logit_rows
+               ? didcl_model_rows(m, 0, m->logit_rows, DIDCL_ROWS_LOGITS, logits)
+               : DIDCL_OK;
+}
+
 static didcl_status dn_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
-                             int32_t B, float *logits) {
+                             int32_t B, const uint8_t *want, float *logits) {
     didcl_model_t m = ctx;
     (void)sample;
     didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = seq + start, .n = (uint32_t)B,
-                       .start = (uint32_t)start};
+                       .start = (uint32_t)start, .want = want};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    return didcl_model_rows(m, 0, (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+    return read_logits(m, logits);
 }
 
 static didcl_status dn_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
@@ -901,8 +949,7 @@ static didcl_status dn_global(void *ctx, uint32_t sample, const int32_t *seq, in
     didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL, .ids = seq, .n = (uint32_t)n,
                        .block = (uint32_t)attn_block, .want = rows};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    const uint32_t got = didcl_model_logit_rows(m);
-    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return read_logits(m, logits);
 }
 
 static didcl_status dn_global_store(void *ctx, uint32_t sample, const int32_t *seq, int32_t n,
@@ -912,8 +959,7 @@ static didcl_status dn_global_store(void *ctx, uint32_t sample, const int32_t *s
     didcl_forward f = {.mode = DIDCL_FORWARD_GLOBAL_KV, .ids = seq, .n = (uint32_t)n,
                        .want = rows};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    const uint32_t got = didcl_model_logit_rows(m);
-    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return read_logits(m, logits);
 }
 
 /* The k rows' tokens and wanted flags gathered from the sequence's (n,) arrays. */
@@ -937,8 +983,7 @@ static didcl_status dn_reuse(void *ctx, uint32_t sample, const int32_t *seq, int
     didcl_forward f = {.mode = DIDCL_FORWARD_ROWS, .ids = m->ids_host, .n = (uint32_t)k,
                        .want = m->want_host, .pos = pos};
     DIDCL_TRY(didcl_model_forward(m, &f));
-    const uint32_t got = didcl_model_logit_rows(m);
-    return got ? didcl_model_rows(m, 0, got, DIDCL_ROWS_LOGITS, logits) : DIDCL_OK;
+    return read_logits(m, logits);
 }
 
 /* Stack the B tokens at start of each sequence into the model's (batch * B,) array. */
@@ -960,13 +1005,14 @@ static didcl_status dn_reset_batch(void *ctx, uint32_t batch) {
 }
 
 static didcl_status dn_block_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
-                                   int32_t start, int32_t B, float *logits) {
+                                   int32_t start, int32_t B, const uint8_t *want,
+                                   float *logits) {
     didcl_model_t m = ctx;
     DIDCL_TRY(gather_ids(m, batch, seqs, start, B));
     didcl_forward f = {.mode = DIDCL_FORWARD_BLOCK, .ids = m->ids_host, .n = (uint32_t)B,
-                       .start = (uint32_t)start};
+                       .start = (uint32_t)start, .want = want};
     DIDCL_TRY(didcl_model_forward_batch(m, &f, batch));
-    return didcl_model_rows(m, 0, batch * (uint32_t)B, DIDCL_ROWS_LOGITS, logits);
+    return read_logits(m, logits);
 }
 
 static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *const *seqs,
@@ -976,6 +1022,34 @@ static didcl_status dn_store_batch(void *ctx, uint32_t batch, const int32_t *con
     didcl_forward f = {.mode = DIDCL_FORWARD_STORE_KV, .ids = m->ids_host, .n = (uint32_t)B,
                        .start = (uint32_t)start};
     return didcl_model_forward_batch(m, &f, batch);
+}
+
+static didcl_status dn_sample_rows(void *ctx, int32_t n, const didcl_sample_req *req,
+                                   didcl_draw *out) {
+    didcl_model_t m = ctx;
+    return didcl_devsample_draw(m->sampler, m->logits, (int32_t)m->logit_rows, n, req, out);
+}
+
+/* The device sampler, made once per model. NULL (the sampler draws on the host) on a
+ * device without float64, or where the kernel cannot run (logged with the reason). */
+static didcl_status device_sampler(struct didcl_model *m) {
+    if (m->sampler || !m->rt->info.fp64)
+        return DIDCL_OK;
+    didcl_devsample *s = malloc(sizeof *s);
+    if (!s)
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "model denoiser: out of memory");
+    didcl_status st = didcl_devsample_init(s, m->rt, (int32_t)m->cfg.vocab_size,
+                                           m->cfg.mask_token_id, (int32_t)m->max_tokens);
+    if (st == DIDCL_OK) {
+        m->sampler = s;
+        return DIDCL_OK;
+    }
+    free(s);
+    if (st != DIDCL_ERR_UNSUPPORTED)
+        return st;
+    didcl_log(DIDCL_LOG_WARN, "sampling on the host: %s", didcl_last_error());
+    didcl_error_clear();
+    return DIDCL_OK;
 }
 
 /* Multiply-adds x 2 of one forward: per query and layer the QKV, attention-output and
@@ -1014,7 +1088,11 @@ didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn) {
                         dn_block_batch,
                         dn_store_batch,
                         dn_global_store,
-                        dn_reuse};
+                        dn_reuse,
+                        NULL};
+    DIDCL_TRY(device_sampler(m));
+    if (m->sampler)
+        d.sample_rows = dn_sample_rows;
     *dn = d;
     return DIDCL_OK;
 }

@@ -55,8 +55,16 @@
  *     residual is fused with the LayerNorm that follows it (the next layer's norm1, or
  *     the final norm), so a block step enqueues 8 commands per layer (4 products, RoPE +
  *     cache, attention, 2 residual + norm), down from 11; rt->launches counts them.
- *   - Row selection (want): the wanted rows' indices go up and the final norm gathers
- *     them, so the head product runs on those rows only.
+ *   - Row selection (want): the wanted rows' indices go up. A global pass's final norm
+ *     gathers them, so the head product runs on those rows only. A block step (single or
+ *     batched: first-hitting wants one row per sequence) keeps its fused final norm over
+ *     every row, copies the wanted normed rows together and runs the head on them alone
+ *     where the product computes each row as alone (gemm_skinny/gemm_tiled:
+ *     didcl_ops_linear_rowwise), so each is bitwise that row of the full step; where it
+ *     does not (the wide paths, blocks at or above the device's switch point) the head
+ *     runs on every row and the wanted rows are moved up. Either way the logits come packed, logit_rows =
+ *     wanted rows.
+
  *   - K/V reuse (the approximate global revision): GLOBAL_KV is a block step at start 0
  *     over the whole sequence that keeps its K/V (cache 0, cached = n): the same
  *     products, RoPE angles and attention inputs as GLOBAL, so the same logits. ROWS then
@@ -130,13 +138,15 @@ struct didcl_model {
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */
     cl_mem lp;        /* (max_tokens,) gathered log-probabilities */
     cl_mem stage;     /* half weights widened for CLBlast, or NULL (didcl_ops_linear) */
-    cl_mem sel;       /* (max_tokens,) int32 wanted rows of a global pass (want) */
+    cl_mem sel;       /* (max_tokens,) int32 wanted rows of a forward (want) */
     cl_mem pos;       /* (max_tokens,) int32 positions of a ROWS pass */
     uint8_t *want_host; /* (max_tokens,) the denoiser's wanted flags of a ROWS pass */
     int32_t *sel_host; /* (max_tokens,) their host copy, filled per forward */
     int32_t *ids_host; /* (max_tokens,) a batch's stacked block ids (the denoiser's
                           batched calls, and a ROWS pass's tokens), so a step allocates
                           nothing */
+    struct didcl_devsample *sampler; /* sampling on the device (devsample.h), made by
+                                        didcl_model_denoiser; NULL without cl_khr_fp64 */
     uint32_t cached;     /* KV cache holds positions [0, cached) */
     uint32_t logit_rows; /* rows of logits valid */
 };
@@ -153,13 +163,18 @@ void didcl_model_adaln(const struct didcl_model *m, float sigma, float *mod_host
 didcl_status didcl_model_prepare(didcl_model_t m, uint32_t rows);
 
 /* Fill dn with the sampler's calls (denoiser.h) backed by m's forward modes: block_logits
- * = a BLOCK step, store_kv = STORE_KV, global_logits = GLOBAL with the given attention
- * block (only the flagged rows cross to the host), flops = a multiply-add count. The
+ * = a BLOCK step and global_logits = GLOBAL with the given attention block, both with the
+ * sampler's row flags as want (only those rows get a head and cross to the host),
+ * store_kv = STORE_KV, flops = a multiply-add count (the head of every query). The
  * single-sample calls (and global_store / reuse_logits = GLOBAL_KV / ROWS) use KV cache 0,
  * shared by every sample id: samples run one after
  * another, each starting with reset (as didcl_sampler_run does). With max_batch > 1 the
  * batched calls are set too (max_batch = m's; sequence b of a batch uses cache b).
- * bd3lm only; model_length = max_tokens. */
+ * On a device with cl_khr_fp64, sample_rows draws on the device (devsample.h; its
+ * kernel and buffers, for max_tokens requests, are made here, once) and the logits of a
+ * forward called with logits == NULL stay there; elsewhere, or where the kernel cannot
+ * run (a warning in the log says why), sample_rows is NULL and the sampler draws on the
+ * host. bd3lm only; model_length = max_tokens. */
 didcl_status didcl_model_denoiser(didcl_model_t m, didcl_denoiser *dn);
 
 #endif /* DIDCL_MODEL_H */

@@ -608,6 +608,13 @@ static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum d
     return p;
 }
 
+int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage) {
+    const int wide = n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m);
+    if (rt->gemm.wide_kernel && wide)
+        return 0; /* gemm_wide: M-independent too, but not a lone row's bits */
+    return !product_path(rt, n, n, wt, stage).clblast; /* M picks tiling and staging only */
+}
+
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     if (wt != DIDCL_WTYPE_F16 ||

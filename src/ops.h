@@ -221,6 +221,12 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
                               cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                               cl_mem y, cl_mem stage);
 
+/* 1 when didcl_ops_linear computes each row of a sequence of n rows exactly as it
+ * computes that row alone (gemm_skinny or gemm_tiled, which agree bitwise for any M):
+ * such rows may be gathered and multiplied on their own without changing a bit. 0 on
+ * the wide paths (CLBlast, gemm_wide). */
+int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage);
+
 /* Bytes of the staging buffer didcl_ops_linear needs for half weights (N, K) on this
  * device: at most 32 MB whatever the shape; 0 when it never stages (fp32 weights). */
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt);

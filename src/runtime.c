@@ -86,7 +86,12 @@ static void device_describe(cl_platform_id p, cl_device_id d, uint32_t pi, uint3
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     out->max_work_group = wg;
     out->fp16 = has_extension(d, "cl_khr_fp16");
-    out->fp64 = has_extension(d, "cl_khr_fp64");
+    /* float64: the extension (every OpenCL 1.x device that has it, NVIDIA included), or
+     * a nonzero CL_DEVICE_DOUBLE_FP_CONFIG (where 3.0 drivers report the feature) */
+    cl_device_fp_config dfp = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof dfp, &dfp, NULL) != CL_SUCCESS)
+        dfp = 0;
+    out->fp64 = has_extension(d, "cl_khr_fp64") || dfp != 0;
     out->subgroups = has_extension(d, "cl_khr_subgroups") || has_extension(d, "cl_intel_subgroups");
 }
 

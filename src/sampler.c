@@ -113,6 +113,7 @@ typedef struct run {
     uint8_t *rows;                  /* (L,) rows wanted from global_logits */
     int32_t *pos;                   /* (L,) masked positions of the current block */
     didcl_draw *draw;               /* (L,) candidate draw per entry of pos */
+    didcl_sample_req *req;          /* (L,) device sampling: one request per candidate */
     int32_t *order;                 /* (L,) commit order of candidates */
     didcl_remask_position *traj;    /* (L,) */
     float *logits;                  /* (cap_rows, V) */
@@ -170,21 +171,21 @@ static void add_flops(run *r, enum didcl_forward_kind kind, int32_t nq, int32_t 
 }
 
 /* The uncached forward over [0, n_ctx) with block-causal block attn_block: logits of the
- * rows flagged in r->rows into r->logits. A global revision under revise_reuse goes
+ * rows flagged in r->rows into logits (NULL: they stay on the device for sample_rows). A global revision under revise_reuse goes
  * through the denoiser's K/V cache instead: an exact pass that keeps every position's
  * K/V first in the stage and then every revise_reuse forwards; between them only the
  * rows whose tokens changed since their K/V were computed (the last commits) and the
  * flagged rows, over the other positions' cached K/V. */
-static didcl_status global_forward(run *r, int32_t n_ctx, int32_t attn_block) {
+static didcl_status global_forward(run *r, int32_t n_ctx, int32_t attn_block, float *logits) {
     const didcl_denoiser *dn = r->dn;
     if (!r->kv_seq || r->stage < 2 || attn_block < n_ctx || n_ctx != r->n) {
         DIDCL_TRY(dn->global_logits(dn->ctx, r->sample, r->seq, n_ctx, attn_block, r->rows,
-                                    r->logits));
+                                    logits));
         add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
         return DIDCL_OK;
     }
     if (r->kv_stage != r->stage || r->kv_age >= r->o->revise_reuse) {
-        DIDCL_TRY(dn->global_store(dn->ctx, r->sample, r->seq, n_ctx, r->rows, r->logits));
+        DIDCL_TRY(dn->global_store(dn->ctx, r->sample, r->seq, n_ctx, r->rows, logits));
         add_flops(r, DIDCL_FWD_GLOBAL, n_ctx, n_ctx);
         memcpy(r->kv_seq, r->seq, sizeof *r->seq * (size_t)n_ctx);
         r->kv_stage = r->stage;
@@ -198,7 +199,7 @@ static didcl_status global_forward(run *r, int32_t n_ctx, int32_t attn_block) {
             r->kv_seq[p] = r->seq[p];
         }
     DIDCL_TRY(dn->reuse_logits(dn->ctx, r->sample, r->seq, n_ctx, r->kv_pos, k, r->rows,
-                               r->logits));
+                               logits));
     add_flops(r, DIDCL_FWD_REUSE, k, n_ctx);
     r->kv_age++;
     return DIDCL_OK;
@@ -249,26 +250,60 @@ static int32_t pick(run *r, int32_t start, int32_t len, enum didcl_commit_mode m
     return m;
 }
 
-/* After the forward: draw the picked candidates from logits (cached: the block's len
- * rows; else the picked rows packed) and commit by the mode's rule. */
+/* The counter of the token draw of candidate c (sampling.h: index = token id). */
+static didcl_philox_at token_at(const run *r, int32_t c) {
+    return (didcl_philox_at){r->o->seed, DIDCL_RNG_TOKEN, r->sample, (uint32_t)r->pos[c],
+                             r->stage, r->fwd};
+}
+
+/* Requests for candidates [first, first + count) into req, their logits rows from row0
+ * on: every forward packs the rows it was asked for (the candidates', in position order;
+ * a batch's runs one after another). */
+static void fill_requests(const run *r, int32_t row0, int32_t first, int32_t count,
+                          didcl_sample_req *req) {
+    for (int32_t k = 0; k < count; k++)
+        req[k] = (didcl_sample_req){row0 + k, token_at(r, first + k), r->o->temperature,
+                                    r->o->top_p};
+}
+
+/* A device draw of candidate c that failed as didcl_sampling_draw would have. */
+static didcl_status check_draw(const run *r, int32_t c) {
+    didcl_status s = didcl_sampling_check(&r->draw[c]);
+    if (s != DIDCL_OK)
+        return didcl_fail_context(s, "stage %u, position %d", r->stage, (int)r->pos[c]);
+    return DIDCL_OK;
+}
+
+/* Flag the rows of candidates [first, first + count) in want (offset: the position of
+ * want[0]), clearing the len flags first. */
+static void flag_rows(const run *r, uint8_t *want, int32_t offset, int32_t len, int32_t first,
+                      int32_t count) {
+    memset(want, 0, (size_t)len);
+    for (int32_t c = first; c < first + count; c++)
+        want[r->pos[c] - offset] = 1;
+}
+
+/* After the forward: draw the picked candidates from their packed logits rows on the
+ * host (NULL: the device drew them into r->draw already) and commit by the mode's rule. */
 static didcl_status draw_commit(run *r, const float *logits, int32_t start, int32_t len,
-                                int cached,
                                 int32_t m, int32_t first, int32_t count,
                                 enum didcl_commit_mode mode, int32_t *steps_left, double tau,
                                 int32_t step, int32_t block_index) {
     const didcl_gen_options *o = r->o;
     const int32_t V = r->dn->vocab;
     r->st->nfe++;
-    didcl_philox_at at = {o->seed, DIDCL_RNG_TOKEN, r->sample, (uint32_t)start, r->stage,
-                          r->fwd};
     for (int32_t c = first; c < first + count; c++) {
-        int32_t row = cached ? r->pos[c] - start : c - first;
-        at.position = (uint32_t)r->pos[c];
-        didcl_status s = didcl_sampling_draw(&r->smp, logits + (size_t)row * (size_t)V,
-                                             r->dn->mask_id, o->temperature, o->top_p, &at,
-                                             &r->draw[c]);
-        if (s != DIDCL_OK)
-            return didcl_fail_context(s, "stage %u, position %d", r->stage, (int)r->pos[c]);
+        if (logits) {
+            const didcl_philox_at at = token_at(r, c);
+            didcl_status s = didcl_sampling_draw(&r->smp, logits + (size_t)(c - first) * V,
+                                                 r->dn->mask_id, o->temperature, o->top_p, &at,
+                                                 &r->draw[c]);
+            if (s != DIDCL_OK)
+                return didcl_fail_context(s, "stage %u, position %d", r->stage,
+                                          (int)r->pos[c]);
+        } else {
+            DIDCL_TRY(check_draw(r, c));
+        }
     }
     if (mode == DIDCL_COMMIT_FIRST_HITTING) {
         commit(r, r->pos[first], &r->draw[first], step, block_index);
@@ -294,7 +329,9 @@ static didcl_status draw_commit(run *r, const float *logits, int32_t start, int3
 
 /* Denoise the masked positions of [start, start+len) until none is left. cached: the
  * stage-1 block step (block_logits, len = B); otherwise global_logits over [0, n_ctx)
- * with block-causal block attn_block. */
+ * with block-causal block attn_block. Either forward is asked for the candidates' rows
+ * only (first-hitting: one), and on a denoiser with sample_rows they are drawn where the
+ * logits are, in one call. */
 static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int32_t n_ctx,
                             int32_t attn_block, enum didcl_commit_mode mode, int32_t steps,
                             double tau, int32_t block_index) {
@@ -306,19 +343,27 @@ static didcl_status denoise(run *r, int32_t start, int32_t len, int cached, int3
         if (m == 0) {
             return notify(r, DIDCL_GEN_BLOCK_DONE, start, len, 0);
         }
+        const int dev = dn->sample_rows != NULL; /* logits stay on the device */
+        if (!dev)
+            DIDCL_TRY(need_rows(r, count));
+        float *logits = dev ? NULL : r->logits;
         if (cached) {
-            DIDCL_TRY(need_rows(r, len));
-            DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, r->logits));
+            flag_rows(r, r->rows, start, len, first, count);
+            DIDCL_TRY(dn->block_logits(dn->ctx, r->sample, r->seq, start, len, r->rows, logits));
             add_flops(r, DIDCL_FWD_BLOCK, len, start + len);
         } else {
-            DIDCL_TRY(need_rows(r, count));
-            memset(r->rows, 0, (size_t)n_ctx);
-            for (int32_t c = first; c < first + count; c++)
-                r->rows[r->pos[c]] = 1;
-            DIDCL_TRY(global_forward(r, n_ctx, attn_block));
+            flag_rows(r, r->rows, 0, n_ctx, first, count);
+            DIDCL_TRY(global_forward(r, n_ctx, attn_block, logits));
         }
-        DIDCL_TRY(draw_commit(r, r->logits, start, len, cached, m, first, count, mode,
-                              &steps_left, tau, step, block_index));
+        if (dev) {
+            fill_requests(r, 0, first, count, r->req);
+            didcl_status s = dn->sample_rows(dn->ctx, count, r->req, r->draw + first);
+            if (s != DIDCL_OK)
+                return didcl_fail_context(s, "stage %u, positions %d..%d", r->stage,
+                                          (int)r->pos[first], (int)r->pos[first + count - 1]);
+        }
+        DIDCL_TRY(draw_commit(r, logits, start, len, m, first, count, mode, &steps_left, tau,
+                              step, block_index));
     }
 }
 
@@ -464,6 +509,7 @@ static void run_free(run *r) {
     free(r->rows);
     free(r->pos);
     free(r->draw);
+    free(r->req);
     free(r->order);
     free(r->traj);
     free(r->logits);
@@ -527,14 +573,15 @@ static didcl_status run_init(run *r, const didcl_denoiser *dn, const didcl_gen_o
     r->rows = malloc(L);
     r->pos = malloc(sizeof *r->pos * L);
     r->draw = malloc(sizeof *r->draw * L);
+    r->req = malloc(sizeof *r->req * L);
     r->order = malloc(sizeof *r->order * L);
     r->traj = malloc(sizeof *r->traj * L);
     if (o->revise_reuse > 0 && o->n_revisions > 0) {
         r->kv_seq = malloc(sizeof *r->kv_seq * L);
         r->kv_pos = malloc(sizeof *r->kv_pos * L);
     }
-    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->order || !r->traj ||
-        (o->revise_reuse > 0 && o->n_revisions > 0 && (!r->kv_seq || !r->kv_pos))) {
+    if (!r->seq || !r->masked || !r->rows || !r->pos || !r->draw || !r->req || !r->order ||
+        !r->traj || (o->revise_reuse > 0 && o->n_revisions > 0 && (!r->kv_seq || !r->kv_pos))) {
         run_free(r);
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate a %zu-token run", L);
     }
@@ -707,25 +754,38 @@ static didcl_status lockstep_fail(lockstep *ls, uint32_t b, didcl_status s) {
     return DIDCL_OK;
 }
 
+/* What a lockstep stage 1 needs per step, made once per batch: want (nb * B,) flags
+ * sequence-major, and the host path's logits (nb * B, V) or the device path's requests
+ * and draws (nb * B,). */
+typedef struct step_space {
+    uint8_t *want;
+    float *logits;
+    didcl_sample_req *req;
+    didcl_draw *drawn;
+} step_space;
+
 /* Lockstep denoise of one stage-1 block over slots [0, nb): every forward is one
- * block_logits_batch over them; each run that still has masks draws from its own rows
- * exactly as denoise() would, under its own options (finished and failed runs' rows are
- * computed and ignored: a block step changes no cache). */
+ * block_logits_batch over them, asked for the candidates' rows of the runs that still
+ * have masks; each such run draws from its own rows exactly as denoise() would, under
+ * its own options (finished and failed runs ask for no rows; a block step changes no
+ * cache). With sample_rows, every run's candidates are drawn in one call per step. */
 static didcl_status denoise_batch(lockstep *ls, uint32_t nb, const int32_t **seqs,
-                                  float *logits, int32_t start, int32_t B) {
+                                  const step_space *sp, int32_t start, int32_t B) {
     run *rs = ls->rs;
     const didcl_denoiser *dn = rs[0].dn;
-    const size_t rows = (size_t)B * (size_t)dn->vocab;
+    const size_t V = (size_t)dn->vocab;
     int32_t first[DIDCL_SAMPLER_MAX_BATCH], count[DIDCL_SAMPLER_MAX_BATCH],
-        m[DIDCL_SAMPLER_MAX_BATCH], steps_left[DIDCL_SAMPLER_MAX_BATCH];
+        m[DIDCL_SAMPLER_MAX_BATCH], steps_left[DIDCL_SAMPLER_MAX_BATCH],
+        row0[DIDCL_SAMPLER_MAX_BATCH];
     int done[DIDCL_SAMPLER_MAX_BATCH];
     for (uint32_t b = 0; b < nb; b++) {
         steps_left[b] = rs[b].o->steps;
         done[b] = ls->st[b] != DIDCL_OK;
     }
     for (int32_t step = 0;; step++) {
-        uint32_t active = 0;
+        int32_t rows = 0; /* wanted rows so far; run b's are [row0[b], + count[b]) */
         for (uint32_t b = 0; b < nb; b++) {
+            memset(sp->want + (size_t)b * B, 0, (size_t)B);
             if (done[b])
                 continue;
             m[b] = pick(&rs[b], start, B, rs[b].o->mode, &first[b], &count[b]);
@@ -734,21 +794,32 @@ static didcl_status denoise_batch(lockstep *ls, uint32_t nb, const int32_t **seq
                 didcl_status s = notify(&rs[b], DIDCL_GEN_BLOCK_DONE, start, B, 0);
                 if (s != DIDCL_OK)
                     DIDCL_TRY(lockstep_fail(ls, b, s));
-            } else {
-                active++;
+                continue;
             }
+            flag_rows(&rs[b], sp->want + (size_t)b * B, start, B, first[b], count[b]);
+            row0[b] = rows;
+            rows += count[b];
         }
-        if (active == 0)
+        if (rows == 0)
             return DIDCL_OK;
-        DIDCL_TRY(dn->block_logits_batch(dn->ctx, nb, seqs, start, B, logits));
+        DIDCL_TRY(dn->block_logits_batch(dn->ctx, nb, seqs, start, B, sp->want, sp->logits));
+        if (!sp->logits) { /* one draw call for every run (each its own options and seed) */
+            for (uint32_t b = 0; b < nb; b++)
+                if (!done[b])
+                    fill_requests(&rs[b], row0[b], first[b], count[b], sp->req + row0[b]);
+            DIDCL_TRY(dn->sample_rows(dn->ctx, rows, sp->req, sp->drawn));
+        }
         for (uint32_t b = 0; b < nb; b++) {
             if (done[b])
                 continue;
             const didcl_gen_options *o = rs[b].o;
             add_flops(&rs[b], DIDCL_FWD_BLOCK, B, start + B);
-            didcl_status s = draw_commit(&rs[b], logits + b * rows, start, B, 1, m[b],
-                                         first[b], count[b], o->mode, &steps_left[b],
-                                         o->threshold, step, start / B);
+            if (!sp->logits)
+                memcpy(rs[b].draw + first[b], sp->drawn + row0[b],
+                       sizeof *sp->drawn * (size_t)count[b]);
+            didcl_status s = draw_commit(&rs[b], sp->logits ? sp->logits + row0[b] * V : NULL,
+                                         start, B, m[b], first[b], count[b], o->mode,
+                                         &steps_left[b], o->threshold, step, start / B);
             if (s != DIDCL_OK) {
                 done[b] = 1;
                 DIDCL_TRY(lockstep_fail(ls, b, s));
@@ -765,10 +836,19 @@ static didcl_status draft_batch(lockstep *ls) {
     const didcl_denoiser *dn = rs[0].dn;
     const int32_t B = rs[0].o->block, L = rs[0].o->length;
     const int32_t *seqs[DIDCL_SAMPLER_MAX_BATCH];
-    float *logits = malloc(sizeof *logits * (size_t)nb * (size_t)B * (size_t)dn->vocab);
-    if (!logits)
-        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate logits for a batch "
+    const size_t rows = (size_t)nb * (size_t)B;
+    const int dev = dn->sample_rows != NULL; /* logits stay on the device */
+    step_space sp = {malloc(rows), dev ? NULL : malloc(sizeof *sp.logits * rows * dn->vocab),
+                     dev ? malloc(sizeof *sp.req * rows) : NULL,
+                     dev ? malloc(sizeof *sp.drawn * rows) : NULL};
+    if (!sp.want || (dev ? !sp.req || !sp.drawn : !sp.logits)) {
+        free(sp.want);
+        free(sp.logits);
+        free(sp.req);
+        free(sp.drawn);
+        return didcl_fail(DIDCL_ERR_NO_MEMORY, "sampler: cannot allocate the steps of a batch "
                           "of %u", nb);
+    }
     for (uint32_t b = 0; b < nb; b++) {
         run *r = &rs[b];
         r->st->tries = 1;
@@ -792,7 +872,7 @@ static didcl_status draft_batch(lockstep *ls) {
             k++;
         while (ks < k && rs[ks].o->length > start + B)
             ks++;
-        s = denoise_batch(ls, k, seqs, logits, start, B);
+        s = denoise_batch(ls, k, seqs, &sp, start, B);
         if (s == DIDCL_OK && ks > 0) {
             s = dn->store_kv_batch(dn->ctx, ks, seqs, start, B);
             for (uint32_t b = 0; s == DIDCL_OK && b < ks; b++) {
@@ -801,7 +881,10 @@ static didcl_status draft_batch(lockstep *ls) {
             }
         }
     }
-    free(logits);
+    free(sp.want);
+    free(sp.logits);
+    free(sp.req);
+    free(sp.drawn);
     return s;
 }
 

@@ -175,3 +175,15 @@ didcl_status didcl_sampling_draw(didcl_sampling *s, const float *logits, int32_t
     out->margin = s->ranked[0].p - (kept > 1 ? s->ranked[1].p : 0.0);
     return DIDCL_OK;
 }
+
+didcl_status didcl_sampling_check(const didcl_draw *d) {
+    if (d->token == DIDCL_DRAW_NAN)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "sampling: a logit of the row is NaN");
+    if (d->token == DIDCL_DRAW_NO_FINITE)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "sampling: no finite logit outside the mask token");
+    if (d->token < 0)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG, "sampling: row not drawn (code %d)",
+                          (int)d->token);
+    return DIDCL_OK;
+}

@@ -49,6 +49,22 @@ typedef struct didcl_draw {
     double margin;     /* q_(0) - q_(1) */
 } didcl_draw;
 
+/* One draw of a row somewhere else (device sampling, denoiser.h's sample_rows): the row
+ * of the forward's logits, its counter and the run's temperature and top-p. */
+typedef struct didcl_sample_req {
+    int32_t row;
+    didcl_philox_at at;
+    double temperature;
+    double top_p;
+} didcl_sample_req;
+
+/* Tokens a device draw returns for a row it could not draw: what didcl_sampling_draw
+ * fails on (didcl_sampling_check turns them into that failure). */
+enum {
+    DIDCL_DRAW_NAN = -1,       /* a logit is NaN */
+    DIDCL_DRAW_NO_FINITE = -2, /* no finite logit outside the mask token */
+};
+
 didcl_status didcl_sampling_init(didcl_sampling *s, int32_t vocab);
 void didcl_sampling_free(didcl_sampling *s);
 
@@ -59,5 +75,9 @@ void didcl_sampling_free(didcl_sampling *s);
 didcl_status didcl_sampling_draw(didcl_sampling *s, const float *logits, int32_t mask_id,
                                  double temperature, double top_p,
                                  const didcl_philox_at *rng, didcl_draw *out);
+
+/* DIDCL_OK for a drawn token; for DIDCL_DRAW_NAN / DIDCL_DRAW_NO_FINITE the failure
+ * didcl_sampling_draw gives such a row (DIDCL_ERR_INVALID_ARG and its message). */
+didcl_status didcl_sampling_check(const didcl_draw *d);
 
 #endif /* DIDCL_SAMPLING_H */

@@ -197,7 +197,12 @@ static didcl_status session_model(didcl_session_t s, uint32_t tokens, uint32_t b
     DIDCL_TRY(didcl_model_open(s->rt, s->files, &mo, &s->model));
     s->model_tokens = tokens;
     s->model_batch = batch;
-    return didcl_model_denoiser(s->model, &s->dn);
+    didcl_status st = didcl_model_denoiser(s->model, &s->dn);
+    if (st != DIDCL_OK) { /* (its device sampler's build failed): the next request retries */
+        didcl_model_free(s->model);
+        s->model = NULL;
+    }
+    return st;
 }
 
 /* Rows a forward of a plan puts through the model per sequence: the block with the KV

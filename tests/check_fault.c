@@ -99,7 +99,8 @@ static void fail_then_recover(didcl_session_t s, enum didcl_fault_site site, uin
     for (; *needles; needles++)
         ck_assert_msg(strstr(msg, *needles), "'%s' lacks '%s'", msg, *needles);
     didcl_results *ref = reference(), *again = NULL;
-    ck_assert_int_eq(didcl_session_generate(s, &r, 1, NULL, NULL, &again), DIDCL_OK);
+    ck_assert_msg(didcl_session_generate(s, &r, 1, NULL, NULL, &again) == DIDCL_OK, "%s",
+                  didcl_session_error(s));
     assert_same(ref, again);
     didcl_results_free(ref);
     didcl_results_free(again);

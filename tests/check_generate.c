@@ -96,7 +96,7 @@ START_TEST(test_cached_matches_global) {
     float *cached = malloc(4 * V * sizeof(float)), *global = malloc(8 * V * sizeof(float));
     ck_assert_int_eq(dn.reset(dn.ctx, 0), DIDCL_OK);
     ck_assert_int_eq(dn.store_kv(dn.ctx, 0, seq, 0, 4), DIDCL_OK);
-    ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seq, 4, 4, cached), DIDCL_OK);
+    ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seq, 4, 4, NULL, cached), DIDCL_OK);
     uint8_t rows[8] = {0, 0, 0, 0, 1, 1, 1, 1};
     ck_assert_int_eq(dn.global_logits(dn.ctx, 0, seq, 8, 4, rows, global), DIDCL_OK);
     ck_assert_double_lt(max_diff(cached, global, 4 * V), 1e-4);
@@ -288,13 +288,14 @@ START_TEST(test_batch_block_step) {
         ptr[b] = seqs[b];
         ck_assert_int_eq(dn.reset(dn.ctx, 0), DIDCL_OK);
         ck_assert_int_eq(dn.store_kv(dn.ctx, 0, seqs[b], 0, 4), DIDCL_OK);
-        ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seqs[b], 4, 4, one + b * 4 * V), DIDCL_OK);
+        ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seqs[b], 4, 4, NULL, one + b * 4 * V),
+                         DIDCL_OK);
     }
     ck_assert_uint_eq(bdn.max_batch, 3);
     ck_assert_int_eq(bdn.reset_batch(bdn.ctx, 3), DIDCL_OK);
     ck_assert_int_eq(bdn.store_kv_batch(bdn.ctx, 3, ptr, 0, 4), DIDCL_OK);
     ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
-    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 3, ptr, 4, 4, all), DIDCL_OK);
+    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 3, ptr, 4, 4, NULL, all), DIDCL_OK);
     ck_assert_uint_eq(didcl_model_logit_rows(bmodel), 12);
     ck_assert_uint_eq(didcl_model_cached(bmodel), 4);
     ck_assert_double_lt(max_diff(one, all, 3 * 4 * V), 1e-5);
@@ -302,10 +303,31 @@ START_TEST(test_batch_block_step) {
     /* the sequences differ, so a mix-up of caches would show */
     ck_assert_double_gt(max_diff(all, all + 4 * V, 4 * V), 1e-3);
     /* a batch of two of the three caches, then the batch-1 API on cache 0 */
-    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 2, ptr, 4, 4, all), DIDCL_OK);
+    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 2, ptr, 4, 4, NULL, all), DIDCL_OK);
     ck_assert_double_lt(max_diff(one, all, 2 * 4 * V), 1e-5);
-    ck_assert_int_eq(bdn.block_logits(bdn.ctx, 0, seqs[0], 4, 4, all), DIDCL_OK);
+    ck_assert_int_eq(bdn.block_logits(bdn.ctx, 0, seqs[0], 4, 4, NULL, all), DIDCL_OK);
     ck_assert_double_lt(max_diff(one, all, 4 * V), 1e-5);
+    /* first-hitting's head: one wanted row per sequence comes back packed, bitwise that
+     * row of the full step (batched and alone) */
+    const uint8_t want[12] = {0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0};
+    const int rows[3] = {1, 7, 8};
+    ck_assert_int_eq(bdn.reset_batch(bdn.ctx, 3), DIDCL_OK);
+    ck_assert_int_eq(bdn.store_kv_batch(bdn.ctx, 3, ptr, 0, 4), DIDCL_OK);
+    ck_assert_int_eq(bdn.block_logits_batch(bdn.ctx, 3, ptr, 4, 4, want, all), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_logit_rows(bmodel), 3);
+    for (int j = 0; j < 3; j++)
+        ck_assert_double_eq(max_diff(all + j * V, one + rows[j] * V, V), 0.0);
+    for (int b = 0; b < 3; b++) {
+        ck_assert_int_eq(dn.reset(dn.ctx, 0), DIDCL_OK);
+        ck_assert_int_eq(dn.store_kv(dn.ctx, 0, seqs[b], 0, 4), DIDCL_OK);
+        ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seqs[b], 4, 4, want + 4 * b, all),
+                         DIDCL_OK);
+        ck_assert_uint_eq(didcl_model_logit_rows(model), 1);
+        ck_assert_double_eq(max_diff(all, one + rows[b] * V, V), 0.0);
+    }
+    const uint8_t none[4] = {0};
+    ck_assert_int_eq(dn.block_logits(dn.ctx, 0, seqs[2], 4, 4, none, all), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_logit_rows(model), 0);
     free(one);
     free(all);
 }
@@ -362,6 +384,25 @@ START_TEST(test_batch_wide_block) {
     ck_assert_int_eq(didcl_model_rows(two, 0, 40, DIDCL_ROWS_LOGITS, b), DIDCL_OK);
     ck_assert_double_eq(max_diff(a, b, 40 * V), 0.0);
     ck_assert_double_gt(max_diff(b, b + 20 * V, 20 * V), 1e-3);
+    /* wanted rows only, packed (_i 0: gathered before the head; _i 1: the head on every
+     * row, the wanted moved up): bitwise the rows above, batched and alone */
+    uint8_t want[40] = {0};
+    const int rows[5] = {1, 5, 19, 20, 27};
+    for (int j = 0; j < 5; j++)
+        want[rows[j]] = 1;
+    f.want = want;
+    ck_assert_int_eq(didcl_model_forward_batch(two, &f, 2), DIDCL_OK);
+    ck_assert_uint_eq(didcl_model_logit_rows(two), 5);
+    ck_assert_int_eq(didcl_model_rows(two, 0, 5, DIDCL_ROWS_LOGITS, b), DIDCL_OK);
+    for (int j = 0; j < 5; j++)
+        ck_assert_double_eq(max_diff(b + j * V, a + rows[j] * V, V), 0.0);
+    f = (didcl_forward){.mode = DIDCL_FORWARD_BLOCK, .ids = ids[1] + 20, .n = 20, .start = 20,
+                        .want = want + 20};
+    ck_assert_int_eq(didcl_model_forward(one, &f), DIDCL_OK); /* cache 0 holds sequence 1 */
+    ck_assert_uint_eq(didcl_model_logit_rows(one), 2);
+    ck_assert_int_eq(didcl_model_rows(one, 0, 2, DIDCL_ROWS_LOGITS, b), DIDCL_OK);
+    for (int j = 0; j < 2; j++)
+        ck_assert_double_eq(max_diff(b + j * V, a + rows[3 + j] * V, V), 0.0);
     free(a);
     free(b);
     didcl_model_free(one);
@@ -452,6 +493,118 @@ START_TEST(test_batch_generate) {
             didcl_gen_result_free(&one[s]);
             didcl_gen_result_free(&all[s]);
         }
+    }
+}
+END_TEST
+
+/* Sampling on the device (sample_rows) == the host sampler over the same model: same
+ * tokens, trajectory statistics equal to float rounding, for every commit rule, greedy
+ * and top-p 1, a revision stage (global rows) and a lockstep batch. */
+static void assert_same_draws(const didcl_gen_result *a, const didcl_gen_result *b) {
+    ck_assert_int_eq(a->n, b->n);
+    for (int32_t i = 0; i < a->n; i++) {
+        const didcl_remask_position *p = &a->traj[i], *q = &b->traj[i];
+        ck_assert_int_eq(a->tokens[i], b->tokens[i]);
+        ck_assert_float_eq_tol(p->confidence, q->confidence, 1e-6f);
+        ck_assert_float_eq_tol(p->entropy, q->entropy, 1e-5f);
+        ck_assert_float_eq_tol(p->margin, q->margin, 1e-6f);
+        ck_assert_int_eq(p->nfe, q->nfe);
+    }
+    for (int32_t k = 0; k < a->n_stages; k++)
+        ck_assert_int_eq(a->stages[k].nfe, b->stages[k].nfe);
+}
+
+START_TEST(test_device_sampling_equals_host) {
+    ck_assert_ptr_nonnull(bdn.sample_rows); /* PoCL and NVIDIA have cl_khr_fp64 */
+    didcl_denoiser host = dn, bhost = bdn;
+    host.sample_rows = NULL;
+    bhost.sample_rows = NULL;
+    const int32_t prompt[2] = {39, 508};
+    static const struct {
+        enum didcl_commit_mode mode;
+        double temperature, top_p;
+        int revise;
+    } cases[] = {{DIDCL_COMMIT_FIRST_HITTING, 1.0, 0.9, 1},
+                 {DIDCL_COMMIT_FIRST_HITTING, 0.0, 0.9, 1},
+                 {DIDCL_COMMIT_STEPS, 0.8, 1.0, 0},
+                 {DIDCL_COMMIT_THRESHOLD, 1.3, 0.5, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        didcl_gen_options o = didcl_gen_options_default();
+        o.length = TINY_LENGTH;
+        o.seed = 5 + c;
+        o.mode = o.revise_mode = cases[c].mode;
+        o.steps = 2;
+        o.threshold = o.revise_threshold = 0.05;
+        o.temperature = cases[c].temperature;
+        o.top_p = cases[c].top_p;
+        o.n_revisions = cases[c].revise;
+        o.revisions[0].gamma = 0.5;
+        didcl_gen_result a, b, all[3], hall[3];
+        ck_assert_int_eq(didcl_sampler_run(&dn, &o, prompt, 2, 1, NULL, &a), DIDCL_OK);
+        ck_assert_int_eq(didcl_sampler_run(&host, &o, prompt, 2, 1, NULL, &b), DIDCL_OK);
+        assert_same_draws(&a, &b);
+        ck_assert_int_eq(didcl_sampler_run_batch(&bdn, &o, prompt, 2, 0, 3, NULL, NULL, NULL,
+                                                 all), DIDCL_OK);
+        ck_assert_int_eq(didcl_sampler_run_batch(&bhost, &o, prompt, 2, 0, 3, NULL, NULL, NULL,
+                                                 hall), DIDCL_OK);
+        for (int s = 0; s < 3; s++) {
+            assert_same_draws(&all[s], &hall[s]);
+            didcl_gen_result_free(&all[s]);
+            didcl_gen_result_free(&hall[s]);
+        }
+        /* the last forward of the draft (or of the revision) drew one row: first-hitting
+         * asks the head for that row alone */
+        if (cases[c].mode == DIDCL_COMMIT_FIRST_HITTING)
+            ck_assert_uint_eq(didcl_model_logit_rows(model), 1);
+        didcl_gen_result_free(&a);
+        didcl_gen_result_free(&b);
+    }
+}
+END_TEST
+
+/* Session batching of several requests: one lockstep batch of jobs with their own seeds,
+ * temperatures (greedy among them), top-p, commit rules and lengths, drawn on the
+ * device in one call per step == the host sampler == each job alone. */
+START_TEST(test_device_sampling_mixed_batch) {
+    ck_assert_ptr_nonnull(bdn.sample_rows);
+    didcl_denoiser bhost = bdn;
+    bhost.sample_rows = NULL;
+    const int32_t prompt[3] = {39, 508, 77};
+    static const struct {
+        enum didcl_commit_mode mode;
+        double temperature, top_p;
+        int32_t length;
+    } cfg[3] = {{DIDCL_COMMIT_FIRST_HITTING, 0.0, 0.9, TINY_LENGTH},
+                {DIDCL_COMMIT_THRESHOLD, 1.2, 0.7, TINY_LENGTH - 8},
+                {DIDCL_COMMIT_FIRST_HITTING, 0.9, 1.0, TINY_LENGTH}};
+    didcl_gen_options o[3];
+    didcl_sampler_job jobs[3];
+    for (int j = 0; j < 3; j++) {
+        o[j] = didcl_gen_options_default();
+        o[j].length = cfg[j].length;
+        o[j].seed = 40 + (uint64_t)j;
+        o[j].mode = cfg[j].mode;
+        o[j].threshold = 0.1;
+        o[j].temperature = cfg[j].temperature;
+        o[j].top_p = cfg[j].top_p;
+        jobs[j] = (didcl_sampler_job){&o[j], prompt, 1 + j, (uint32_t)j, NULL, 0, NULL, NULL};
+    }
+    didcl_gen_result dev[3], host[3];
+    didcl_status st[3];
+    ck_assert_msg(didcl_sampler_run_group(&bdn, jobs, 3, 0, dev, st) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    ck_assert_msg(didcl_sampler_run_group(&bhost, jobs, 3, 0, host, st) == DIDCL_OK, "%s",
+                  didcl_last_error());
+    for (int j = 0; j < 3; j++) {
+        ck_assert_uint_eq(dev[j].batch, 3);
+        assert_same_draws(&dev[j], &host[j]);
+        didcl_gen_result alone;
+        ck_assert_msg(didcl_sampler_run(&dn, &o[j], prompt, 1 + j, (uint32_t)j, NULL, &alone) ==
+                          DIDCL_OK, "%s", didcl_last_error());
+        assert_same_result(&dev[j], &alone);
+        didcl_gen_result_free(&alone);
+        didcl_gen_result_free(&dev[j]);
+        didcl_gen_result_free(&host[j]);
     }
 }
 END_TEST
@@ -549,6 +702,8 @@ static Suite *generate_suite(void) {
     tcase_add_checked_fixture(batch, setup_batch, teardown_batch);
     tcase_add_test(batch, test_batch_block_step);
     tcase_add_test(batch, test_batch_generate);
+    tcase_add_test(batch, test_device_sampling_equals_host);
+    tcase_add_test(batch, test_device_sampling_mixed_batch);
     tcase_add_loop_test(batch, test_batch_wide_block, 0, 3);
     suite_add_tcase(s, batch);
     TCase *limits = tcase_create("limits");

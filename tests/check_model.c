@@ -159,7 +159,7 @@ static void random_ids(int32_t *ids, int n, int vocab, uint32_t seed) {
 
 static didcl_forward fwd(enum didcl_forward_mode mode, const int32_t *ids, uint32_t n,
                          uint32_t start, uint32_t block, const int32_t *x0, float sigma) {
-    didcl_forward f = {mode, ids, n, start, block, x0, sigma, NULL};
+    didcl_forward f = {mode, ids, n, start, block, x0, sigma, NULL, NULL};
     return f;
 }
 

@@ -34,6 +34,7 @@ typedef struct fake {
     int32_t cache[MAXL];
     int32_t cached;                /* cache holds [0, cached) */
     int n_block, n_store, n_global, n_reset, n_global_rows;
+    int n_block_rows;              /* block rows asked for (want), all block calls */
     int32_t eos_at;                /* PEAKED: this position prefers EOS (-1: none) */
     int32_t g_n[256], g_ab[256];   /* n and attn_block of the first global calls */
     int32_t kv[MAXL];              /* K/V reuse: the tokens the cached K/V came from */
@@ -73,7 +74,7 @@ static didcl_status fake_reset(void *ctx, uint32_t sample) {
 }
 
 static didcl_status fake_block(void *ctx, uint32_t sample, const int32_t *seq, int32_t start,
-                               int32_t B, float *logits) {
+                               int32_t B, const uint8_t *want, float *logits) {
     (void)sample;
     fake *f = ctx;
     f->n_block++;
@@ -85,8 +86,12 @@ static didcl_status fake_block(void *ctx, uint32_t sample, const int32_t *seq, i
         h = mix(h, (uint64_t)(j * 1000 + f->cache[j]));
     for (int32_t j = start; j < start + B; j++)
         h = mix(h, (uint64_t)(j * 1000 + seq[j]));
+    int32_t r = 0; /* the wanted rows, packed */
     for (int32_t i = 0; i < B; i++)
-        fake_row(f, start + i, h, logits + (size_t)i * V);
+        if (!want || want[i]) {
+            fake_row(f, start + i, h, logits + (size_t)r++ * V);
+            f->n_block_rows++;
+        }
     return DIDCL_OK;
 }
 
@@ -193,7 +198,7 @@ static void use_fake(enum fake_kind kind) {
     F.eos_at = -1;
     D = (didcl_denoiser){&F, V, MASK, BOS, BOS, MAXL, fake_reset, fake_block, fake_store,
                          fake_global, fake_flops, 0, NULL, NULL, NULL,
-                         fake_global_store, fake_reuse};
+                         fake_global_store, fake_reuse, NULL};
 }
 
 static didcl_gen_options opts(int32_t L, int32_t B) {
@@ -228,6 +233,7 @@ START_TEST(test_first_hitting_nfe_and_cache) {
     ck_assert_int_eq(r.stages[0].store_kv, 15);
     ck_assert_int_eq(F.n_store, 15);
     ck_assert_int_eq(F.n_global, 0);
+    ck_assert_int_eq(F.n_block_rows, 63); /* each step asks for its one drawn row */
     ck_assert_int_eq(F.n_reset, 1);
     ck_assert_int_eq(r.stages[0].committed, 63);
     ck_assert_int_eq(r.stages[0].tries, 1);
@@ -310,7 +316,7 @@ START_TEST(test_cached_equals_uncached) {
         o.top_p = 0.95;
         const int32_t prompt[5] = {1, 2, 3, 4, 5};
         didcl_gen_result a = gen(&o, prompt, 5);
-        int blocks = F.n_block;
+        int blocks = F.n_block, rows = F.n_block_rows;
         ck_assert_int_eq(F.n_global, 0);
         use_fake(HASH);
         o.use_kv_cache = 0;
@@ -318,6 +324,7 @@ START_TEST(test_cached_equals_uncached) {
         ck_assert_int_eq(F.n_block, 0);
         ck_assert_int_eq(F.n_store, 0);
         ck_assert_int_eq(F.n_global, blocks);
+        ck_assert_int_eq(F.n_global_rows, rows); /* both ask for the drawn rows only */
         ck_assert_int_eq(b.stages[0].store_kv, 0);
         ck_assert_msg(memcmp(a.tokens, b.tokens, sizeof *a.tokens * 96) == 0, "mode %d", m);
         ck_assert(memcmp(a.traj, b.traj, sizeof *a.traj * 96) == 0);
@@ -798,8 +805,9 @@ END_TEST
 /* ---- options ---- */
 
 static didcl_status failing_block(void *ctx, uint32_t sample, const int32_t *seq,
-                                  int32_t start, int32_t B, float *logits) {
-    (void)ctx, (void)sample, (void)seq, (void)start, (void)B, (void)logits;
+                                  int32_t start, int32_t B, const uint8_t *want,
+                                  float *logits) {
+    (void)ctx, (void)sample, (void)seq, (void)start, (void)B, (void)want, (void)logits;
     return didcl_fail(DIDCL_ERR_IO, "fake: device lost");
 }
 
@@ -880,12 +888,17 @@ static didcl_status fakeb_reset(void *ctx, uint32_t batch) {
 }
 
 static didcl_status fakeb_block(void *ctx, uint32_t batch, const int32_t *const *seqs,
-                                int32_t start, int32_t B, float *logits) {
+                                int32_t start, int32_t B, const uint8_t *want, float *logits) {
     (void)ctx;
     if (start == fail_batch_at)
         return didcl_fail(DIDCL_ERR_OPENCL, "fake: batch step at %d fails", (int)start);
-    for (uint32_t b = 0; b < batch; b++)
-        DIDCL_TRY(fake_block(&FB[b], 0, seqs[b], start, B, logits + (size_t)b * B * V));
+    size_t r = 0; /* every sequence's wanted rows, packed one after another */
+    for (uint32_t b = 0; b < batch; b++) {
+        const uint8_t *w = want ? want + (size_t)b * B : NULL;
+        DIDCL_TRY(fake_block(&FB[b], 0, seqs[b], start, B, w, logits + r * V));
+        for (int32_t i = 0; i < B; i++)
+            r += !w || w[i];
+    }
     return DIDCL_OK;
 }
 

@@ -35,6 +35,7 @@ CHECK_SUITES = \
 	tests/check_remask \
 	tests/check_philox \
 	tests/check_sampling \
+	tests/check_devsample \
 	tests/check_sampler \
 	tests/check_generate \
 	tests/check_session \
