@@ -64,7 +64,7 @@ fi
 "$PYTHON_TORCH" - "$OUT/before.md" "$OUT/performance.md" >"$OUT/sections.md" <<'PY'
 import re, sys
 old, new = (open(p).read() for p in sys.argv[1:])
-for part in re.split(r"(?m)^(?=### )", new):
+for part in re.split(r"(?m)^(?=##+ )", new):  # a section ends at the next heading of any level
     if part.startswith("### ") and part not in old:
         print(part.rstrip("\n") + "\n")
 PY
