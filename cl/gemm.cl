@@ -3,8 +3,9 @@
 // over all L positions, a scoring pass), in the layout of gemv.cl:
 //     y[m, n] = act(sum_k x[m, k] * W[n, k] + b[n])
 // x (M, K) row-major fp32, W (N, K) row-major [out, in] in wtype storage (float, or half
-// read with vload_half4 and widened while it is staged: no staging buffer, half the
-// bytes), b (N,) or NULL, act 0 identity, 1 GELU (tanh).
+// widened while it is staged: no staging buffer, half the bytes; read by common.cl's
+// wload_half4, with -DDIDCL_HALF_BITS one 8-byte load and a bit conversion, else
+// vload_half4, the same floats), b (N,) or NULL, act 0 identity, 1 GELU (tanh).
 //
 // Tiling (build options chosen per device, src/tuning.c):
 //   WIDE_BM x WIDE_BN  tile of y per work-group, WIDE_BK  k per staged tile (multiple of 4),
@@ -72,7 +73,7 @@ static inline float4 load_x4(__global const float *p, int k, int kleft, int vec)
 static inline float4 load_w4(__global const wtype *p, int k, int kleft, int vec) {
 #ifdef DIDCL_WEIGHT_HALF
     if (kleft >= 4)
-        return vec ? vloada_half4(0, p + k) : vload_half4(0, p + k);
+        return wload_half4(p + k, vec);
 #else
     if (kleft >= 4)
         return vec ? *(__global const float4 *)(p + k) : vload4(0, p + k);

@@ -3,7 +3,8 @@
 // rows, up to a few hundred):
 //     y[m, n] = act(sum_k x[m, k] * W[n, k] + b[n])
 // W is [out, in] row-major as stored in BD3-LM checkpoints (GPT-2's Conv1D weights are
-// transposed at load), in wtype storage (float, or half with -DDIDCL_WEIGHT_HALF).
+// transposed at load), in wtype storage (float, or half with -DDIDCL_WEIGHT_HALF, read by
+// vload_halfN or, with -DDIDCL_HALF_BITS, by common.cl's bit conversion).
 //
 // Two tilings of the same sums, chosen by the rows M of a launch (src/ops.c):
 //   gemm_skinny  a work-group owns a few columns and walks every row of x (W read once,
@@ -64,7 +65,19 @@
 typedef GEMM_CAT(float, GEMM_VW) vecf;
 #define XLOADV(p) GEMM_CAT(vload, GEMM_VW)(0, (p))
 #define XSTOREV(v, p) GEMM_CAT(vstore, GEMM_VW)((v), 0, (p))
-#ifdef DIDCL_WEIGHT_HALF
+#if defined(DIDCL_WEIGHT_HALF) && defined(DIDCL_HALF_BITS)
+// half weights by common.cl's bit conversion, 4 at a time: one 8-byte load each where
+// rows are aligned to 4 halves (K % 4 == 0; K is the kernels' argument)
+#define WLOAD4B(p) wload_half4((p), (K & 3) == 0)
+#define WLOAD8B(p) (float8)(WLOAD4B(p), WLOAD4B((p) + 4))
+#if GEMM_VW == 4
+#define WLOADV(p) WLOAD4B(p)
+#elif GEMM_VW == 8
+#define WLOADV(p) WLOAD8B(p)
+#else
+#define WLOADV(p) (float16)(WLOAD8B(p), WLOAD8B((p) + 8))
+#endif
+#elif defined(DIDCL_WEIGHT_HALF)
 #define WLOADV(p) GEMM_CAT(vload_half, GEMM_VW)(0, (p))
 #else
 #define WLOADV(p) GEMM_CAT(vload, GEMM_VW)(0, (p))
@@ -314,5 +327,5 @@ __kernel void widen_half(const int count,
                          __global float *out) {  // (count,)
     const int i = get_global_id(0);
     if (i < count)
-        out[i] = vload_half(first + i, W);
+        out[i] = wload_half(W, (size_t)(first + i));
 }

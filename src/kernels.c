@@ -69,11 +69,11 @@ void didcl_kernels_free(struct didcl_kernel_table *t) {
     free(t); /* the kernels belong to the program cache */
 }
 
-/* The fields of the tuning that gemv.cl's build options hold. */
+/* The fields of the tuning that the build options of gemv.cl and gemm.cl hold. */
 static int same_tiling(const struct didcl_gemm_tuning *a, const struct didcl_gemm_tuning *b) {
     return a->tn == b->tn && a->tm == b->tm && a->vw == b->vw && a->lk == b->lk &&
            a->tiles == b->tiles && a->ttm == b->ttm && a->ttn == b->ttn && a->tgm == b->tgm &&
-           a->tgn == b->tgn && a->tku == b->tku &&
+           a->tgn == b->tgn && a->tku == b->tku && a->half_bits == b->half_bits &&
            !memcmp(a->wide, b->wide, sizeof a->wide);
 }
 

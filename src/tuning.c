@@ -9,17 +9,19 @@
 #include "tuning.h"
 
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
+    const char *const half[2] = {"", t->half_bits ? " -DDIDCL_WEIGHT_HALF -DDIDCL_HALF_BITS"
+                                                  : " -DDIDCL_WEIGHT_HALF"};
     for (int h = 0; h < 2; h++) {
         snprintf(t->options[h], sizeof t->options[h],
                  "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DTILED_TM=%d "
                  "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
                  t->tn, t->tm, t->vw, t->lk, t->ttm, t->ttn, t->tgm, t->tgn, t->tku,
-                 h ? " -DDIDCL_WEIGHT_HALF" : "");
+                 half[h]);
         for (int p = 0; p < 2; p++) {
             const struct didcl_wide_tiling *w = &t->wide[p];
             snprintf(t->wide_options[p][h], sizeof t->wide_options[p][h],
                      "-DWIDE_BM=%d -DWIDE_BN=%d -DWIDE_BK=%d -DWIDE_TM=%d -DWIDE_TN=%d%s", w->bm,
-                     w->bn, w->bk, w->tm, w->tn, h ? " -DDIDCL_WEIGHT_HALF" : "");
+                     w->bn, w->bk, w->tm, w->tn, half[h]);
         }
     }
 }
@@ -84,9 +86,14 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * fastest where their grid fills the card (QKV 27.9, MLP up 36.2 TFLOP/s) and
          * 128 x 64 with 8 x 4 blocks elsewhere (out 19.7, MLP down 23.0) */
         t->wide_kernel = 1;
-        /* half weights widened tile by tile ran 1.2-1.3x slower than fp32 at M = 1024
-         * (a global pass 17.2 ms against 14.2): widen W once into the stage instead */
-        t->wide_stage_half = 1;
+        /* half weights widened tile by tile by vload_half4 ran 1.2-1.3x slower than
+         * fp32 at M = 1024 (NVIDIA makes it four 16-bit loads and conversions); widened
+         * into the stage first, a global pass took 14.0 ms against 12.4 (48 more
+         * launches, and the head, too large for the stage, still direct). First guess,
+         * to be measured (bench-ops --wide-m 1024): one 8-byte load and the bit
+         * conversion, read directly, no stage */
+        t->half_bits = 1;
+        t->wide_stage_half = 0;
         t->wide[0] = (struct didcl_wide_tiling){128, 64, 16, 8, 8};
         t->wide[1] = (struct didcl_wide_tiling){128, 64, 16, 8, 4};
     }

@@ -38,7 +38,7 @@ struct didcl_gemm_tuning {
                              are widened once for gemm_skinny rather than converted in
                              every M-tile (bitwise the same result; INT_MAX: never) */
     char options[2][192]; /* build options of gemv.cl (both tilings): [0] fp32, [1] half
-                             weights */
+                             weights (with half_bits' option) */
     int wide_kernel;      /* what runs products of wide_m (half: half_wide_m) rows: 0
                              CLBlast SGEMM (+ bias and GELU launches), 1 gemm_wide (bias
                              and GELU fused, half weights read directly, one launch for a
@@ -47,10 +47,14 @@ struct didcl_gemm_tuning {
                              first and run the fp32 variant (the same floats, so the same
                              bits), where W fits the stage in one piece; 0: gemm_wide reads
                              half W and widens it tile by tile */
+    int half_bits;        /* half weights in gemm_wide, gemm_skinny and gemm_tiled: 1 read
+                             as ushort4 (one 8-byte load) and widened by integer bit
+                             operations (-DDIDCL_HALF_BITS), 0 by vload_half (the same
+                             floats either way: a speed choice only) */
     struct didcl_wide_tiling wide[2]; /* gemm_wide: [0] large tiles, taken when their grid
                                          has at least wide_fill work-groups; else [1] */
     int wide_fill;        /* work-groups that keep the device busy (its compute units) */
-    char wide_options[2][2][112]; /* build options of gemm_wide: [tiling][half weights] */
+    char wide_options[2][2][128]; /* build options of gemm_wide: [tiling][half weights] */
 };
 
 /* Attention: the split (small-query) path's keys per chunk and work-group size (results
