@@ -537,9 +537,9 @@ didcl_status didcl_ops_gemm_tiled(didcl_runtime_t rt, int M, int N, int K, cl_me
     return gemm(rt, 1, M, N, K, x, W, wt, b, act, y, N, 0);
 }
 
-didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
-                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
-    DIDCL_TRY(check_product(M, N, K, act, "gemm_wide"));
+/* gemm_wide (cl/gemm.cl) on W (N, K) into y (M, N), with the tiling the grid picks. */
+static didcl_status gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                              enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     const int p = didcl_tuning_wide_pick(t, M, N);
     const struct didcl_wide_tiling *w = &t->wide[p];
@@ -557,6 +557,12 @@ didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem
     size_t global[2] = {(size_t)((N + w->bn - 1) / w->bn) * local[0],
                         (size_t)((M + w->bm - 1) / w->bm) * local[1]};
     return enqueue(rt, k, 2, global, local);
+}
+
+didcl_status didcl_ops_gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x, cl_mem W,
+                                 enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y) {
+    DIDCL_TRY(check_product(M, N, K, act, "gemm_wide"));
+    return gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
 }
 
 didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alpha, cl_mem A,
@@ -585,42 +591,53 @@ static int stage_rows(int N, int K) {
     return r < 1 ? 1 : r > N ? N : r;
 }
 
-/* How a product runs: CLBlast (half W widened into the stage first), or one of the two
- * tilings of cl/gemv.cl on W as stored or on half W widened into the stage (the same
- * floats, so bitwise the same rows whichever of the four runs). */
+/* How a product runs, decided here alone (rt->gemm, the rows and whether the caller
+ * has a stage): a kernel on W as stored, or on half W widened into the stage first (the
+ * same floats, so bitwise the same rows either way):
+ *   skinny, tiled  cl/gemv.cl's two tilings (the same bits for any M), half W staged
+ *                  chunk by chunk from half_stage_m rows in all;
+ *   wide           gemm_wide, all rows in one launch (row m the same for any M), half W
+ *                  staged whole where wide_stage_half says so and it fits the stage;
+ *   clblast        SGEMM per sequence (its tiling may depend on M), half W always staged
+ *                  chunk by chunk; without a stage half W stays in gemv.cl's kernels. */
+enum product_kernel { PRODUCT_SKINNY, PRODUCT_TILED, PRODUCT_WIDE, PRODUCT_CLBLAST };
+
 struct product_path {
-    int clblast; /* CLBlast SGEMM per sequence */
-    int tiled;   /* gemm_tiled rather than gemm_skinny */
-    int staged;  /* half W widened into the stage first */
+    enum product_kernel kernel;
+    int staged; /* half W widened into the stage first */
 };
 
-static struct product_path product_path(didcl_runtime_t rt, int n, int M, enum didcl_wtype wt,
-                                        cl_mem stage) {
+/* The path of a batch of sequences of n rows, M rows in all, on W (N, K). */
+static struct product_path product_path(didcl_runtime_t rt, int n, int M, int N, int K,
+                                        enum didcl_wtype wt, int have_stage) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     const int half = wt == DIDCL_WTYPE_F16;
-    struct product_path p = {0, M >= t->tiled_m, 0};
-    if (!half) {
-        p.clblast = n >= t->wide_m;
-    } else if (stage) { /* without a stage half weights stay in gemv.cl's kernels */
-        p.clblast = n >= t->half_wide_m;
-        p.staged = p.clblast || M >= t->half_stage_m;
+    if (n >= (half ? t->half_wide_m : t->wide_m)) {
+        if (t->wide_kernel)
+            return (struct product_path){PRODUCT_WIDE, half && t->wide_stage_half &&
+                                                           have_stage && stage_rows(N, K) == N};
+        if (!half || have_stage)
+            return (struct product_path){PRODUCT_CLBLAST, half};
     }
-    return p;
+    return (struct product_path){M >= t->tiled_m ? PRODUCT_TILED : PRODUCT_SKINNY,
+                                 half && have_stage && M >= t->half_stage_m};
 }
 
 int didcl_ops_linear_rowwise(didcl_runtime_t rt, int n, enum didcl_wtype wt, cl_mem stage) {
-    const int wide = n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m);
-    if (rt->gemm.wide_kernel && wide)
-        return 0; /* gemm_wide: M-independent too, but not a lone row's bits */
-    return !product_path(rt, n, n, wt, stage).clblast; /* M picks tiling and staging only */
+    /* the kernel depends on n, not on the shape (only gemm_wide's staging does); gemm_wide
+     * is M-independent too, but does not give a lone row's bits */
+    const enum product_kernel k = product_path(rt, n, n, 1, 1, wt, stage != NULL).kernel;
+    return k == PRODUCT_SKINNY || k == PRODUCT_TILED;
 }
 
 size_t didcl_ops_linear_stage_bytes(didcl_runtime_t rt, int N, int K, enum didcl_wtype wt) {
-    const struct didcl_gemm_tuning *t = &rt->gemm;
-    if (wt != DIDCL_WTYPE_F16 ||
-        ((t->half_wide_m == INT_MAX || t->wide_kernel) && t->half_stage_m == INT_MAX &&
-         !(t->wide_kernel && t->wide_stage_half)) ||
-        N <= 0 || K <= 0)
+    if (wt != DIDCL_WTYPE_F16 || N <= 0 || K <= 0)
+        return 0;
+    /* staged paths: the wide one (most rows) or gemv.cl's below it (many rows in all);
+     * INT_MAX - 1 rows reach every switch point short of never (INT_MAX) */
+    const int most = INT_MAX - 1;
+    if (!product_path(rt, most, most, N, K, wt, 1).staged &&
+        !product_path(rt, 0, most, N, K, wt, 1).staged)
         return 0;
     return (size_t)stage_rows(N, K) * (size_t)K * sizeof(float);
 }
@@ -636,32 +653,35 @@ static didcl_status widen_half(didcl_runtime_t rt, cl_mem W, int n0, int rows, i
     return launch_1d(rt, k, (size_t)count);
 }
 
+/* One launch of a kernel of path on W (N, K) into columns [n_off, n_off + N) of y
+ * (M, ldy); gemm_wide writes whole rows (n_off 0, ldy N: product_path stages for it
+ * only a W that fits the stage whole). */
+static didcl_status product_kernel(didcl_runtime_t rt, enum product_kernel kernel, int M, int N,
+                                   int K, cl_mem x, cl_mem W, enum didcl_wtype wt, cl_mem b,
+                                   enum didcl_act act, cl_mem y, int ldy, int n_off) {
+    if (kernel == PRODUCT_WIDE)
+        return gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
+    return gemm(rt, kernel == PRODUCT_TILED, M, N, K, x, W, wt, b, act, y, ldy, n_off);
+}
+
 didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K, cl_mem x,
                               cl_mem W, enum didcl_wtype wt, cl_mem b, enum didcl_act act,
                               cl_mem y, cl_mem stage) {
     CHECK_DIMS("linear", batch > 0 && fits_int(batch, n), "batch %d of %d rows", batch, n);
     const int M = batch * n;
     DIDCL_TRY(check_product(M, N, K, act, "linear"));
-    /* wide products by gemm_wide: all rows in one launch (row m is the same for any M) */
-    if (rt->gemm.wide_kernel &&
-        n >= (wt == DIDCL_WTYPE_F16 ? rt->gemm.half_wide_m : rt->gemm.wide_m)) {
-        if (wt == DIDCL_WTYPE_F16 && rt->gemm.wide_stage_half && stage &&
-            stage_rows(N, K) == N) {
-            DIDCL_TRY(widen_half(rt, W, 0, N, K, stage));
-            return didcl_ops_gemm_wide(rt, M, N, K, x, stage, DIDCL_WTYPE_F32, b, act, y);
-        }
-        return didcl_ops_gemm_wide(rt, M, N, K, x, W, wt, b, act, y);
-    }
-    const struct product_path path = product_path(rt, n, M, wt, stage);
-    if (!path.staged && !path.clblast)
-        return gemm(rt, path.tiled, M, N, K, x, W, wt, b, act, y, N, 0);
+    const struct product_path path = product_path(rt, n, M, N, K, wt, stage != NULL);
+    const int clblast = path.kernel == PRODUCT_CLBLAST;
+    if (!path.staged && !clblast)
+        return product_kernel(rt, path.kernel, M, N, K, x, W, wt, b, act, y, N, 0);
     const int rows = path.staged ? stage_rows(N, K) : N;
     for (int n0 = 0; n0 < N; n0 += rows) {
         const int c = N - n0 < rows ? N - n0 : rows;
         if (path.staged)
             DIDCL_TRY(widen_half(rt, W, n0, c, K, stage));
-        if (!path.clblast) {
-            DIDCL_TRY(gemm(rt, path.tiled, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act, y, N, n0));
+        if (!clblast) {
+            DIDCL_TRY(product_kernel(rt, path.kernel, M, c, K, x, stage, DIDCL_WTYPE_F32, b, act,
+                                     y, N, n0));
             continue;
         }
         /* one SGEMM per sequence: CLBlast's tiling may depend on M */
@@ -670,7 +690,7 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
                                       path.staged ? stage : W, path.staged ? 0 : (size_t)n0 * K,
                                       (size_t)K, 1, 0.0f, y, (size_t)s * n * N + n0, (size_t)N));
     }
-    if (!path.clblast)
+    if (!clblast)
         return DIDCL_OK; /* bias and activation ran in the epilogue */
     if (b)
         DIDCL_TRY(didcl_ops_bias_add(rt, M, N, y, b));

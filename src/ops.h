@@ -213,7 +213,9 @@ didcl_status didcl_ops_sgemm(didcl_runtime_t rt, int M, int N, int K, float alph
  * rt->gemm.tiled_m rows in all (the same bits; half weights of many rows in all
  * widened first into stage, chunk by chunk, which gives the same bits too); else, where
  * the device runs wide products by gemm_wide (rt->gemm.wide_kernel), one launch of it
- * over all rows (no stage needed); else CLBlast SGEMM per sequence, then bias and GELU
+ * over all rows (half weights read directly, or widened whole into stage first where
+ * rt->gemm.wide_stage_half says so and they fit it); else CLBlast SGEMM per sequence,
+ * then bias and GELU
  * kernels, half weights first widened into stage. stage: NULL, or a buffer of
  * didcl_ops_linear_stage_bytes for the largest (N, K) the caller multiplies (without it
  * half weights always take gemv.cl's kernels as stored, or gemm_wide). */
