@@ -13,6 +13,7 @@
 #include "numeric.h"
 #include "ops.h"
 #include "ops_ref.h"
+#include "program.h"
 #include "runtime.h"
 #include "testutil.h"
 
@@ -1062,6 +1063,170 @@ START_TEST(test_wide_rows_bitwise) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------
+ * Half weights read by bits (-DDIDCL_HALF_BITS) or by vload_half: the same floats
+ * ------------------------------------------------------------------------------------ */
+
+/* Both ways of reading half weights (tuning half_bits) for the product kernels. */
+static void gemm_tuning_half_bits(int bits) {
+    rt->gemm.half_bits = bits;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Same float bits, or both NaN (a NaN's payload is the implementation's). */
+static int same_or_nan(float a, float b) {
+    return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a);
+}
+
+/* Every one of the 65536 halves widened on the device by widen_half (which reads by
+ * common.cl's wload_half) built both ways: the host's exact float_from_half, bit for
+ * bit, for all but NaNs, which stay NaNs of their sign. */
+START_TEST(test_half_bits_conversion) {
+    enum { n = 65536 };
+    uint16_t *h = malloc(n * sizeof *h);
+    float *got = malloc(n * sizeof *got);
+    for (int i = 0; i < n; i++)
+        h[i] = (uint16_t)i;
+    cl_mem dh = upload(h, n * sizeof *h), dout = dev_alloc(n * sizeof(float));
+    static const char *const options[] = {"", "-DDIDCL_HALF_BITS"};
+    for (int o = 0; o < 2; o++) {
+        cl_kernel k = NULL;
+        OK(didcl_program_kernel(rt, "gemv", options[o], "widen_half", &k));
+        int count = n;
+        cl_long first = 0;
+        ck_assert_int_eq(clSetKernelArg(k, 0, sizeof count, &count), CL_SUCCESS);
+        ck_assert_int_eq(clSetKernelArg(k, 1, sizeof dh, &dh), CL_SUCCESS);
+        ck_assert_int_eq(clSetKernelArg(k, 2, sizeof first, &first), CL_SUCCESS);
+        ck_assert_int_eq(clSetKernelArg(k, 3, sizeof dout, &dout), CL_SUCCESS);
+        size_t global = n;
+        ck_assert_int_eq(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, NULL, 0, NULL,
+                                                NULL), CL_SUCCESS);
+        download(dout, got, n * sizeof *got);
+        for (int i = 0; i < n; i++) {
+            const float want = didcl_numeric_float_from_half((uint16_t)i);
+            uint32_t gb, wb;
+            memcpy(&gb, &got[i], 4);
+            memcpy(&wb, &want, 4);
+            if (isnan(want))
+                ck_assert_msg(isnan(got[i]) && (gb >> 31) == (wb >> 31),
+                              "half 0x%04x (NaN) widened to 0x%08x (options '%s')", i, gb,
+                              options[o]);
+            else
+                ck_assert_msg(gb == wb, "half 0x%04x widened to 0x%08x, expected 0x%08x "
+                              "(options '%s')", i, gb, wb, options[o]);
+        }
+    }
+    clReleaseMemObject(dh); clReleaseMemObject(dout);
+    free(h); free(got);
+}
+END_TEST
+
+/* Half bits of every finite kind for W (N, K): random normals and subnormals of both
+ * signs, and runs of +-0, +-max (65504) and of the smallest subnormals; every fourth
+ * row holds subnormals and zeros alone (so that no large value hides them in the sums);
+ * special adds +-inf and NaNs. A half is drawn by its bits, so each exponent is as
+ * likely as any other. */
+static uint16_t *half_kinds(int N, int K, int special) {
+    static const uint16_t runs[] = {0x0000, 0x8000, 0x7bff, 0xfbff, 0x0001, 0x8001, 0x03ff,
+                                    0x0400, 0x83ff};
+    const size_t n = (size_t)N * K;
+    uint16_t *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t r = (uint16_t)((rnd() + 1.0f) * 32768.0f);
+        if (i / K % 4 == 2)
+            h[i] = r & 0x83ff;
+        else if (i % 7 == 3)
+            h[i] = runs[(i / 7) % (sizeof runs / sizeof runs[0])];
+        else if (i % 5 == 1)
+            h[i] = r & 0x83ff; /* subnormal or zero */
+        else if (special && i % 97 == 0)
+            h[i] = (uint16_t)(0x7c00 | (r & 0x8000) | (i % 3 ? r & 0x3ff : 0)); /* inf, NaN */
+        else
+            h[i] = (r & 0x7c00) == 0x7c00 ? r & 0xbfff : r; /* finite */
+    }
+    return h;
+}
+
+/* Which product kernel a bits case runs. */
+enum bits_kernel { BITS_WIDE, BITS_SKINNY, BITS_TILED };
+
+/* A product on half W equals the same product on W widened on the host (exactly) and
+ * stored as fp32, bit for bit (NaN for NaN where special): the bit conversion (vector
+ * loads when K % 4 == 0, element loads otherwise, and the K tails) gives vload_half's
+ * floats. x holds values up to 1 and up to 2^-10 (products of a half stay normal floats). */
+static void half_bits_case(enum bits_kernel kern, int M, int N, int K, int special) {
+    float *x = rnd_array((size_t)M * K, 1.0f);
+    for (size_t i = 0; i < (size_t)M * K; i += 3)
+        x[i] *= 0x1p-10f;
+    uint16_t *h = half_kinds(N, K, special);
+    float *W = malloc(sizeof(float) * N * K), *b = rnd_array(N, 0.5f);
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        W[i] = didcl_numeric_float_from_half(h[i]);
+    float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+    cl_mem dx = upload(x, sizeof(float) * M * K), db = upload(b, sizeof(float) * N);
+    cl_mem dh = upload(h, 2ull * N * K), dW = upload(W, sizeof(float) * N * K);
+    cl_mem dy = dev_alloc(sizeof(float) * M * N);
+    for (int half = 0; half < 2; half++) {
+        const enum didcl_wtype wt = half ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
+        cl_mem w = half ? dh : dW;
+        if (kern == BITS_WIDE)
+            OK(didcl_ops_gemm_wide(rt, M, N, K, dx, w, wt, db, DIDCL_ACT_NONE, dy));
+        else if (kern == BITS_SKINNY)
+            OK(didcl_ops_gemm_skinny(rt, M, N, K, dx, w, wt, db, DIDCL_ACT_NONE, dy));
+        else
+            OK(didcl_ops_gemm_tiled(rt, M, N, K, dx, w, wt, db, DIDCL_ACT_NONE, dy));
+        download(dy, half ? got : want, sizeof(float) * M * N);
+    }
+    static const char *const names[] = {"gemm_wide", "gemm_skinny", "gemm_tiled"};
+    for (size_t i = 0; i < (size_t)M * N; i++)
+        ck_assert_msg(same_or_nan(got[i], want[i]),
+                      "%s M=%d N=%d K=%d%s, half bits %d: y[%zu] = %a on half W, %a on the "
+                      "same W in fp32", names[kern], M, N, K, special ? " (inf, NaN)" : "",
+                      rt->gemm.half_bits, i, got[i], want[i]);
+    clReleaseMemObject(dx); clReleaseMemObject(db); clReleaseMemObject(dh);
+    clReleaseMemObject(dW); clReleaseMemObject(dy);
+    free(x); free(h); free(W); free(b); free(want); free(got);
+}
+
+/* The lanes tiling with vectors of 16 (four 8-byte loads of half bits each). */
+static void gemm_tuning_vw16(void) {
+    gemm_tuning_lanes();
+    rt->gemm.vw = 16;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Every half kind through gemm_wide (the device's and a small tiling), gemm_skinny and
+ * gemm_tiled (the device's, the lanes, its vectors of 16 and the GPU tilings), half read
+ * by bits and by vload_half. */
+START_TEST(test_half_bits_products) {
+    rng_seed(60);
+    static const int shapes[][3] = {{37, 70, 132}, {37, 70, 131}, {5, 9, 7}};
+    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_vw16,
+                                     gemm_tuning_gpu};
+    for (int bits = 0; bits < 2; bits++)
+        for (size_t t = 0; t < sizeof tunings / sizeof tunings[0]; t++) {
+            tunings[t]();
+            gemm_tuning_half_bits(bits);
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                for (int special = 0; special < 2; special++) {
+                    const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    half_bits_case(BITS_SKINNY, M, N, K, special);
+                    half_bits_case(BITS_TILED, M, N, K, special);
+                    if (t == 0)
+                        half_bits_case(BITS_WIDE, M, N, K, special);
+                }
+        }
+    gemm_tuning_restore();
+    gemm_tuning_wide(wide_tilings[3]);
+    for (int bits = 0; bits < 2; bits++) {
+        gemm_tuning_half_bits(bits);
+        half_bits_case(BITS_WIDE, 40, 33, 68, 0);
+        half_bits_case(BITS_WIDE, 40, 33, 67, 1);
+    }
+    gemm_tuning_restore();
+}
+END_TEST
+
 START_TEST(test_sgemm) {
     rng_seed(53);
     const int M = 33, N = 70, K = 90;
@@ -1289,7 +1454,12 @@ START_TEST(test_wide_tuning) {
         ck_assert(didcl_tuning_wide_valid(w, gpu.max_work_group));
         ck_assert_uint_le(2u * w->bk * (w->bm + w->bn + 8) * sizeof(float), gpu.local_mem);
         ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_WEIGHT_HALF"));
+        /* half weights by bits on GPUs, the option whole (not cut by the buffer) */
+        ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_HALF_BITS"));
+        ck_assert_ptr_null(strstr(t.wide_options[p][0], "HALF"));
     }
+    ck_assert_ptr_nonnull(strstr(t.options[1], " -DDIDCL_HALF_BITS"));
+    ck_assert_ptr_null(strstr(t.options[0], "HALF"));
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 2304), 0); /* 144 tiles of 128^2 */
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 768), 1);  /* 48 */
     gpu.max_work_group = 64;
@@ -1300,6 +1470,13 @@ START_TEST(test_wide_tuning) {
                              .max_work_group = 4096, .local_mem = 64 * 1024};
     didcl_tuning_gemm(&cpu, &t);
     ck_assert_int_eq(t.wide_kernel, 0);
+    ck_assert_ptr_null(strstr(t.options[1], "-DDIDCL_HALF_BITS")); /* vload_half on CPUs */
+    t.half_bits = 1;
+    t.tn = t.tm = t.ttm = t.ttn = 1000; /* the longest options still fit */
+    t.wide[0] = t.wide[1] = (struct didcl_wide_tiling){1024, 1024, 1024, 1024, 1024};
+    didcl_tuning_gemm_options(&t);
+    ck_assert_ptr_nonnull(strstr(t.options[1], " -DDIDCL_HALF_BITS"));
+    ck_assert_ptr_nonnull(strstr(t.wide_options[1][1], " -DDIDCL_HALF_BITS"));
     /* what gemm.cl's #error lines refuse */
     const struct didcl_wide_tiling bad[] = {
         {64, 64, 16, 6, 4}, {64, 64, 10, 4, 4}, {64, 60, 16, 4, 4}, {16, 64, 4, 4, 4}};
@@ -1404,6 +1581,8 @@ static Suite *ops_suite(void) {
     tcase_add_test(core, test_wide_f32);
     tcase_add_test(core, test_wide_f16);
     tcase_add_test(core, test_wide_rows_bitwise);
+    tcase_add_test(core, test_half_bits_conversion);
+    tcase_add_test(core, test_half_bits_products);
     tcase_add_test(core, test_sgemm);
     tcase_add_test(core, test_log_softmax);
     tcase_add_test(core, test_elementwise);
