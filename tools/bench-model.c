@@ -6,12 +6,16 @@
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
- *                     [--tiled-m M] [--wide-kernel 0|1] [--profile]
+ *                     [--tiled-m M] [--wide-kernel 0|1] [--half-stage 0|1]
+ *                     [--half-bits 0|1] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
  * N caches, N * B rows of logits read back), timed without a reference. --tiled-m
  * replaces the device's switch to gemm_tiled (rows in all; 0: never), to time a batched
  * step with and without it. --wide-kernel picks what runs wide products (a global pass):
  * 1 gemm_wide, 0 CLBlast with its bias and GELU launches (src/tuning.c wide_kernel).
+ * With --half: --half-stage 1 widens half W into the stage before each gemm_wide that
+ * it fits whole, 0 reads it directly (wide_stage_half); --half-bits 1 reads half
+ * weights as ushort4 and converts them by bits, 0 by vload_half (half_bits).
  * Each mode also prints the commands one forward enqueues (kernels, CLBlast calls, copies).
  * --profile adds, per mode, the device time per forward of each command name from
  * OpenCL profiling events (a separate run on a profiling queue, so the timed rows above
@@ -121,7 +125,7 @@ static void row(const char *mode, double ms, double ref) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
     int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1,
-        wide = -1, prof = 0;
+        wide = -1, half_stage = -1, half_bits = -1, prof = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
@@ -133,13 +137,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--wide-kernel") && i + 1 < argc) wide = atoi(argv[++i]) != 0;
+        else if (!strcmp(argv[i], "--half-stage") && i + 1 < argc)
+            half_stage = atoi(argv[++i]) != 0;
+        else if (!strcmp(argv[i], "--half-bits") && i + 1 < argc)
+            half_bits = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half")) half = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--no-ref")) ref = 0;
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
                             "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
-                            "[--batch N] [--tiled-m M] [--wide-kernel 0|1] [--profile]\n");
+                            "[--batch N] [--tiled-m M] [--wide-kernel 0|1] [--half-stage 0|1] "
+                            "[--half-bits 0|1] [--profile]\n");
             return 2;
         }
     }
@@ -155,6 +164,12 @@ int main(int argc, char **argv) {
         rt->gemm.tiled_m = tiled_m > 0 ? tiled_m : INT_MAX;
     if (wide >= 0) /* before the model sizes its staging buffer */
         rt->gemm.wide_kernel = wide;
+    if (half_stage >= 0)
+        rt->gemm.wide_stage_half = half_stage;
+    if (half_bits >= 0) { /* before the model builds its kernels */
+        rt->gemm.half_bits = half_bits;
+        didcl_tuning_gemm_options(&rt->gemm);
+    }
     RUN(didcl_model_files_open(dir, &files));
     const didcl_model_config *c = didcl_model_files_config(files);
     int maxL = start + B > L ? start + B : L;
@@ -172,8 +187,11 @@ int main(int argc, char **argv) {
            rt->info.name, rt->info.platform, dir, c->n_layers, c->hidden, c->n_heads,
            c->vocab_size, half ? "half" : "fp32", now_s() - t0);
     printf("products: gemm_tiled from %d rows in all, %s from %d rows of one sequence "
-           "(INT_MAX: never)\n", rt->gemm.tiled_m, rt->gemm.wide_kernel ? "gemm_wide" : "CLBlast",
-           half ? rt->gemm.half_wide_m : rt->gemm.wide_m);
+           "(INT_MAX: never); half weights read by %s, %s\n", rt->gemm.tiled_m,
+           rt->gemm.wide_kernel ? "gemm_wide" : "CLBlast",
+           half ? rt->gemm.half_wide_m : rt->gemm.wide_m,
+           rt->gemm.half_bits ? "bits" : "vload_half",
+           rt->gemm.wide_stage_half ? "staged for gemm_wide" : "direct in gemm_wide");
     printf("%-34s %13s %13s %9s\n", "forward", "didcl", ref ? "pytorch" : "", ref ? "speed-up" : "");
     if (ref)
         printf("(pytorch on %s)\n", ref_device);

@@ -18,13 +18,17 @@
  * device's switch points (tuning.c): tiled_m where "tiled f32" first beats "skinny f32"
  * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both; --m 0 skips the
  * products.
+ * The half columns of the products read half weights both ways (b: the bit conversion,
+ * v: vload_half; tuning half_bits).
  * The wide section (--wide-m 64,1024: a list of M; 0 skips it) times the global pass's
- * products at M rows (QKV, attention out, MLP up + bias + GELU, MLP down + bias; the
- * head at M = 1) by gemm_wide (cl/gemm.cl) with the device's tilings, CLBlast SGEMM with
- * the bias and GELU launches didcl_ops_linear adds to it, CLBlast alone and gemm_skinny,
- * in ms and TFLOP/s; then gemm_wide with each candidate tiling forced (--wide-tile
- * BM,BN,BK,TM,TN, repeatable, replaces the built-in list), so one run picks both the
- * wide path (tuning wide_kernel) and its tilings.
+ * products at M rows (QKV, attention out, MLP up + bias + GELU, MLP down + bias, the
+ * head; the head at M = 1 too) by gemm_wide (cl/gemm.cl) with the device's tilings on
+ * fp32 W, on half W read by bits and by vload_half, on half W widened into the stage
+ * first (tuning wide_stage_half), and CLBlast SGEMM with the bias and GELU launches
+ * didcl_ops_linear adds to it, in us and TFLOP/s; then gemm_wide (fp32) with each
+ * candidate tiling forced (--wide-tile BM,BN,BK,TM,TN, repeatable, replaces the built-in
+ * list), so one run picks the wide path (tuning wide_kernel), its tilings and how half
+ * weights are read (half_bits, wide_stage_half).
  * --attn-chunk sets the split path's keys per chunk and work-group size. Device time per
  * launch: tools/bench-model --profile.
  */
@@ -89,7 +93,14 @@ static cl_mem filled(didcl_runtime_t rt, size_t bytes) {
         }                                                                     \
     } while (0)
 
-/* Seconds of one skinny/CLBlast/staged product for each path at (M, N, K). */
+/* Half weights read by the bit conversion (1) or by vload_half (0) from now on. */
+static void set_half_bits(didcl_runtime_t rt, int bits) {
+    rt->gemm.half_bits = bits;
+    didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* Seconds of one skinny/CLBlast/staged product for each path at (M, N, K); half
+ * weights in gemv.cl's kernels read both ways (bits: b, vload_half: v). */
 static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
     cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
@@ -98,11 +109,17 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     rt->gemm.half_wide_m = 1; /* staging forced on for the last two columns */
     rt->gemm.wide_kernel = 0; /* wide products by CLBlast here (gemm_wide: --wide-m) */
     cl_mem st = filled(rt, didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16));
-    double tf, th, tt, tth, tc, ts, tk;
+    double tf, th[2], tt, tth[2], tc, ts, tk;
     TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tf);
-    TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), th);
     TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y), tt);
-    TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE, y), tth);
+    for (int bits = 1; bits >= 0; bits--) {
+        set_half_bits(rt, bits);
+        TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE,
+                                         y), th[1 - bits]);
+        TIME(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, DIDCL_ACT_NONE,
+                                        y), tth[1 - bits]);
+    }
+    set_half_bits(rt, keep.half_bits);
     TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), tc);
     TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, NULL, DIDCL_ACT_NONE, y, st),
          ts);
@@ -114,9 +131,9 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     rt->gemm = keep;
     char label[32];
     snprintf(label, sizeof label, "%dx%dx%d", M, N, K);
-    printf("%-18s %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %11.1f %9.1f\n", label, tf * 1e6,
-           th * 1e6, tt * 1e6, tth * 1e6, tc * 1e6, ts * 1e6, tk * 1e6,
-           4.0 * N * K / tf * 1e-9);
+    printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", label,
+           tf * 1e6, th[0] * 1e6, th[1] * 1e6, tt * 1e6, tth[0] * 1e6, tth[1] * 1e6, tc * 1e6,
+           ts * 1e6, tk * 1e6, 4.0 * N * K / tf * 1e-9);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
 }
@@ -153,9 +170,9 @@ static void bench_launch(didcl_runtime_t rt, int reps) {
     clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(w); clReleaseMemObject(y);
 }
 
-/* One timed product: ms and TFLOP/s (2 M N K flops; the epilogue is not counted). */
+/* One timed product: us and TFLOP/s (2 M N K flops; the epilogue is not counted). */
 static void print_cell(double seconds, int M, int N, int K) {
-    printf(" %8.3f %6.2f", seconds * 1e3, 2.0 * M * N * K / seconds * 1e-12);
+    printf(" %8.1f %6.2f", seconds * 1e6, 2.0 * M * N * K / seconds * 1e-12);
 }
 
 /* Largest |y - ref| over the largest |ref|, y read back from the device. */
@@ -172,38 +189,63 @@ static double rel_err(didcl_runtime_t rt, cl_mem y, const float *ref, size_t n) 
     return big > 0 ? err / big : err;
 }
 
-/* The wide product paths at (M, N, K) with the model's epilogue (bias, GELU or none).
- * gemm_wide's outputs are checked against CLBlast's (err: max difference over max
- * value; a tiling off by more than 1e-4 is marked '!'). */
+/* The wide product paths at (M, N, K) with the model's epilogue (bias, GELU or none):
+ * gemm_wide on fp32 W, on half W read by bits and by vload_half, on half W widened into
+ * the stage first (didcl_ops_linear with wide_stage_half; "-" where W does not fit the
+ * stage whole, which then runs direct), and CLBlast with the bias and GELU launches
+ * didcl_ops_linear adds. err: the largest of gemm_wide f32's max difference from
+ * CLBlast over max value, and of the half paths' differences from half by bits (the same
+ * floats: 0 expected); a tiling off CLBlast by more than 1e-4 is marked '!'. */
 static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bias,
                        enum didcl_act act, const struct didcl_wide_tiling *cand, int ncand) {
     cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
     cl_mem Wh = filled(rt, 2ull * N * K), b = bias ? filled(rt, sizeof(float) * N) : NULL;
     cl_mem y = filled(rt, sizeof(float) * M * N);
     const struct didcl_gemm_tuning keep = rt->gemm;
-    double tw, th, tc, ts, tk;
-    TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tw);
-    TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, act, y), th);
-    rt->gemm.wide_kernel = 0; /* linear's CLBlast path: SGEMM, then bias and GELU launches */
-    rt->gemm.wide_m = 1;
-    TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y, NULL), tc);
-    rt->gemm = keep;
     const size_t ny = (size_t)M * N;
-    float *ref = malloc(ny * sizeof *ref);
+    float *ref = malloc(ny * sizeof *ref), *refh = malloc(ny * sizeof *refh);
+    double tc, tw, th[2], tst = 0, err = 0, e;
+    rt->gemm.wide_kernel = 0; /* linear's CLBlast path: SGEMM, then bias and GELU launches */
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y, NULL), tc);
     clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *ref, ref, 0, NULL, NULL);
-    RUN(didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y));
-    const double err = rel_err(rt, y, ref, ny);
-    TIME(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N), ts);
-    TIME(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tk);
+    rt->gemm = keep;
+    TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b, act, y), tw);
+    err = rel_err(rt, y, ref, ny);
+    for (int bits = 1; bits >= 0; bits--) {
+        set_half_bits(rt, bits);
+        TIME(reps, didcl_ops_gemm_wide(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, act, y),
+             th[1 - bits]);
+        if (bits) /* the half reference: these floats, whichever path widened them */
+            clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *refh, refh, 0, NULL, NULL);
+        else if ((e = rel_err(rt, y, refh, ny)) > err || e != e)
+            err = e;
+    }
+    rt->gemm = keep;
+    rt->gemm.wide_kernel = 1; /* half W widened into the stage, then fp32 gemm_wide */
+    rt->gemm.wide_m = rt->gemm.half_wide_m = 1;
+    rt->gemm.wide_stage_half = 1;
+    const size_t sb = didcl_ops_linear_stage_bytes(rt, N, K, DIDCL_WTYPE_F16);
+    if (sb >= sizeof(float) * N * K) {
+        cl_mem st = filled(rt, sb);
+        TIME(reps, didcl_ops_linear(rt, 1, M, N, K, x, Wh, DIDCL_WTYPE_F16, b, act, y, st), tst);
+        if ((e = rel_err(rt, y, refh, ny)) > err || e != e)
+            err = e;
+        clReleaseMemObject(st);
+    }
+    rt->gemm = keep;
     char label[40];
     snprintf(label, sizeof label, "%dx%dx%d%s", M, N, K,
              act == DIDCL_ACT_GELU ? " +b+gelu" : bias ? " +b" : "");
     printf("%-22s [%d]", label, didcl_tuning_wide_pick(&rt->gemm, M, N));
     print_cell(tw, M, N, K);
-    print_cell(th, M, N, K);
+    print_cell(th[0], M, N, K);
+    print_cell(th[1], M, N, K);
+    if (tst > 0)
+        print_cell(tst, M, N, K);
+    else
+        printf(" %15s", "-");
     print_cell(tc, M, N, K);
-    print_cell(ts, M, N, K);
-    print_cell(tk, M, N, K);
     printf(" %8.1e\n  tilings:", err);
     for (int c = 0; c < ncand; c++) {
         rt->gemm.wide[0] = rt->gemm.wide[1] = cand[c];
@@ -215,6 +257,7 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
     printf("\n");
     rt->gemm = keep;
     free(ref);
+    free(refh);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     if (b)
         clReleaseMemObject(b);
@@ -284,9 +327,10 @@ int main(int argc, char **argv) {
            "sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->ttm, t->ttn, t->tgm, t->tgn,
            t->tku, t->tiled_m, t->wide_m, t->half_wide_m);
     bench_launch(rt, reps < 5 ? 5 : reps);
-    printf("%-18s %11s %11s %11s %11s %11s %11s %11s %9s\n", "M x N x K", "skinny f32",
-           "skinny f16", "tiled f32", "tiled f16", "clblast", "f16 w+clb", "f16 w+skin",
-           "f32 GB/s");
+    printf("products, us (f16 b: half read by bits, v: by vload_half; w: widened first):\n");
+    printf("%-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", "M x N x K", "skin f32",
+           "skin f16b", "skin f16v", "tile f32", "tile f16b", "tile f16v", "clblast",
+           "f16w+clb", "f16w+skin", "f32 GB/s");
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
     for (const char *p = ms; *p;) {
         const int M = atoi(p);
@@ -301,13 +345,13 @@ int main(int argc, char **argv) {
             if (didcl_tuning_wide_valid(&cand[c], rt->info.max_work_group))
                 cand[nc++] = cand[c];
         ncand = nc;
-        printf("\nwide products: ms and TFLOP/s (2MNK); gemm_wide tilings [0] %dx%d/%d %dx%d "
+        printf("\nwide products: us and TFLOP/s (2MNK); gemm_wide tilings [0] %dx%d/%d %dx%d "
                "from %d work-groups, else [1] %dx%d/%d %dx%d; wide path now: %s\n",
                t->wide[0].bm, t->wide[0].bn, t->wide[0].bk, t->wide[0].tm, t->wide[0].tn,
                t->wide_fill, t->wide[1].bm, t->wide[1].bn, t->wide[1].bk, t->wide[1].tm,
                t->wide[1].tn, t->wide_kernel ? "gemm_wide" : "CLBlast");
         printf("%-22s %3s %15s %15s %15s %15s %15s %8s\n", "M x N x K", "[t]", "wide f32",
-               "wide f16", "clblast+b/gelu", "clblast only", "skinny f32", "err");
+               "wide f16 bits", "wide f16 vload", "f16 stage+f32", "clblast+b/gelu", "err");
         printf("  tilings (wide f32 TFLOP/s):");
         for (int c = 0; c < ncand; c++)
             printf(" %d:%dx%d/%d,%dx%d", c, cand[c].bm, cand[c].bn, cand[c].bk, cand[c].tm,
@@ -320,6 +364,7 @@ int main(int argc, char **argv) {
                 bench_wide(rt, reps, M, H, H, 0, DIDCL_ACT_NONE, cand, ncand);
                 bench_wide(rt, reps, M, 4 * H, H, 1, DIDCL_ACT_GELU, cand, ncand);
                 bench_wide(rt, reps, M, H, 4 * H, 1, DIDCL_ACT_NONE, cand, ncand);
+                bench_wide(rt, reps, M, V, H, 1, DIDCL_ACT_NONE, cand, ncand); /* the head */
             }
             p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
         }
