@@ -707,30 +707,33 @@ static void gemm_tuning_restore(void) {
 }
 
 /* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
- * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled's blocks of 3 x 2
- * work-items of 2 x 3 outputs, 2 vectors a lane per K-tile. */
+ * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled below 20 rows in
+ * blocks of 3 x 2 work-items of 2 x 3 outputs, 2 k-steps' loads at a time, from 20 rows
+ * blocks of 2 x 3 items of 3 x 1 outputs, 3 k-steps at a time (a tail of 0 to 2). */
 static void gemm_tuning_lanes(void) {
     rt->gemm.lk = 4;
     rt->gemm.tiles = 2;
     rt->gemm.vw = 4;
     rt->gemm.tm = 5;
     rt->gemm.tn = 3;
-    rt->gemm.ttm = 2;
-    rt->gemm.ttn = 3;
-    rt->gemm.tgm = 3;
-    rt->gemm.tgn = 2;
-    rt->gemm.tku = 2;
+    rt->gemm.tiled[0] = (struct didcl_tiled_tiling){.tm = 2, .tn = 3, .gm = 3, .gn = 2, .ku = 2};
+    rt->gemm.tiled[1] = (struct didcl_tiled_tiling){.tm = 3, .tn = 1, .gm = 2, .gn = 3, .ku = 3};
+    rt->gemm.tiled_big_m = 20;
     didcl_tuning_gemm_options(&rt->gemm);
 }
 
-/* The GPUs' entry of src/tuning.c (a warp's 32 lanes over k, float4) on any device. */
+/* The GPUs' entry of src/tuning.c (a warp's 32 lanes over k, float4, both gemm_tiled
+ * tilings) on any device, with the device's own switch points. */
 static void gemm_tuning_gpu(void) {
-    rt->gemm = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                          .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
-                                          .tiled_m = tuned.tiled_m, .wide_m = tuned.wide_m,
-                                          .half_wide_m = tuned.half_wide_m,
-                                          .half_stage_m = tuned.half_stage_m};
-    didcl_tuning_gemm_options(&rt->gemm);
+    didcl_device_info gpu = rt->info;
+    gpu.kind = DIDCL_DEVICE_GPU;
+    didcl_tuning_gemm(&gpu, &rt->gemm);
+    rt->gemm.tiled_m = tuned.tiled_m;
+    rt->gemm.wide_m = tuned.wide_m;
+    rt->gemm.half_wide_m = tuned.half_wide_m;
+    rt->gemm.half_stage_m = tuned.half_stage_m;
+    rt->gemm.wide_kernel = tuned.wide_kernel;
+    rt->gemm.wide_stage_half = tuned.wide_stage_half;
 }
 
 /* Which entry point a product case calls. */
