@@ -1313,6 +1313,39 @@ START_TEST(test_wide_tuning) {
 }
 END_TEST
 
+/* The tuning table's gemm_tiled entries (host only): two tilings whose work-groups fit
+ * the device (also after a small limit shrinks them), picked by rows in all at
+ * tiled_big_m, each with its own build options (fp32 and half). */
+START_TEST(test_tiled_tuning) {
+    didcl_device_info gpu = {.kind = DIDCL_DEVICE_GPU, .compute_units = 132,
+                             .max_work_group = 1024, .local_mem = 48 * 1024};
+    struct didcl_gemm_tuning t;
+    for (int lim = 0; lim < 2; lim++) {
+        gpu.max_work_group = lim ? 64 : 1024;
+        didcl_tuning_gemm(&gpu, &t);
+        for (int p = 0; p < 2; p++) {
+            const struct didcl_tiled_tiling *d = &t.tiled[p];
+            ck_assert_uint_le((uint64_t)t.lk * d->gm * d->gn, gpu.max_work_group);
+            ck_assert_int_ge(d->ku, 1);
+            ck_assert_uint_le(d->gm * d->tm * d->gn * d->tn * (t.lk + 1) * sizeof(float),
+                              gpu.local_mem);
+            ck_assert_ptr_nonnull(strstr(t.options[p][1], "-DDIDCL_WEIGHT_HALF"));
+            ck_assert_ptr_null(strstr(t.options[p][0], "-DDIDCL_WEIGHT_HALF"));
+        }
+    }
+    ck_assert_int_gt(t.tiled_big_m, 1);
+    ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m - 1), 0);
+    ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m), 1);
+    t.tiled[0] = (struct didcl_tiled_tiling){4, 1, 1, 8, 2};
+    t.tiled[1] = (struct didcl_tiled_tiling){8, 4, 2, 2, 1};
+    didcl_tuning_gemm_options(&t);
+    ck_assert_ptr_nonnull(strstr(t.options[0][0], "-DTILED_TM=4 -DTILED_TN=1 -DTILED_GM=1 "
+                                                  "-DTILED_GN=8 -DTILED_KU=2"));
+    ck_assert_ptr_nonnull(strstr(t.options[1][1], "-DTILED_TM=8 -DTILED_TN=4 -DTILED_GM=2 "
+                                                  "-DTILED_GN=2 -DTILED_KU=1"));
+}
+END_TEST
+
 START_TEST(test_bad_arguments) {
     cl_mem d = dev_alloc(64);
     ck_assert_int_eq(didcl_ops_gemm_skinny(rt, 0, 4, 4, d, d, DIDCL_WTYPE_F32, NULL,
@@ -1417,6 +1450,7 @@ static Suite *ops_suite(void) {
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
     tcase_add_test(limits, test_half_conversion);
     tcase_add_test(limits, test_wide_tuning);
+    tcase_add_test(limits, test_tiled_tuning);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_split_limits);
