@@ -199,6 +199,10 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 
 #define TILED_BM (TILED_GM * TILED_TM) // rows of y per work-group
 #define TILED_BN (TILED_GN * TILED_TN) // columns of y per work-group
+// floats per output in gemm_tiled's tree (src/ops.c sizes red alike): LK partials padded
+// so that a warp's writes (one output's lanes) and reads (consecutive outputs, float4 a
+// quarter-warp when LK % 4 == 0) meet no bank twice
+#define TILED_RLD (GEMM_LK % 4 ? GEMM_LK + 1 : GEMM_LK + 4)
 
 // One k-step of a gemm_tiled work-item: the TM vectors of x and TN of W at float k of
 // rows xrow and wrow (half W widened in registers).
@@ -235,7 +239,7 @@ static inline void tiled_fma(vecf acc[TILED_TM][TILED_TN], const vecf xv[TILED_T
 // an M-block column share x and W through the caches. TILED_KU k-steps' loads are issued
 // before their fmas (loads in flight per lane), the last < KU steps one at a time. Rows
 // past M or N repeat the last row (computed, never stored). Arguments as gemm_skinny's;
-// red holds GM * GN * TM * TN * (LK + 1) floats (one when LK = 1).
+// red holds GM * GN * TM * TN * TILED_RLD floats (one when LK = 1), 16-byte aligned.
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *x, // (M, K)
                          __global const wtype *W, // (N, K)
@@ -286,19 +290,26 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
 #if GEMM_LK > 1
     // The same tree over the LK k-lanes as gemm_skinny's, one output per work-item: the
     // LK partials of output o (sub-block o / (TM*TN), entry q = i*TN + j) sit at
-    // o*(LK+1) + lane, padded so that neither the writes (a sub-block's lanes) nor the
-    // reads (consecutive outputs) meet in one bank; one barrier instead of log2(LK).
+    // o*RLD + lane (padded: TILED_RLD); one barrier instead of log2(LK).
     const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
 #pragma unroll
     for (int q = 0; q < TILED_TM * TILED_TN; q++)
-        red[(sub * TILED_TM * TILED_TN + q) * (GEMM_LK + 1) + lane] =
-            s[q / TILED_TN][q % TILED_TN];
+        red[(sub * TILED_TM * TILED_TN + q) * TILED_RLD + lane] = s[q / TILED_TN][q % TILED_TN];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int o = item; o < TILED_GM * TILED_GN * TILED_TM * TILED_TN; o += nitems) {
         float p[GEMM_LK];
+#if GEMM_LK % 4 == 0
+        __local const float4 *r4 = (__local const float4 *)(red + o * TILED_RLD);
+#pragma unroll
+        for (int l = 0; l < GEMM_LK / 4; l++) {
+            const float4 r = r4[l];
+            p[4 * l] = r.x, p[4 * l + 1] = r.y, p[4 * l + 2] = r.z, p[4 * l + 3] = r.w;
+        }
+#else
 #pragma unroll
         for (int l = 0; l < GEMM_LK; l++)
-            p[l] = red[o * (GEMM_LK + 1) + l];
+            p[l] = red[o * TILED_RLD + l];
+#endif
 #pragma unroll
         for (int h = GEMM_LK / 2; h > 0; h /= 2)
 #pragma unroll

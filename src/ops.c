@@ -493,8 +493,9 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
         const int p = didcl_tuning_tiled_pick(t, M);
         const struct didcl_tiled_tiling *d = &t->tiled[p];
         const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
-        /* the tree's partials only: (GM GN TM TN outputs, LK + 1) */
-        lmem = (t->lk > 1 ? bm * bn * (t->lk + 1) : 1) * sizeof(float);
+        /* the tree's partials only: (GM GN TM TN outputs, TILED_RLD of gemv.cl) */
+        const size_t rld = (size_t)t->lk + (t->lk % 4 ? 1 : 4);
+        lmem = (t->lk > 1 ? bm * bn * rld : 1) * sizeof(float);
         local[0] = (size_t)t->lk, local[1] = (size_t)d->gm * d->gn, local[2] = 1;
         variant += 2 * p;
         global[0] = local[0];
