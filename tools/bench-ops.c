@@ -148,14 +148,15 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
 
 /* The gemm_tiled sweep's built-in candidates (--tiled-sweep), TM,TN,GM,GN,KU, for a
  * GPU with LK = 32 (work-groups of 32 to 256 items): few rows first (GM = 1, TM = 4:
- * gemm_skinny spread over work-groups), then blocks for tens of rows. */
+ * gemm_skinny spread over work-groups; KU 3 or 6 keeps a K = 768 lane's loads all in
+ * flight), then blocks for tens of rows. */
 static const struct didcl_tiled_tiling sweep_default[] = {
-    {4, 1, 1, 1, 1},  {4, 1, 1, 4, 1},  {4, 1, 1, 8, 1},  {4, 1, 1, 8, 2},  {4, 2, 1, 4, 1},
-    {4, 2, 1, 4, 2},  {4, 2, 1, 8, 1},  {4, 4, 1, 2, 1},  {4, 4, 1, 4, 1},  {4, 4, 1, 4, 2},
-    {4, 4, 1, 8, 1},  {4, 2, 2, 4, 1},  {4, 4, 2, 2, 1},  {4, 4, 2, 4, 1},  {4, 4, 2, 4, 2},
-    {4, 4, 4, 2, 1},  {4, 8, 2, 2, 1},  {8, 1, 1, 8, 1},  {8, 1, 2, 4, 1},  {8, 2, 1, 4, 1},
-    {8, 2, 1, 8, 1},  {8, 2, 2, 4, 1},  {8, 4, 1, 4, 1},  {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},
-    {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1}};
+    {4, 1, 1, 1, 2},  {4, 1, 1, 4, 1},  {4, 1, 1, 8, 1},  {4, 1, 1, 8, 2},  {4, 1, 1, 8, 3},
+    {4, 1, 1, 4, 6},  {4, 1, 1, 8, 6},  {4, 2, 1, 4, 1},  {4, 2, 1, 4, 2},  {4, 2, 1, 8, 2},
+    {4, 2, 1, 4, 3},  {4, 4, 1, 2, 1},  {4, 4, 1, 4, 1},  {4, 4, 1, 4, 2},  {4, 4, 2, 2, 1},
+    {4, 4, 2, 4, 1},  {4, 4, 2, 4, 2},  {4, 4, 4, 2, 1},  {4, 8, 2, 2, 1},  {4, 2, 2, 4, 1},
+    {8, 1, 1, 8, 1},  {8, 2, 1, 4, 1},  {8, 2, 1, 8, 1},  {8, 2, 2, 4, 1},  {8, 4, 1, 4, 1},
+    {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},  {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1}};
 
 #define SWEEP_MAX 64
 #define NPROD 5
