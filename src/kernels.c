@@ -12,8 +12,8 @@
 #include "runtime.h"
 
 /* What a kernel's build options vary with, and so its number of variants. */
-enum vary { VARY_NONE, VARY_WTYPE, VARY_GEMM, VARY_WIDE, VARY_HEAD_DIM };
-static const int n_variants[] = {1, 2, 2, 4, 256 / 4 + 1};
+enum vary { VARY_NONE, VARY_WTYPE, VARY_GEMM, VARY_TILED, VARY_WIDE, VARY_HEAD_DIM };
+static const int n_variants[] = {1, 2, 2, 4, 4, 256 / 4 + 1};
 
 /* Preferred work-group sizes of 1-D launches: element-wise kernels, row reductions (one
  * work-group per row), the split attention path (capped by rt->attn.wg), flash (64 items). */
@@ -44,7 +44,7 @@ static const struct kdef {
     [DIDCL_K_ATTENTION_FLASH_ROWS] = {"attention", "attention_flash_rows", WG_FLASH,
                                       VARY_HEAD_DIM},
     [DIDCL_K_GEMM_SKINNY] = {"gemv", "gemm_skinny", 1, VARY_GEMM},   /* 2-D, from rt->gemm */
-    [DIDCL_K_GEMM_TILED] = {"gemv", "gemm_tiled", 1, VARY_GEMM},     /* 3-D, from rt->gemm */
+    [DIDCL_K_GEMM_TILED] = {"gemv", "gemm_tiled", 1, VARY_TILED},    /* 3-D, from rt->gemm */
     [DIDCL_K_GEMM_WIDE] = {"gemm", "gemm_wide", 1, VARY_WIDE},       /* 2-D, from rt->gemm */
     [DIDCL_K_WIDEN_HALF] = {"gemv", "widen_half", WG_ELEMENTWISE, VARY_NONE},
     [DIDCL_K_AXPY] = {"elementwise", "axpy_f32", WG_ELEMENTWISE, VARY_NONE},
@@ -72,8 +72,8 @@ void didcl_kernels_free(struct didcl_kernel_table *t) {
 /* The fields of the tuning that the build options of gemv.cl and gemm.cl hold. */
 static int same_tiling(const struct didcl_gemm_tuning *a, const struct didcl_gemm_tuning *b) {
     return a->tn == b->tn && a->tm == b->tm && a->vw == b->vw && a->lk == b->lk &&
-           a->tiles == b->tiles && a->ttm == b->ttm && a->ttn == b->ttn && a->tgm == b->tgm &&
-           a->tgn == b->tgn && a->tku == b->tku && a->half_bits == b->half_bits &&
+           a->tiles == b->tiles && !memcmp(a->tiled, b->tiled, sizeof a->tiled) &&
+           a->half_bits == b->half_bits &&
            !memcmp(a->wide, b->wide, sizeof a->wide);
 }
 
@@ -109,7 +109,9 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     if (d->vary == VARY_WTYPE && variant)
         options = DIDCL_WEIGHT_HALF_OPTIONS;
     else if (d->vary == VARY_GEMM)
-        options = rt->gemm.options[variant];
+        options = rt->gemm.options[0][variant];
+    else if (d->vary == VARY_TILED) /* 2 * tiling + half */
+        options = rt->gemm.options[variant / 2][variant % 2];
     else if (d->vary == VARY_WIDE)
         options = rt->gemm.wide_options[variant / 2][variant % 2];
     else if (d->vary == VARY_HEAD_DIM && variant != 64 / 4) /* 64: the file's default */
@@ -149,11 +151,13 @@ didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int varian
         DIDCL_TRY(table_new(rt));
         t = rt->kernels;
     }
-    if ((defs[id].vary == VARY_GEMM || defs[id].vary == VARY_WIDE) &&
+    if ((defs[id].vary == VARY_GEMM || defs[id].vary == VARY_TILED ||
+         defs[id].vary == VARY_WIDE) &&
         !same_tiling(&t->gemm, &rt->gemm)) {
         /* a tiling changed (a benchmark or a test): the product kernels are rebuilt */
         for (int g = 0; g < DIDCL_K_COUNT; g++)
-            if (defs[g].vary == VARY_GEMM || defs[g].vary == VARY_WIDE)
+            if (defs[g].vary == VARY_GEMM || defs[g].vary == VARY_TILED ||
+                defs[g].vary == VARY_WIDE)
                 memset(t->rec[g], 0, (size_t)n_variants[defs[g].vary] * sizeof t->rec[g][0]);
         t->gemm = rt->gemm;
     }

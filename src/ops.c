@@ -479,20 +479,25 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
  * Products
  * ------------------------------------------------------------------------------------ */
 
-/* One of the two tilings of cl/gemv.cl on W (N, K), writing columns [n_off, n_off + N)
- * of y (M, ldy): gemm_skinny (tiled 0) or gemm_tiled (tiled 1), the same sums. */
+/* One of the two kernels of cl/gemv.cl on W (N, K), writing columns [n_off, n_off + N)
+ * of y (M, ldy): gemm_skinny (tiled 0) or gemm_tiled (tiled 1, with the tiling M picks),
+ * the same sums. */
 static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_mem x, cl_mem W,
                          enum didcl_wtype wt, cl_mem b, enum didcl_act act, cl_mem y, int ldy,
                          int n_off) {
     const struct didcl_gemm_tuning *t = &rt->gemm;
     int iact = (int)act;
     size_t local[3], global[3], lmem;
+    int variant = wt_variant(wt);
     if (tiled) {
-        const size_t bm = (size_t)t->tgm * t->ttm, bn = (size_t)t->tgn * t->ttn;
-        const size_t stage = (bm + bn) * t->tku * t->lk * t->vw;
-        const size_t red = (size_t)t->ttm * t->ttn * (t->lk + 1) * t->tgm * t->tgn;
-        lmem = (stage > red ? stage : red) * sizeof(float);
-        local[0] = (size_t)t->lk, local[1] = (size_t)t->tgm * t->tgn, local[2] = 1;
+        const int p = didcl_tuning_tiled_pick(t, M);
+        const struct didcl_tiled_tiling *d = &t->tiled[p];
+        const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
+        /* the tree's partials only: (GM GN TM TN outputs, TILED_RLD of gemv.cl) */
+        const size_t rld = (size_t)t->lk + (t->lk % 4 ? 1 : 4);
+        lmem = (t->lk > 1 ? bm * bn * rld : 1) * sizeof(float);
+        local[0] = (size_t)t->lk, local[1] = (size_t)d->gm * d->gn, local[2] = 1;
+        variant += 2 * p;
         global[0] = local[0];
         global[1] = ((size_t)M + bm - 1) / bm * local[1];
         global[2] = ((size_t)N + bn - 1) / bn;
@@ -507,7 +512,7 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
     struct karg a[] = {KV(M),    KV(N), KV(K),   KV(x),     KV(W),       KV(b),
                        KV(iact), KV(y), KV(ldy), KV(n_off), KLOCAL(lmem)};
     const struct didcl_kernel *k = NULL;
-    DIDCL_TRY(kernel_args(rt, tiled ? DIDCL_K_GEMM_TILED : DIDCL_K_GEMM_SKINNY, wt_variant(wt), a,
+    DIDCL_TRY(kernel_args(rt, tiled ? DIDCL_K_GEMM_TILED : DIDCL_K_GEMM_SKINNY, variant, a,
                           NARGS(a), &k));
     if (k->wg_max < local[0] * local[1])
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
@@ -826,9 +831,11 @@ didcl_status didcl_ops_prepare(didcl_runtime_t rt, int half, int clblast) {
     }
     for (size_t i = 0; half && i < sizeof half_families / sizeof half_families[0]; i++)
         DIDCL_TRY(didcl_program_prepare(rt, half_families[i], DIDCL_WEIGHT_HALF_OPTIONS));
-    /* gemm_skinny is built with the device's tiling (tuning.c) */
-    for (int h = 0; h <= (half != 0); h++)
-        DIDCL_TRY(didcl_program_prepare(rt, "gemv", rt->gemm.options[h]));
+    /* gemv.cl is built with the device's tilings (tuning.c): the second gemm_tiled one
+     * where gemm_tiled runs at all */
+    for (int p = 0; p < (rt->gemm.tiled_m == INT_MAX ? 1 : 2); p++)
+        for (int h = 0; h <= (half != 0); h++)
+            DIDCL_TRY(didcl_program_prepare(rt, "gemv", rt->gemm.options[p][h]));
     for (int p = 0; rt->gemm.wide_kernel && p < 2; p++) /* and gemm_wide with its tilings */
         for (int h = 0; h <= (half != 0); h++)
             DIDCL_TRY(didcl_program_prepare(rt, "gemm", rt->gemm.wide_options[p][h]));

@@ -12,12 +12,13 @@ void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
     const char *const half[2] = {"", t->half_bits ? " -DDIDCL_WEIGHT_HALF -DDIDCL_HALF_BITS"
                                                   : " -DDIDCL_WEIGHT_HALF"};
     for (int h = 0; h < 2; h++) {
-        snprintf(t->options[h], sizeof t->options[h],
-                 "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DTILED_TM=%d "
-                 "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
-                 t->tn, t->tm, t->vw, t->lk, t->ttm, t->ttn, t->tgm, t->tgn, t->tku,
-                 half[h]);
         for (int p = 0; p < 2; p++) {
+            const struct didcl_tiled_tiling *d = &t->tiled[p];
+            snprintf(t->options[p][h], sizeof t->options[p][h],
+                     "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DTILED_TM=%d "
+                     "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
+                     t->tn, t->tm, t->vw, t->lk, d->tm, d->tn, d->gm, d->gn, d->ku,
+                     half[h]);
             const struct didcl_wide_tiling *w = &t->wide[p];
             snprintf(t->wide_options[p][h], sizeof t->wide_options[p][h],
                      "-DWIDE_BM=%d -DWIDE_BN=%d -DWIDE_BK=%d -DWIDE_TM=%d -DWIDE_TN=%d%s", w->bm,
@@ -33,6 +34,10 @@ int didcl_tuning_wide_valid(const struct didcl_wide_tiling *w, uint64_t max_wg) 
     const long wg = (long)(w->bm / w->tm) * (w->bn / w->tn);
     const long loads_x = (long)w->bm * w->bk / 4, loads_w = (long)w->bn * w->bk / 4;
     return loads_x % wg == 0 && loads_w % wg == 0 && (!max_wg || (uint64_t)wg <= max_wg);
+}
+
+int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M) {
+    return M >= t->tiled_big_m ? 1 : 0;
 }
 
 int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N) {
@@ -57,12 +62,14 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
          * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
          * conversion is slow here, so from 128 rows W is widened once, not per M-tile.
-         * gemm_tiled lost to gemm_skinny at every M and tiling tried (PoCL keeps the
-         * accumulators of a kernel with barriers in memory): never used */
+         * gemm_tiled (then staging K in local memory) lost to gemm_skinny at every M and
+         * tiling tried (PoCL keeps the accumulators of a kernel with barriers in
+         * memory): never used; its two tilings serve tests and bench-ops */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
-                                        .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 2, .tku = 16,
-                                        .tiled_m = INT_MAX, .wide_m = INT_MAX,
-                                        .half_wide_m = INT_MAX, .half_stage_m = 128};
+                                        .tiled = {{4, 2, 1, 2, 2}, {4, 4, 2, 2, 1}},
+                                        .tiled_big_m = 32, .tiled_m = INT_MAX,
+                                        .wide_m = INT_MAX, .half_wide_m = INT_MAX,
+                                        .half_stage_m = 128};
         /* wide products stay on gemm_skinny: gemm_wide lost to it on PoCL at M = 256
          * for three of the four 110M products (its barriers split each work-group into
          * loops over work-items; docs/performance.md). These tilings serve tests and
@@ -75,12 +82,15 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * product at M = 4; gemm_tiled (the same bits) wins 4 of 5 at M = 16 and all at
          * M = 32, so a sequence's or a batch's rows take it from 16 in all. CLBlast wins
          * from 32 rows of one sequence (the per-sequence switch; a batch keeps tiled, so
-         * each sequence keeps its own bits); other gemm_tiled blocks (4,4,4,2 / 8,4,2,4 /
-         * 4,8,2,4) were within 10% of these */
+         * each sequence keeps its own bits). Those figures are of the gemm_tiled that
+         * staged K in local memory; it now loads straight from global memory, and its
+         * two tilings ([0] below tiled_big_m rows, [1] from it: 4 x 4 blocks of 2 x 4
+         * items, as measured best for the staged kernel) and both switch points are
+         * first guesses until bench-ops --tiled sweeps them on the H200 */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                        .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
-                                        .tiled_m = 16, .wide_m = 32, .half_wide_m = 32,
-                                        .half_stage_m = INT_MAX};
+                                        .tiled = {{4, 2, 1, 4, 2}, {4, 4, 2, 4, 1}},
+                                        .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
+                                        .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
          * M = 1024 on the H200. Of nine tilings, 128 x 64 tiles with 8 x 8 blocks were
          * fastest where their grid fills the card (QKV 27.9, MLP up 36.2 TFLOP/s) and
@@ -108,11 +118,14 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
             t->lk /= 2;
     }
     /* then gemm_tiled's blocks (lk * 1 * 1 fits after the loop above) */
-    while (info->max_work_group && (uint64_t)t->lk * t->tgm * t->tgn > info->max_work_group) {
-        if (t->tgn > 1)
-            t->tgn /= 2;
-        else
-            t->tgm /= 2;
+    for (int p = 0; p < 2; p++) {
+        struct didcl_tiled_tiling *d = &t->tiled[p];
+        while (info->max_work_group && (uint64_t)t->lk * d->gm * d->gn > info->max_work_group) {
+            if (d->gn > 1)
+                d->gn /= 2;
+            else
+                d->gm /= 2;
+        }
     }
     didcl_tuning_gemm_options(t);
 }

@@ -20,14 +20,21 @@ struct didcl_wide_tiling {
     int bm, bn, bk, tm, tn;
 };
 
+/* One tiling of gemm_tiled (cl/gemv.cl): work-groups of gm x gn work-items of the gemm
+ * tuning's lk lanes each (lk * gm * gn items), a work-item tm x tn outputs, so a group a
+ * (gm * tm) x (gn * tn) block of y; ku k-steps' loads issued before their fmas. The
+ * result does not depend on it (only on vw and lk). */
+struct didcl_tiled_tiling {
+    int tm, tn, gm, gn, ku;
+};
+
 struct didcl_gemm_tuning {
     int tn, tm, vw, lk;   /* gemm_skinny: columns and rows per work-item, vector width,
                              lanes over k per column tile */
     int tiles;            /* column tiles per work-group (its size is lk * tiles) */
-    int ttm, ttn;         /* gemm_tiled: rows and columns per work-item (same vw, lk) */
-    int tgm, tgn;         /* gemm_tiled: work-items of lk lanes per work-group over M
-                             and N (its size is lk * tgm * tgn) */
-    int tku;              /* gemm_tiled: vectors of k per lane per staged K-tile */
+    struct didcl_tiled_tiling tiled[2]; /* gemm_tiled (same vw, lk): [0] below
+                                           tiled_big_m rows in all, [1] from it */
+    int tiled_big_m;
     int tiled_m;          /* M >= tiled_m rows in all (any batch) runs gemm_tiled rather
                              than gemm_skinny: bitwise the same rows (INT_MAX: never) */
     int wide_m;           /* fp32 weights: M >= wide_m goes to CLBlast SGEMM (INT_MAX:
@@ -37,8 +44,9 @@ struct didcl_gemm_tuning {
     int half_stage_m;     /* half weights below that: from M rows in all (any batch) they
                              are widened once for gemm_skinny rather than converted in
                              every M-tile (bitwise the same result; INT_MAX: never) */
-    char options[2][192]; /* build options of gemv.cl (both tilings): [0] fp32, [1] half
-                             weights (with half_bits' option) */
+    char options[2][2][192]; /* build options of gemv.cl: [gemm_tiled tiling][0 fp32, 1
+                                half weights, with half_bits' option]; gemm_skinny is
+                                built from [0] */
     int wide_kernel;      /* what runs products of wide_m (half: half_wide_m) rows: 0
                              CLBlast SGEMM (+ bias and GELU launches), 1 gemm_wide (bias
                              and GELU fused, half weights read directly, one launch for a
@@ -78,6 +86,9 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
 /* Rebuild t->options and t->wide_options from their fields (after a benchmark or a test
  * changes them). */
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t);
+
+/* Which of t->tiled gemm_tiled runs a product of M rows in all with: 0 or 1. */
+int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M);
 
 /* Which of t->wide gemm_wide runs an (M, N) product with: 0 or 1. */
 int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N);

@@ -708,30 +708,45 @@ static void gemm_tuning_restore(void) {
 }
 
 /* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
- * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled's blocks of 3 x 2
- * work-items of 2 x 3 outputs, 2 vectors a lane per K-tile. */
+ * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled below 20 rows in
+ * blocks of 3 x 2 work-items of 2 x 3 outputs, 2 k-steps' loads at a time, from 20 rows
+ * blocks of 2 x 3 items of 3 x 1 outputs, 3 k-steps at a time (a tail of 0 to 2). */
 static void gemm_tuning_lanes(void) {
     rt->gemm.lk = 4;
     rt->gemm.tiles = 2;
     rt->gemm.vw = 4;
     rt->gemm.tm = 5;
     rt->gemm.tn = 3;
-    rt->gemm.ttm = 2;
-    rt->gemm.ttn = 3;
-    rt->gemm.tgm = 3;
-    rt->gemm.tgn = 2;
-    rt->gemm.tku = 2;
+    rt->gemm.tiled[0] = (struct didcl_tiled_tiling){.tm = 2, .tn = 3, .gm = 3, .gn = 2, .ku = 2};
+    rt->gemm.tiled[1] = (struct didcl_tiled_tiling){.tm = 3, .tn = 1, .gm = 2, .gn = 3, .ku = 3};
+    rt->gemm.tiled_big_m = 20;
     didcl_tuning_gemm_options(&rt->gemm);
 }
 
-/* The GPUs' entry of src/tuning.c (a warp's 32 lanes over k, float4) on any device. */
-static void gemm_tuning_gpu(void) {
-    rt->gemm = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                          .ttm = 4, .ttn = 4, .tgm = 2, .tgn = 4, .tku = 1,
-                                          .tiled_m = tuned.tiled_m, .wide_m = tuned.wide_m,
-                                          .half_wide_m = tuned.half_wide_m,
-                                          .half_stage_m = tuned.half_stage_m};
+/* Two k-lanes (gemm_tiled's tree read as scalars, LK % 4 != 0) over vectors of 16,
+ * gemm_tiled's tilings with 4 k-steps' loads ahead (k-loops of K < 128 floats run only
+ * the one-step tail). */
+static void gemm_tuning_lanes2(void) {
+    gemm_tuning_lanes();
+    rt->gemm.lk = 2;
+    rt->gemm.vw = 16;
+    rt->gemm.tiled[0].ku = 4;
+    rt->gemm.tiled[1].ku = 4;
     didcl_tuning_gemm_options(&rt->gemm);
+}
+
+/* The GPUs' entry of src/tuning.c (a warp's 32 lanes over k, float4, both gemm_tiled
+ * tilings) on any device, with the device's own switch points. */
+static void gemm_tuning_gpu(void) {
+    didcl_device_info gpu = rt->info;
+    gpu.kind = DIDCL_DEVICE_GPU;
+    didcl_tuning_gemm(&gpu, &rt->gemm);
+    rt->gemm.tiled_m = tuned.tiled_m;
+    rt->gemm.wide_m = tuned.wide_m;
+    rt->gemm.half_wide_m = tuned.half_wide_m;
+    rt->gemm.half_stage_m = tuned.half_stage_m;
+    rt->gemm.wide_kernel = tuned.wide_kernel;
+    rt->gemm.wide_stage_half = tuned.wide_stage_half;
 }
 
 /* Which entry point a product case calls. */
@@ -799,10 +814,11 @@ START_TEST(test_skinny_f16) {
 }
 END_TEST
 
-/* gemm_tiled against the reference, with the device's, the lanes and the GPU tilings. */
+/* gemm_tiled against the reference, with the device's, both lanes and the GPU tilings. */
 START_TEST(test_tiled) {
     rng_seed(56);
-    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_gpu};
+    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_lanes2,
+                                     gemm_tuning_gpu};
     for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
         tunings[i]();
         skinny_cases(DIDCL_WTYPE_F32, VIA_TILED);
@@ -916,7 +932,8 @@ static void tiled_rows_case(enum didcl_wtype wt, int N, int K) {
 
 START_TEST(test_tiled_rows_bitwise) {
     rng_seed(57);
-    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_gpu};
+    void (*const tunings[])(void) = {gemm_tuning_restore, gemm_tuning_lanes, gemm_tuning_lanes2,
+                                     gemm_tuning_gpu};
     for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
         tunings[i]();
         tiled_rows_case(DIDCL_WTYPE_F32, 67, 389);
@@ -1458,8 +1475,8 @@ START_TEST(test_wide_tuning) {
         ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_HALF_BITS"));
         ck_assert_ptr_null(strstr(t.wide_options[p][0], "HALF"));
     }
-    ck_assert_ptr_nonnull(strstr(t.options[1], " -DDIDCL_HALF_BITS"));
-    ck_assert_ptr_null(strstr(t.options[0], "HALF"));
+    ck_assert_ptr_nonnull(strstr(t.options[1][1], " -DDIDCL_HALF_BITS"));
+    ck_assert_ptr_null(strstr(t.options[0][0], "HALF"));
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 2304), 0); /* 144 tiles of 128^2 */
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 768), 1);  /* 48 */
     gpu.max_work_group = 64;
@@ -1470,12 +1487,12 @@ START_TEST(test_wide_tuning) {
                              .max_work_group = 4096, .local_mem = 64 * 1024};
     didcl_tuning_gemm(&cpu, &t);
     ck_assert_int_eq(t.wide_kernel, 0);
-    ck_assert_ptr_null(strstr(t.options[1], "-DDIDCL_HALF_BITS")); /* vload_half on CPUs */
+    ck_assert_ptr_null(strstr(t.options[1][1], "-DDIDCL_HALF_BITS")); /* vload_half on CPUs */
     t.half_bits = 1;
-    t.tn = t.tm = t.ttm = t.ttn = 1000; /* the longest options still fit */
+    t.tn = t.tm = t.tiled[1].tm = t.tiled[1].tn = 1000; /* the longest options still fit */
     t.wide[0] = t.wide[1] = (struct didcl_wide_tiling){1024, 1024, 1024, 1024, 1024};
     didcl_tuning_gemm_options(&t);
-    ck_assert_ptr_nonnull(strstr(t.options[1], " -DDIDCL_HALF_BITS"));
+    ck_assert_ptr_nonnull(strstr(t.options[1][1], " -DDIDCL_HALF_BITS"));
     ck_assert_ptr_nonnull(strstr(t.wide_options[1][1], " -DDIDCL_HALF_BITS"));
     /* what gemm.cl's #error lines refuse */
     const struct didcl_wide_tiling bad[] = {
@@ -1484,6 +1501,39 @@ START_TEST(test_wide_tuning) {
         ck_assert_msg(!didcl_tuning_wide_valid(&bad[i], 0), "bad tiling %zu accepted", i);
     const struct didcl_wide_tiling big = {128, 128, 16, 8, 8};
     ck_assert(!didcl_tuning_wide_valid(&big, 128)); /* 256 work-items */
+}
+END_TEST
+
+/* The tuning table's gemm_tiled entries (host only): two tilings whose work-groups fit
+ * the device (also after a small limit shrinks them), picked by rows in all at
+ * tiled_big_m, each with its own build options (fp32 and half). */
+START_TEST(test_tiled_tuning) {
+    didcl_device_info gpu = {.kind = DIDCL_DEVICE_GPU, .compute_units = 132,
+                             .max_work_group = 1024, .local_mem = 48 * 1024};
+    struct didcl_gemm_tuning t;
+    for (int lim = 0; lim < 2; lim++) {
+        gpu.max_work_group = lim ? 64 : 1024;
+        didcl_tuning_gemm(&gpu, &t);
+        for (int p = 0; p < 2; p++) {
+            const struct didcl_tiled_tiling *d = &t.tiled[p];
+            ck_assert_uint_le((uint64_t)t.lk * d->gm * d->gn, gpu.max_work_group);
+            ck_assert_int_ge(d->ku, 1);
+            ck_assert_uint_le(d->gm * d->tm * d->gn * d->tn * (t.lk + 4) * sizeof(float),
+                              gpu.local_mem);
+            ck_assert_ptr_nonnull(strstr(t.options[p][1], "-DDIDCL_WEIGHT_HALF"));
+            ck_assert_ptr_null(strstr(t.options[p][0], "-DDIDCL_WEIGHT_HALF"));
+        }
+    }
+    ck_assert_int_gt(t.tiled_big_m, 1);
+    ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m - 1), 0);
+    ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m), 1);
+    t.tiled[0] = (struct didcl_tiled_tiling){4, 1, 1, 8, 2};
+    t.tiled[1] = (struct didcl_tiled_tiling){8, 4, 2, 2, 1};
+    didcl_tuning_gemm_options(&t);
+    ck_assert_ptr_nonnull(strstr(t.options[0][0], "-DTILED_TM=4 -DTILED_TN=1 -DTILED_GM=1 "
+                                                  "-DTILED_GN=8 -DTILED_KU=2"));
+    ck_assert_ptr_nonnull(strstr(t.options[1][1], "-DTILED_TM=8 -DTILED_TN=4 -DTILED_GM=2 "
+                                                  "-DTILED_GN=2 -DTILED_KU=1"));
 }
 END_TEST
 
@@ -1593,6 +1643,7 @@ static Suite *ops_suite(void) {
     tcase_set_timeout(limits, DIDCL_CL_TIMEOUT);
     tcase_add_test(limits, test_half_conversion);
     tcase_add_test(limits, test_wide_tuning);
+    tcase_add_test(limits, test_tiled_tuning);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_split_limits);

@@ -10,14 +10,21 @@
  * first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
- *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] [--no-attention]
+ *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU[/...]]...
+ *                   [--tiled-sweep] [--layers L] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
  *                   [--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
- * and LK are gemm_tiled's too), --tiled gemm_tiled's blocks. The columns pick the
- * device's switch points (tuning.c): tiled_m where "tiled f32" first beats "skinny f32"
- * (and "tiled f16" "skinny f16"), wide_m where "clblast" beats both; --m 0 skips the
- * products.
+ * and LK are gemm_tiled's too). The columns pick the device's switch points (tuning.c):
+ * tiled_m where "tiled f32" first beats "skinny f32" (and "tiled f16" "skinny f16"),
+ * wide_m where "clblast" beats both; --m 0 skips the products.
+ * gemm_tiled candidates (--tiled, repeatable or '/'-separated; --tiled-sweep adds a
+ * built-in set for LK = 32) replace that table by a sweep: for each M, one line per
+ * candidate with us per product (queued back to back), the step estimate L x layer +
+ * head (--layers L, 12) in us, TFLOP/s and fp32 GB/s, and the step with half weights;
+ * the skinny and CLBlast baselines; '!' where a candidate's outputs are not bitwise
+ * gemm_skinny's; then the best candidate per product and per step. That picks the
+ * tuning's two tilings (tiled[0] below tiled_big_m rows, tiled[1] from it) and tiled_m.
  * The half columns of the products read half weights both ways (b: the bit conversion,
  * v: vload_half; tuning half_bits).
  * The wide section (--wide-m 64,1024: a list of M; 0 skips it) times the global pass's
@@ -136,6 +143,157 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
            ts * 1e6, tk * 1e6, 4.0 * N * K / tf * 1e-9);
     clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
     clReleaseMemObject(b); clReleaseMemObject(y); clReleaseMemObject(st);
+}
+
+/* Seconds of one call of expr when reps calls are queued back to back (as a forward
+ * pass queues them: launch gaps hidden), the fastest of 3 bursts after 2 warm-up calls. */
+#define TIME_BURST(reps, expr, out)                                           \
+    do {                                                                      \
+        for (int w_ = 0; w_ < 2; w_++)                                        \
+            RUN(expr);                                                        \
+        clFinish(rt->queue);                                                  \
+        (out) = 1e30;                                                         \
+        for (int b_ = 0; b_ < 3; b_++) {                                      \
+            double t0_ = now_s();                                             \
+            for (int r_ = 0; r_ < (reps); r_++)                               \
+                RUN(expr);                                                    \
+            clFinish(rt->queue);                                              \
+            double t_ = (now_s() - t0_) / (reps);                             \
+            (out) = t_ < (out) ? t_ : (out);                                  \
+        }                                                                     \
+    } while (0)
+
+/* The gemm_tiled sweep's built-in candidates (--tiled-sweep), TM,TN,GM,GN,KU, for a
+ * GPU with LK = 32 (work-groups of 32 to 256 items): few rows first (GM = 1, TM = 4:
+ * gemm_skinny spread over work-groups; KU 3 or 6 keeps a K = 768 lane's loads all in
+ * flight), then blocks for tens of rows. */
+static const struct didcl_tiled_tiling sweep_default[] = {
+    {4, 1, 1, 1, 2},  {4, 1, 1, 4, 1},  {4, 1, 1, 8, 1},  {4, 1, 1, 8, 2},  {4, 1, 1, 8, 3},
+    {4, 1, 1, 4, 6},  {4, 1, 1, 8, 6},  {4, 2, 1, 4, 1},  {4, 2, 1, 4, 2},  {4, 2, 1, 8, 2},
+    {4, 2, 1, 4, 3},  {4, 4, 1, 2, 1},  {4, 4, 1, 4, 1},  {4, 4, 1, 4, 2},  {4, 4, 2, 2, 1},
+    {4, 4, 2, 4, 1},  {4, 4, 2, 4, 2},  {4, 4, 4, 2, 1},  {4, 8, 2, 2, 1},  {4, 2, 2, 4, 1},
+    {8, 1, 1, 8, 1},  {8, 2, 1, 4, 1},  {8, 2, 1, 8, 1},  {8, 2, 2, 4, 1},  {8, 4, 1, 4, 1},
+    {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},  {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1}};
+
+#define SWEEP_MAX 64
+#define NPROD 5
+
+/* The gemm_tiled sweep at M rows: the five products of a layer and the head (N, K in
+ * shapes), each candidate tiling in turn for both tilings of the tuning, fp32 and half
+ * weights, us a call (TIME_BURST); a candidate's outputs that differ by one bit from
+ * gemm_skinny's are marked '!' (the tiling must never change the bits). One line per
+ * candidate: the five products, the step estimate layers * (4 products) + head with its
+ * TFLOP/s (2MNK) and GB/s (fp32 W), and the step with half weights; then the skinny and
+ * CLBlast baselines and the best candidate per product and per step. */
+static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int shapes[][2],
+                              int layers, const struct didcl_tiled_tiling *cand, int ncand) {
+    static double tf[SWEEP_MAX][NPROD], th[SWEEP_MAX][NPROD];
+    static int bad[SWEEP_MAX];
+    double sk[NPROD], skh[NPROD], cb[NPROD];
+    double flops = 0, bytes = 0;
+    const struct didcl_gemm_tuning keep = rt->gemm;
+    memset(bad, 0, sizeof bad);
+    for (int s = 0; s < NPROD; s++) {
+        const int N = shapes[s][0], K = shapes[s][1], w = s < 4 ? layers : 1;
+        flops += 2.0 * M * N * K * w;
+        bytes += 4.0 * N * K * w;
+        cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
+        cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
+        cl_mem y = filled(rt, sizeof(float) * M * N);
+        const size_t ny = (size_t)M * N;
+        float *ref = malloc(2 * ny * sizeof *ref), *got = malloc(ny * sizeof *got);
+        for (int h = 0; h < 2; h++) { /* gemm_skinny's rows: the bits every tiling gives */
+            RUN(didcl_ops_gemm_skinny(rt, M, N, K, x, h ? Wh : W,
+                                      h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y));
+            clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *ref, ref + h * ny, 0, NULL,
+                                NULL);
+        }
+        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b,
+                                               DIDCL_ACT_NONE, y), sk[s]);
+        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b,
+                                               DIDCL_ACT_NONE, y), skh[s]);
+        TIME_BURST(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N),
+                   cb[s]);
+        for (int c = 0; c < ncand; c++) {
+            rt->gemm.tiled[0] = rt->gemm.tiled[1] = cand[c];
+            didcl_tuning_gemm_options(&rt->gemm);
+            for (int h = 0; h < 2; h++) {
+                const enum didcl_wtype wt = h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
+                double *t = h ? &th[c][s] : &tf[c][s];
+                TIME_BURST(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, h ? Wh : W, wt, b,
+                                                      DIDCL_ACT_NONE, y), *t);
+                clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *got, got, 0, NULL,
+                                    NULL);
+                bad[c] |= memcmp(got, ref + h * ny, ny * sizeof *got) != 0;
+            }
+        }
+        rt->gemm = keep;
+        free(ref); free(got);
+        clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
+        clReleaseMemObject(b); clReleaseMemObject(y);
+    }
+    printf("\ngemm_tiled sweep, M = %d: us a call (%d queued back to back); step = %d x "
+           "(qkv+out+up+down) + head\n", M, reps, layers);
+    printf("%-4s %-14s %8s %8s %8s %8s %9s %10s %6s %6s %10s\n", "#", "TMxTN GMxGN KU",
+           "qkv", "out", "up", "down", "head", "step f32", "TF/s", "GB/s", "step f16");
+    const double *rows[2] = {sk, cb};
+    double step_best = 1e30, prod_best[NPROD];
+    int c_best = -1, p_best[NPROD];
+    for (int s = 0; s < NPROD; s++)
+        prod_best[s] = 1e30, p_best[s] = -1;
+    for (int c = -2; c < ncand; c++) {
+        const double *t = c >= 0 ? tf[c] : rows[c + 2];
+        const double *t16 = c >= 0 ? th[c] : c == -2 ? skh : NULL;
+        char label[40];
+        if (c >= 0)
+            snprintf(label, sizeof label, "%dx%d %dx%d %d%s", cand[c].tm, cand[c].tn, cand[c].gm,
+                     cand[c].gn, cand[c].ku, bad[c] ? " !" : "");
+        double step = 0, step16 = 0;
+        for (int s = 0; s < NPROD; s++) {
+            step += t[s] * (s < 4 ? layers : 1);
+            step16 += t16 ? t16[s] * (s < 4 ? layers : 1) : 0;
+            if (c >= 0 && !bad[c] && t[s] < prod_best[s])
+                prod_best[s] = t[s], p_best[s] = c;
+        }
+        if (c >= 0 && !bad[c] && step < step_best)
+            step_best = step, c_best = c;
+        char num[16];
+        snprintf(num, sizeof num, "%d", c);
+        printf("%-4s %-14s %8.1f %8.1f %8.1f %8.1f %9.1f %10.1f %6.2f %6.0f", c >= 0 ? num : "-",
+               c >= 0 ? label : c == -2 ? "skinny" : "clblast", t[0] * 1e6, t[1] * 1e6,
+               t[2] * 1e6, t[3] * 1e6, t[4] * 1e6, step * 1e6, flops / step * 1e-12,
+               bytes / step * 1e-9);
+        if (t16)
+            printf(" %10.1f\n", step16 * 1e6);
+        else
+            printf(" %10s\n", "-");
+    }
+    if (c_best < 0)
+        return;
+    printf("best M=%d: step #%d (%d,%d,%d,%d,%d) %.1f us; per product:", M, c_best,
+           cand[c_best].tm, cand[c_best].tn, cand[c_best].gm, cand[c_best].gn, cand[c_best].ku,
+           step_best * 1e6);
+    static const char *const names[NPROD] = {"qkv", "out", "up", "down", "head"};
+    for (int s = 0; s < NPROD; s++)
+        printf(" %s #%d %.1f", names[s], p_best[s], prod_best[s] * 1e6);
+    printf("\n");
+}
+
+/* Parse "TM,TN,GM,GN,KU[/TM,TN,GM,GN,KU...]" into cand (at most SWEEP_MAX in all);
+ * 0 on a malformed entry or one the device cannot run. */
+static int parse_tiled(const char *arg, struct didcl_tiled_tiling *cand, int *ncand, int lk,
+                       uint64_t max_wg) {
+    for (const char *p = arg; *p;) {
+        struct didcl_tiled_tiling d;
+        if (*ncand >= SWEEP_MAX ||
+            sscanf(p, "%d,%d,%d,%d,%d", &d.tm, &d.tn, &d.gm, &d.gn, &d.ku) != 5 || d.tm < 1 ||
+            d.tn < 1 || d.gm < 1 || d.gn < 1 || d.ku < 1 ||
+            (max_wg && (uint64_t)lk * d.gm * d.gn > max_wg))
+            return 0;
+        cand[(*ncand)++] = d;
+        p = strchr(p, '/') ? strchr(p, '/') + 1 : p + strlen(p);
+    }
+    return 1;
 }
 
 /* Host cost of a launch: calls back to back of a tiny element-wise op, a row reduction
@@ -265,7 +423,10 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
 }
 
 int main(int argc, char **argv) {
-    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, tiled[5] = {0};
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, layers = 12;
+    int nsweep = 0, sweep_default_on = 0;
+    const char *tiled_args[SWEEP_MAX];
+    struct didcl_tiled_tiling sweep[SWEEP_MAX];
     int ashape[3] = {12, 64, 1024}, achunk[2] = {0, 0};
     const char *ms = "4,16,64,256", *wide_ms = "1024";
     /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
@@ -282,9 +443,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) ms = argv[++i];
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
             sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
-        else if (!strcmp(argv[i], "--tiled") && i + 1 < argc)
-            sscanf(argv[++i], "%d,%d,%d,%d,%d", &tiled[0], &tiled[1], &tiled[2], &tiled[3],
-                   &tiled[4]);
+        else if (!strcmp(argv[i], "--tiled") && i + 1 < argc && nsweep < SWEEP_MAX)
+            tiled_args[nsweep++] = argv[++i]; /* parsed once LK is known */
+        else if (!strcmp(argv[i], "--tiled-sweep")) sweep_default_on = 1;
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-attention")) attention = 0;
         else if (!strcmp(argv[i], "--wide-m") && i + 1 < argc) wide_ms = argv[++i];
         else if (!strcmp(argv[i], "--wide-tile") && i + 1 < argc && user_cand < 16) {
@@ -303,8 +465,8 @@ int main(int argc, char **argv) {
                  sscanf(argv[++i], "%d,%d", &achunk[0], &achunk[1]) >= 1) continue;
         else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU] "
-                            "[--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
+                            "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU[/...]]... "
+                            "[--tiled-sweep] [--layers L] [--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
                             "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]\n");
             return 2;
         }
@@ -315,23 +477,46 @@ int main(int argc, char **argv) {
         rt->gemm.tn = tile[0]; rt->gemm.tm = tile[1]; rt->gemm.vw = tile[2];
         rt->gemm.lk = tile[3]; rt->gemm.tiles = tile[4];
     }
-    if (tiled[0] > 0) {
-        rt->gemm.ttm = tiled[0]; rt->gemm.ttn = tiled[1]; rt->gemm.tgm = tiled[2];
-        rt->gemm.tgn = tiled[3]; rt->gemm.tku = tiled[4];
-    }
     didcl_tuning_gemm_options(&rt->gemm);
+    /* gemm_tiled candidates: --tiled entries, then the built-in set (those the device
+     * cannot run dropped) */
+    int ncand_t = 0;
+    for (int i = 0; i < nsweep; i++)
+        if (!parse_tiled(tiled_args[i], sweep, &ncand_t, rt->gemm.lk, rt->info.max_work_group)) {
+            fprintf(stderr, "bench-ops: --tiled %s: expected TM,TN,GM,GN,KU[/...] of positive "
+                            "numbers with LK x GM x GN within the device's work-group, at most "
+                            "%d in all\n", tiled_args[i], SWEEP_MAX);
+            return 2;
+        }
+    for (size_t c = 0; sweep_default_on && c < sizeof sweep_default / sizeof sweep_default[0] &&
+                       ncand_t < SWEEP_MAX; c++)
+        if (!rt->info.max_work_group || (uint64_t)rt->gemm.lk * sweep_default[c].gm *
+                                                sweep_default[c].gn <= rt->info.max_work_group)
+            sweep[ncand_t++] = sweep_default[c];
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
-    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; gemm_tiled TM=%d TN=%d GM=%d "
-           "GN=%d KU=%d from M=%d in all; CLBlast from M=%d (fp32), M=%d (half) of one "
-           "sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles, t->ttm, t->ttn, t->tgm, t->tgn,
-           t->tku, t->tiled_m, t->wide_m, t->half_wide_m);
+    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; gemm_tiled from M=%d in all, "
+           "TM,TN,GM,GN,KU %d,%d,%d,%d,%d below M=%d, %d,%d,%d,%d,%d from it; CLBlast from "
+           "M=%d (fp32), M=%d (half) of one sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles,
+           t->tiled_m, t->tiled[0].tm, t->tiled[0].tn, t->tiled[0].gm, t->tiled[0].gn,
+           t->tiled[0].ku, t->tiled_big_m, t->tiled[1].tm, t->tiled[1].tn, t->tiled[1].gm,
+           t->tiled[1].gn, t->tiled[1].ku, t->wide_m, t->half_wide_m);
     bench_launch(rt, reps < 5 ? 5 : reps);
-    printf("products, us (f16 b: half read by bits, v: by vload_half; w: widened first):\n");
-    printf("%-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", "M x N x K", "skin f32",
-           "skin f16b", "skin f16v", "tile f32", "tile f16b", "tile f16v", "clblast",
-           "f16w+clb", "f16w+skin", "f32 GB/s");
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
+    for (const char *p = ms; ncand_t && *p;) { /* the sweep replaces the table */
+        const int M = atoi(p);
+        if (M > 0)
+            bench_tiled_sweep(rt, reps, M, shapes, layers, sweep, ncand_t);
+        p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+    }
+    if (ncand_t)
+        ms = "";
+    else {
+        printf("products, us (f16 b: half read by bits, v: by vload_half; w: widened first):\n");
+        printf("%-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", "M x N x K", "skin f32",
+               "skin f16b", "skin f16v", "tile f32", "tile f16b", "tile f16v", "clblast",
+               "f16w+clb", "f16w+skin", "f32 GB/s");
+    }
     for (const char *p = ms; *p;) {
         const int M = atoi(p);
         for (size_t s = 0; M > 0 && s < sizeof shapes / sizeof shapes[0]; s++)
