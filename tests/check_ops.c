@@ -465,17 +465,31 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
 
     /* and both flash kernels (register-tiled; a query an item), whichever the device
-     * takes, where head_dim allows it */
+     * takes, where head_dim allows it: the device's key parts, then forced ones (one; 2,
+     * 3 and 5, capped at the key tiles, parts that do not divide Tk and, under the masks,
+     * parts some query tiles see nothing of), then parts from the grid (flash_fill) */
+    const int splits[][2] = {{-1, -1}, {1, 0}, {2, 0}, {3, 0}, {5, 0}, {0, 7}};
     for (int rows = 0; rows < 2 && head_dim % 4 == 0; rows++) {
-        const int keep = rt->attn.flash_rows;
-        rt->attn.flash_rows = rows;
-        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
-                               sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
-        OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
-        rt->attn.flash_rows = keep;
-        download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-        snprintf(wlabel, sizeof wlabel, "%s (flash%s)", label, rows ? " rows" : "");
-        CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+        for (size_t sp = 0; sp < sizeof splits / sizeof splits[0]; sp++) {
+            const struct didcl_attn_tuning keep = rt->attn;
+            rt->attn.flash_rows = rows;
+            if (splits[sp][0] >= 0) {
+                rt->attn.flash_split = splits[sp][0];
+                rt->attn.flash_fill = splits[sp][1];
+            }
+            cl_mem d_p = dev_alloc(
+                didcl_ops_attention_flash_scratch_bytes(rt, Tq, Tk, heads, head_dim));
+            OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                                   sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
+            OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask,
+                                         d_p, d_out));
+            download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+            snprintf(wlabel, sizeof wlabel, "%s (flash%s, split %d fill %d)", label,
+                     rows ? " rows" : "", rt->attn.flash_split, rt->attn.flash_fill);
+            rt->attn = keep;
+            clReleaseMemObject(d_p);
+            CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+        }
     }
     clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
@@ -543,6 +557,9 @@ START_TEST(test_attention_bd3_2l) {
     attention_fused_case(77, 134, 37, 1, 64, m4, "attention bd3 2L L=67 B=16 q_offset=37");
     didcl_attn_mask m5 = {DIDCL_ATTN_BD3_2L, 0, 67, 67};
     attention_fused_case(134, 134, 0, 1, 64, m5, "attention bd3 2L B=L=67");
+    /* keys of the x_t half only: the x_0 queries see none (zeros), in every key part */
+    didcl_attn_mask m6 = {DIDCL_ATTN_BD3_2L, 0, 8, 70};
+    attention_fused_case(140, 70, 0, 2, 64, m6, "attention bd3 2L x_t keys only");
 }
 END_TEST
 
