@@ -1381,6 +1381,35 @@ START_TEST(test_attention_split_limits) {
 }
 END_TEST
 
+START_TEST(test_attention_flash_parts) {
+    /* the flash path's key parts and the scratch bound over smaller passes (register-tiled
+     * kernel at head_dim 64: 32-query and 32-key tiles) */
+    cl_mem d = dev_alloc(64);
+    didcl_ops_rows r = {d, 0, 64};
+    rt->attn.flash_rows = 0;
+    rt->attn.flash_split = 3; /* Tk = 100: 4 key tiles, 3 parts of 64 keys are 2 */
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 2);
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64),
+                      2 * 40 * 3 * 66 * sizeof(float));
+    ck_assert_int_eq(didcl_ops_attention_flash(rt, 40, 100, 2, 64, 1.0f, r, r, r, NULL, d, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention_flash: scratch of 64 bytes, 42240 needed");
+    rt->attn.flash_split = 9; /* capped at the key tiles */
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 4);
+    /* from the grid: 8 work-groups are 4 parts of 1 query tile x 2 heads, 2 parts of 2
+     * tiles: the bound is the larger, at fewer queries */
+    rt->attn.flash_split = 0;
+    rt->attn.flash_fill = 8;
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 2);
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 32, 100, 2, 64), 4);
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64),
+                      2 * 32 * 4 * 66 * sizeof(float));
+    rt->attn.flash_split = 1;
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64), 0);
+    clReleaseMemObject(d);
+}
+END_TEST
+
 START_TEST(test_sgemm_error) {
     /* CLBlast rejects a leading dimension smaller than the row: its status is reported */
     cl_mem d = dev_alloc(4096);
@@ -1434,6 +1463,7 @@ static Suite *ops_suite(void) {
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_split_limits);
+    tcase_add_test(limits, test_attention_flash_parts);
     tcase_add_test(limits, test_sgemm_error);
     suite_add_tcase(s, limits);
     return s;

@@ -298,7 +298,7 @@ static void bench_flash_split(didcl_runtime_t rt, int reps, const char *list, in
             double t;
             TIME(reps, didcl_ops_attention_flash(rt, T[p], T[p], heads, hd, scale, q, k, v,
                                                  &pass[p], S, out), t);
-            printf(" %s%5d %9.1f %7.2f %9.2e", p ? " |" : "",
+            printf(" %s%5d %9.1f %7.2f %9.2e", p ? "| " : "",
                    didcl_ops_attention_flash_parts(rt, T[p], T[p], heads, hd), t * 1e6,
                    gflop[p] / t * 1e-3, max_diff(rt, out, ref[p], (size_t)T[p] * HA));
             if (S)
