@@ -8,7 +8,8 @@
 //         per sequence) against many keys, the keys cut into chunks across work-groups;
 //   wide  (attention_probs between two CLBlast SGEMMs): any shape, O(T_q T_k) scratch;
 //   flash (attention_flash, register-tiled, GPUs; attention_flash_rows, a query an item,
-//         CPUs): many queries, K/V tiles in local memory, online softmax.
+//         CPUs): many queries, K/V tiles in local memory, online softmax; the keys
+//         optionally cut into parts across work-groups, merged by attention_combine.
 // The kernels that keep head_dim-sized vectors in registers are built with
 // -DATTN_HD=head_dim (a multiple of 4).
 //
@@ -68,6 +69,61 @@ static void seg_bounds(const int mode, const int qf, const int ql, const int Tk,
     }
     *lo = min(a, Tk);
     *hi = min(b, Tk);
+}
+
+// Key interval (lo, hi) of segment seg that the tile qf..ql visits inside the key part
+// [p0, p1) (a chunk of the split path, a key part of the flash path); empty when lo >= hi.
+static int2 part_bounds(const int mode, const int qf, const int ql, const int Tk,
+                        const int block, const int L, const int seg, const int p0,
+                        const int p1) {
+    int lo, hi;
+    seg_bounds(mode, qf, ql, Tk, block, L, seg, &lo, &hi);
+    return (int2)(max(lo, p0), min(hi, p1));
+}
+
+// Whether the tile qf..ql sees any key of the part [p0, p1).
+static bool part_seen(const int mode, const int qf, const int ql, const int Tk,
+                      const int block, const int L, const int p0, const int p1) {
+    bool seen = false;
+    for (int seg = 0; seg < 2; seg++) {
+        const int2 r = part_bounds(mode, qf, ql, Tk, block, L, seg, p0, p1);
+        seen = seen || r.x < r.y;
+    }
+    return seen;
+}
+
+// Partials of attention_combine's layout: rows (batch, heads, Tq), nparts parts each,
+//     part = (rows, nparts, 2) (m, l), then (rows, nparts, ATTN_HD) acc.
+// An empty partial: rows row0 .. row0 + n - 1 of part p saw no key (m = -inf, which
+// attention_combine skips; their acc is never written). Items lid, lid + step, ...
+static void part_empty(__global float *part, const int row0, const int n, const int p,
+                       const int nparts, const int lid, const int step) {
+    for (int i = lid; i < n; i += step) {
+        const size_t pr = (size_t)(row0 + i) * nparts + p;
+        part[2 * pr] = -INFINITY;
+        part[2 * pr + 1] = 0.0f;
+    }
+}
+
+// Where the flash kernels put query qi's head_dim results (head h of a pass of Tq
+// queries): with one key part, its row of out, scaled by *f = 1 / l; else the acc of its
+// partial of part p (rows = heads * Tq, row h * Tq + qi), unscaled (*f = 1), m and l
+// written here when ml (by one item of the row).
+static __global float *flash_dst(__global float *out, __global float *part, const int Tq,
+                                 const int heads, const int h, const int qi, const int p,
+                                 const int nparts, const float m, const float l, const bool ml,
+                                 float *f) {
+    if (nparts == 1) {
+        *f = l > 0.0f ? 1.0f / l : 0.0f;
+        return out + ((size_t)qi * heads + h) * ATTN_HD;
+    }
+    const size_t rows = (size_t)heads * Tq, pr = ((size_t)h * Tq + qi) * nparts + p;
+    if (ml) {
+        part[2 * pr] = m;
+        part[2 * pr + 1] = l;
+    }
+    *f = 1.0f;
+    return part + 2 * rows * nparts + pr * ATTN_HD;
 }
 
 // --------------------------------------------------------------------------------------------
@@ -133,21 +189,10 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
 
     // A chunk that no query of the group sees (causal future, the other half of a 2L
     // mask) only records an empty partial; the combine step skips it.
-    if (nchunks > 1) {
-        bool seen = false;
-        for (int seg = 0; seg < 2; seg++) {
-            int lo, hi;
-            seg_bounds(mask_mode, q_offset, q_offset + Tq - 1, Tk, block, half_len, seg, &lo, &hi);
-            seen = seen || (lo < hi && lo < j0 + nk && j0 < hi);
-        }
-        if (!seen) {
-            for (int i = lid; i < Tq; i += n) {
-                const size_t pr = (size_t)(row0 + i) * nchunks + c;
-                part[2 * pr] = -INFINITY;
-                part[2 * pr + 1] = 0.0f;
-            }
-            return;
-        }
+    if (nchunks > 1 && !part_seen(mask_mode, q_offset, q_offset + Tq - 1, Tk, block, half_len,
+                                  j0, j0 + nk)) {
+        part_empty(part, row0, Tq, c, nchunks, lid, n);
+        return;
     }
 
     // Stage the queries and the chunk's keys and values (consecutive items read
@@ -232,14 +277,15 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
     }
 }
 
-// Merges the chunks of attention_split: one work-item per (row, d) of rows = (batch,
-// heads, Tq), chunks in ascending order, those without a visible key (m = -inf) skipped:
+// Merges the chunks of attention_split, or the key parts of a flash pass (batch 1): one
+// work-item per (row, d) of rows = (batch, heads, Tq), chunks in ascending order, those
+// without a visible key (m = -inf) skipped:
 //     out = sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c,  M = max_c m_c.
 __kernel void attention_combine(const int Tq,              // queries per sequence
                                 const int heads,           // heads (head_dim = ATTN_HD)
                                 const int rows,            // batch * heads * Tq
                                 const int nchunks,         // chunks per row
-                                __global const float *part,// as written by attention_split
+                                __global const float *part,// as attention_split / _flash write it
                                 __global float *out) {     // (batch, Tq, heads, ATTN_HD)
     const int e = get_global_id(0);
     if (e >= rows * ATTN_HD)
@@ -318,7 +364,16 @@ __kernel void attention_probs(const int Tq,          // queries (rows of S per h
 // shapes. The masks are unions of at most two key intervals per query; a work-group
 // visits only the union over its queries (seg_bounds), which skips the masked-out half of
 // the 2L score pass and the future of (block-)causal queries, and attn_allowed decides the
-// rest. Sizes (from ATTN_HD, <= 48 KB of local memory, <= 64 accumulators an item):
+// rest.
+// Key parts: with nparts = get_num_groups(2) > 1 (didcl_ops_attention_flash picks it from
+// the grid, src/tuning.c flash_split / flash_fill), group (tile, head, p) walks only keys
+// [p * kpart, (p + 1) * kpart) of those intervals and writes each query's partial (m, its
+// max; l; the unnormalised acc) in attention_combine's layout, which merges the parts in
+// ascending order; a query that sees no key of a part records m = -inf there (skipped; a
+// part no query of the tile sees visits no key tile), one that sees none at all gets zeros. The parts multiply the work-groups (32 query tiles x
+// 12 heads is ~3 per SM of an H200 at L = 1024); the order of every sum is still fixed by
+// (Tq, Tk, heads, head_dim, mask, tuning). nparts = 1 writes out directly, as before.
+// Sizes (from ATTN_HD, <= 48 KB of local memory, <= 64 accumulators an item):
 //   head_dim <= 64: 4 queries x 4 keys an item, tiles of 32 queries and 32 keys;
 //   <= 128: 4 x 2, tiles of 32 x 16; larger: 2 x 1, tiles of 16 x 8.
 // Pros: 2 vector loads from local memory per 16 multiply-adds, many items per head and
@@ -361,6 +416,8 @@ void attention_flash(const int Tq,               // queries
                      const int q_offset,         // absolute index of query 0
                      const int block,            // block size (modes 2, 3)
                      const int half_len,         // half length L (mode 3)
+                     const int kpart,            // keys per part (group id 2), see above
+                     __global float *part,       // parts > 1: partials (attention_combine)
                      __local attn_qvec *qT,      // (ATTN_HD, ATTN_FQ) queries, transposed
                      __local attn_kvec *kT,      // (ATTN_HD, ATTN_BK) key tile, transposed
                      __local float *vt,          // (ATTN_BK, ATTN_HD) value tile
@@ -369,6 +426,9 @@ void attention_flash(const int Tq,               // queries
     const int lid = get_local_id(0), a = lid % 8, b = lid / 8;
     const int i0 = get_group_id(0) * ATTN_FQ, h = get_group_id(1);
     const int qf = i0 + q_offset, ql = min(i0 + ATTN_FQ, Tq) - 1 + q_offset;
+    const int p = get_group_id(2), nparts = get_num_groups(2);
+    const int p0 = p * kpart, p1 = min(p0 + kpart, Tk); // a part no query sees visits no
+    // tile and records m = -inf (no early return: PoCL miscompiled one before the barriers)
     __local float *qs = (__local float *)qT, *ks = (__local float *)kT;
     __local float *ps = (__local float *)pT, *rs = (__local float *)red;
     q += q_off + h * ATTN_HD;
@@ -396,8 +456,8 @@ void attention_flash(const int Tq,               // queries
             acc[i][r] = 0.0f;
     }
     for (int seg = 0; seg < 2; seg++) {
-        int lo, hi;
-        seg_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, &lo, &hi);
+        const int2 r = part_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, p0, p1);
+        const int lo = r.x, hi = r.y;
         for (int j0 = lo; j0 < hi; j0 += ATTN_BK) {
             const int nk = min(ATTN_BK, hi - j0);
             barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
@@ -525,14 +585,15 @@ void attention_flash(const int Tq,               // queries
         #pragma unroll
         for (int bb = 0; bb < 8; bb++)
             sum += rs[bb * ATTN_FQ + a * ATTN_TQ + i];
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
         if (qi >= Tq)
             continue;
-        __global float *o = out + ((size_t)qi * heads + h) * ATTN_HD + b * ATTN_TD;
+        float f;
+        __global float *o = flash_dst(out, part, Tq, heads, h, qi, p, nparts, m[i], sum, b == 0,
+                                      &f) + b * ATTN_TD;
         #pragma unroll
         for (int r = 0; r < ATTN_TD; r++)
             if (b * ATTN_TD + r < ATTN_HD)
-                o[r] = acc[i][r] * inv;
+                o[r] = acc[i][r] * f;
     }
 }
 
@@ -540,7 +601,7 @@ void attention_flash(const int Tq,               // queries
 // Flash path, CPU variant (attention_flash_rows; src/tuning.c picks it for CPU devices):
 // one query per work-item, a work-group per (tile of queries, head), K/V tiles of
 // ATTN_RBK keys in local memory read by every item alike, q and acc in float4 registers.
-// Same contract, masks, skipping and fixed key order as attention_flash. On PoCL the
+// Same contract, masks, skipping, key parts and fixed key order as attention_flash. On PoCL the
 // items of a group become one vectorised loop and this runs 5x faster than the register
 // tiling above, whose per-item blocks PoCL keeps in memory across the barriers; on GPUs
 // its one query per item leaves too few warps and loads (docs/performance.md).
@@ -565,6 +626,8 @@ __kernel void attention_flash_rows(const int Tq,               // queries
                                    const int q_offset,         // absolute index of query 0
                                    const int block,            // block size (modes 2, 3)
                                    const int half_len,         // half length L (mode 3)
+                                   const int kpart,            // as for attention_flash
+                                   __global float *part,
                                    __local float4 *kt,         // (ATTN_RBK, ATTN_HD4) key tile
                                    __local float4 *vt) {       // (ATTN_RBK, ATTN_HD4) value tile
     const int lid = get_local_id(0), nq = get_local_size(0);
@@ -572,6 +635,8 @@ __kernel void attention_flash_rows(const int Tq,               // queries
     const bool live = i < Tq;
     const int qa = i + q_offset;
     const int qf = i0 + q_offset, ql = min(i0 + nq, Tq) - 1 + q_offset;
+    const int p = get_group_id(2), nparts = get_num_groups(2);
+    const int p0 = p * kpart, p1 = min(p0 + kpart, Tk);
 
     float4 qr[ATTN_HD4], acc[ATTN_HD4];
     for (int c = 0; c < ATTN_HD4; c++) {
@@ -580,8 +645,8 @@ __kernel void attention_flash_rows(const int Tq,               // queries
     }
     float m = -INFINITY, l = 0.0f;
     for (int seg = 0; seg < 2; seg++) {
-        int lo, hi;
-        seg_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, &lo, &hi);
+        const int2 r = part_bounds(mask_mode, qf, ql, Tk, block, half_len, seg, p0, p1);
+        const int lo = r.x, hi = r.y;
         for (int j0 = lo; j0 < hi; j0 += ATTN_RBK) {
             const int nk = min(ATTN_RBK, hi - j0);
             barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
@@ -624,8 +689,8 @@ __kernel void attention_flash_rows(const int Tq,               // queries
     }
     if (!live)
         return;
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    __global float *o = out + ((size_t)i * heads + h) * ATTN_HD;
+    float f;
+    __global float *o = flash_dst(out, part, Tq, heads, h, i, p, nparts, m, l, true, &f);
     for (int c = 0; c < ATTN_HD4; c++)
-        vstore4(acc[c] * inv, c, o);
+        vstore4(acc[c] * f, c, o);
 }

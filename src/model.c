@@ -299,15 +299,19 @@ static didcl_status load_gpt2(struct didcl_model *m, didcl_model_files_t f) {
 }
 
 /* Bytes of the attention scratch (scores): the CLBlast path's scores of one chunk of
- * queries, or the split path's partials of a batched block step (ATTN_SMALL_Q queries of
- * max_batch sequences against full caches), whichever is larger. */
+ * queries, the split path's partials of a batched block step (ATTN_SMALL_Q queries of
+ * max_batch sequences against full caches), or the flash path's key-part partials of a
+ * pass of up to R queries and keys, whichever is largest. */
 static size_t attn_scratch_bytes(const struct didcl_model *m) {
     const size_t R = m->rows, chunk = R < ATTN_CHUNK ? R : ATTN_CHUNK;
     const size_t wide = m->cfg.n_heads * chunk * R * sizeof(float);
     const size_t split = didcl_ops_attention_scratch_bytes(
         m->rt, (int)m->max_batch, ATTN_SMALL_Q, (int)m->max_tokens, (int)m->cfg.n_heads,
         (int)m->cfg.head_dim);
-    return wide > split ? wide : split;
+    const size_t flash = didcl_ops_attention_flash_scratch_bytes(
+        m->rt, (int)R, (int)R, (int)m->cfg.n_heads, (int)m->cfg.head_dim);
+    const size_t most = wide > split ? wide : split;
+    return most > flash ? most : flash;
 }
 
 static didcl_status alloc_activations(struct didcl_model *m) {
@@ -508,7 +512,8 @@ static didcl_status attend(struct didcl_model *m, int Tq, int Tk, didcl_ops_rows
         return didcl_ops_attention(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->scores,
                                    m->att);
     if (ATTN_FLASH(m->rt, hd, mask->mode))
-        return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask, m->att);
+        return didcl_ops_attention_flash(m->rt, Tq, Tk, heads, hd, scale, q, k, v, mask,
+                                         m->scores, m->att);
     for (int c0 = 0; c0 < Tq; c0 += ATTN_CHUNK) {
         const int tc = Tq - c0 < ATTN_CHUNK ? Tq - c0 : ATTN_CHUNK;
         didcl_ops_rows qc = q;

@@ -48,9 +48,10 @@
  *     batched (the sampler's revision stages run per sample).
  *   - Attention path: the split kernel (keys in chunks across work-groups, then a fixed-
  *     order combine) for up to ATTN_SMALL_Q queries (block steps; partials in `scores`),
- *     else the flash kernel (K/V tiles, online softmax, no scratch) where
- *     ATTN_FLASH says so, else the CLBlast path in chunks of at most ATTN_CHUNK queries,
- *     so its scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic.
+ *     else the flash kernel (K/V tiles, online softmax; on GPUs the keys in parts across
+ *     work-groups, partials in `scores`, merged by the same combine) where ATTN_FLASH
+ *     says so, else the CLBlast path in chunks of at most ATTN_CHUNK queries, so its
+ *     scores scratch is heads * ATTN_CHUNK * rows floats, not quadratic.
  *   - Launches: RoPE and the KV-cache write are one kernel for a whole batch; each gated
  *     residual is fused with the LayerNorm that follows it (the next layer's norm1, or
  *     the final norm), so a block step enqueues 8 commands per layer (4 products, RoPE +
@@ -87,7 +88,7 @@
  * (docs/performance.md): on CPUs (PoCL) CLBlast's SGEMM was measured ahead of the CPU
  * flash kernel (attention_flash_rows, a query a work-item) when every key is visible, while the masked passes (2L score, causal, block-causal)
  * skip about half the key tiles and go faster flash; other devices always take flash
- * (one launch, no scores scratch). head_dim must be a multiple of 4. */
+ * (no quadratic scores scratch). head_dim must be a multiple of 4. */
 #define ATTN_FLASH(rt, head_dim, mode)                                                  \
     ((head_dim) % 4 == 0 && ((rt)->info.kind != DIDCL_DEVICE_CPU || (mode) != DIDCL_ATTN_NONE))
 
@@ -131,8 +132,8 @@ struct didcl_model {
     cl_mem qkv;       /* (rows, 3H) */
     cl_mem mlp;       /* (rows, F) */
     cl_mem att_chunk; /* (ATTN_CHUNK, H) wide-attention output of one chunk */
-    cl_mem scores;    /* wide-attention scores (heads * min(rows, ATTN_CHUNK) * rows floats)
-                         or split-attention partials, whichever is larger */
+    cl_mem scores;    /* wide-attention scores (heads * min(rows, ATTN_CHUNK) * rows floats),
+                         split-attention or flash key-part partials, whichever is largest */
     cl_mem logits;    /* (max_tokens, V) */
     cl_mem stats;     /* (max_tokens, 2) row max and log-sum-exp */
     cl_mem tgt;       /* (max_tokens,) int32 targets of gather_logprob */

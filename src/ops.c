@@ -285,6 +285,75 @@ static didcl_status check_attention(const char *op, int Tq, int Tk, int heads, i
 /* attention_flash's work-group: 8 x 8 items (its reqd_work_group_size in cl/attention.cl) */
 #define FLASH_ITEMS 64
 
+/* The flash kernel's tiles as cl/attention.cl sizes them from ATTN_HD: queries (*fq) and
+ * keys (*bk). attention_flash_rows takes a query a work-item: its nominal tile is
+ * FLASH_ITEMS queries (the device may give fewer; the part count below uses this one). */
+static void flash_tiles(didcl_runtime_t rt, int head_dim, int *fq, int *bk) {
+    if (rt->attn.flash_rows) {
+        *fq = FLASH_ITEMS;
+        *bk = head_dim <= 64 ? 32 : 8; /* ATTN_RBK */
+    } else {
+        *fq = 8 * (head_dim <= 128 ? 4 : 2);                       /* ATTN_FQ */
+        *bk = 8 * (head_dim <= 64 ? 4 : head_dim <= 128 ? 2 : 1);  /* ATTN_BK */
+    }
+}
+
+/* Key parts of a flash pass before rounding: rt->attn.flash_split, or when that is 0 the
+ * fewest that give rt->attn.flash_fill work-groups; at most one per key tile. Non-increasing
+ * in Tq, non-decreasing in Tk (didcl_ops_attention_flash_scratch_bytes relies on both). */
+static int flash_parts_max(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim) {
+    int fq, bk;
+    flash_tiles(rt, head_dim, &fq, &bk);
+    const long groups = (long)((Tq + fq - 1) / fq) * heads, ktiles = (Tk + bk - 1) / bk;
+    long parts = rt->attn.flash_split > 0   ? rt->attn.flash_split
+                 : rt->attn.flash_fill > 0 ? (rt->attn.flash_fill + groups - 1) / groups
+                                           : 1;
+    parts = parts < ktiles ? parts : ktiles;
+    return parts > 1 ? (int)parts : 1;
+}
+
+/* The key parts a flash pass runs: parts of *kpart keys (a multiple of the key tile, so
+ * no part ends in a short tile but the last), at most flash_parts_max of them. Depends on
+ * the device, the tuning and the shapes alone (the results' bits depend on it). */
+static int flash_parts(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim, int *kpart) {
+    int fq, bk;
+    flash_tiles(rt, head_dim, &fq, &bk);
+    const int parts = flash_parts_max(rt, Tq, Tk, heads, head_dim);
+    const int per = (Tk + parts - 1) / parts;
+    *kpart = (per + bk - 1) / bk * bk;
+    return (Tk + *kpart - 1) / *kpart;
+}
+
+int didcl_ops_attention_flash_parts(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim) {
+    int kpart;
+    if (!rt || Tq <= 0 || Tk <= 0 || heads <= 0 || head_dim <= 0)
+        return 1;
+    return flash_parts(rt, Tq, Tk, heads, head_dim, &kpart);
+}
+
+/* Bytes of the partials of a flash pass in parts parts (0 for one). */
+static size_t flash_part_bytes(int Tq, int heads, int head_dim, int parts) {
+    return parts > 1 ? (size_t)heads * Tq * parts * (head_dim + 2) * sizeof(float) : 0;
+}
+
+size_t didcl_ops_attention_flash_scratch_bytes(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                               int head_dim) {
+    if (!rt || Tq <= 0 || Tk <= 0 || heads <= 0 || head_dim <= 0)
+        return 0;
+    /* the most over the query tiles: the parts fall as the tiles grow, and at most
+     * flash_parts_max at Tk keys for fewer keys */
+    int fq, bk;
+    flash_tiles(rt, head_dim, &fq, &bk);
+    size_t most = 0;
+    for (int t = 1; (long)(t - 1) * fq < Tq; t++) {
+        const int tq = (long)t * fq < Tq ? t * fq : Tq;
+        const size_t b = flash_part_bytes(tq, heads, head_dim,
+                                          flash_parts_max(rt, tq, Tk, heads, head_dim));
+        most = b > most ? b : most;
+    }
+    return most;
+}
+
 /* The __local arguments of attention_split (cl/attention.cl), in bytes, for chunk keys,
  * Tq queries and a work-group of wg items: key rows padded by 4 floats, value rows,
  * queries, scores, per-query stats (wg / ATTN_QMAX items a query). */
@@ -297,6 +366,24 @@ static void split_local(int chunk, int Tq, int head_dim, size_t wg, size_t bytes
     bytes[2] = (size_t)Tq * hd * f;
     bytes[3] = (size_t)Tq * chunk * f;
     bytes[4] = 2 * (size_t)Tq * g2 * f;
+}
+
+/* Fail unless scratch holds the need bytes of partials of parts parts of kpart keys (none
+ * needed when need is 0); sizer: the function that gives need. */
+static didcl_status check_partials(const char *op, cl_mem scratch, size_t need, int parts,
+                                   int kpart, const char *sizer) {
+    size_t have = 0;
+    if (!need)
+        return DIDCL_OK;
+    cl_int err = scratch ? clGetMemObjectInfo(scratch, CL_MEM_SIZE, sizeof have, &have, NULL)
+                         : CL_SUCCESS;
+    if (err != CL_SUCCESS)
+        return didcl_fail_cl(err, "%s: clGetMemObjectInfo(scratch)", op);
+    if (have < need)
+        return didcl_fail(DIDCL_ERR_INVALID_ARG,
+                          "%s: scratch of %zu bytes, %zu needed for the partials of %d chunks "
+                          "of %d keys (%s)", op, have, need, parts, kpart, sizer);
+    return DIDCL_OK;
 }
 
 /* Keys per chunk of the split path for head_dim: the device's choice (rt->attn), halved
@@ -349,18 +436,9 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
     CHECK_DIMS("attention", fits_int((long long)batch * heads * Tq * chunks, head_dim + 2),
                "partials of batch %d x %d heads x %d queries x %d chunks exceed 2^31 floats",
                batch, heads, Tq, chunks);
-    const size_t need = didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim);
-    if (need) {
-        size_t have = 0;
-        if (scratch)
-            DIDCL_CL_TRY(clGetMemObjectInfo(scratch, CL_MEM_SIZE, sizeof have, &have, NULL),
-                         "attention: clGetMemObjectInfo(scratch)");
-        if (have < need)
-            return didcl_fail(DIDCL_ERR_INVALID_ARG,
-                              "attention: scratch of %zu bytes, %zu needed for the partials of "
-                              "%d chunks of %d keys (didcl_ops_attention_scratch_bytes)",
-                              have, need, chunks, chunk);
-    }
+    DIDCL_TRY(check_partials("attention", scratch,
+                             didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim),
+                             chunks, chunk, "didcl_ops_attention_scratch_bytes"));
     int mode = (int)mask->mode;
     struct karg a[] = {KV(Tq),        KV(Tk),       KV(heads),          KV(scale),
                        KV(q.buf),     KV(q.off),    KV(q.stride),       KV(k.buf),
@@ -391,23 +469,34 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
-                                       const didcl_attn_mask *mask, cl_mem out) {
+                                       const didcl_attn_mask *mask, cl_mem scratch,
+                                       cl_mem out) {
     DIDCL_TRY(check_attention("attention_flash", Tq, Tk, heads, head_dim, q, k, v, &mask));
     CHECK_DIMS("attention_flash", head_dim % 4 == 0 && head_dim <= 256,
                "head_dim %d, expected a multiple of 4 up to 256", head_dim);
+    int kpart = Tk;
+    const int parts = flash_parts(rt, Tq, Tk, heads, head_dim, &kpart);
+    CHECK_DIMS("attention_flash", fits_int((long long)heads * Tq * parts, head_dim + 2),
+               "partials of %d heads x %d queries x %d key parts exceed 2^31 floats", heads, Tq,
+               parts);
+    DIDCL_TRY(check_partials("attention_flash", scratch,
+                             flash_part_bytes(Tq, heads, head_dim, parts), parts, kpart,
+                             "didcl_ops_attention_flash_scratch_bytes"));
     int mode = (int)mask->mode;
     struct karg a[] = {KV(Tq),       KV(Tk),       KV(heads),    KV(scale),
                        KV(q.buf),    KV(q.off),    KV(q.stride), KV(k.buf),
                        KV(k.off),    KV(k.stride), KV(v.buf),    KV(v.off),
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
-                       KV(mask->block), KV(mask->half_len)};
+                       KV(mask->block), KV(mask->half_len), KV(kpart), KV(scratch)};
     const size_t hd = (size_t)head_dim, f = sizeof(float);
     const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
-    size_t global[2] = {0, (size_t)heads}, sum = 0;
+    size_t global[3] = {0, (size_t)heads, (size_t)parts}, sum = 0;
+    int fq, bk;
+    flash_tiles(rt, head_dim, &fq, &bk);
     if (rt->attn.flash_rows) {
         DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_FLASH_ROWS, head_dim / 4, a, NARGS(a), &kr));
-        /* key and value tiles: ATTN_RBK keys (cl/attention.cl) of head_dim floats each */
-        const size_t tile = (hd <= 64 ? 32 : 8) * hd * f;
+        /* key and value tiles of bk keys of head_dim floats each */
+        const size_t tile = (size_t)bk * hd * f;
         for (int i = 0; i < 2; i++)
             DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tile));
         sum = 2 * tile;
@@ -418,9 +507,9 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
             return didcl_fail(DIDCL_ERR_UNSUPPORTED,
                               "attention_flash: needs work-groups of %d items, device %s "
                               "allows %zu", FLASH_ITEMS, rt->info.name, kr->wg);
-        /* tiles of queries and keys as cl/attention.cl sizes them from ATTN_HD */
-        const size_t fq = 8 * (hd <= 128 ? 4 : 2), bk = 8 * (hd <= 64 ? 4 : hd <= 128 ? 2 : 1);
-        const size_t tiles[5] = {hd * fq * f, hd * bk * f, bk * hd * f, bk * fq * f, 8 * fq * f};
+        /* queries and key tile transposed, value tile, probabilities, row maxima / sums */
+        const size_t tiles[5] = {hd * fq * f, hd * bk * f, bk * hd * f, (size_t)bk * fq * f,
+                                 8 * (size_t)fq * f};
         for (int i = 0; i < 5; i++) {
             sum += tiles[i];
             DIDCL_TRY(set_local(kr, (cl_uint)(NARGS(a) + i), tiles[i]));
@@ -428,8 +517,14 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
         global[0] = ((size_t)Tq + fq - 1) / fq * kr->wg; /* fq queries a group */
     }
     DIDCL_TRY(check_local(rt, kr, sum));
-    size_t local[2] = {kr->wg, 1};
-    return enqueue(rt, kr, 2, global, local);
+    size_t local[3] = {kr->wg, 1, 1};
+    DIDCL_TRY(enqueue(rt, kr, 3, global, local));
+    if (parts == 1)
+        return DIDCL_OK; /* the work-groups wrote the output */
+    int rows = heads * Tq;
+    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(parts), KV(scratch), KV(out)};
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
+    return launch_1d(rt, kr, (size_t)rows * head_dim);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,

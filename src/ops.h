@@ -161,12 +161,27 @@ size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, 
  * softmax, no scores scratch and no bound on Tk; masked-out key tiles are skipped. The
  * register-tiled attention_flash (work-groups of exactly 64 items: DIDCL_ERR_UNSUPPORTED
  * on a device that allows fewer), or attention_flash_rows (a query a work-item) where
- * rt->attn.flash_rows says so (CPUs, src/tuning.c). head_dim MUST be a multiple of 4 (at
+ * rt->attn.flash_rows says so (CPUs, src/tuning.c). The keys may be cut into parts across
+ * work-groups (rt->attn.flash_split / flash_fill), their partials merged in ascending
+ * order by attention_combine; the result depends on the shapes and the tuning alone.
+ * scratch MUST hold didcl_ops_attention_flash_scratch_bytes(rt, Tq, Tk, heads, head_dim)
+ * bytes (NULL is fine when that is 0: one part). head_dim MUST be a multiple of 4 (at
  * most 256); the program is built per head_dim. */
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
                                        int head_dim, float scale, didcl_ops_rows q,
                                        didcl_ops_rows k, didcl_ops_rows v,
-                                       const didcl_attn_mask *mask, cl_mem out);
+                                       const didcl_attn_mask *mask, cl_mem scratch,
+                                       cl_mem out);
+
+/* Bytes of scratch that any didcl_ops_attention_flash of at most Tq queries and Tk keys
+ * needs for its key parts' partials (heads * Tq * parts * (head_dim + 2) floats); 0 when
+ * every such pass runs in one part. */
+size_t didcl_ops_attention_flash_scratch_bytes(didcl_runtime_t rt, int Tq, int Tk, int heads,
+                                               int head_dim);
+
+/* The key parts didcl_ops_attention_flash runs these shapes in, with the device's tuning
+ * (1: no partials, no merge). */
+int didcl_ops_attention_flash_parts(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim);
 
 /* The same attention through CLBlast, for wide problems (Tq in the hundreds): per head
  * S = scale * Q K^T by strided batched SGEMM into scratch, a masking softmax kernel over

@@ -182,12 +182,13 @@ static didcl_status case_attention(st_ctx *c, didcl_selftest_case *r, int path) 
     cl_mem dq = d_new(c, sizeof(float) * Tk * W, qkv), dout = d_new(c, nout * sizeof(float), NULL);
     const size_t sbytes = path == 1 ? sizeof(float) * heads * Tq * Tk
                           : path == 0 ? didcl_ops_attention_scratch_bytes(c->rt, 1, Tq, Tk, heads, hd)
-                                      : 0;
+                                      : didcl_ops_attention_flash_scratch_bytes(c->rt, Tq, Tk,
+                                                                                heads, hd);
     cl_mem ds = sbytes ? d_new(c, sbytes, NULL) : NULL;
     didcl_ops_rows q = {dq, q0 * W, W}, k = {dq, heads * hd, W}, v = {dq, 2 * heads * hd, W};
     didcl_status st =
         path == 2 ? RUN(c, didcl_ops_attention_flash(c->rt, Tq, Tk, heads, hd, scale, q, k, v,
-                                                     &mask, dout))
+                                                     &mask, ds, dout))
         : path == 1 ? RUN(c, didcl_ops_attention_wide(c->rt, Tq, Tk, heads, hd, scale, q, k, v,
                                                       &mask, ds, dout))
                     : RUN(c, didcl_ops_attention(c->rt, Tq, Tk, heads, hd, scale, q, k, v, &mask,

@@ -135,16 +135,25 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
         /* PoCL: 64-key chunks and 64 items; chunks of 32 to 256 and groups of 16 to 256
          * were all within the noise of this loaded 2-core machine, each about twice as
          * fast as the per-query kernel before them. Flash: a query a work-item (one
-         * vectorised loop over the group) ran 5x faster than the register tiling */
-        *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 64, .flash_rows = 1};
+         * vectorised loop over the group) ran 5x faster than the register tiling; no key
+         * parts (two cores are full without them) */
+        *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 64, .flash_rows = 1,
+                                        .flash_split = 1};
     else
         /* GPUs: the 110M's block step (12 heads, 1024 keys) at batch 1 needs
          * T_k / chunk * heads >= ~3 work-groups per SM of an H200 (132) to fill it: 32 keys
          * give 384; 4 warps a group, 24 KB of local memory at 16 queries. Measured there:
          * 25.4 us a layer at chunks of 32, 28.6 at 64, 25.6 at 128, 33.8 at 16 (was 250 us
          * with one work-group per query and head). Flash: the
-         * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024) */
-        *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0};
+         * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024).
+         * Its 32-query tiles x 12 heads are 384 work-groups of 2 warps at L = 1024, ~3 an
+         * SM of an H200: latency-bound (339 us a layer, 9.5 TFLOP/s, without parts). Key
+         * parts from the grid, aiming at 4 work-groups per compute unit (2 parts at
+         * L = 1024, 1 for the 2L scoring pass): a first guess until measured
+         * (tools/bench-ops --flash-split) */
+        *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0,
+                                        .flash_split = 0,
+                                        .flash_fill = 4 * (int)info->compute_units};
     while (info->max_work_group && (uint64_t)t->wg > info->max_work_group)
         t->wg /= 2;
 }

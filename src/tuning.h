@@ -3,7 +3,8 @@
  * runtime is created (didcl_runtime_init) from its device info, never per launch: the
  * tilings of gemm_skinny/gemm_tiled (cl/gemv.cl), the row counts from which a product is
  * wide, what runs wide products (CLBlast, or gemm_wide of cl/gemm.cl with its tilings),
- * and the key chunks of the split attention path (cl/attention.cl). The figures behind
+ * and the key chunks of the split attention path and key parts of the flash path
+ * (cl/attention.cl). The figures behind
  * each entry are in docs/performance.md ("Forward kernels: products",
  * "Forward kernels: attention and launches").
  */
@@ -75,6 +76,11 @@ struct didcl_attn_tuning {
     int wg;    /* its work-group size, a power of two (capped by the device) */
     int flash_rows; /* wide passes: attention_flash_rows (a query a work-item; CPUs)
                        instead of the register-tiled attention_flash (GPUs) */
+    int flash_split; /* key parts of a flash pass (work-groups per query tile and head,
+                        merged by attention_combine): > 0 that many, 0 the fewest that
+                        give flash_fill work-groups; at most one per key tile either way.
+                        Results depend on it (the merge), never on a batch */
+    int flash_fill;  /* work-groups a flash pass aims at when flash_split is 0 */
 };
 
 /* Fill t for the device described by info. */

@@ -466,17 +466,31 @@ static void attention_fused_case(int Tq, int Tk, int q_row0, int heads, int head
     CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
 
     /* and both flash kernels (register-tiled; a query an item), whichever the device
-     * takes, where head_dim allows it */
+     * takes, where head_dim allows it: the device's key parts, then forced ones (one; 2,
+     * 3 and 5, capped at the key tiles, parts that do not divide Tk and, under the masks,
+     * parts some query tiles see nothing of), then parts from the grid (flash_fill) */
+    const int splits[][2] = {{-1, -1}, {1, 0}, {2, 0}, {3, 0}, {5, 0}, {0, 7}};
     for (int rows = 0; rows < 2 && head_dim % 4 == 0; rows++) {
-        const int keep = rt->attn.flash_rows;
-        rt->attn.flash_rows = rows;
-        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
-                               sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
-        OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask, d_out));
-        rt->attn.flash_rows = keep;
-        download(d_out, got, sizeof(float) * Tq * heads * head_dim);
-        snprintf(wlabel, sizeof wlabel, "%s (flash%s)", label, rows ? " rows" : "");
-        CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+        for (size_t sp = 0; sp < sizeof splits / sizeof splits[0]; sp++) {
+            const struct didcl_attn_tuning keep = rt->attn;
+            rt->attn.flash_rows = rows;
+            if (splits[sp][0] >= 0) {
+                rt->attn.flash_split = splits[sp][0];
+                rt->attn.flash_fill = splits[sp][1];
+            }
+            cl_mem d_p = dev_alloc(
+                didcl_ops_attention_flash_scratch_bytes(rt, Tq, Tk, heads, head_dim));
+            OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                                   sizeof(float) * Tq * heads * head_dim, 0, NULL, NULL));
+            OK(didcl_ops_attention_flash(rt, Tq, Tk, heads, head_dim, scale, q, k, v, &mask,
+                                         d_p, d_out));
+            download(d_out, got, sizeof(float) * Tq * heads * head_dim);
+            snprintf(wlabel, sizeof wlabel, "%s (flash%s, split %d fill %d)", label,
+                     rows ? " rows" : "", rt->attn.flash_split, rt->attn.flash_fill);
+            rt->attn = keep;
+            clReleaseMemObject(d_p);
+            CK_TENSOR(wlabel, got, want, (size_t)Tq * heads * head_dim, 2e-5, 1e-4);
+        }
     }
     clReleaseMemObject(d_s);
     clReleaseMemObject(d_qkv); clReleaseMemObject(d_out);
@@ -544,6 +558,9 @@ START_TEST(test_attention_bd3_2l) {
     attention_fused_case(77, 134, 37, 1, 64, m4, "attention bd3 2L L=67 B=16 q_offset=37");
     didcl_attn_mask m5 = {DIDCL_ATTN_BD3_2L, 0, 67, 67};
     attention_fused_case(134, 134, 0, 1, 64, m5, "attention bd3 2L B=L=67");
+    /* keys of the x_t half only: the x_0 queries see none (zeros), in every key part */
+    didcl_attn_mask m6 = {DIDCL_ATTN_BD3_2L, 0, 8, 70};
+    attention_fused_case(140, 70, 0, 2, 64, m6, "attention bd3 2L x_t keys only");
 }
 END_TEST
 
@@ -1591,6 +1608,35 @@ START_TEST(test_attention_split_limits) {
 }
 END_TEST
 
+START_TEST(test_attention_flash_parts) {
+    /* the flash path's key parts and the scratch bound over smaller passes (register-tiled
+     * kernel at head_dim 64: 32-query and 32-key tiles) */
+    cl_mem d = dev_alloc(64);
+    didcl_ops_rows r = {d, 0, 64};
+    rt->attn.flash_rows = 0;
+    rt->attn.flash_split = 3; /* Tk = 100: 4 key tiles, 3 parts of 64 keys are 2 */
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 2);
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64),
+                      2 * 40 * 3 * 66 * sizeof(float));
+    ck_assert_int_eq(didcl_ops_attention_flash(rt, 40, 100, 2, 64, 1.0f, r, r, r, NULL, d, d),
+                     DIDCL_ERR_INVALID_ARG);
+    ck_assert_last_error_has("attention_flash: scratch of 64 bytes, 42240 needed");
+    rt->attn.flash_split = 9; /* capped at the key tiles */
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 4);
+    /* from the grid: 8 work-groups are 4 parts of 1 query tile x 2 heads, 2 parts of 2
+     * tiles: the bound is the larger, at fewer queries */
+    rt->attn.flash_split = 0;
+    rt->attn.flash_fill = 8;
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 40, 100, 2, 64), 2);
+    ck_assert_int_eq(didcl_ops_attention_flash_parts(rt, 32, 100, 2, 64), 4);
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64),
+                      2 * 32 * 4 * 66 * sizeof(float));
+    rt->attn.flash_split = 1;
+    ck_assert_uint_eq(didcl_ops_attention_flash_scratch_bytes(rt, 40, 100, 2, 64), 0);
+    clReleaseMemObject(d);
+}
+END_TEST
+
 START_TEST(test_sgemm_error) {
     /* CLBlast rejects a leading dimension smaller than the row: its status is reported */
     cl_mem d = dev_alloc(4096);
@@ -1647,6 +1693,7 @@ static Suite *ops_suite(void) {
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bad_arguments);
     tcase_add_test(limits, test_attention_split_limits);
+    tcase_add_test(limits, test_attention_flash_parts);
     tcase_add_test(limits, test_sgemm_error);
     suite_add_tcase(s, limits);
     return s;

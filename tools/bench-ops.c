@@ -14,6 +14,7 @@
  *                   [--tiled-sweep] [--layers L] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
  *                   [--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]
+ *                   [--flash-split 1,2,4,g4,g8]
  * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
  * and LK are gemm_tiled's too). The columns pick the device's switch points (tuning.c):
  * tiled_m where "tiled f32" first beats "skinny f32" (and "tiled f16" "skinny f16"),
@@ -36,8 +37,13 @@
  * candidate tiling forced (--wide-tile BM,BN,BK,TM,TN, repeatable, replaces the built-in
  * list), so one run picks the wide path (tuning wide_kernel), its tilings and how half
  * weights are read (half_bits, wide_stage_half).
- * --attn-chunk sets the split path's keys per chunk and work-group size. Device time per
- * launch: tools/bench-model --profile.
+ * --attn-chunk sets the split path's keys per chunk and work-group size. --flash-split
+ * sweeps the flash path's key parts (src/tuning.c flash_split / flash_fill) over the global
+ * pass (Tq = Tk = keys, no mask) and the 2L scoring pass (bd3, B = 4): an entry P forces P
+ * parts, gN takes them from the grid aiming at N work-groups per compute unit, 0 is the
+ * device's tuning; each row gives the parts each pass ran, us, TFLOP/s of the visible
+ * (query, key) pairs, and the largest difference from one part. Device time per launch:
+ * tools/bench-model --profile.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -422,13 +428,99 @@ static void bench_wide(didcl_runtime_t rt, int reps, int M, int N, int K, int bi
     clReleaseMemObject(y);
 }
 
+/* Multiply-adds x 2 of the (query, key) pairs a mask lets through, Tq = Tk = T. */
+static double attn_gflop(int T, int heads, int hd, const didcl_attn_mask *mask) {
+    double pairs = 0;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            pairs += didcl_ref_attn_allowed(mask, i + mask->q_offset, j);
+    return 4.0 * pairs * hd * heads * 1e-9;
+}
+
+/* Largest |a - b| over n floats of two device buffers. */
+static double max_diff(didcl_runtime_t rt, cl_mem a, cl_mem b, size_t n) {
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    clEnqueueReadBuffer(rt->queue, a, CL_TRUE, 0, n * sizeof *x, x, 0, NULL, NULL);
+    clEnqueueReadBuffer(rt->queue, b, CL_TRUE, 0, n * sizeof *y, y, 0, NULL, NULL);
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fabs((double)x[i] - y[i]) > d ? fabs((double)x[i] - y[i]) : d;
+    free(x);
+    free(y);
+    return d;
+}
+
+/* The --flash-split sweep (see the top): the global pass over L tokens and the 2L scoring
+ * pass of the fused qkv (2L rows), each entry of list a tuning of the key parts. */
+static void bench_flash_split(didcl_runtime_t rt, int reps, const char *list, int heads, int hd,
+                              int L, cl_mem qkv, cl_mem out) {
+    const int Wq = 3 * heads * hd, HA = heads * hd;
+    const didcl_ops_rows q = {qkv, 0, Wq}, k = {qkv, HA, Wq}, v = {qkv, 2 * HA, Wq};
+    const didcl_attn_mask pass[2] = {{DIDCL_ATTN_NONE, 0, 0, 0}, {DIDCL_ATTN_BD3_2L, 0, 4, L}};
+    const int T[2] = {L, 2 * L};
+    const float scale = 1.0f / sqrtf((float)hd);
+    const struct didcl_attn_tuning keep = rt->attn;
+    cl_mem ref[2];
+    double gflop[2];
+    for (int p = 0; p < 2; p++) { /* one part: the reference of the differences */
+        gflop[p] = attn_gflop(T[p], heads, hd, &pass[p]);
+        ref[p] = filled(rt, sizeof(float) * T[p] * HA);
+        rt->attn.flash_split = 1;
+        RUN(didcl_ops_attention_flash(rt, T[p], T[p], heads, hd, scale, q, k, v, &pass[p], NULL,
+                                      ref[p]));
+    }
+    rt->attn = keep;
+    printf("flash key parts (device: split %d, fill %d = %.1f a compute unit of %u); "
+           "global Tq=Tk=%d none | 2L Tq=Tk=%d bd3 B=4:\n", keep.flash_split, keep.flash_fill,
+           keep.flash_fill / (double)(rt->info.compute_units ? rt->info.compute_units : 1),
+           (unsigned)rt->info.compute_units, T[0], T[1]);
+    printf("  %-6s %5s %9s %7s %9s | %5s %9s %7s %9s\n", "split", "parts", "us", "TFLOP/s",
+           "diff", "parts", "us", "TFLOP/s", "diff");
+    for (const char *e = list; *e;) {
+        rt->attn = keep;
+        if (*e == 'g') {
+            rt->attn.flash_split = 0;
+            rt->attn.flash_fill = atoi(e + 1) * (int)rt->info.compute_units;
+        } else if (atoi(e) > 0)
+            rt->attn.flash_split = atoi(e);
+        char label[16];
+        snprintf(label, sizeof label, "%.*s", (int)strcspn(e, ","), e);
+        printf("  %-6s", label);
+        for (int p = 0; p < 2; p++) {
+            const size_t bytes =
+                didcl_ops_attention_flash_scratch_bytes(rt, T[p], T[p], heads, hd);
+            cl_int err = CL_SUCCESS;
+            cl_mem S = bytes ? clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes, NULL, &err)
+                             : NULL;
+            if (err != CL_SUCCESS) {
+                fprintf(stderr, "clCreateBuffer %zu: %d\n", bytes, err);
+                exit(1);
+            }
+            double t;
+            TIME(reps, didcl_ops_attention_flash(rt, T[p], T[p], heads, hd, scale, q, k, v,
+                                                 &pass[p], S, out), t);
+            printf(" %s%5d %9.1f %7.2f %9.2e", p ? "| " : "",
+                   didcl_ops_attention_flash_parts(rt, T[p], T[p], heads, hd), t * 1e6,
+                   gflop[p] / t * 1e-3, max_diff(rt, out, ref[p], (size_t)T[p] * HA));
+            if (S)
+                clReleaseMemObject(S);
+        }
+        printf("\n");
+        e += strcspn(e, ",");
+        e += *e == ',';
+    }
+    rt->attn = keep;
+    clReleaseMemObject(ref[0]);
+    clReleaseMemObject(ref[1]);
+}
+
 int main(int argc, char **argv) {
     int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, layers = 12;
     int nsweep = 0, sweep_default_on = 0;
     const char *tiled_args[SWEEP_MAX];
     struct didcl_tiled_tiling sweep[SWEEP_MAX];
     int ashape[3] = {12, 64, 1024}, achunk[2] = {0, 0};
-    const char *ms = "4,16,64,256", *wide_ms = "1024";
+    const char *ms = "4,16,64,256", *wide_ms = "1024", *flash_split = "";
     /* gemm_wide tilings to compare: tiles of 128 to 64 with 8 x 8, 8 x 4 and 4 x 4
      * blocks, K-tiles of 8 to 32 */
     struct didcl_wide_tiling cand[16] = {
@@ -463,11 +555,13 @@ int main(int argc, char **argv) {
                    ashape[0] > 0 && ashape[1] > 0 && ashape[2] > 0) continue;
         else if (!strcmp(argv[i], "--attn-chunk") && i + 1 < argc &&
                  sscanf(argv[++i], "%d,%d", &achunk[0], &achunk[1]) >= 1) continue;
+        else if (!strcmp(argv[i], "--flash-split") && i + 1 < argc) flash_split = argv[++i];
         else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
                             "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU[/...]]... "
                             "[--tiled-sweep] [--layers L] [--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
-                            "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]\n");
+                            "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]] "
+                            "[--flash-split 1,2,4,g4,g8]\n");
             return 2;
         }
     }
@@ -576,6 +670,8 @@ int main(int argc, char **argv) {
     didcl_attn_mask none = {DIDCL_ATTN_NONE, 0, 0, 0}, bd3 = {DIDCL_ATTN_BD3_2L, 0, 4, L};
     size_t sbytes = sizeof(float) * heads * 2 * L * 2 * L;
     const size_t split = didcl_ops_attention_scratch_bytes(rt, NB, NQ, L, heads, hd);
+    const size_t fbytes = didcl_ops_attention_flash_scratch_bytes(rt, 2 * L, 2 * L, heads, hd);
+    sbytes = sbytes > fbytes ? sbytes : fbytes;
     cl_mem S = filled(rt, split > sbytes ? split : sbytes);
     const float scale = 1.0f / sqrtf((float)hd);
     const int r2 = reps > 10 ? 10 : reps;
@@ -585,7 +681,8 @@ int main(int argc, char **argv) {
     TIME(reps, didcl_ops_attention_batch(rt, NB, NQ, L, heads, hd, scale, q, kc, vc, &none,
                                          NQ * Wq, L * 2 * HA, S, out), ts16);
     TIME(reps, didcl_ops_attention_wide(rt, NQ, L, heads, hd, scale, q, kc, vc, &none, S, out), tw1);
-    TIME(reps, didcl_ops_attention_flash(rt, NQ, L, heads, hd, scale, q, kc, vc, &none, out), tf1);
+    TIME(reps, didcl_ops_attention_flash(rt, NQ, L, heads, hd, scale, q, kc, vc, &none, S, out),
+         tf1);
     for (int c = 0; c < L; c += 256) {
         const int n = L - c < 256 ? L - c : 256;
         didcl_ops_rows qc = {qkv, c * Wq, Wq};
@@ -593,9 +690,10 @@ int main(int argc, char **argv) {
         TIME(r2, didcl_ops_attention_wide(rt, n, L, heads, hd, scale, qc, k, v, &none, S, out), tc);
         tgw += tc;
     }
-    TIME(r2, didcl_ops_attention_flash(rt, L, L, heads, hd, scale, q, k, v, &none, out), tgf);
+    TIME(r2, didcl_ops_attention_flash(rt, L, L, heads, hd, scale, q, k, v, &none, S, out), tgf);
     TIME(r2, didcl_ops_attention_wide(rt, 2 * L, 2 * L, heads, hd, scale, q, k, v, &bd3, S, out), tbw);
-    TIME(r2, didcl_ops_attention_flash(rt, 2 * L, 2 * L, heads, hd, scale, q, k, v, &bd3, out), tbf);
+    TIME(r2, didcl_ops_attention_flash(rt, 2 * L, 2 * L, heads, hd, scale, q, k, v, &bd3, S, out),
+         tbf);
     /* multiply-adds x 2 of the unmasked global pass: Q.K^T and P.V */
     const double gflop = 4.0 * L * L * hd * heads * 1e-9;
     printf("attention, %d heads x %d, %d keys (split: chunks of %d keys, work-group %d):\n",
@@ -609,6 +707,12 @@ int main(int argc, char **argv) {
            tgw * 1e6, tgf * 1e6, gflop / tgf * 1e-3);
     printf("  %-34s %10s %7.1f us %7.1f us\n", "score 2L, Tq=Tk=2*keys, bd3 B=4", "-",
            tbw * 1e6, tbf * 1e6);
+    printf("  (flash key parts: %d global, %d 2L; flash_split %d, flash_fill %d)\n",
+           didcl_ops_attention_flash_parts(rt, L, L, heads, hd),
+           didcl_ops_attention_flash_parts(rt, 2 * L, 2 * L, heads, hd), rt->attn.flash_split,
+           rt->attn.flash_fill);
+    if (*flash_split)
+        bench_flash_split(rt, r2, flash_split, heads, hd, L, qkv, out);
     clReleaseMemObject(qkv); clReleaseMemObject(out); clReleaseMemObject(S);
     clReleaseMemObject(cache);
     didcl_runtime_free(rt);
