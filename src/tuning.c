@@ -86,10 +86,14 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * staged K in local memory; it now loads straight from global memory, and its
          * two tilings ([0] below tiled_big_m rows, [1] from it: 4 x 4 blocks of 2 x 4
          * items, as measured best for the staged kernel) and both switch points are
-         * first guesses until bench-ops --tiled sweeps them on the H200 */
+         * first guesses. On the H200 (2026-12-04) the unstaged kernel's first run was
+         * not bitwise gemm_skinny's (bench-ops --tiled 4,2,1,4,2 marked '!') and the
+         * batch tests faulted (CL_OUT_OF_RESOURCES), so GPUs do not take it until that
+         * is found: tiled_m is INT_MAX (every product of a block step, any batch, runs
+         * gemm_skinny, whose bits are a sequence's own) */
         *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
                                         .tiled = {{4, 2, 1, 4, 2}, {4, 4, 2, 4, 1}},
-                                        .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
+                                        .tiled_big_m = 32, .tiled_m = INT_MAX, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
          * M = 1024 on the H200. Of nine tilings, 128 x 64 tiles with 8 x 8 blocks were
@@ -101,9 +105,11 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * into the stage first, a global pass took 14.0 ms against 12.4 (48 more
          * launches, and the head, too large for the stage, still direct). First guess,
          * to be measured (bench-ops --wide-m 1024): one 8-byte load and the bit
-         * conversion, read directly, no stage */
-        t->half_bits = 1;
-        t->wide_stage_half = 0;
+         * conversion, read directly, no stage: on the H200 (2026-12-04) NVIDIA's
+         * compiler failed on gemv.cl with -DDIDCL_HALF_BITS (CL_UNKNOWN_ERROR at most
+         * gemm_tiled tilings), so GPUs keep vload_half and the stage until measured */
+        t->half_bits = 0;
+        t->wide_stage_half = 1;
         t->wide[0] = (struct didcl_wide_tiling){128, 64, 16, 8, 8};
         t->wide[1] = (struct didcl_wide_tiling){128, 64, 16, 8, 4};
     }

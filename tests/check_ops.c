@@ -1141,8 +1141,8 @@ START_TEST(test_half_bits_conversion) {
             uint32_t gb, wb;
             memcpy(&gb, &got[i], 4);
             memcpy(&wb, &want, 4);
-            if (isnan(want))
-                ck_assert_msg(isnan(got[i]) && (gb >> 31) == (wb >> 31),
+            if (isnan(want)) /* vload_half's NaN sign is the driver's (NVIDIA: +) */
+                ck_assert_msg(isnan(got[i]) && (!*options[o] || (gb >> 31) == (wb >> 31)),
                               "half 0x%04x (NaN) widened to 0x%08x (options '%s')", i, gb,
                               options[o]);
             else
@@ -1488,12 +1488,18 @@ START_TEST(test_wide_tuning) {
         ck_assert(didcl_tuning_wide_valid(w, gpu.max_work_group));
         ck_assert_uint_le(2u * w->bk * (w->bm + w->bn + 8) * sizeof(float), gpu.local_mem);
         ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_WEIGHT_HALF"));
-        /* half weights by bits on GPUs, the option whole (not cut by the buffer) */
-        ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_HALF_BITS"));
+        /* half weights by vload_half on GPUs too (NVIDIA's compiler failed on the bit
+         * path in gemv.cl: src/tuning.c) */
+        ck_assert_ptr_null(strstr(t.wide_options[p][1], "-DDIDCL_HALF_BITS"));
         ck_assert_ptr_null(strstr(t.wide_options[p][0], "HALF"));
     }
-    ck_assert_ptr_nonnull(strstr(t.options[1][1], " -DDIDCL_HALF_BITS"));
+    ck_assert_ptr_null(strstr(t.options[1][1], " -DDIDCL_HALF_BITS"));
     ck_assert_ptr_null(strstr(t.options[0][0], "HALF"));
+    t.half_bits = 1; /* the option whole when set (not cut by the buffer) */
+    didcl_tuning_gemm_options(&t);
+    for (int p = 0; p < 2; p++)
+        ck_assert_ptr_nonnull(strstr(t.wide_options[p][1], "-DDIDCL_HALF_BITS"));
+    ck_assert_ptr_nonnull(strstr(t.options[1][1], " -DDIDCL_HALF_BITS"));
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 2304), 0); /* 144 tiles of 128^2 */
     ck_assert_int_eq(didcl_tuning_wide_pick(&t, 1024, 768), 1);  /* 48 */
     gpu.max_work_group = 64;
