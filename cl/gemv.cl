@@ -9,19 +9,18 @@
 // Two tilings of the same sums, chosen by the rows M of a launch (src/ops.c):
 //   gemm_skinny  a work-group owns a few columns and walks every row of x (W read once,
 //                x re-read per column tile: best for a handful of rows);
-//   gemm_tiled   a work-group owns a BM x BN block of y, a work-item TM x TN outputs,
-//                every item loading x and W straight from global memory (no staging,
-//                no barrier but the final tree's): the items of a group and the groups
-//                along M share W and x through the caches (GPUs: from a few rows to a
-//                few hundred; with GM = 1 and TM = M it is gemm_skinny with its M loop
-//                spread over work-groups and one barrier per group).
+//   gemm_tiled   a work-group owns a BM x BN block of y and stages K in local memory, so
+//                W is read once per M-block and x once per N-block (tens to hundreds of
+//                rows). (A variant that loaded straight from global memory, 2026-12-04,
+//                faulted and broke NVIDIA's compiler on the H200; this one ran there.)
 // Build options (chosen once per device, src/tuning.c):
 //   GEMM_VW  vector width over k (4, 8 or 16), GEMM_LK work-items sharing one output's k
 //            (1 on CPUs: no barriers at all): these two fix the reduction order, below;
-//   GEMM_TN, GEMM_TM  gemm_skinny's columns per work-item and rows per M-tile;
+//   GEMM_TN, GEMM_TM  gemm_skinny's columns per work-item and rows per M-tile,
+//            GEMM_KU its k-steps per lane whose W loads are issued before their fmas;
 //   TILED_TM, TILED_TN  gemm_tiled's rows and columns per work-item, TILED_GM x TILED_GN
-//            work-items (of LK lanes each) per work-group, TILED_KU k-steps per lane
-//            whose loads are issued before their fmas. The host builds this file with
+//            work-items (of LK lanes each) per work-group, TILED_KU vectors of k per lane
+//            per staged K-tile. The host builds this file with
 //            two gemm_tiled tilings (tuning.c: one for few rows in all, one for many);
 //            neither changes a bit of the result.
 // Reduction order, fixed by (K, VW, LK) only and the same in both kernels: vector lane j
@@ -32,9 +31,9 @@
 // whichever tiling ran. fma is explicit so that both kernels round alike whatever the
 // compiler would contract.
 // Pros: one launch for any M, bias and GELU in the epilogue, half weights converted in
-// registers. Cons: the fixed order keeps LK partial sums per output, so both kernels
-// spend LK work-items on each output and a tree over them; no tile of x or W is kept on
-// chip beyond what the caches hold; M in the thousands belongs to gemm_wide/CLBlast.
+// registers (skinny) or once per staged tile (tiled). Cons: the fixed order keeps LK
+// partial sums per output, so both kernels spend LK work-items on each output and a tree
+// over them; M in the thousands belongs to gemm_wide/CLBlast.
 // ============================================================================================
 
 #ifndef GEMM_TN
@@ -48,6 +47,9 @@
 #endif
 #ifndef GEMM_LK
 #define GEMM_LK 1
+#endif
+#ifndef GEMM_KU
+#define GEMM_KU 1
 #endif
 #ifndef TILED_TM
 #define TILED_TM 4
@@ -69,6 +71,7 @@
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 typedef GEMM_CAT(float, GEMM_VW) vecf;
 #define XLOADV(p) GEMM_CAT(vload, GEMM_VW)(0, (p))
+#define XSTOREV(v, p) GEMM_CAT(vstore, GEMM_VW)((v), 0, (p))
 #if defined(DIDCL_WEIGHT_HALF) && defined(DIDCL_HALF_BITS)
 // half weights by common.cl's bit conversion, 4 at a time: one 8-byte load each where
 // rows are aligned to 4 halves (K % 4 == 0; K is the kernels' argument)
@@ -122,6 +125,33 @@ static inline void store_out(float s, __global const float *b, int act, __global
     y[(size_t)m * ldy + n_off + n] = s;
 }
 
+// ku (GEMM_KU, or 1 for the tail) k-steps v, v + LK, ... of gemm_skinny's accumulators
+// for rows xrow of x and wrow of W: every step's W vectors loaded first (loads in flight
+// per lane: a block step's products are too short for one at a time to fill a GPU's
+// memory pipe), then in increasing v each row's x and its fmas.
+static inline void skinny_steps(vecf acc[GEMM_TM][GEMM_TN], __global const float *x,
+                                __global const wtype *W, const size_t xrow[GEMM_TM],
+                                const size_t wrow[GEMM_TN], const int v, const int ku,
+                                const int K) {
+    vecf w[GEMM_KU][GEMM_TN];
+#pragma unroll
+    for (int u = 0; u < GEMM_KU; u++)
+        if (u < ku)
+#pragma unroll
+            for (int j = 0; j < GEMM_TN; j++)
+                w[u][j] = WLOADV(W + wrow[j] + (size_t)(v + u * GEMM_LK) * GEMM_VW);
+#pragma unroll
+    for (int u = 0; u < GEMM_KU; u++)
+        if (u < ku)
+#pragma unroll
+            for (int i = 0; i < GEMM_TM; i++) {
+                const vecf xv = XLOADV(x + xrow[i] + (size_t)(v + u * GEMM_LK) * GEMM_VW);
+#pragma unroll
+                for (int j = 0; j < GEMM_TN; j++)
+                    acc[i][j] = fma(xv, w[u][j], acc[i][j]);
+            }
+}
+
 // Work-items: dimension 0 the LK lanes of a column tile, dimension 1 column tiles of
 // TN outputs (global size 1 rounded up to the work-group). act: 0 identity, 1 GELU.
 // W may be a slice of rows of a larger matrix (a staging chunk): its column n lands in
@@ -156,20 +186,13 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 #pragma unroll
             for (int j = 0; j < GEMM_TN; j++)
                 acc[i][j] = (vecf)(0.0f);
-        for (int v = lane; v < KV; v += GEMM_LK) {
-            const int k = v * GEMM_VW;
-            vecf w[GEMM_TN];
-#pragma unroll
-            for (int j = 0; j < GEMM_TN; j++)
-                w[j] = WLOADV(W + wrow[j] + k);
-#pragma unroll
-            for (int i = 0; i < GEMM_TM; i++) {
-                const vecf xv = XLOADV(x + xrow[i] + k);
-#pragma unroll
-                for (int j = 0; j < GEMM_TN; j++)
-                    acc[i][j] = fma(xv, w[j], acc[i][j]);
-            }
-        }
+        // GEMM_KU k-steps' loads of W issued before their fmas, the last < KU steps one
+        // at a time (each accumulator still sums in increasing v)
+        int v = lane;
+        for (; v + (GEMM_KU - 1) * GEMM_LK < KV; v += GEMM_KU * GEMM_LK)
+            skinny_steps(acc, x, W, xrow, wrow, v, GEMM_KU, K);
+        for (; v < KV; v += GEMM_LK)
+            skinny_steps(acc, x, W, xrow, wrow, v, 1, K);
         float s[GEMM_TM][GEMM_TN];
 #pragma unroll
         for (int i = 0; i < GEMM_TM; i++)
@@ -210,50 +233,19 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
     }
 }
 
-#define TILED_BM (TILED_GM * TILED_TM) // rows of y per work-group
-#define TILED_BN (TILED_GN * TILED_TN) // columns of y per work-group
-// floats per output in gemm_tiled's tree (src/ops.c sizes red alike): LK partials padded
-// so that a warp's writes (one output's lanes) and reads (consecutive outputs, float4 a
-// quarter-warp when LK % 4 == 0) meet no bank twice
-#define TILED_RLD (GEMM_LK % 4 ? GEMM_LK + 1 : GEMM_LK + 4)
-
-// One k-step of a gemm_tiled work-item: the TM vectors of x and TN of W at float k of
-// rows xrow and wrow (half W widened in registers; K, the row length, is what WLOADV's
-// bit path reads to know whether rows are aligned).
-static inline void tiled_load(vecf xv[TILED_TM], vecf w[TILED_TN], __global const float *x,
-                              __global const wtype *W, const size_t xrow[TILED_TM],
-                              const size_t wrow[TILED_TN], int k, const int K) {
-#pragma unroll
-    for (int i = 0; i < TILED_TM; i++)
-        xv[i] = XLOADV(x + xrow[i] + k);
-#pragma unroll
-    for (int j = 0; j < TILED_TN; j++)
-        w[j] = WLOADV(W + wrow[j] + k);
-}
-
-// acc[i][j] += xv[i] * w[j], one fma per vector lane (the order within a step is free:
-// every accumulator takes one term).
-static inline void tiled_fma(vecf acc[TILED_TM][TILED_TN], const vecf xv[TILED_TM],
-                             const vecf w[TILED_TN]) {
-#pragma unroll
-    for (int i = 0; i < TILED_TM; i++)
-#pragma unroll
-        for (int j = 0; j < TILED_TN; j++)
-            acc[i][j] = fma(xv[i], w[j], acc[i][j]);
-}
+#define TILED_BM (TILED_GM * TILED_TM)        // rows of y per work-group
+#define TILED_BN (TILED_GN * TILED_TN)        // columns of y per work-group
+#define TILED_KC (TILED_KU * GEMM_LK * GEMM_VW) // floats of k per staged tile
 
 // Work-items: dimension 0 the LK k-lanes of an output block, dimension 1 the GM x GN
 // blocks of TM x TN outputs of a work-group (sub-block s: rows (s / GN) * TM, columns
 // (s % GN) * TN). Work-groups: dimension 1 over M in steps of BM, dimension 2 over N in
 // steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
-// still comes from memory about once). No staging: k-lane l loads its vectors
-// v = l, l + LK, ... of its TM rows of x and TN rows of W straight from global memory
-// (a warp's 32 lanes read 32 consecutive vectors of one row: coalesced) and fmas them in
-// increasing v, gemm_skinny's lane l order; the sub-blocks of a group and the groups of
-// an M-block column share x and W through the caches. TILED_KU k-steps' loads are issued
-// before their fmas (loads in flight per lane), the last < KU steps one at a time. Rows
-// past M or N repeat the last row (computed, never stored). Arguments as gemm_skinny's;
-// red holds GM * GN * TM * TN * TILED_RLD floats (one when LK = 1), 16-byte aligned.
+// still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
+// rows of x and BN rows of W is staged in local memory (half weights converted once
+// there), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
+// the same increasing v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
+// tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *x, // (M, K)
                          __global const wtype *W, // (N, K)
@@ -262,68 +254,76 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global float *y,       // (M, ldy), columns [n_off, n_off + N)
                          const int ldy,
                          const int n_off,
-                         __local float *red) {
+                         __local float *tile) {
     const int lane = get_local_id(0), sub = get_local_id(1);
+    const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
     const int bm = (int)get_group_id(1) * TILED_BM, bn = (int)get_group_id(2) * TILED_BN;
     const int rm = (sub / TILED_GN) * TILED_TM, rn = (sub % TILED_GN) * TILED_TN;
-    const int KV = K / GEMM_VW; // whole vectors of k
-    size_t xrow[TILED_TM], wrow[TILED_TN];
-#pragma unroll
-    for (int i = 0; i < TILED_TM; i++)
-        xrow[i] = (size_t)min(bm + rm + i, M - 1) * K;
-#pragma unroll
-    for (int j = 0; j < TILED_TN; j++)
-        wrow[j] = (size_t)min(bn + rn + j, N - 1) * K;
+    const int KV = K / GEMM_VW, TV = TILED_KC / GEMM_VW; // vectors of k, of a tile
+    __local float *xs = tile, *ws = tile + TILED_BM * TILED_KC; // (BM, KC), (BN, KC)
     vecf acc[TILED_TM][TILED_TN];
 #pragma unroll
     for (int i = 0; i < TILED_TM; i++)
 #pragma unroll
         for (int j = 0; j < TILED_TN; j++)
             acc[i][j] = (vecf)(0.0f);
-    int v = lane; // a lane past K adds nothing (not even 0)
-    for (; v + (TILED_KU - 1) * GEMM_LK < KV; v += TILED_KU * GEMM_LK) {
-        vecf xv[TILED_KU][TILED_TM], w[TILED_KU][TILED_TN];
+    for (int v0 = 0; v0 < KV; v0 += TV) {
+        // stage: rows past M or N repeat the last row (computed, never stored), vectors
+        // past K are zeros (never added)
+        for (int e = item; e < TILED_BM * TV; e += nitems) {
+            const int r = e / TV, v = v0 + e % TV;
+            const size_t row = (size_t)min(bm + r, M - 1) * K;
+            XSTOREV(v < KV ? XLOADV(x + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
+                    xs + r * TILED_KC + (e % TV) * GEMM_VW);
+        }
+        for (int e = item; e < TILED_BN * TV; e += nitems) {
+            const int r = e / TV, v = v0 + e % TV;
+            const size_t row = (size_t)min(bn + r, N - 1) * K;
+            XSTOREV(v < KV ? WLOADV(W + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
+                    ws + r * TILED_KC + (e % TV) * GEMM_VW);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
 #pragma unroll
-        for (int u = 0; u < TILED_KU; u++)
-            tiled_load(xv[u], w[u], x, W, xrow, wrow, (v + u * GEMM_LK) * GEMM_VW, K);
+        for (int u = 0; u < TILED_KU; u++) {
+            const int c = (u * GEMM_LK + lane) * GEMM_VW;
+            if (v0 + u * GEMM_LK + lane < KV) { // a lane past K adds nothing (not even 0)
+                vecf w[TILED_TN];
 #pragma unroll
-        for (int u = 0; u < TILED_KU; u++)
-            tiled_fma(acc, xv[u], w[u]);
-    }
-    for (; v < KV; v += GEMM_LK) {
-        vecf xv[TILED_TM], w[TILED_TN];
-        tiled_load(xv, w, x, W, xrow, wrow, v * GEMM_VW, K);
-        tiled_fma(acc, xv, w);
+                for (int j = 0; j < TILED_TN; j++)
+                    w[j] = XLOADV(ws + (rn + j) * TILED_KC + c);
+#pragma unroll
+                for (int i = 0; i < TILED_TM; i++) {
+                    const vecf xv = XLOADV(xs + (rm + i) * TILED_KC + c);
+#pragma unroll
+                    for (int j = 0; j < TILED_TN; j++)
+                        acc[i][j] = fma(xv, w[j], acc[i][j]);
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); // the next tile overwrites xs and ws
     }
     float s[TILED_TM][TILED_TN];
 #pragma unroll
     for (int i = 0; i < TILED_TM; i++)
 #pragma unroll
         for (int j = 0; j < TILED_TN; j++)
-            s[i][j] = lane_sum(acc[i][j], lane, K, x + xrow[i], W, wrow[j]);
+            s[i][j] = lane_sum(acc[i][j], lane, K, x + (size_t)min(bm + rm + i, M - 1) * K, W,
+                               (size_t)min(bn + rn + j, N - 1) * K);
 #if GEMM_LK > 1
     // The same tree over the LK k-lanes as gemm_skinny's, one output per work-item: the
     // LK partials of output o (sub-block o / (TM*TN), entry q = i*TN + j) sit at
-    // o*RLD + lane (padded: TILED_RLD); one barrier instead of log2(LK).
-    const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
+    // o*(LK+1) + lane, padded so that neither the writes (a sub-block's lanes) nor the
+    // reads (consecutive outputs) meet in one bank; one barrier instead of log2(LK).
 #pragma unroll
     for (int q = 0; q < TILED_TM * TILED_TN; q++)
-        red[(sub * TILED_TM * TILED_TN + q) * TILED_RLD + lane] = s[q / TILED_TN][q % TILED_TN];
+        tile[(sub * TILED_TM * TILED_TN + q) * (GEMM_LK + 1) + lane] =
+            s[q / TILED_TN][q % TILED_TN];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int o = item; o < TILED_GM * TILED_GN * TILED_TM * TILED_TN; o += nitems) {
         float p[GEMM_LK];
-#if GEMM_LK % 4 == 0
-        __local const float4 *r4 = (__local const float4 *)(red + o * TILED_RLD);
-#pragma unroll
-        for (int l = 0; l < GEMM_LK / 4; l++) {
-            const float4 r = r4[l];
-            p[4 * l] = r.x, p[4 * l + 1] = r.y, p[4 * l + 2] = r.z, p[4 * l + 3] = r.w;
-        }
-#else
 #pragma unroll
         for (int l = 0; l < GEMM_LK; l++)
-            p[l] = red[o * TILED_RLD + l];
-#endif
+            p[l] = tile[o * (GEMM_LK + 1) + l];
 #pragma unroll
         for (int h = GEMM_LK / 2; h > 0; h /= 2)
 #pragma unroll

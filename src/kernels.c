@@ -72,7 +72,7 @@ void didcl_kernels_free(struct didcl_kernel_table *t) {
 /* The fields of the tuning that the build options of gemv.cl and gemm.cl hold. */
 static int same_tiling(const struct didcl_gemm_tuning *a, const struct didcl_gemm_tuning *b) {
     return a->tn == b->tn && a->tm == b->tm && a->vw == b->vw && a->lk == b->lk &&
-           a->tiles == b->tiles && !memcmp(a->tiled, b->tiled, sizeof a->tiled) &&
+           a->tiles == b->tiles && a->ku == b->ku && !memcmp(a->tiled, b->tiled, sizeof a->tiled) &&
            a->half_bits == b->half_bits &&
            !memcmp(a->wide, b->wide, sizeof a->wide);
 }
@@ -117,9 +117,10 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     else if (d->vary == VARY_HEAD_DIM && variant != 64 / 4) /* 64: the file's default */
         snprintf(hd, sizeof hd, "-DATTN_HD=%d", 4 * variant), options = hd;
     cl_kernel k = NULL;
+    struct didcl_kernel_args *args = NULL;
     size_t kmax = 0;
     cl_ulong used = 0;
-    DIDCL_TRY(didcl_program_kernel(rt, d->family, options, d->name, &k));
+    DIDCL_TRY(didcl_program_kernel_args(rt, d->family, options, d->name, &k, &args));
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                           &kmax, NULL),
                  "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
@@ -136,12 +137,12 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     size_t wg = 1;
     while (wg * 2 <= lim)
         wg *= 2;
-    *r = (struct didcl_kernel){k, d->name, wg, kmax, used};
+    *r = (struct didcl_kernel){k, d->name, wg, kmax, used, args};
     return DIDCL_OK;
 }
 
 didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int variant,
-                               const struct didcl_kernel **out) {
+                               struct didcl_kernel **out) {
     struct didcl_kernel_table *t = rt->kernels;
     if ((unsigned)id >= DIDCL_K_COUNT || variant < 0 ||
         variant >= n_variants[defs[id].vary])
@@ -166,4 +167,25 @@ didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int varian
         DIDCL_TRY(resolve(rt, id, variant, r));
     *out = r;
     return DIDCL_OK;
+}
+
+cl_int didcl_kernel_set_arg(struct didcl_kernel *k, int arg, size_t size, const void *value) {
+    struct didcl_kernel_args *a = k->args;
+    const int cache = arg >= 0 && arg < DIDCL_KERNEL_ARGS_CACHED && size <= sizeof a->val[0];
+    if (cache && arg < a->nset && a->size[arg] == size && a->local[arg] == !value &&
+        (!value || !memcmp(a->val[arg], value, size)))
+        return CL_SUCCESS;
+    const cl_int err = clSetKernelArg(k->kernel, (cl_uint)arg, size, value);
+    if (err != CL_SUCCESS || !cache || arg > a->nset) { /* known: a prefix only */
+        if (a->nset > arg)
+            a->nset = arg > 0 ? arg : 0;
+        return err;
+    }
+    a->size[arg] = size;
+    a->local[arg] = !value;
+    if (value)
+        memcpy(a->val[arg], value, size);
+    if (arg == a->nset)
+        a->nset++;
+    return err;
 }

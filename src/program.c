@@ -22,6 +22,7 @@
 struct kernel_entry {
     char *name;
     cl_kernel kernel;
+    struct didcl_kernel_args args;
     struct kernel_entry *next;
 };
 
@@ -316,7 +317,16 @@ didcl_status didcl_program_prepare(didcl_runtime_t rt, const char *family, const
 
 didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
                                   const char *name, cl_kernel *out) {
-    if (!rt || !family || !name || !out)
+    struct didcl_kernel_args *args = NULL;
+    DIDCL_TRY(didcl_program_kernel_args(rt, family, options, name, out, &args));
+    args->nset = 0;
+    return DIDCL_OK;
+}
+
+didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
+                                       const char *options, const char *name, cl_kernel *out,
+                                       struct didcl_kernel_args **args) {
+    if (!rt || !family || !name || !out || !args)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_program_kernel: NULL argument");
     struct program_entry *p;
     DIDCL_TRY(program_get(rt, family, options, &p));
@@ -324,6 +334,7 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
         if (!strcmp(k->name, name)) {
             rt->stats.memory_hits++;
             *out = k->kernel;
+            *args = &k->args;
             return DIDCL_OK;
         }
     cl_int err;
@@ -344,5 +355,6 @@ didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const 
     k->next = p->kernels;
     p->kernels = k;
     *out = kernel;
+    *args = &k->args;
     return DIDCL_OK;
 }

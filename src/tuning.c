@@ -15,9 +15,9 @@ void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
         for (int p = 0; p < 2; p++) {
             const struct didcl_tiled_tiling *d = &t->tiled[p];
             snprintf(t->options[p][h], sizeof t->options[p][h],
-                     "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DTILED_TM=%d "
+                     "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DGEMM_KU=%d -DTILED_TM=%d "
                      "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
-                     t->tn, t->tm, t->vw, t->lk, d->tm, d->tn, d->gm, d->gn, d->ku,
+                     t->tn, t->tm, t->vw, t->lk, t->ku, d->tm, d->tn, d->gm, d->gn, d->ku,
                      half[h]);
             const struct didcl_wide_tiling *w = &t->wide[p];
             snprintf(t->wide_options[p][h], sizeof t->wide_options[p][h],
@@ -62,10 +62,10 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
          * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
          * conversion is slow here, so from 128 rows W is widened once, not per M-tile.
-         * gemm_tiled (then staging K in local memory) lost to gemm_skinny at every M and
+         * gemm_tiled (staging K in local memory) lost to gemm_skinny at every M and
          * tiling tried (PoCL keeps the accumulators of a kernel with barriers in
          * memory): never used; its two tilings serve tests and bench-ops */
-        *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8,
+        *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8, .ku = 1,
                                         .tiled = {{4, 2, 1, 2, 2}, {4, 4, 2, 2, 1}},
                                         .tiled_big_m = 32, .tiled_m = INT_MAX,
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX,
@@ -79,21 +79,18 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
     } else {
         /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
          * the H200 (bench-ops, docs/performance.md) the skinny kernel wins every 110M
-         * product at M = 4; gemm_tiled (the same bits) wins 4 of 5 at M = 16 and all at
-         * M = 32, so a sequence's or a batch's rows take it from 16 in all. CLBlast wins
-         * from 32 rows of one sequence (the per-sequence switch; a batch keeps tiled, so
-         * each sequence keeps its own bits). Those figures are of the gemm_tiled that
-         * staged K in local memory; it now loads straight from global memory, and its
-         * two tilings ([0] below tiled_big_m rows, [1] from it: 4 x 4 blocks of 2 x 4
-         * items, as measured best for the staged kernel) and both switch points are
-         * first guesses. On the H200 (2026-12-04) the unstaged kernel's first run was
-         * not bitwise gemm_skinny's (bench-ops --tiled 4,2,1,4,2 marked '!') and the
-         * batch tests faulted (CL_OUT_OF_RESOURCES), so GPUs do not take it until that
-         * is found: tiled_m is INT_MAX (every product of a block step, any batch, runs
-         * gemm_skinny, whose bits are a sequence's own) */
-        *t = (struct didcl_gemm_tuning){.tn = 1, .tm = 4, .vw = 4, .lk = 32, .tiles = 4,
-                                        .tiled = {{4, 2, 1, 4, 2}, {4, 4, 2, 4, 1}},
-                                        .tiled_big_m = 32, .tiled_m = INT_MAX, .wide_m = 32,
+         * product at M = 4, with 2 columns a work-item and 2 k-steps' W loads ahead
+         * (a 12-layer step's products 638 us against 706 for 1 column and 3 steps);
+         * gemm_tiled (the same bits, K staged in local memory) wins 4 of 5 at M = 16
+         * and all at M = 32, so a sequence's or a batch's rows take it from 16 in all.
+         * CLBlast wins from 32 rows of one sequence (the per-sequence switch; a batch
+         * keeps tiled, so each sequence keeps its own bits); other gemm_tiled blocks
+         * (4,4,4,2 / 8,4,2,4 / 4,8,2,4) were within 10% of 4 x 4 blocks of 2 x 4 items.
+         * (An unstaged gemm_tiled, 2026-12-04, faulted on the H200 and broke NVIDIA's
+         * compiler with half weights; the staged one came back.) */
+        *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 4, .vw = 4, .lk = 32, .tiles = 4, .ku = 2,
+                                        .tiled = {{4, 4, 2, 4, 1}, {4, 4, 2, 4, 1}},
+                                        .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
          * M = 1024 on the H200. Of nine tilings, 128 x 64 tiles with 8 x 8 blocks were
@@ -154,12 +151,14 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
          * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024).
          * Its 32-query tiles x 12 heads are 384 work-groups of 2 warps at L = 1024, ~3 an
          * SM of an H200: latency-bound (339 us a layer, 9.5 TFLOP/s, without parts). Key
-         * parts from the grid, aiming at 4 work-groups per compute unit (2 parts at
-         * L = 1024, 1 for the 2L scoring pass): a first guess until measured
-         * (tools/bench-ops --flash-split) */
+         * parts from the grid, aiming at 4 work-groups per compute unit, and of at most
+         * 512 keys. Measured on the H200 (bench-ops --flash-split, 2026-12-04; us a layer,
+         * 1, 2, 4, 8 parts): global pass L = 1024 345, 286, 295, 309 (the grid asks 2);
+         * the 2L scoring pass 525, 568, 451, 439 (the grid asks 1, 512 keys 4) */
         *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0,
                                         .flash_split = 0,
-                                        .flash_fill = 4 * (int)info->compute_units};
+                                        .flash_fill = 4 * (int)info->compute_units,
+                                        .flash_keys = 512};
     while (info->max_work_group && (uint64_t)t->wg > info->max_work_group)
         t->wg /= 2;
 }

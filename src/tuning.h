@@ -33,6 +33,8 @@ struct didcl_gemm_tuning {
     int tn, tm, vw, lk;   /* gemm_skinny: columns and rows per work-item, vector width,
                              lanes over k per column tile */
     int tiles;            /* column tiles per work-group (its size is lk * tiles) */
+    int ku;               /* gemm_skinny: k-steps per lane whose W loads go before their
+                             fmas (loads in flight; the bits do not depend on it) */
     struct didcl_tiled_tiling tiled[2]; /* gemm_tiled (same vw, lk): [0] below
                                            tiled_big_m rows in all, [1] from it */
     int tiled_big_m;
@@ -81,6 +83,8 @@ struct didcl_attn_tuning {
                         give flash_fill work-groups; at most one per key tile either way.
                         Results depend on it (the merge), never on a batch */
     int flash_fill;  /* work-groups a flash pass aims at when flash_split is 0 */
+    int flash_keys;  /* and then at most this many keys a part (0: no limit): long passes
+                        whose grid is already full still gain from shorter key loops */
 };
 
 /* Fill t for the device described by info. */

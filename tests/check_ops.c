@@ -725,7 +725,8 @@ static void gemm_tuning_restore(void) {
 }
 
 /* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
- * them (the barrier path), vectors of 4, tiles of 3 x 5; gemm_tiled below 20 rows in
+ * them (the barrier path), vectors of 4, tiles of 3 x 5, 3 k-steps' loads ahead (a tail
+ * of 0 to 2); gemm_tiled below 20 rows in
  * blocks of 3 x 2 work-items of 2 x 3 outputs, 2 k-steps' loads at a time, from 20 rows
  * blocks of 2 x 3 items of 3 x 1 outputs, 3 k-steps at a time (a tail of 0 to 2). */
 static void gemm_tuning_lanes(void) {
@@ -734,6 +735,7 @@ static void gemm_tuning_lanes(void) {
     rt->gemm.vw = 4;
     rt->gemm.tm = 5;
     rt->gemm.tn = 3;
+    rt->gemm.ku = 3;
     rt->gemm.tiled[0] = (struct didcl_tiled_tiling){.tm = 2, .tn = 3, .gm = 3, .gn = 2, .ku = 2};
     rt->gemm.tiled[1] = (struct didcl_tiled_tiling){.tm = 3, .tn = 1, .gm = 2, .gn = 3, .ku = 3};
     rt->gemm.tiled_big_m = 20;
@@ -741,12 +743,13 @@ static void gemm_tuning_lanes(void) {
 }
 
 /* Two k-lanes (gemm_tiled's tree read as scalars, LK % 4 != 0) over vectors of 16,
- * gemm_tiled's tilings with 4 k-steps' loads ahead (k-loops of K < 128 floats run only
+ * both kernels with 4 k-steps' loads ahead (k-loops of K < 128 floats run only
  * the one-step tail). */
 static void gemm_tuning_lanes2(void) {
     gemm_tuning_lanes();
     rt->gemm.lk = 2;
     rt->gemm.vw = 16;
+    rt->gemm.ku = 4;
     rt->gemm.tiled[0].ku = 4;
     rt->gemm.tiled[1].ku = 4;
     didcl_tuning_gemm_options(&rt->gemm);

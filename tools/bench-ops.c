@@ -10,12 +10,13 @@
  * first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
- *                   [--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU[/...]]...
+ *                   [--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[/...]]...
  *                   [--tiled-sweep] [--layers L] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
  *                   [--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]
  *                   [--flash-split 1,2,4,g4,g8]
- * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (VW
+ * --tile replaces the device's gemm_skinny tiling (src/tuning.c) to compare others (KU,
+ * k-steps of loads ahead, kept when left out; VW
  * and LK are gemm_tiled's too). The columns pick the device's switch points (tuning.c):
  * tiled_m where "tiled f32" first beats "skinny f32" (and "tiled f16" "skinny f16"),
  * wide_m where "clblast" beats both; --m 0 skips the products.
@@ -56,6 +57,7 @@
 
 #include "ops.h"
 #include "ops_ref.h"
+#include "program.h"
 #include "runtime.h"
 
 static double now_s(void) {
@@ -191,6 +193,25 @@ static const struct didcl_tiled_tiling sweep_default[] = {
  * candidate: the five products, the step estimate layers * (4 products) + head with its
  * TFLOP/s (2MNK) and GB/s (fp32 W), and the step with half weights; then the skinny and
  * CLBlast baselines and the best candidate per product and per step. */
+/* One row of the gemm_tiled sweep: us per product t (and the step with half weights t16
+ * when given), the step estimate, its TFLOP/s and GB/s; returns the step in seconds. */
+static double sweep_row(const double *t, const double *t16, int layers, double flops,
+                        double bytes, const char *num, const char *label) {
+    double step = 0, step16 = 0;
+    for (int s = 0; s < NPROD; s++) {
+        step += t[s] * (s < 4 ? layers : 1);
+        step16 += t16 ? t16[s] * (s < 4 ? layers : 1) : 0;
+    }
+    printf("%-4s %-14s %8.1f %8.1f %8.1f %8.1f %9.1f %10.1f %6.2f %6.0f", num, label,
+           t[0] * 1e6, t[1] * 1e6, t[2] * 1e6, t[3] * 1e6, t[4] * 1e6, step * 1e6,
+           flops / step * 1e-12, bytes / step * 1e-9);
+    if (t16)
+        printf(" %10.1f\n", step16 * 1e6);
+    else
+        printf(" %10s\n", "-");
+    return step;
+}
+
 static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int shapes[][2],
                               int layers, const struct didcl_tiled_tiling *cand, int ncand) {
     static double tf[SWEEP_MAX][NPROD], th[SWEEP_MAX][NPROD];
@@ -199,80 +220,77 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
     double flops = 0, bytes = 0;
     const struct didcl_gemm_tuning keep = rt->gemm;
     memset(bad, 0, sizeof bad);
+    /* the baselines of every product first, printed before any candidate runs (one
+     * that faults leaves them standing) */
+    cl_mem x[NPROD], W[NPROD], Wh[NPROD], b[NPROD], y[NPROD];
+    float *ref[NPROD];
     for (int s = 0; s < NPROD; s++) {
         const int N = shapes[s][0], K = shapes[s][1], w = s < 4 ? layers : 1;
         flops += 2.0 * M * N * K * w;
         bytes += 4.0 * N * K * w;
-        cl_mem x = filled(rt, sizeof(float) * M * K), W = filled(rt, sizeof(float) * N * K);
-        cl_mem Wh = filled(rt, 2ull * N * K), b = filled(rt, sizeof(float) * N);
-        cl_mem y = filled(rt, sizeof(float) * M * N);
+        x[s] = filled(rt, sizeof(float) * M * K), W[s] = filled(rt, sizeof(float) * N * K);
+        Wh[s] = filled(rt, 2ull * N * K), b[s] = filled(rt, sizeof(float) * N);
+        y[s] = filled(rt, sizeof(float) * M * N);
         const size_t ny = (size_t)M * N;
-        float *ref = malloc(2 * ny * sizeof *ref), *got = malloc(ny * sizeof *got);
+        ref[s] = malloc(2 * ny * sizeof *ref[s]);
         for (int h = 0; h < 2; h++) { /* gemm_skinny's rows: the bits every tiling gives */
-            RUN(didcl_ops_gemm_skinny(rt, M, N, K, x, h ? Wh : W,
-                                      h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32, b, DIDCL_ACT_NONE, y));
-            clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *ref, ref + h * ny, 0, NULL,
-                                NULL);
+            RUN(didcl_ops_gemm_skinny(rt, M, N, K, x[s], h ? Wh[s] : W[s],
+                                      h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32, b[s], DIDCL_ACT_NONE,
+                                      y[s]));
+            clEnqueueReadBuffer(rt->queue, y[s], CL_TRUE, 0, ny * sizeof *ref[s],
+                                ref[s] + h * ny, 0, NULL, NULL);
         }
-        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, W, DIDCL_WTYPE_F32, b,
-                                               DIDCL_ACT_NONE, y), sk[s]);
-        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x, Wh, DIDCL_WTYPE_F16, b,
-                                               DIDCL_ACT_NONE, y), skh[s]);
-        TIME_BURST(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x, 0, K, W, 0, K, 1, 0.0f, y, 0, N),
-                   cb[s]);
+        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x[s], W[s], DIDCL_WTYPE_F32, b[s],
+                                               DIDCL_ACT_NONE, y[s]), sk[s]);
+        TIME_BURST(reps, didcl_ops_gemm_skinny(rt, M, N, K, x[s], Wh[s], DIDCL_WTYPE_F16, b[s],
+                                               DIDCL_ACT_NONE, y[s]), skh[s]);
+        TIME_BURST(reps, didcl_ops_sgemm(rt, M, N, K, 1.0f, x[s], 0, K, W[s], 0, K, 1, 0.0f,
+                                         y[s], 0, N), cb[s]);
+    }
+    printf("\ngemm_tiled sweep, M = %d: us a call (%d queued back to back); step = %d x "
+           "(qkv+out+up+down) + head\n", M, reps, layers);
+    printf("%-4s %-14s %8s %8s %8s %8s %9s %10s %6s %6s %10s\n", "#", "TMxTN GMxGN KU",
+           "qkv", "out", "up", "down", "head", "step f32", "TF/s", "GB/s", "step f16");
+    sweep_row(sk, skh, layers, flops, bytes, "-", "skinny");
+    sweep_row(cb, NULL, layers, flops, bytes, "-", "clblast");
+    fflush(stdout);
+    for (int s = 0; s < NPROD; s++) {
+        const int N = shapes[s][0], K = shapes[s][1];
+        const size_t ny = (size_t)M * N;
+        float *got = malloc(ny * sizeof *got);
         for (int c = 0; c < ncand; c++) {
             rt->gemm.tiled[0] = rt->gemm.tiled[1] = cand[c];
             didcl_tuning_gemm_options(&rt->gemm);
             for (int h = 0; h < 2; h++) {
                 const enum didcl_wtype wt = h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
                 double *t = h ? &th[c][s] : &tf[c][s];
-                TIME_BURST(reps, didcl_ops_gemm_tiled(rt, M, N, K, x, h ? Wh : W, wt, b,
-                                                      DIDCL_ACT_NONE, y), *t);
-                clEnqueueReadBuffer(rt->queue, y, CL_TRUE, 0, ny * sizeof *got, got, 0, NULL,
+                TIME_BURST(reps, didcl_ops_gemm_tiled(rt, M, N, K, x[s], h ? Wh[s] : W[s], wt,
+                                                      b[s], DIDCL_ACT_NONE, y[s]), *t);
+                clEnqueueReadBuffer(rt->queue, y[s], CL_TRUE, 0, ny * sizeof *got, got, 0, NULL,
                                     NULL);
-                bad[c] |= memcmp(got, ref + h * ny, ny * sizeof *got) != 0;
+                bad[c] |= memcmp(got, ref[s] + h * ny, ny * sizeof *got) != 0;
             }
         }
         rt->gemm = keep;
-        free(ref); free(got);
-        clReleaseMemObject(x); clReleaseMemObject(W); clReleaseMemObject(Wh);
-        clReleaseMemObject(b); clReleaseMemObject(y);
+        free(ref[s]); free(got);
+        clReleaseMemObject(x[s]); clReleaseMemObject(W[s]); clReleaseMemObject(Wh[s]);
+        clReleaseMemObject(b[s]); clReleaseMemObject(y[s]);
     }
-    printf("\ngemm_tiled sweep, M = %d: us a call (%d queued back to back); step = %d x "
-           "(qkv+out+up+down) + head\n", M, reps, layers);
-    printf("%-4s %-14s %8s %8s %8s %8s %9s %10s %6s %6s %10s\n", "#", "TMxTN GMxGN KU",
-           "qkv", "out", "up", "down", "head", "step f32", "TF/s", "GB/s", "step f16");
-    const double *rows[2] = {sk, cb};
     double step_best = 1e30, prod_best[NPROD];
     int c_best = -1, p_best[NPROD];
     for (int s = 0; s < NPROD; s++)
         prod_best[s] = 1e30, p_best[s] = -1;
-    for (int c = -2; c < ncand; c++) {
-        const double *t = c >= 0 ? tf[c] : rows[c + 2];
-        const double *t16 = c >= 0 ? th[c] : c == -2 ? skh : NULL;
-        char label[40];
-        if (c >= 0)
-            snprintf(label, sizeof label, "%dx%d %dx%d %d%s", cand[c].tm, cand[c].tn, cand[c].gm,
-                     cand[c].gn, cand[c].ku, bad[c] ? " !" : "");
-        double step = 0, step16 = 0;
-        for (int s = 0; s < NPROD; s++) {
-            step += t[s] * (s < 4 ? layers : 1);
-            step16 += t16 ? t16[s] * (s < 4 ? layers : 1) : 0;
-            if (c >= 0 && !bad[c] && t[s] < prod_best[s])
-                prod_best[s] = t[s], p_best[s] = c;
-        }
-        if (c >= 0 && !bad[c] && step < step_best)
-            step_best = step, c_best = c;
-        char num[16];
+    for (int c = 0; c < ncand; c++) {
+        char label[40], num[16];
+        snprintf(label, sizeof label, "%dx%d %dx%d %d%s", cand[c].tm, cand[c].tn, cand[c].gm,
+                 cand[c].gn, cand[c].ku, bad[c] ? " !" : "");
         snprintf(num, sizeof num, "%d", c);
-        printf("%-4s %-14s %8.1f %8.1f %8.1f %8.1f %9.1f %10.1f %6.2f %6.0f", c >= 0 ? num : "-",
-               c >= 0 ? label : c == -2 ? "skinny" : "clblast", t[0] * 1e6, t[1] * 1e6,
-               t[2] * 1e6, t[3] * 1e6, t[4] * 1e6, step * 1e6, flops / step * 1e-12,
-               bytes / step * 1e-9);
-        if (t16)
-            printf(" %10.1f\n", step16 * 1e6);
-        else
-            printf(" %10s\n", "-");
+        const double step = sweep_row(tf[c], th[c], layers, flops, bytes, num, label);
+        for (int s = 0; s < NPROD; s++)
+            if (!bad[c] && tf[c][s] < prod_best[s])
+                prod_best[s] = tf[c][s], p_best[s] = c;
+        if (!bad[c] && step < step_best)
+            step_best = step, c_best = c;
     }
     if (c_best < 0)
         return;
@@ -331,6 +349,33 @@ static void bench_launch(didcl_runtime_t rt, int reps) {
     printf("launch: %.2f us to enqueue, %.2f us until done, per call (%d calls: axpy, scale, "
            "layernorm_modulate, gemm_skinny, %dx%d)\n", enq / CALLS * 1e6, all / CALLS * 1e6,
            CALLS, C, C);
+    /* the host's part alone: a few calls into an idle queue (the device cannot hold the
+     * host back), and clSetKernelArg itself (what the argument record saves) */
+    double few = 1e30, set = 1e30;
+    for (int r = 0; r < reps; r++) {
+        clFinish(rt->queue);
+        double t0 = now_s();
+        for (int i = 0; i < 8; i++) {
+            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
+            RUN(didcl_ops_scale(rt, C, 1.0f, b));
+            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
+            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
+                                      y));
+        }
+        const double t1 = now_s();
+        few = t1 - t0 < few ? t1 - t0 : few;
+        cl_kernel k;
+        RUN(didcl_program_kernel(rt, "elementwise", NULL, "axpy_f32", &k));
+        t0 = now_s();
+        for (int i = 0; i < CALLS; i++) {
+            const float alpha = (float)i;
+            clSetKernelArg(k, 1, sizeof alpha, &alpha);
+        }
+        const double t2 = now_s();
+        set = t2 - t0 < set ? t2 - t0 : set;
+    }
+    printf("launch, the host's part: %.2f us to enqueue into an idle queue (32 calls); "
+           "clSetKernelArg %.3f us\n", few / 32 * 1e6, set / CALLS * 1e6);
     clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(w); clReleaseMemObject(y);
 }
 
@@ -470,10 +515,11 @@ static void bench_flash_split(didcl_runtime_t rt, int reps, const char *list, in
                                       ref[p]));
     }
     rt->attn = keep;
-    printf("flash key parts (device: split %d, fill %d = %.1f a compute unit of %u); "
-           "global Tq=Tk=%d none | 2L Tq=Tk=%d bd3 B=4:\n", keep.flash_split, keep.flash_fill,
+    printf("flash key parts (device: split %d, fill %d = %.1f a compute unit of %u, at most "
+           "%d keys a part; gN keeps that limit); global Tq=Tk=%d none | 2L Tq=Tk=%d bd3 "
+           "B=4:\n", keep.flash_split, keep.flash_fill,
            keep.flash_fill / (double)(rt->info.compute_units ? rt->info.compute_units : 1),
-           (unsigned)rt->info.compute_units, T[0], T[1]);
+           (unsigned)rt->info.compute_units, keep.flash_keys, T[0], T[1]);
     printf("  %-6s %5s %9s %7s %9s | %5s %9s %7s %9s\n", "split", "parts", "us", "TFLOP/s",
            "diff", "parts", "us", "TFLOP/s", "diff");
     for (const char *e = list; *e;) {
@@ -515,7 +561,7 @@ static void bench_flash_split(didcl_runtime_t rt, int reps, const char *list, in
 }
 
 int main(int argc, char **argv) {
-    int reps = 20, H = 768, V = 50258, attention = 1, tile[5] = {0}, layers = 12;
+    int reps = 20, H = 768, V = 50258, attention = 1, tile[6] = {0}, layers = 12;
     int nsweep = 0, sweep_default_on = 0;
     const char *tiled_args[SWEEP_MAX];
     struct didcl_tiled_tiling sweep[SWEEP_MAX];
@@ -534,7 +580,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) V = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) ms = argv[++i];
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc)
-            sscanf(argv[++i], "%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4]);
+            sscanf(argv[++i], "%d,%d,%d,%d,%d,%d", &tile[0], &tile[1], &tile[2], &tile[3], &tile[4],
+                   &tile[5]);
         else if (!strcmp(argv[i], "--tiled") && i + 1 < argc && nsweep < SWEEP_MAX)
             tiled_args[nsweep++] = argv[++i]; /* parsed once LK is known */
         else if (!strcmp(argv[i], "--tiled-sweep")) sweep_default_on = 1;
@@ -558,7 +605,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--flash-split") && i + 1 < argc) flash_split = argv[++i];
         else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES] [--tiled TM,TN,GM,GN,KU[/...]]... "
+                            "[--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[/...]]... "
                             "[--tiled-sweep] [--layers L] [--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
                             "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]] "
                             "[--flash-split 1,2,4,g4,g8]\n");
@@ -570,6 +617,8 @@ int main(int argc, char **argv) {
     if (tile[0] > 0) {
         rt->gemm.tn = tile[0]; rt->gemm.tm = tile[1]; rt->gemm.vw = tile[2];
         rt->gemm.lk = tile[3]; rt->gemm.tiles = tile[4];
+        if (tile[5] > 0)
+            rt->gemm.ku = tile[5];
     }
     didcl_tuning_gemm_options(&rt->gemm);
     /* gemm_tiled candidates: --tiled entries, then the built-in set (those the device
@@ -589,10 +638,10 @@ int main(int argc, char **argv) {
             sweep[ncand_t++] = sweep_default[c];
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
-    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d; gemm_tiled from M=%d in all, "
+    printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d KU=%d; gemm_tiled from M=%d in all, "
            "TM,TN,GM,GN,KU %d,%d,%d,%d,%d below M=%d, %d,%d,%d,%d,%d from it; CLBlast from "
            "M=%d (fp32), M=%d (half) of one sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles,
-           t->tiled_m, t->tiled[0].tm, t->tiled[0].tn, t->tiled[0].gm, t->tiled[0].gn,
+           t->ku, t->tiled_m, t->tiled[0].tm, t->tiled[0].tn, t->tiled[0].gm, t->tiled[0].gn,
            t->tiled[0].ku, t->tiled_big_m, t->tiled[1].tm, t->tiled[1].tn, t->tiled[1].gm,
            t->tiled[1].gn, t->tiled[1].ku, t->wide_m, t->half_wide_m);
     bench_launch(rt, reps < 5 ? 5 : reps);
