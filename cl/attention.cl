@@ -293,10 +293,14 @@ __kernel void attention_combine(const int Tq,              // queries per sequen
     const int r = e / ATTN_HD, d = e - r * ATTN_HD;
     __global const float *ml = part + 2 * (size_t)r * nchunks;
     __global const float *acc = part + 2 * (size_t)rows * nchunks + (size_t)r * nchunks * ATTN_HD + d;
+    // unrolled: a block step merges 32 chunks a row, and one load at a time would make
+    // this tiny kernel a chain of cache round trips (the order of the sums is unchanged)
     float M = -INFINITY;
+#pragma unroll 8
     for (int c = 0; c < nchunks; c++)
         M = fmax(M, ml[2 * c]);
     float a = 0.0f, l = 0.0f;
+#pragma unroll 8
     for (int c = 0; c < nchunks; c++) {
         const float m = ml[2 * c];
         if (m == -INFINITY)

@@ -236,6 +236,34 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 #define TILED_BM (TILED_GM * TILED_TM)        // rows of y per work-group
 #define TILED_BN (TILED_GN * TILED_TN)        // columns of y per work-group
 #define TILED_KC (TILED_KU * GEMM_LK * GEMM_VW) // floats of k per staged tile
+#define TILED_NI (GEMM_LK * TILED_GM * TILED_GN) // work-items of a work-group
+// vectors of a K-tile of x and of W each work-item loads
+#define TILED_PX ((TILED_BM * TILED_KU * GEMM_LK + TILED_NI - 1) / TILED_NI)
+#define TILED_PW ((TILED_BN * TILED_KU * GEMM_LK + TILED_NI - 1) / TILED_NI)
+
+// Work-item item's share of the K-tile of vectors v0.. of gemm_tiled's block (rows bm..
+// of x, bn.. of W) into registers: vector e = item + i * NI of the tile (row e / TV,
+// vector e % TV of it). Rows past M or N repeat the last row (computed, never stored),
+// vectors past K are zeros (never added).
+static inline void tiled_fetch(vecf px[TILED_PX], vecf pw[TILED_PW], __global const float *x,
+                               __global const wtype *W, const int M, const int N, const int K,
+                               const int bm, const int bn, const int v0, const int item) {
+    const int KV = K / GEMM_VW, TV = TILED_KU * GEMM_LK;
+#pragma unroll
+    for (int i = 0; i < TILED_PX; i++) {
+        const int e = item + i * TILED_NI, r = e / TV, v = v0 + e % TV;
+        const size_t row = (size_t)min(bm + r, M - 1) * K;
+        px[i] = e < TILED_BM * TV && v < KV ? XLOADV(x + row + (size_t)v * GEMM_VW)
+                                            : (vecf)(0.0f);
+    }
+#pragma unroll
+    for (int i = 0; i < TILED_PW; i++) {
+        const int e = item + i * TILED_NI, r = e / TV, v = v0 + e % TV;
+        const size_t row = (size_t)min(bn + r, N - 1) * K;
+        pw[i] = e < TILED_BN * TV && v < KV ? WLOADV(W + row + (size_t)v * GEMM_VW)
+                                            : (vecf)(0.0f);
+    }
+}
 
 // Work-items: dimension 0 the LK k-lanes of an output block, dimension 1 the GM x GN
 // blocks of TM x TN outputs of a work-group (sub-block s: rows (s / GN) * TM, columns
@@ -243,7 +271,7 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
 // steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
 // still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
 // rows of x and BN rows of W is staged in local memory (half weights converted once
-// there), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
+// there; loaded into registers while the tile before it is multiplied), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
 // the same increasing v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
 // tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
 __kernel void gemm_tiled(const int M, const int N, const int K,
@@ -267,22 +295,28 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
 #pragma unroll
         for (int j = 0; j < TILED_TN; j++)
             acc[i][j] = (vecf)(0.0f);
+    // The K-tile after the one being multiplied is loaded into registers meanwhile
+    // (px, pw: this item's share of it), so a tile's global loads overlap the previous
+    // tile's fmas instead of following them behind a barrier.
+    vecf px[TILED_PX], pw[TILED_PW];
+    tiled_fetch(px, pw, x, W, M, N, K, bm, bn, 0, item);
     for (int v0 = 0; v0 < KV; v0 += TV) {
-        // stage: rows past M or N repeat the last row (computed, never stored), vectors
-        // past K are zeros (never added)
-        for (int e = item; e < TILED_BM * TV; e += nitems) {
-            const int r = e / TV, v = v0 + e % TV;
-            const size_t row = (size_t)min(bm + r, M - 1) * K;
-            XSTOREV(v < KV ? XLOADV(x + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
-                    xs + r * TILED_KC + (e % TV) * GEMM_VW);
+        barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
+#pragma unroll
+        for (int i = 0; i < TILED_PX; i++) {
+            const int e = item + i * nitems;
+            if (e < TILED_BM * TV)
+                XSTOREV(px[i], xs + (e / TV) * TILED_KC + (e % TV) * GEMM_VW);
         }
-        for (int e = item; e < TILED_BN * TV; e += nitems) {
-            const int r = e / TV, v = v0 + e % TV;
-            const size_t row = (size_t)min(bn + r, N - 1) * K;
-            XSTOREV(v < KV ? WLOADV(W + row + (size_t)v * GEMM_VW) : (vecf)(0.0f),
-                    ws + r * TILED_KC + (e % TV) * GEMM_VW);
+#pragma unroll
+        for (int i = 0; i < TILED_PW; i++) {
+            const int e = item + i * nitems;
+            if (e < TILED_BN * TV)
+                XSTOREV(pw[i], ws + (e / TV) * TILED_KC + (e % TV) * GEMM_VW);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (v0 + TV < KV)
+            tiled_fetch(px, pw, x, W, M, N, K, bm, bn, v0 + TV, item);
 #pragma unroll
         for (int u = 0; u < TILED_KU; u++) {
             const int c = (u * GEMM_LK + lane) * GEMM_VW;
@@ -300,8 +334,8 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                 }
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE); // the next tile overwrites xs and ws
     }
+    barrier(CLK_LOCAL_MEM_FENCE); // the tree below reuses the tile's memory
     float s[TILED_TM][TILED_TN];
 #pragma unroll
     for (int i = 0; i < TILED_TM; i++)

@@ -12,13 +12,12 @@
 // small: 768 floats stay in cache).
 // ============================================================================================
 
-// Mean and 1/sqrt(var + eps) of row x (C,), for the whole work-group.
-static void row_stats(__global const float *x, const int C, const float eps, __local float *red,
-                      float *mean, float *rstd) {
+// Mean and 1/sqrt(var + eps) of row x (C,), for the whole work-group, given s, this
+// work-item's sum of x[c] over c = lid, lid + n, ... in that order. Every work-item reads
+// only the elements it summed (so a row it just wrote needs no global barrier).
+static void row_stats_from(float s, __global const float *x, const int C, const float eps,
+                           __local float *red, float *mean, float *rstd) {
     const int lid = get_local_id(0), n = get_local_size(0);
-    float s = 0.0f;
-    for (int c = lid; c < C; c += n)
-        s += x[c];
     const float m = group_sum(s, red) / (float)C;
     float q = 0.0f;
     for (int c = lid; c < C; c += n) {
@@ -30,15 +29,25 @@ static void row_stats(__global const float *x, const int C, const float eps, __l
     *rstd = 1.0f / sqrt(var + eps);
 }
 
+// The same, summing x itself.
+static void row_stats(__global const float *x, const int C, const float eps, __local float *red,
+                      float *mean, float *rstd) {
+    const int lid = get_local_id(0), n = get_local_size(0);
+    float s = 0.0f;
+    for (int c = lid; c < C; c += n)
+        s += x[c];
+    row_stats_from(s, x, C, eps, red, mean, rstd);
+}
+
 // out[t] = (LN(xr) * w) * (1 + scale) + shift for the whole work-group: the weight-only
 // LayerNorm + adaLN modulate both kernels below end with (shift/scale as they describe).
-static void norm_modulate_row(__global const float *xr, const int C, const float eps,
-                              __global const float *w, __global const float *mod,
-                              const int shift_off, const int scale_off, const int mod_stride,
-                              const int t, __global float *out, __local float *red) {
+// mean and rstd: row_stats' of xr.
+static void norm_modulate_row(__global const float *xr, const int C, const float mean,
+                              const float rstd, __global const float *w,
+                              __global const float *mod, const int shift_off,
+                              const int scale_off, const int mod_stride, const int t,
+                              __global float *out) {
     const int lid = get_local_id(0), n = get_local_size(0);
-    float mean, rstd;
-    row_stats(xr, C, eps, red, &mean, &rstd);
     __global const float *sh = mod + shift_off + (size_t)t * mod_stride;
     __global const float *sc = mod + scale_off + (size_t)t * mod_stride;
     for (int c = lid; c < C; c += n)
@@ -67,14 +76,17 @@ __kernel void layernorm_modulate(const int T,                 // rows
     if (t >= T)
         return;
     __global const float *xr = x + (size_t)(sel ? sel[t] : t) * C;
-    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
+    float mean, rstd;
+    row_stats(xr, C, eps, red, &mean, &rstd);
+    norm_modulate_row(xr, C, mean, rstd, w, mod, shift_off, scale_off, mod_stride, t, out);
 }
 
 // The gated residual of the DiT block fused with the next LayerNorm + modulate:
 //     x[t] += gate * y[t];  out[t] = (LN(x[t]) * w) * (1 + scale) + shift
 // gate, shift and scale at element offsets of mod (mod_stride as above). The updated row
-// is written back to x and read again by row_stats after a global-memory barrier (the
-// row belongs to this work-group alone). One work-group per row t.
+// is written back to x and summed in the same pass; each work-item reads back only the
+// elements it wrote (no global barrier: a block step runs this on a few rows, where
+// every round trip to memory is the kernel's time). One work-group per row t.
 __kernel void residual_layernorm_modulate(const int T,               // rows
                                           const int C,               // channels
                                           const float eps,           // LayerNorm epsilon
@@ -95,10 +107,15 @@ __kernel void residual_layernorm_modulate(const int T,               // rows
     __global float *xr = x + (size_t)t * C;
     __global const float *yr = y + (size_t)t * C;
     __global const float *g = mod + gate_off + (size_t)t * mod_stride;
-    for (int c = lid; c < C; c += n)
-        xr[c] += g[c] * yr[c];
-    barrier(CLK_GLOBAL_MEM_FENCE);
-    norm_modulate_row(xr, C, eps, w, mod, shift_off, scale_off, mod_stride, t, out, red);
+    float s = 0.0f;
+    for (int c = lid; c < C; c += n) {
+        const float v = xr[c] + g[c] * yr[c];
+        xr[c] = v;
+        s += v;
+    }
+    float mean, rstd;
+    row_stats_from(s, xr, C, eps, red, &mean, &rstd);
+    norm_modulate_row(xr, C, mean, rstd, w, mod, shift_off, scale_off, mod_stride, t, out);
 }
 
 // LayerNorm with weight and bias (GPT-2). One work-group per row t.
