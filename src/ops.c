@@ -592,10 +592,7 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
         const int p = didcl_tuning_tiled_pick(t, M);
         const struct didcl_tiled_tiling *d = &t->tiled[p];
         const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
-        /* the staged K-tile of x and W, then the tree's partials (LK + 1 per output) */
-        const size_t stage = (bm + bn) * d->ku * t->lk * t->vw;
-        const size_t red = bm * bn * (t->lk + 1);
-        lmem = (stage > red ? stage : red) * sizeof(float);
+        lmem = didcl_tuning_tiled_local_bytes(t, d);
         local[0] = (size_t)t->lk, local[1] = (size_t)d->gm * d->gn, local[2] = 1;
         variant += 2 * p;
         global[0] = local[0];

@@ -40,6 +40,13 @@ int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M) {
     return M >= t->tiled_big_m ? 1 : 0;
 }
 
+size_t didcl_tuning_tiled_local_bytes(const struct didcl_gemm_tuning *t,
+                                      const struct didcl_tiled_tiling *d) {
+    const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
+    const size_t stage = (bm + bn) * d->ku * t->lk * t->vw, red = bm * bn * (t->lk + 1);
+    return (stage > red ? stage : red) * sizeof(float);
+}
+
 int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N) {
     const long groups = (long)((M + t->wide[0].bm - 1) / t->wide[0].bm) *
                         ((N + t->wide[0].bn - 1) / t->wide[0].bn);

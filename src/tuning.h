@@ -100,6 +100,11 @@ void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t);
 /* Which of t->tiled gemm_tiled runs a product of M rows in all with: 0 or 1. */
 int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M);
 
+/* Bytes of local memory gemm_tiled takes with tiling d under t (its lanes and vectors):
+ * the staged K-tile of x and W, or the tree's partials, whichever is larger. */
+size_t didcl_tuning_tiled_local_bytes(const struct didcl_gemm_tuning *t,
+                                      const struct didcl_tiled_tiling *d);
+
 /* Which of t->wide gemm_wide runs an (M, N) product with: 0 or 1. */
 int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N);
 

@@ -181,7 +181,8 @@ static const struct didcl_tiled_tiling sweep_default[] = {
     {4, 2, 1, 4, 3},  {4, 4, 1, 2, 1},  {4, 4, 1, 4, 1},  {4, 4, 1, 4, 2},  {4, 4, 2, 2, 1},
     {4, 4, 2, 4, 1},  {4, 4, 2, 4, 2},  {4, 4, 4, 2, 1},  {4, 8, 2, 2, 1},  {4, 2, 2, 4, 1},
     {8, 1, 1, 8, 1},  {8, 2, 1, 4, 1},  {8, 2, 1, 8, 1},  {8, 2, 2, 4, 1},  {8, 4, 1, 4, 1},
-    {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},  {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1}};
+    {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},  {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1},
+    {4, 4, 2, 4, 3},  {8, 4, 2, 4, 2},  {4, 8, 2, 4, 1},  {4, 8, 2, 4, 2}};
 
 #define SWEEP_MAX 64
 #define NPROD 5
@@ -633,8 +634,9 @@ int main(int argc, char **argv) {
         }
     for (size_t c = 0; sweep_default_on && c < sizeof sweep_default / sizeof sweep_default[0] &&
                        ncand_t < SWEEP_MAX; c++)
-        if (!rt->info.max_work_group || (uint64_t)rt->gemm.lk * sweep_default[c].gm *
-                                                sweep_default[c].gn <= rt->info.max_work_group)
+        if ((!rt->info.max_work_group || (uint64_t)rt->gemm.lk * sweep_default[c].gm *
+                                                 sweep_default[c].gn <= rt->info.max_work_group) &&
+            didcl_tuning_tiled_local_bytes(&rt->gemm, &sweep_default[c]) <= rt->info.local_mem)
             sweep[ncand_t++] = sweep_default[c];
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
