@@ -6,12 +6,14 @@
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
- *                     [--tiled-m M] [--wide-kernel 0|1] [--half-stage 0|1]
+ *                     [--tiled-m M] [--tiled TM,TN,GM,GN,KU] [--wide-kernel 0|1]
+ *                     [--half-stage 0|1]
  *                     [--half-bits 0|1] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
  * N caches, N * B rows of logits read back), timed without a reference. --tiled-m
  * replaces the device's switch to gemm_tiled (rows in all; 0: never), to time a batched
- * step with and without it. --wide-kernel picks what runs wide products (a global pass):
+ * step with and without it; --tiled sets both gemm_tiled tilings (tools/bench-ops
+ * --tiled-sweep picks candidates). --wide-kernel picks what runs wide products (a global pass):
  * 1 gemm_wide, 0 CLBlast with its bias and GELU launches (src/tuning.c wide_kernel).
  * With --half: --half-stage 1 widens half W into the stage before each gemm_wide that
  * it fits whole, 0 reads it directly (wide_stage_half); --half-bits 1 reads half
@@ -126,6 +128,7 @@ int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
     int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1,
         wide = -1, half_stage = -1, half_bits = -1, prof = 0;
+    struct didcl_tiled_tiling tiled = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = atoi(argv[++i]);
@@ -136,6 +139,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ref-device") && i + 1 < argc) ref_device = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tiled") && i + 1 < argc &&
+                 sscanf(argv[++i], "%d,%d,%d,%d,%d", &tiled.tm, &tiled.tn, &tiled.gm, &tiled.gn,
+                        &tiled.ku) == 5 && tiled.tm > 0 && tiled.tn > 0 && tiled.gm > 0 &&
+                 tiled.gn > 0 && tiled.ku > 0) continue;
         else if (!strcmp(argv[i], "--wide-kernel") && i + 1 < argc) wide = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half-stage") && i + 1 < argc)
             half_stage = atoi(argv[++i]) != 0;
@@ -147,7 +154,8 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
                             "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
-                            "[--batch N] [--tiled-m M] [--wide-kernel 0|1] [--half-stage 0|1] "
+                            "[--batch N] [--tiled-m M] [--tiled TM,TN,GM,GN,KU] "
+                            "[--wide-kernel 0|1] [--half-stage 0|1] "
                             "[--half-bits 0|1] [--profile]\n");
             return 2;
         }
@@ -162,6 +170,10 @@ int main(int argc, char **argv) {
     RUN(didcl_runtime_init(NULL, &rt));
     if (tiled_m >= 0)
         rt->gemm.tiled_m = tiled_m > 0 ? tiled_m : INT_MAX;
+    if (tiled.tm > 0) { /* both gemm_tiled tilings */
+        rt->gemm.tiled[0] = rt->gemm.tiled[1] = tiled;
+        didcl_tuning_gemm_options(&rt->gemm);
+    }
     if (wide >= 0) /* before the model sizes its staging buffer */
         rt->gemm.wide_kernel = wide;
     if (half_stage >= 0)
@@ -186,8 +198,10 @@ int main(int argc, char **argv) {
            "(load %.1f s)\n",
            rt->info.name, rt->info.platform, dir, c->n_layers, c->hidden, c->n_heads,
            c->vocab_size, half ? "half" : "fp32", now_s() - t0);
-    printf("products: gemm_tiled from %d rows in all, %s from %d rows of one sequence "
-           "(INT_MAX: never); half weights read by %s, %s\n", rt->gemm.tiled_m,
+    printf("products: gemm_tiled (%d,%d,%d,%d,%d) from %d rows in all, %s from %d rows of one "
+           "sequence (INT_MAX: never); half weights read by %s, %s\n", rt->gemm.tiled[1].tm,
+           rt->gemm.tiled[1].tn, rt->gemm.tiled[1].gm, rt->gemm.tiled[1].gn,
+           rt->gemm.tiled[1].ku, rt->gemm.tiled_m,
            rt->gemm.wide_kernel ? "gemm_wide" : "CLBlast",
            half ? rt->gemm.half_wide_m : rt->gemm.wide_m,
            rt->gemm.half_bits ? "bits" : "vload_half",

@@ -262,9 +262,17 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
         for (int c = 0; c < ncand; c++) {
             rt->gemm.tiled[0] = rt->gemm.tiled[1] = cand[c];
             didcl_tuning_gemm_options(&rt->gemm);
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < 2 && bad[c] < 2; h++) {
                 const enum didcl_wtype wt = h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
                 double *t = h ? &th[c][s] : &tf[c][s];
+                /* a tiling the device refuses (local memory beside the kernel's own, the
+                 * work-group) is left out, not fatal */
+                if (didcl_ops_gemm_tiled(rt, M, N, K, x[s], h ? Wh[s] : W[s], wt, b[s],
+                                         DIDCL_ACT_NONE, y[s]) == DIDCL_ERR_UNSUPPORTED) {
+                    printf("  (candidate %d left out: %s)\n", c, didcl_last_error());
+                    bad[c] = 2;
+                    break;
+                }
                 TIME_BURST(reps, didcl_ops_gemm_tiled(rt, M, N, K, x[s], h ? Wh[s] : W[s], wt,
                                                       b[s], DIDCL_ACT_NONE, y[s]), *t);
                 clEnqueueReadBuffer(rt->queue, y[s], CL_TRUE, 0, ny * sizeof *got, got, 0, NULL,
@@ -282,6 +290,8 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
     for (int s = 0; s < NPROD; s++)
         prod_best[s] = 1e30, p_best[s] = -1;
     for (int c = 0; c < ncand; c++) {
+        if (bad[c] == 2)
+            continue;
         char label[40], num[16];
         snprintf(label, sizeof label, "%dx%d %dx%d %d%s", cand[c].tm, cand[c].tn, cand[c].gm,
                  cand[c].gn, cand[c].ku, bad[c] ? " !" : "");
