@@ -124,9 +124,7 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                           &kmax, NULL),
                  "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
-    DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used,
-                                          &used, NULL),
-                 "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)");
+    used = args->local_own; /* a query now would count __local arguments set before */
     size_t lim = d->wg;
     if (kmax && kmax < lim)
         lim = kmax;

@@ -60,7 +60,7 @@ struct didcl_kernel {
                             <= its preferred size (kernels.c) that the device and the
                             kernel accept */
     size_t wg_max;       /* CL_KERNEL_WORK_GROUP_SIZE */
-    cl_ulong local_used; /* CL_KERNEL_LOCAL_MEM_SIZE: local memory of its own */
+    cl_ulong local_used; /* local memory of its own (program.h: local_own) */
     struct didcl_kernel_args *args; /* the arguments it holds (program.h) */
 };
 

@@ -352,6 +352,9 @@ didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
         return didcl_fail(DIDCL_ERR_NO_MEMORY, "out of memory");
     }
     k->kernel = kernel;
+    if (clGetKernelWorkGroupInfo(kernel, rt->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                 sizeof k->args.local_own, &k->args.local_own, NULL) != CL_SUCCESS)
+        k->args.local_own = 0;
     k->next = p->kernels;
     p->kernels = k;
     *out = kernel;

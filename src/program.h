@@ -22,6 +22,8 @@ struct didcl_program_cache;
  * [0, nset) are known: a value of at most 8 bytes, or (local) a __local scratch's size. */
 #define DIDCL_KERNEL_ARGS_CACHED 24
 struct didcl_kernel_args {
+    cl_ulong local_own; /* CL_KERNEL_LOCAL_MEM_SIZE as created, before any argument:
+                           later queries count the __local arguments set since (NVIDIA) */
     int nset;
     size_t size[DIDCL_KERNEL_ARGS_CACHED];
     unsigned char local[DIDCL_KERNEL_ARGS_CACHED];

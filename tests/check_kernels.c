@@ -64,12 +64,17 @@ START_TEST(test_resolved_once) {
 END_TEST
 
 /* gemv.cl's kernels are built with rt->gemm's tiling: a change of it drops them, and
- * going back finds the first program again in the program cache. */
+ * going back finds the first program again in the program cache, with the kernel's own
+ * local memory as before (not counting the __local scratch a launch set: NVIDIA's
+ * CL_KERNEL_LOCAL_MEM_SIZE does, once set). */
 START_TEST(test_gemm_follows_tiling) {
     const struct didcl_gemm_tuning keep = rt->gemm;
     struct didcl_kernel *r;
     OK(didcl_kernels_get(rt, DIDCL_K_GEMM_SKINNY, 0, &r));
     const cl_kernel first = r->kernel;
+    const cl_ulong own = r->local_used;
+    OK(didcl_ops_gemm_skinny(rt, 2, 8, 16, buf, buf, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE, buf));
+    ck_assert_int_eq(clFinish(rt->queue), CL_SUCCESS);
     didcl_cache_stats s0, s1;
     didcl_runtime_cache_stats(rt, &s0);
     rt->gemm.tm += 1;
@@ -85,6 +90,7 @@ START_TEST(test_gemm_follows_tiling) {
     rt->gemm = keep;
     OK(didcl_kernels_get(rt, DIDCL_K_GEMM_SKINNY, 0, &r));
     ck_assert_ptr_eq(r->kernel, first);
+    ck_assert_uint_eq(r->local_used, own);
 }
 END_TEST
 
