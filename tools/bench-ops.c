@@ -334,6 +334,17 @@ static int parse_tiled(const char *arg, struct didcl_tiled_tiling *cand, int *nc
 /* Host cost of a launch: calls back to back of a tiny element-wise op, a row reduction
  * and a product, as the forward passes make them; the time to enqueue them all and the
  * time until they ran, per call (the fastest of reps rounds). */
+/* rounds x four small launches (axpy, scale, layernorm_modulate, gemm_skinny) on C x C. */
+static void launch_four(didcl_runtime_t rt, int rounds, int C, cl_mem a, cl_mem b, cl_mem w,
+                        cl_mem y) {
+    for (int i = 0; i < rounds; i++) {
+        RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
+        RUN(didcl_ops_scale(rt, C, 1.0f, b));
+        RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
+        RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE, y));
+    }
+}
+
 static void bench_launch(didcl_runtime_t rt, int reps) {
     enum { CALLS = 2000, C = 64 };
     cl_mem a = filled(rt, sizeof(float) * C * C), b = filled(rt, sizeof(float) * C * C);
@@ -342,13 +353,7 @@ static void bench_launch(didcl_runtime_t rt, int reps) {
     for (int r = 0; r < reps + 1; r++) {
         clFinish(rt->queue);
         const double t0 = now_s();
-        for (int i = 0; i < CALLS / 4; i++) {
-            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
-            RUN(didcl_ops_scale(rt, C, 1.0f, b));
-            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
-            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
-                                      y));
-        }
+        launch_four(rt, CALLS / 4, C, a, b, w, y);
         const double t1 = now_s();
         clFinish(rt->queue);
         const double t2 = now_s();
@@ -366,13 +371,7 @@ static void bench_launch(didcl_runtime_t rt, int reps) {
     for (int r = 0; r < reps; r++) {
         clFinish(rt->queue);
         double t0 = now_s();
-        for (int i = 0; i < 8; i++) {
-            RUN(didcl_ops_axpy(rt, C, 0.5f, a, b));
-            RUN(didcl_ops_scale(rt, C, 1.0f, b));
-            RUN(didcl_ops_layernorm_modulate(rt, 1, C, 1e-5f, a, w, w, 0, 0, 0, y));
-            RUN(didcl_ops_gemm_skinny(rt, 1, C, C, a, b, DIDCL_WTYPE_F32, NULL, DIDCL_ACT_NONE,
-                                      y));
-        }
+        launch_four(rt, 8, C, a, b, w, y);
         const double t1 = now_s();
         few = t1 - t0 < few ? t1 - t0 : few;
         cl_kernel k;
