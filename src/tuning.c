@@ -107,11 +107,14 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         /* half weights widened tile by tile by vload_half4 ran 1.2-1.3x slower than
          * fp32 at M = 1024 (NVIDIA makes it four 16-bit loads and conversions); widened
          * into the stage first, a global pass took 14.0 ms against 12.4 (48 more
-         * launches, and the head, too large for the stage, still direct). First guess,
-         * to be measured (bench-ops --wide-m 1024): one 8-byte load and the bit
-         * conversion, read directly, no stage: on the H200 (2026-12-04) NVIDIA's
-         * compiler failed on gemv.cl with -DDIDCL_HALF_BITS (CL_UNKNOWN_ERROR at most
-         * gemm_tiled tilings), so GPUs keep vload_half and the stage until measured */
+         * launches, and the head, too large for the stage, still direct). Read by bits
+         * (one 8-byte load, bench-ops --wide-m 1024, H200 2026-12-04, us): QKV 149 / 149
+         * by vload_half / 145 staged, MLP down 249 / 245 / 231, the head 2418 / 2611 /
+         * (does not fit); fp32 128, 207, 1966. The stage wins the layers, bits only the
+         * head; in gemv.cl bits won the block step's layer products at 4 rows (75 / 79 us
+         * a layer) and lost its head (105 / 91) and gemm_tiled at 64 rows. One switch
+         * for all three kernels: vload_half and the stage stay. (The compiler failures
+         * with -DDIDCL_HALF_BITS of 2026-12-04 were the unstaged gemm_tiled's.) */
         t->half_bits = 0;
         t->wide_stage_half = 1;
         t->wide[0] = (struct didcl_wide_tiling){128, 64, 16, 8, 8};
