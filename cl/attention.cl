@@ -105,6 +105,36 @@ static void part_empty(__global float *part, const int row0, const int n, const 
     }
 }
 
+// Column d of row r of the merge of nchunks partials (layout of attention_split /
+// attention_flash: (m, l) pairs, then the unnormalised acc rows), chunks in ascending
+// order, those without a visible key (m = -inf) skipped:
+//     sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c,  M = max_c m_c.
+// volatile: attention_split's last work-group reads what other work-groups wrote during
+// the same launch (past any cache of its own compute unit). The loops are unrolled so
+// the loads go out together (a block step merges 32 chunks a row); the order of the sums
+// is the loop's.
+static float combine_one(volatile __global const float *part, const int rows,
+                         const int nchunks, const int r, const int d) {
+    volatile __global const float *ml = part + 2 * (size_t)r * nchunks;
+    volatile __global const float *acc =
+        part + 2 * (size_t)rows * nchunks + (size_t)r * nchunks * ATTN_HD + d;
+    float M = -INFINITY;
+#pragma unroll 8
+    for (int c = 0; c < nchunks; c++)
+        M = fmax(M, ml[2 * c]);
+    float a = 0.0f, l = 0.0f;
+#pragma unroll 8
+    for (int c = 0; c < nchunks; c++) {
+        const float m = ml[2 * c];
+        if (m == -INFINITY)
+            continue; // no visible key in this chunk (its acc is never written)
+        const float w = exp(m - M);
+        l += w * ml[2 * c + 1];
+        a += w * acc[(size_t)c * ATTN_HD];
+    }
+    return l > 0.0f ? a / l : 0.0f;
+}
+
 // Where the flash kernels put query qi's head_dim results (head h of a pass of Tq
 // queries): with one key part, its row of out, scaled by *f = 1 / l; else the acc of its
 // partial of part p (rows = heads * Tq, row h * Tq + qi), unscaled (*f = 1), m and l
@@ -171,16 +201,20 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
                               __global float *part,       // chunks > 1: (rows, chunks, 2) (m, l)
                                                           // then (rows, chunks, ATTN_HD) acc,
                                                           // rows = (batch, heads, Tq)
-                              __global float *out,        // one chunk: (batch, Tq, heads, ATTN_HD)
+                              __global float *out,        // (batch, Tq, heads, ATTN_HD)
+                              __global int *done,         // chunks > 1: (batch, heads) counts of
+                                                          // finished chunks, 0 between launches
                               __local float4 *kt,         // (chunk, ATTN_HD4 + 1) key rows
                               __local float4 *vt,         // (chunk, ATTN_HD4) value rows
                               __local float4 *qt,         // (Tq, ATTN_HD4) queries
                               __local float *st,          // (Tq, chunk) scores, then exp
                               __local float *stats) {     // (2, Tq, G2) partial max / sums
+    __local int last; // this group merges (below)
     const int c = get_group_id(0), nchunks = get_num_groups(0);
     const int h = get_group_id(1), b = get_group_id(2);
     const int lid = get_local_id(0), n = get_local_size(0);
-    const int j0 = c * chunk, nk = min(chunk, Tk - j0);
+    const int j0 = c * chunk;
+    int nk = min(chunk, Tk - j0);
     const int rows = get_num_groups(2) * heads * Tq; // partial rows of the whole launch
     const int row0 = (b * heads + h) * Tq;           // this group's first row
     q += (size_t)b * q_bstride + q_off + h * ATTN_HD;
@@ -188,13 +222,12 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
     v += (size_t)b * kv_bstride + v_off + h * ATTN_HD;
 
     // A chunk that no query of the group sees (causal future, the other half of a 2L
-    // mask) only records an empty partial; the combine step skips it.
+    // mask) runs with no keys: it only records an empty partial (m = -inf, skipped by
+    // the merge). (Not a branch around the barriers: as one, PoCL failed the masked
+    // tests.)
     if (nchunks > 1 && !part_seen(mask_mode, q_offset, q_offset + Tq - 1, Tk, block, half_len,
-                                  j0, j0 + nk)) {
-        part_empty(part, row0, Tq, c, nchunks, lid, n);
-        return;
-    }
-
+                                  j0, j0 + nk))
+        nk = 0;
     // Stage the queries and the chunk's keys and values (consecutive items read
     // consecutive float4 of a row).
     for (int e = lid; e < Tq * ATTN_HD4; e += n) {
@@ -275,12 +308,32 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
             part[2 * pr + 1] = sum;
         }
     }
+    if (nchunks == 1)
+        return; // the work-group wrote the output
+
+    // The last work-group of (b, h) to finish merges the chunks (combine_one: ascending
+    // order, whichever group is last): one launch fewer a layer than a combine kernel.
+    // Every item fences its partials before the group counts itself done (atomic); the
+    // count goes back to 0 for the next launch.
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (lid == 0)
+        last = atomic_inc(done + b * heads + h) == nchunks - 1;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (!last)
+        return;
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    for (int e = lid; e < Tq * ATTN_HD; e += n) {
+        const int i = e / ATTN_HD, d = e - i * ATTN_HD;
+        out[(((size_t)b * Tq + i) * heads + h) * ATTN_HD + d] =
+            combine_one(part, rows, nchunks, row0 + i, d);
+    }
+    if (lid == 0)
+        done[b * heads + h] = 0;
 }
 
-// Merges the chunks of attention_split, or the key parts of a flash pass (batch 1): one
-// work-item per (row, d) of rows = (batch, heads, Tq), chunks in ascending order, those
-// without a visible key (m = -inf) skipped:
-//     out = sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c,  M = max_c m_c.
+// Merges the key parts of a flash pass (combine_one): one work-item per (row, d) of
+// rows = (batch, heads, Tq). (attention_split merges its own chunks.)
 __kernel void attention_combine(const int Tq,              // queries per sequence
                                 const int heads,           // heads (head_dim = ATTN_HD)
                                 const int rows,            // batch * heads * Tq
@@ -291,26 +344,8 @@ __kernel void attention_combine(const int Tq,              // queries per sequen
     if (e >= rows * ATTN_HD)
         return;
     const int r = e / ATTN_HD, d = e - r * ATTN_HD;
-    __global const float *ml = part + 2 * (size_t)r * nchunks;
-    __global const float *acc = part + 2 * (size_t)rows * nchunks + (size_t)r * nchunks * ATTN_HD + d;
-    // unrolled: a block step merges 32 chunks a row, and one load at a time would make
-    // this tiny kernel a chain of cache round trips (the order of the sums is unchanged)
-    float M = -INFINITY;
-#pragma unroll 8
-    for (int c = 0; c < nchunks; c++)
-        M = fmax(M, ml[2 * c]);
-    float a = 0.0f, l = 0.0f;
-#pragma unroll 8
-    for (int c = 0; c < nchunks; c++) {
-        const float m = ml[2 * c];
-        if (m == -INFINITY)
-            continue; // no visible key in this chunk (its acc is never written)
-        const float w = exp(m - M);
-        l += w * ml[2 * c + 1];
-        a += w * acc[(size_t)c * ATTN_HD];
-    }
     const int i = r % Tq, hb = r / Tq, h = hb % heads, b = hb / heads;
-    out[(((size_t)b * Tq + i) * heads + h) * ATTN_HD + d] = l > 0.0f ? a / l : 0.0f;
+    out[(((size_t)b * Tq + i) * heads + h) * ATTN_HD + d] = combine_one(part, rows, nchunks, r, d);
 }
 
 // --------------------------------------------------------------------------------------------

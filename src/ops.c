@@ -414,6 +414,29 @@ size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, 
     return chunks > 1 ? (size_t)batch * heads * Tq * chunks * (head_dim + 2) * sizeof(float) : 0;
 }
 
+/* rt's counts for attention_split, at least n of them, all 0 (they return to 0 at the end
+ * of every launch). */
+static didcl_status split_done(didcl_runtime_t rt, size_t n, cl_mem *out) {
+    if (rt->split_done_len < n) {
+        size_t len = n < 256 ? 256 : n;
+        int *zero = calloc(len, sizeof *zero);
+        if (!zero)
+            return didcl_fail(DIDCL_ERR_NO_MEMORY, "attention: out of memory");
+        cl_int err;
+        cl_mem m = clCreateBuffer(rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                  len * sizeof *zero, zero, &err);
+        free(zero);
+        if (err != CL_SUCCESS)
+            return didcl_fail_cl(err, "attention: clCreateBuffer (%zu chunk counts)", len);
+        if (rt->split_done) /* in-order queue: launches that use the old one come first */
+            clReleaseMemObject(rt->split_done);
+        rt->split_done = m;
+        rt->split_done_len = len;
+    }
+    *out = rt->split_done;
+    return DIDCL_OK;
+}
+
 didcl_status didcl_ops_attention(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
                                  float scale, didcl_ops_rows q, didcl_ops_rows k,
                                  didcl_ops_rows v, const didcl_attn_mask *mask, cl_mem scratch,
@@ -444,12 +467,15 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
                              didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim),
                              chunks, chunk, "didcl_ops_attention_scratch_bytes"));
     int mode = (int)mask->mode;
+    cl_mem done = NULL;
+    if (chunks > 1)
+        DIDCL_TRY(split_done(rt, (size_t)batch * heads, &done));
     struct karg a[] = {KV(Tq),        KV(Tk),       KV(heads),          KV(scale),
                        KV(q.buf),     KV(q.off),    KV(q.stride),       KV(k.buf),
                        KV(k.off),     KV(k.stride), KV(v.buf),          KV(v.off),
                        KV(v.stride),  KV(mode),     KV(mask->q_offset), KV(mask->block),
                        KV(mask->half_len), KV(q_bstride), KV(kv_bstride), KV(chunk),
-                       KV(scratch),   KV(out)};
+                       KV(scratch),   KV(out),      KV(done)};
     struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_SPLIT, head_dim / 4, a, NARGS(a), &kr));
     const size_t wg = kr->wg < (size_t)rt->attn.wg ? kr->wg : (size_t)rt->attn.wg;
@@ -461,13 +487,7 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
     }
     DIDCL_TRY(check_local(rt, kr, sum));
     size_t global[3] = {(size_t)chunks * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
-    DIDCL_TRY(enqueue(rt, kr, 3, global, local));
-    if (chunks == 1)
-        return DIDCL_OK; /* the work-group wrote the output */
-    int rows = batch * heads * Tq;
-    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(chunks), KV(scratch), KV(out)};
-    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
-    return launch_1d(rt, kr, (size_t)rows * head_dim);
+    return enqueue(rt, kr, 3, global, local); /* its last work-group per head merges */
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,

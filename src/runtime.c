@@ -297,6 +297,8 @@ void didcl_runtime_free(didcl_runtime_t rt) {
     if (rt->queue)
         clFinish(rt->queue);
     didcl_profile_state_free(rt->profile);
+    if (rt->split_done)
+        clReleaseMemObject(rt->split_done);
     didcl_kernels_free(rt->kernels);
     didcl_program_cache_free(rt->programs);
     if (rt->queue)

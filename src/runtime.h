@@ -33,6 +33,10 @@ struct didcl_runtime {
                                              CLBlast runs inside), buffer copies;
                                              benchmarks read it */
     struct didcl_profile_state *profile;  /* owned; NULL unless profiling is on */
+    cl_mem split_done;                    /* attention_split's counts of finished chunks
+                                             per (sequence, head), all 0 between launches
+                                             (ops.c); NULL until needed */
+    size_t split_done_len;                /* ints in split_done */
 };
 
 #endif /* DIDCL_RUNTIME_H */
