@@ -203,7 +203,8 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
                                                           // rows = (batch, heads, Tq)
                               __global float *out,        // (batch, Tq, heads, ATTN_HD)
                               __global int *done,         // chunks > 1: (batch, heads) counts of
-                                                          // finished chunks, 0 between launches
+                                                          // finished chunks, 0 between launches;
+                                                          // NULL: attention_combine merges
                               __local float4 *kt,         // (chunk, ATTN_HD4 + 1) key rows
                               __local float4 *vt,         // (chunk, ATTN_HD4) value rows
                               __local float4 *qt,         // (Tq, ATTN_HD4) queries
@@ -308,8 +309,8 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
             part[2 * pr + 1] = sum;
         }
     }
-    if (nchunks == 1)
-        return; // the work-group wrote the output
+    if (nchunks == 1 || !done)
+        return; // the work-group wrote the output, or attention_combine merges
 
     // The last work-group of (b, h) to finish merges the chunks (combine_one: ascending
     // order, whichever group is last): one launch fewer a layer than a combine kernel.
@@ -332,8 +333,8 @@ __kernel void attention_split(const int Tq,               // queries per sequenc
         done[b * heads + h] = 0;
 }
 
-// Merges the key parts of a flash pass (combine_one): one work-item per (row, d) of
-// rows = (batch, heads, Tq). (attention_split merges its own chunks.)
+// Merges the key parts of a flash pass, or the chunks of attention_split when it leaves
+// them (combine_one): one work-item per (row, d) of rows = (batch, heads, Tq).
 __kernel void attention_combine(const int Tq,              // queries per sequence
                                 const int heads,           // heads (head_dim = ATTN_HD)
                                 const int rows,            // batch * heads * Tq

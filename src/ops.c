@@ -467,8 +467,8 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
                              didcl_ops_attention_scratch_bytes(rt, batch, Tq, Tk, heads, head_dim),
                              chunks, chunk, "didcl_ops_attention_scratch_bytes"));
     int mode = (int)mask->mode;
-    cl_mem done = NULL;
-    if (chunks > 1)
+    cl_mem done = NULL; /* NULL: attention_combine merges the chunks */
+    if (chunks > 1 && rt->attn.split_merge)
         DIDCL_TRY(split_done(rt, (size_t)batch * heads, &done));
     struct karg a[] = {KV(Tq),        KV(Tk),       KV(heads),          KV(scale),
                        KV(q.buf),     KV(q.off),    KV(q.stride),       KV(k.buf),
@@ -487,7 +487,13 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
     }
     DIDCL_TRY(check_local(rt, kr, sum));
     size_t global[3] = {(size_t)chunks * wg, (size_t)heads, (size_t)batch}, local[3] = {wg, 1, 1};
-    return enqueue(rt, kr, 3, global, local); /* its last work-group per head merges */
+    DIDCL_TRY(enqueue(rt, kr, 3, global, local));
+    if (chunks == 1 || done)
+        return DIDCL_OK; /* the work-groups wrote the output */
+    int rows = batch * heads * Tq;
+    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(chunks), KV(scratch), KV(out)};
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
+    return launch_1d(rt, kr, (size_t)rows * head_dim);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,

@@ -151,7 +151,7 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
          * vectorised loop over the group) ran 5x faster than the register tiling; no key
          * parts (two cores are full without them) */
         *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 64, .flash_rows = 1,
-                                        .flash_split = 1};
+                                        .flash_split = 1, .split_merge = 1};
     else
         /* GPUs: the 110M's block step (12 heads, 1024 keys) at batch 1 needs
          * T_k / chunk * heads >= ~3 work-groups per SM of an H200 (132) to fill it: 32 keys
@@ -164,7 +164,11 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
          * parts from the grid, aiming at 4 work-groups per compute unit, and of at most
          * 512 keys. Measured on the H200 (bench-ops --flash-split, 2026-12-04; us a layer,
          * 1, 2, 4, 8 parts): global pass L = 1024 345, 286, 295, 309 (the grid asks 2);
-         * the 2L scoring pass 525, 568, 451, 439 (the grid asks 1, 512 keys 4) */
+         * the 2L scoring pass 525, 568, 451, 439 (the grid asks 1, 512 keys 4).
+         * split_merge (the split's last work-group merging its chunks, saving the combine
+         * launch: 12 of a block step's 111) is off until it has run on a GPU: it rests
+         * on a fence and an atomic count across work-groups, which PoCL passes and no
+         * GPU has been asked yet */
         *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0,
                                         .flash_split = 0,
                                         .flash_fill = 4 * (int)info->compute_units,

@@ -83,6 +83,9 @@ struct didcl_attn_tuning {
                         give flash_fill work-groups; at most one per key tile either way.
                         Results depend on it (the merge), never on a batch */
     int flash_fill;  /* work-groups a flash pass aims at when flash_split is 0 */
+    int split_merge; /* attention_split's chunks merged by its last work-group per (sequence,
+                        head) (1; one launch fewer a layer) or by attention_combine (0):
+                        the same bits either way */
     int flash_keys;  /* and then at most this many keys a part (0: no limit): long passes
                         whose grid is already full still gain from shorter key loops */
 };

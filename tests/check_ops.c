@@ -414,17 +414,29 @@ static void split_run(int Tq, int Tk, int heads, int head_dim, float scale, didc
     const size_t W = (size_t)heads * head_dim;
     cl_mem d_out = dev_alloc(sizeof(float) * G * W);
     cl_mem d_s = dev_alloc(didcl_ops_attention_scratch_bytes(rt, 1, G, Tk, heads, head_dim));
-    for (int c0 = 0; c0 < Tq; c0 += G) {
-        const int n = Tq - c0 < G ? Tq - c0 : G;
-        didcl_ops_rows qc = q;
-        qc.off += c0 * q.stride;
-        didcl_attn_mask mc = mask;
-        mc.q_offset += c0;
-        OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
-                               sizeof(float) * G * W, 0, NULL, NULL));
-        OK(didcl_ops_attention(rt, n, Tk, heads, head_dim, scale, qc, k, v, &mc, d_s, d_out));
-        download(d_out, got + (size_t)c0 * W, sizeof(float) * n * W);
+    /* chunks merged by attention_combine, then by the split's last work-groups: the
+     * same bits */
+    float *other = malloc(sizeof(float) * Tq * W);
+    for (int merge = 0; merge < 2; merge++) {
+        rt->attn.split_merge = merge;
+        float *dst = merge ? got : other;
+        for (int c0 = 0; c0 < Tq; c0 += G) {
+            const int n = Tq - c0 < G ? Tq - c0 : G;
+            didcl_ops_rows qc = q;
+            qc.off += c0 * q.stride;
+            didcl_attn_mask mc = mask;
+            mc.q_offset += c0;
+            OK(clEnqueueFillBuffer(rt->queue, d_out, &(float){NAN}, sizeof(float), 0,
+                                   sizeof(float) * G * W, 0, NULL, NULL));
+            OK(didcl_ops_attention(rt, n, Tk, heads, head_dim, scale, qc, k, v, &mc, d_s,
+                                   d_out));
+            download(d_out, dst + (size_t)c0 * W, sizeof(float) * n * W);
+        }
     }
+    ck_assert_msg(!memcmp(got, other, sizeof(float) * Tq * W),
+                  "attention_split: chunks merged in the kernel differ from attention_combine's "
+                  "(Tq %d Tk %d chunk %d)", Tq, Tk, rt->attn.chunk);
+    free(other);
     clReleaseMemObject(d_out);
     clReleaseMemObject(d_s);
     rt->attn = keep;
