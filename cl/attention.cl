@@ -92,22 +92,10 @@ static bool part_seen(const int mode, const int qf, const int ql, const int Tk,
     return seen;
 }
 
-// Partials of attention_combine's layout: rows (batch, heads, Tq), nparts parts each,
-//     part = (rows, nparts, 2) (m, l), then (rows, nparts, ATTN_HD) acc.
-// An empty partial: rows row0 .. row0 + n - 1 of part p saw no key (m = -inf, which
-// attention_combine skips; their acc is never written). Items lid, lid + step, ...
-static void part_empty(__global float *part, const int row0, const int n, const int p,
-                       const int nparts, const int lid, const int step) {
-    for (int i = lid; i < n; i += step) {
-        const size_t pr = (size_t)(row0 + i) * nparts + p;
-        part[2 * pr] = -INFINITY;
-        part[2 * pr + 1] = 0.0f;
-    }
-}
-
-// Column d of row r of the merge of nchunks partials (layout of attention_split /
-// attention_flash: (m, l) pairs, then the unnormalised acc rows), chunks in ascending
-// order, those without a visible key (m = -inf) skipped:
+// Column d of row r of the merge of nchunks partials, chunks in ascending order, those
+// without a visible key (m = -inf; their acc may be unwritten) skipped. Layout (of
+// attention_split and attention_flash): rows (batch, heads, Tq), nchunks parts each,
+//     part = (rows, nchunks, 2) (m, l), then (rows, nchunks, ATTN_HD) unnormalised acc;
 //     sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c,  M = max_c m_c.
 // volatile: attention_split's last work-group reads what other work-groups wrote during
 // the same launch (past any cache of its own compute unit). The loops are unrolled so

@@ -271,8 +271,9 @@ static inline void tiled_fetch(vecf px[TILED_PX], vecf pw[TILED_PW], __global co
 // steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
 // still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
 // rows of x and BN rows of W is staged in local memory (half weights converted once
-// there; loaded into registers while the tile before it is multiplied), then k-lane l takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles,
-// the same increasing v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
+// there; loaded into registers while the tile before it is multiplied), then k-lane l
+// takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles, the same increasing
+// v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
 // tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *x, // (M, K)
@@ -284,7 +285,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          const int n_off,
                          __local float *tile) {
     const int lane = get_local_id(0), sub = get_local_id(1);
-    const int item = sub * GEMM_LK + lane, nitems = GEMM_LK * TILED_GM * TILED_GN;
+    const int item = sub * GEMM_LK + lane, nitems = TILED_NI;
     const int bm = (int)get_group_id(1) * TILED_BM, bn = (int)get_group_id(2) * TILED_BN;
     const int rm = (sub / TILED_GN) * TILED_TM, rn = (sub % TILED_GN) * TILED_TN;
     const int KV = K / GEMM_VW, TV = TILED_KC / GEMM_VW; // vectors of k, of a tile

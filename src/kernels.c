@@ -117,14 +117,12 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     else if (d->vary == VARY_HEAD_DIM && variant != 64 / 4) /* 64: the file's default */
         snprintf(hd, sizeof hd, "-DATTN_HD=%d", 4 * variant), options = hd;
     cl_kernel k = NULL;
-    struct didcl_kernel_args *args = NULL;
     size_t kmax = 0;
-    cl_ulong used = 0;
-    DIDCL_TRY(didcl_program_kernel_args(rt, d->family, options, d->name, &k, &args));
+    cl_ulong used = 0; /* not queried now: that would count __local arguments set before */
+    DIDCL_TRY(didcl_program_kernel_local(rt, d->family, options, d->name, &k, &used));
     DIDCL_CL_TRY(clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax,
                                           &kmax, NULL),
                  "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)");
-    used = args->local_own; /* a query now would count __local arguments set before */
     size_t lim = d->wg;
     if (kmax && kmax < lim)
         lim = kmax;
@@ -135,12 +133,12 @@ static didcl_status resolve(didcl_runtime_t rt, enum didcl_kid id, int variant,
     size_t wg = 1;
     while (wg * 2 <= lim)
         wg *= 2;
-    *r = (struct didcl_kernel){k, d->name, wg, kmax, used, args};
+    *r = (struct didcl_kernel){k, d->name, wg, kmax, used};
     return DIDCL_OK;
 }
 
 didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int variant,
-                               struct didcl_kernel **out) {
+                               const struct didcl_kernel **out) {
     struct didcl_kernel_table *t = rt->kernels;
     if ((unsigned)id >= DIDCL_K_COUNT || variant < 0 ||
         variant >= n_variants[defs[id].vary])
@@ -167,23 +165,3 @@ didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int varian
     return DIDCL_OK;
 }
 
-cl_int didcl_kernel_set_arg(struct didcl_kernel *k, int arg, size_t size, const void *value) {
-    struct didcl_kernel_args *a = k->args;
-    const int cache = arg >= 0 && arg < DIDCL_KERNEL_ARGS_CACHED && size <= sizeof a->val[0];
-    if (cache && arg < a->nset && a->size[arg] == size && a->local[arg] == !value &&
-        (!value || !memcmp(a->val[arg], value, size)))
-        return CL_SUCCESS;
-    const cl_int err = clSetKernelArg(k->kernel, (cl_uint)arg, size, value);
-    if (err != CL_SUCCESS || !cache || arg > a->nset) { /* known: a prefix only */
-        if (a->nset > arg)
-            a->nset = arg > 0 ? arg : 0;
-        return err;
-    }
-    a->size[arg] = size;
-    a->local[arg] = !value;
-    if (value)
-        memcpy(a->val[arg], value, size);
-    if (arg == a->nset)
-        a->nset++;
-    return err;
-}

@@ -19,7 +19,6 @@
 #include <CL/cl.h>
 
 #include "didcl.h"
-#include "program.h"
 
 /* Build options of a family's half-weight variant. */
 #define DIDCL_WEIGHT_HALF_OPTIONS "-DDIDCL_WEIGHT_HALF"
@@ -60,19 +59,14 @@ struct didcl_kernel {
                             <= its preferred size (kernels.c) that the device and the
                             kernel accept */
     size_t wg_max;       /* CL_KERNEL_WORK_GROUP_SIZE */
-    cl_ulong local_used; /* local memory of its own (program.h: local_own) */
-    struct didcl_kernel_args *args; /* the arguments it holds (program.h) */
+    cl_ulong local_used; /* local memory of its own (didcl_program_kernel_local) */
 };
 
 struct didcl_kernel_table; /* per runtime (runtime.h); freed by didcl_kernels_free */
 
 /* The record of kernel id, variant (see above), resolved on first use. */
 didcl_status didcl_kernels_get(didcl_runtime_t rt, enum didcl_kid id, int variant,
-                               struct didcl_kernel **out);
-
-/* clSetKernelArg(k->kernel, arg, size, value) unless the kernel already holds it (value
- * NULL: a __local scratch of size bytes). */
-cl_int didcl_kernel_set_arg(struct didcl_kernel *k, int arg, size_t size, const void *value);
+                               const struct didcl_kernel **out);
 
 void didcl_kernels_free(struct didcl_kernel_table *t);
 

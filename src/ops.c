@@ -43,11 +43,11 @@ static int wt_variant(enum didcl_wtype wt) {
 /* Kernel id (variant) with its first nargs arguments set. */
 static didcl_status kernel_args(didcl_runtime_t rt, enum didcl_kid id, int variant,
                                 const struct karg *args, int nargs,
-                                struct didcl_kernel **out) {
-    struct didcl_kernel *k = NULL;
+                                const struct didcl_kernel **out) {
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(didcl_kernels_get(rt, id, variant, &k));
     for (int i = 0; i < nargs; i++) {
-        cl_int err = didcl_kernel_set_arg(k, i, args[i].size, args[i].value);
+        cl_int err = clSetKernelArg(k->kernel, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS)
             return didcl_fail_cl(err, "%s: clSetKernelArg arg %d", k->name, i);
     }
@@ -56,15 +56,15 @@ static didcl_status kernel_args(didcl_runtime_t rt, enum didcl_kid id, int varia
 }
 
 /* __local scratch of `bytes` as argument arg of k. */
-static didcl_status set_local(struct didcl_kernel *k, cl_uint arg, size_t bytes) {
-    cl_int err = didcl_kernel_set_arg(k, (int)arg, bytes, NULL);
+static didcl_status set_local(const struct didcl_kernel *k, cl_uint arg, size_t bytes) {
+    cl_int err = clSetKernelArg(k->kernel, arg, bytes, NULL);
     if (err != CL_SUCCESS)
         return didcl_fail_cl(err, "%s: clSetKernelArg arg %u (local scratch)", k->name, arg);
     return DIDCL_OK;
 }
 
 /* Fail unless `bytes` of __local scratch fit beside the kernel's own local memory. */
-static didcl_status check_local(didcl_runtime_t rt, struct didcl_kernel *k, size_t bytes) {
+static didcl_status check_local(didcl_runtime_t rt, const struct didcl_kernel *k, size_t bytes) {
     if (bytes + k->local_used > rt->info.local_mem)
         return didcl_fail(DIDCL_ERR_UNSUPPORTED,
                           "%s: needs %zu bytes of local memory, device %s has %llu", k->name,
@@ -73,7 +73,7 @@ static didcl_status check_local(didcl_runtime_t rt, struct didcl_kernel *k, size
     return DIDCL_OK;
 }
 
-static didcl_status enqueue(didcl_runtime_t rt, struct didcl_kernel *k, cl_uint dims,
+static didcl_status enqueue(didcl_runtime_t rt, const struct didcl_kernel *k, cl_uint dims,
                             const size_t *global, const size_t *local) {
     cl_int err = didcl_fault_hit(DIDCL_FAULT_LAUNCH)
                      ? CL_OUT_OF_RESOURCES
@@ -86,14 +86,14 @@ static didcl_status enqueue(didcl_runtime_t rt, struct didcl_kernel *k, cl_uint 
 }
 
 /* One work-item per element of n, in work-groups of the kernel's size. */
-static didcl_status launch_1d(didcl_runtime_t rt, struct didcl_kernel *k, size_t n) {
+static didcl_status launch_1d(didcl_runtime_t rt, const struct didcl_kernel *k, size_t n) {
     size_t global = (n + k->wg - 1) / k->wg * k->wg;
     return enqueue(rt, k, 1, &global, &k->wg);
 }
 
 /* One work-group per row, for the row-reduction kernels whose last argument is a
  * __local scratch of one float per work-item (set here). */
-static didcl_status launch_rows(didcl_runtime_t rt, struct didcl_kernel *k, cl_uint red_arg,
+static didcl_status launch_rows(didcl_runtime_t rt, const struct didcl_kernel *k, cl_uint red_arg,
                                 int rows) {
     DIDCL_TRY(check_local(rt, k, k->wg * sizeof(float)));
     DIDCL_TRY(set_local(k, red_arg, k->wg * sizeof(float)));
@@ -131,7 +131,7 @@ didcl_status didcl_ops_embed(didcl_runtime_t rt, int T, int H, int V, cl_mem ids
     CHECK_DIMS("embed", !pos || (long long)pos_start + T <= P,
                "positions %d..%d, expected below the %d rows of the position table", pos_start,
                pos_start + T - 1, P);
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     if (pos) {
         struct karg a[] = {KV(T), KV(H), KV(V), KV(pos_start), KV(ids), KV(table), KV(pos), KV(out)};
         DIDCL_TRY(kernel_args(rt, DIDCL_K_EMBED_TOKENS_POS, wt_variant(wt), a, NARGS(a), &k));
@@ -163,7 +163,7 @@ didcl_status didcl_ops_layernorm_modulate_rows(didcl_runtime_t rt, int T, int C,
                mod_stride);
     struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(sel), KV(w), KV(mod), KV(shift_off),
                        KV(scale_off), KV(mod_stride), KV(out)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_LAYERNORM_MODULATE, 0, a, NARGS(a), &k));
     return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
@@ -179,7 +179,7 @@ didcl_status didcl_ops_residual_layernorm_modulate(didcl_runtime_t rt, int T, in
     struct karg a[] = {KV(T),        KV(C),         KV(eps),       KV(x),
                        KV(y),        KV(w),         KV(mod),       KV(gate_off),
                        KV(shift_off), KV(scale_off), KV(mod_stride), KV(out)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_RESIDUAL_LAYERNORM_MODULATE, 0, a, NARGS(a), &k));
     return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
@@ -188,7 +188,7 @@ didcl_status didcl_ops_layernorm_bias(didcl_runtime_t rt, int T, int C, float ep
                                       cl_mem w, cl_mem b, cl_mem out) {
     CHECK_DIMS("layernorm_bias", fits_int(T, C), "shape T=%d C=%d, expected positive", T, C);
     struct karg a[] = {KV(T), KV(C), KV(eps), KV(x), KV(w), KV(b), KV(out)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_LAYERNORM_BIAS, 0, a, NARGS(a), &k));
     return launch_rows(rt, k, (cl_uint)NARGS(a), T);
 }
@@ -208,7 +208,7 @@ didcl_status didcl_ops_rope_rows(didcl_runtime_t rt, int T, int heads, int head_
                view.off, view.stride);
     struct karg a[] = {KV(T),        KV(heads),    KV(head_dim),    KV(pos_start), KV(inv_freq),
                        KV(view.buf), KV(view.off), KV(view.stride), KV(parts)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_ROWS, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)T * parts * heads * (head_dim / 2));
 }
@@ -232,7 +232,7 @@ didcl_status didcl_ops_rope_cache(didcl_runtime_t rt, int batch, int n, int head
     const int T = batch * n;
     struct karg a[] = {KV(T),        KV(n),   KV(heads),  KV(head_dim), KV(pos_start),
                        KV(inv_freq), KV(qkv), KV(cache), KV(seq_rows)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_CACHE, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)T * heads * (head_dim / 2));
 }
@@ -245,7 +245,7 @@ didcl_status didcl_ops_rope_cache_at(didcl_runtime_t rt, int T, int heads, int h
                "expected positive", T, heads);
     struct karg a[] = {KV(T), KV(heads), KV(head_dim), KV(pos), KV(inv_freq), KV(qkv),
                        KV(cache)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ROPE_CACHE_AT, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)T * heads * (head_dim / 2));
 }
@@ -414,6 +414,16 @@ size_t didcl_ops_attention_scratch_bytes(didcl_runtime_t rt, int batch, int Tq, 
     return chunks > 1 ? (size_t)batch * heads * Tq * chunks * (head_dim + 2) * sizeof(float) : 0;
 }
 
+/* attention_combine: the nparts partials of each of rows rows (batch, heads, Tq) in part
+ * merged into out. */
+static didcl_status combine(didcl_runtime_t rt, int rows, int Tq, int heads, int head_dim,
+                            int nparts, cl_mem part, cl_mem out) {
+    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(nparts), KV(part), KV(out)};
+    const struct didcl_kernel *k = NULL;
+    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &k));
+    return launch_1d(rt, k, (size_t)rows * head_dim);
+}
+
 /* rt's counts for attention_split, at least n of them, all 0 (they return to 0 at the end
  * of every launch). */
 static didcl_status split_done(didcl_runtime_t rt, size_t n, cl_mem *out) {
@@ -476,7 +486,7 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
                        KV(v.stride),  KV(mode),     KV(mask->q_offset), KV(mask->block),
                        KV(mask->half_len), KV(q_bstride), KV(kv_bstride), KV(chunk),
                        KV(scratch),   KV(out),      KV(done)};
-    struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
+    const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_SPLIT, head_dim / 4, a, NARGS(a), &kr));
     const size_t wg = kr->wg < (size_t)rt->attn.wg ? kr->wg : (size_t)rt->attn.wg;
     size_t bytes[SPLIT_LOCALS], sum = 0;
@@ -490,10 +500,7 @@ didcl_status didcl_ops_attention_batch(didcl_runtime_t rt, int batch, int Tq, in
     DIDCL_TRY(enqueue(rt, kr, 3, global, local));
     if (chunks == 1 || done)
         return DIDCL_OK; /* the work-groups wrote the output */
-    int rows = batch * heads * Tq;
-    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(chunks), KV(scratch), KV(out)};
-    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
-    return launch_1d(rt, kr, (size_t)rows * head_dim);
+    return combine(rt, batch * heads * Tq, Tq, heads, head_dim, chunks, scratch, out);
 }
 
 didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int heads,
@@ -519,7 +526,7 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
                        KV(v.stride), KV(out),      KV(mode),     KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len), KV(kpart), KV(scratch)};
     const size_t hd = (size_t)head_dim, f = sizeof(float);
-    struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
+    const struct didcl_kernel *kr = NULL; /* built per head_dim (-DATTN_HD) */
     size_t global[3] = {0, (size_t)heads, (size_t)parts}, sum = 0;
     int fq, bk;
     flash_tiles(rt, head_dim, &fq, &bk);
@@ -551,10 +558,7 @@ didcl_status didcl_ops_attention_flash(didcl_runtime_t rt, int Tq, int Tk, int h
     DIDCL_TRY(enqueue(rt, kr, 3, global, local));
     if (parts == 1)
         return DIDCL_OK; /* the work-groups wrote the output */
-    int rows = heads * Tq;
-    struct karg c[] = {KV(Tq), KV(heads), KV(rows), KV(parts), KV(scratch), KV(out)};
-    DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_COMBINE, head_dim / 4, c, NARGS(c), &kr));
-    return launch_1d(rt, kr, (size_t)rows * head_dim);
+    return combine(rt, heads * Tq, Tq, heads, head_dim, parts, scratch, out);
 }
 
 didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int heads, int head_dim,
@@ -582,7 +586,7 @@ didcl_status didcl_ops_attention_wide(didcl_runtime_t rt, int Tq, int Tk, int he
     int rows = heads * Tq, mode = (int)mask->mode;
     struct karg a[] = {KV(Tq),   KV(Tk), KV(rows), KV(scratch), KV(mode), KV(mask->q_offset),
                        KV(mask->block), KV(mask->half_len)};
-    struct didcl_kernel *kr = NULL;
+    const struct didcl_kernel *kr = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_ATTENTION_PROBS, 0, a, NARGS(a), &kr));
     DIDCL_TRY(launch_rows(rt, kr, (cl_uint)NARGS(a), rows));
     /* O_h (Tq, hd) = P_h (Tq, Tk) . V_h (Tk, hd), written at column h*hd of out */
@@ -634,7 +638,7 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
     }
     struct karg a[] = {KV(M),    KV(N), KV(K),   KV(x),     KV(W),       KV(b),
                        KV(iact), KV(y), KV(ldy), KV(n_off), KLOCAL(lmem)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, tiled ? DIDCL_K_GEMM_TILED : DIDCL_K_GEMM_SKINNY, variant, a,
                           NARGS(a), &k));
     if (k->wg_max < local[0] * local[1])
@@ -673,7 +677,7 @@ static didcl_status gemm_wide(didcl_runtime_t rt, int M, int N, int K, cl_mem x,
     const struct didcl_wide_tiling *w = &t->wide[p];
     int iact = (int)act;
     struct karg a[] = {KV(M), KV(N), KV(K), KV(x), KV(W), KV(b), KV(iact), KV(y)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_GEMM_WIDE, 2 * p + wt_variant(wt), a, NARGS(a), &k));
     /* the kernel requires exactly this work-group (reqd_work_group_size) */
     size_t local[2] = {(size_t)(w->bn / w->tn), (size_t)(w->bm / w->tm)};
@@ -776,7 +780,7 @@ static didcl_status widen_half(didcl_runtime_t rt, cl_mem W, int n0, int rows, i
     int count = rows * K;
     cl_long first = (cl_long)n0 * K;
     struct karg a[] = {KV(count), KV(W), KV(first), KV(stage)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_WIDEN_HALF, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)count);
 }
@@ -834,7 +838,7 @@ didcl_status didcl_ops_linear(didcl_runtime_t rt, int batch, int n, int N, int K
 didcl_status didcl_ops_axpy(didcl_runtime_t rt, int n, float a, cl_mem x, cl_mem y) {
     CHECK_DIMS("axpy", n > 0, "n=%d, expected > 0", n);
     struct karg args[] = {KV(n), KV(a), KV(x), KV(y)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_AXPY, 0, args, NARGS(args), &k));
     return launch_1d(rt, k, (size_t)n);
 }
@@ -842,7 +846,7 @@ didcl_status didcl_ops_axpy(didcl_runtime_t rt, int n, float a, cl_mem x, cl_mem
 didcl_status didcl_ops_scale(didcl_runtime_t rt, int n, float a, cl_mem x) {
     CHECK_DIMS("scale", n > 0, "n=%d, expected > 0", n);
     struct karg args[] = {KV(n), KV(a), KV(x)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_SCALE, 0, args, NARGS(args), &k));
     return launch_1d(rt, k, (size_t)n);
 }
@@ -853,7 +857,7 @@ didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x
     CHECK_DIMS("gated_residual", gate_off >= 0 && gate_stride >= 0,
                "gate_off=%d gate_stride=%d, expected >= 0", gate_off, gate_stride);
     struct karg a[] = {KV(T), KV(C), KV(x), KV(y), KV(gate), KV(gate_off), KV(gate_stride)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_GATED_RESIDUAL, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)T * C);
 }
@@ -861,7 +865,7 @@ didcl_status didcl_ops_gated_residual(didcl_runtime_t rt, int T, int C, cl_mem x
 didcl_status didcl_ops_bias_add(didcl_runtime_t rt, int M, int N, cl_mem y, cl_mem b) {
     CHECK_DIMS("bias_add", fits_int(M, N), "shape M=%d N=%d, expected positive", M, N);
     struct karg a[] = {KV(M), KV(N), KV(y), KV(b)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_BIAS_ADD, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)M * N);
 }
@@ -869,7 +873,7 @@ didcl_status didcl_ops_bias_add(didcl_runtime_t rt, int M, int N, cl_mem y, cl_m
 didcl_status didcl_ops_gelu(didcl_runtime_t rt, int n, cl_mem x) {
     CHECK_DIMS("gelu", n > 0, "n=%d, expected > 0", n);
     struct karg a[] = {KV(n), KV(x)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_GELU, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)n);
 }
@@ -885,7 +889,7 @@ static didcl_status softmax_rows(didcl_runtime_t rt, const char *op, enum didcl_
     CHECK_OP(excl >= -1 && excl < V, "excluded index %d, expected -1..%d", excl, V - 1);
     CHECK_OP(V > 1 || excl < 0, "V=%d with its only index excluded", V);
     struct karg a[] = {KV(R), KV(V), KV(excl), KV(x), KV(out)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, id, 0, a, NARGS(a), &k));
     return launch_rows(rt, k, (cl_uint)NARGS(a), R);
 }
@@ -905,7 +909,7 @@ didcl_status didcl_ops_gather_logprob(didcl_runtime_t rt, int R, int V, int firs
     CHECK_DIMS("gather_logprob", fits_int(first + (long long)R, V) && first >= 0,
                "rows %d..%d of V=%d, expected positive sizes", first, first + R - 1, V);
     struct karg a[] = {KV(R), KV(V), KV(first), KV(excl), KV(x), KV(stats), KV(tgt), KV(out)};
-    struct didcl_kernel *k = NULL;
+    const struct didcl_kernel *k = NULL;
     DIDCL_TRY(kernel_args(rt, DIDCL_K_GATHER_LOGPROB, 0, a, NARGS(a), &k));
     return launch_1d(rt, k, (size_t)R);
 }

@@ -22,7 +22,7 @@
 struct kernel_entry {
     char *name;
     cl_kernel kernel;
-    struct didcl_kernel_args args;
+    cl_ulong local_own; /* CL_KERNEL_LOCAL_MEM_SIZE as created */
     struct kernel_entry *next;
 };
 
@@ -317,16 +317,14 @@ didcl_status didcl_program_prepare(didcl_runtime_t rt, const char *family, const
 
 didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
                                   const char *name, cl_kernel *out) {
-    struct didcl_kernel_args *args = NULL;
-    DIDCL_TRY(didcl_program_kernel_args(rt, family, options, name, out, &args));
-    args->nset = 0;
-    return DIDCL_OK;
+    cl_ulong local_own;
+    return didcl_program_kernel_local(rt, family, options, name, out, &local_own);
 }
 
-didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
-                                       const char *options, const char *name, cl_kernel *out,
-                                       struct didcl_kernel_args **args) {
-    if (!rt || !family || !name || !out || !args)
+didcl_status didcl_program_kernel_local(didcl_runtime_t rt, const char *family,
+                                        const char *options, const char *name,
+                                        cl_kernel *out, cl_ulong *local_own) {
+    if (!rt || !family || !name || !out || !local_own)
         return didcl_fail(DIDCL_ERR_INVALID_ARG, "didcl_program_kernel: NULL argument");
     struct program_entry *p;
     DIDCL_TRY(program_get(rt, family, options, &p));
@@ -334,7 +332,7 @@ didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
         if (!strcmp(k->name, name)) {
             rt->stats.memory_hits++;
             *out = k->kernel;
-            *args = &k->args;
+            *local_own = k->local_own;
             return DIDCL_OK;
         }
     cl_int err;
@@ -353,11 +351,11 @@ didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
     }
     k->kernel = kernel;
     if (clGetKernelWorkGroupInfo(kernel, rt->device, CL_KERNEL_LOCAL_MEM_SIZE,
-                                 sizeof k->args.local_own, &k->args.local_own, NULL) != CL_SUCCESS)
-        k->args.local_own = 0;
+                                 sizeof k->local_own, &k->local_own, NULL) != CL_SUCCESS)
+        k->local_own = 0;
     k->next = p->kernels;
     p->kernels = k;
     *out = kernel;
-    *args = &k->args;
+    *local_own = k->local_own;
     return DIDCL_OK;
 }

@@ -16,30 +16,18 @@
 
 struct didcl_program_cache;
 
-/* The arguments a kernel object last took through didcl_kernel_set_arg (kernels.h), so
- * that a launch sets only those that changed: a block step launches ~100 kernels of ~10
- * arguments, and each clSetKernelArg is host time the GPU may wait for. Arguments
- * [0, nset) are known: a value of at most 8 bytes, or (local) a __local scratch's size. */
-#define DIDCL_KERNEL_ARGS_CACHED 24
-struct didcl_kernel_args {
-    cl_ulong local_own; /* CL_KERNEL_LOCAL_MEM_SIZE as created, before any argument:
-                           later queries count the __local arguments set since (NVIDIA) */
-    int nset;
-    size_t size[DIDCL_KERNEL_ARGS_CACHED];
-    unsigned char local[DIDCL_KERNEL_ARGS_CACHED];
-    unsigned char val[DIDCL_KERNEL_ARGS_CACHED][8];
-};
 
 /* The kernel `name` of family (e.g. "elementwise") built with extra build options
- * (may be NULL). Cached: later calls with the same arguments return the same kernel
- * (whose argument record is then forgotten: the caller sets its arguments itself). */
+ * (may be NULL). Cached: later calls with the same arguments return the same kernel. */
 didcl_status didcl_program_kernel(didcl_runtime_t rt, const char *family, const char *options,
                                   const char *name, cl_kernel *out);
 
-/* The same kernel and its argument record, for launches through didcl_kernel_set_arg. */
-didcl_status didcl_program_kernel_args(didcl_runtime_t rt, const char *family,
-                                       const char *options, const char *name, cl_kernel *out,
-                                       struct didcl_kernel_args **args);
+/* The same, with the kernel's own local memory (CL_KERNEL_LOCAL_MEM_SIZE as created,
+ * before any argument: later queries count the __local arguments set since, on NVIDIA
+ * and PoCL). */
+didcl_status didcl_program_kernel_local(didcl_runtime_t rt, const char *family,
+                                        const char *options, const char *name,
+                                        cl_kernel *out, cl_ulong *local_own);
 
 /* Build family with options (may be NULL) into both caches without making a kernel:
  * what a warm-up does so that no later launch waits for the compiler. */

@@ -366,7 +366,7 @@ static void bench_launch(didcl_runtime_t rt, int reps) {
            "layernorm_modulate, gemm_skinny, %dx%d)\n", enq / CALLS * 1e6, all / CALLS * 1e6,
            CALLS, C, C);
     /* the host's part alone: a few calls into an idle queue (the device cannot hold the
-     * host back), and clSetKernelArg itself (what the argument record saves) */
+     * host back), and clSetKernelArg itself (about ten a launch) */
     double few = 1e30, set = 1e30;
     for (int r = 0; r < reps; r++) {
         clFinish(rt->queue);
