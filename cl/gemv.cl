@@ -9,20 +9,20 @@
 // Two tilings of the same sums, chosen by the rows M of a launch (src/ops.c):
 //   gemm_skinny  a work-group owns a few columns and walks every row of x (W read once,
 //                x re-read per column tile: best for a handful of rows);
-//   gemm_tiled   a work-group owns a BM x BN block of y and stages K in local memory, so
-//                W is read once per M-block and x once per N-block (tens to hundreds of
-//                rows). (A variant that loaded straight from global memory, 2026-12-04,
-//                faulted and broke NVIDIA's compiler on the H200; this one ran there.)
+//   gemm_tiled   a work-group owns a BM x BN block of y, its work-items TM x TN outputs
+//                of it over LA of the LK k-lanes each (W read once per M-block, from
+//                registers TM times; tens to hundreds of rows). (K staged in local memory,
+//                sessions 3-6, ran at 3.9 TFLOP/s on the H200: one k-step per barrier.)
 // Build options (chosen once per device, src/tuning.c):
 //   GEMM_VW  vector width over k (4, 8 or 16), GEMM_LK work-items sharing one output's k
 //            (1 on CPUs: no barriers at all): these two fix the reduction order, below;
 //   GEMM_TN, GEMM_TM  gemm_skinny's columns per work-item and rows per M-tile,
 //            GEMM_KU its k-steps per lane whose W loads are issued before their fmas;
-//   TILED_TM, TILED_TN  gemm_tiled's rows and columns per work-item, TILED_GM x TILED_GN
-//            work-items (of LK lanes each) per work-group, TILED_KU vectors of k per lane
-//            per staged K-tile. The host builds this file with
-//            two gemm_tiled tilings (tuning.c: one for few rows in all, one for many);
-//            neither changes a bit of the result.
+//   TILED_TM, TILED_TN  gemm_tiled's rows and columns per work-item, TILED_LA its
+//            k-lanes per work-item (LK / LA items share an output), TILED_GM x TILED_GN
+//            blocks per work-group, TILED_KU its k-steps of loads ahead. The host builds
+//            this file with two gemm_tiled tilings (tuning.c: one for few rows in all, one
+//            for many); neither changes a bit of the result.
 // Reduction order, fixed by (K, VW, LK) only and the same in both kernels: vector lane j
 // of k-lane l sums k = (l + i*LK)*VW + j by fma in increasing i, lanes are added
 // pairwise (hsum), the K % VW tail goes to k-lane 0 in order (fma), then a power-of-two
@@ -31,9 +31,9 @@
 // whichever tiling ran. fma is explicit so that both kernels round alike whatever the
 // compiler would contract.
 // Pros: one launch for any M, bias and GELU in the epilogue, half weights converted in
-// registers (skinny) or once per staged tile (tiled). Cons: the fixed order keeps LK
-// partial sums per output, so both kernels spend LK work-items on each output and a tree
-// over them; M in the thousands belongs to gemm_wide/CLBlast.
+// registers. Cons: the fixed order keeps LK partial sums per output (a tree over them,
+// in registers or through local memory); M in the thousands belongs to
+// gemm_wide/CLBlast.
 // ============================================================================================
 
 #ifndef GEMM_TN
@@ -65,6 +65,9 @@
 #endif
 #ifndef TILED_KU
 #define TILED_KU 1
+#endif
+#ifndef TILED_LA
+#define TILED_LA 1
 #endif
 
 #define GEMM_CAT_(a, b) a##b
@@ -233,48 +236,74 @@ __kernel void gemm_skinny(const int M,             // rows of x and y, >= 1
     }
 }
 
-#define TILED_BM (TILED_GM * TILED_TM)        // rows of y per work-group
-#define TILED_BN (TILED_GN * TILED_TN)        // columns of y per work-group
-#define TILED_KC (TILED_KU * GEMM_LK * GEMM_VW) // floats of k per staged tile
-#define TILED_NI (GEMM_LK * TILED_GM * TILED_GN) // work-items of a work-group
-// vectors of a K-tile of x and of W each work-item loads
-#define TILED_PX ((TILED_BM * TILED_KU * GEMM_LK + TILED_NI - 1) / TILED_NI)
-#define TILED_PW ((TILED_BN * TILED_KU * GEMM_LK + TILED_NI - 1) / TILED_NI)
+#define TILED_P (GEMM_LK / TILED_LA)            // work-items sharing an output's k-lanes
+#define TILED_BM (TILED_GM * TILED_TM)           // rows of y per work-group
+#define TILED_BN (TILED_GN * TILED_TN)           // columns of y per work-group
+#define TILED_NI (TILED_P * TILED_GM * TILED_GN) // work-items of a work-group
+#define TILED_NO (TILED_BM * TILED_BN)           // outputs of a work-group
+#if GEMM_LK % TILED_LA || TILED_LA & (TILED_LA - 1)
+#error "TILED_LA must be a power of two that divides GEMM_LK"
+#endif
+#if TILED_LA >= 32
+#define TILED_LB 5
+#elif TILED_LA >= 16
+#define TILED_LB 4
+#elif TILED_LA >= 8
+#define TILED_LB 3
+#elif TILED_LA >= 4
+#define TILED_LB 2
+#elif TILED_LA >= 2
+#define TILED_LB 1
+#else
+#define TILED_LB 0
+#endif
 
-// Work-item item's share of the K-tile of vectors v0.. of gemm_tiled's block (rows bm..
-// of x, bn.. of W) into registers: vector e = item + i * NI of the tile (row e / TV,
-// vector e % TV of it). Rows past M or N repeat the last row (computed, never stored),
-// vectors past K are zeros (never added).
-static inline void tiled_fetch(vecf px[TILED_PX], vecf pw[TILED_PW], __global const float *x,
-                               __global const wtype *W, const int M, const int N, const int K,
-                               const int bm, const int bn, const int v0, const int item) {
-    const int KV = K / GEMM_VW, TV = TILED_KU * GEMM_LK;
+// t's TILED_LB bits reversed: the t-th k-lane of a work-item in the tree's order.
+static inline int tiled_rev(int t) {
+    int r = 0;
 #pragma unroll
-    for (int i = 0; i < TILED_PX; i++) {
-        const int e = item + i * TILED_NI, r = e / TV, v = v0 + e % TV;
-        const size_t row = (size_t)min(bm + r, M - 1) * K;
-        px[i] = e < TILED_BM * TV && v < KV ? XLOADV(x + row + (size_t)v * GEMM_VW)
-                                            : (vecf)(0.0f);
-    }
-#pragma unroll
-    for (int i = 0; i < TILED_PW; i++) {
-        const int e = item + i * TILED_NI, r = e / TV, v = v0 + e % TV;
-        const size_t row = (size_t)min(bn + r, N - 1) * K;
-        pw[i] = e < TILED_BN * TV && v < KV ? WLOADV(W + row + (size_t)v * GEMM_VW)
-                                            : (vecf)(0.0f);
-    }
+    for (int b = 0; b < TILED_LB; b++)
+        r |= ((t >> b) & 1) << (TILED_LB - 1 - b);
+    return r;
 }
 
-// Work-items: dimension 0 the LK k-lanes of an output block, dimension 1 the GM x GN
-// blocks of TM x TN outputs of a work-group (sub-block s: rows (s / GN) * TM, columns
-// (s % GN) * TN). Work-groups: dimension 1 over M in steps of BM, dimension 2 over N in
-// steps of BN (consecutive work-groups share a block of W, so a W larger than the cache
-// still comes from memory about once). Each K-tile of TILED_KC floats of the block's BM
-// rows of x and BN rows of W is staged in local memory (half weights converted once
-// there; loaded into registers while the tile before it is multiplied), then k-lane l
-// takes vectors v = tile + u*LK + l, u = 0..KU-1: over the tiles, the same increasing
-// v = l + i*LK as gemm_skinny's lane l. Arguments as gemm_skinny's;
-// tile holds max((BM + BN) * KC, GM * GN * TM * TN * (LK + 1)) floats.
+// gemm_skinny's k-steps (skinny_steps) for gemm_tiled's TM x TN block.
+static inline void tiled_steps(vecf acc[TILED_TM][TILED_TN], __global const float *x,
+                               __global const wtype *W, const size_t xrow[TILED_TM],
+                               const size_t wrow[TILED_TN], const int v, const int ku,
+                               const int K) {
+    vecf w[TILED_KU][TILED_TN];
+#pragma unroll
+    for (int u = 0; u < TILED_KU; u++)
+        if (u < ku)
+#pragma unroll
+            for (int j = 0; j < TILED_TN; j++)
+                w[u][j] = WLOADV(W + wrow[j] + (size_t)(v + u * GEMM_LK) * GEMM_VW);
+#pragma unroll
+    for (int u = 0; u < TILED_KU; u++)
+        if (u < ku)
+#pragma unroll
+            for (int i = 0; i < TILED_TM; i++) {
+                const vecf xv = XLOADV(x + xrow[i] + (size_t)(v + u * GEMM_LK) * GEMM_VW);
+#pragma unroll
+                for (int j = 0; j < TILED_TN; j++)
+                    acc[i][j] = fma(xv, w[u][j], acc[i][j]);
+            }
+}
+
+// Work-items: dimension 0 the P = LK / LA work-items that share an output block's k, one
+// of them owning the LA k-lanes l = g + P*a (a = 0..LA-1) of its TM x TN outputs;
+// dimension 1 the GM x GN blocks of a work-group (block s: rows (s % GM) * TM, columns
+// (s / GM) * TN, so neighbouring items of a warp share W). Work-groups: dimension 1 over M
+// in steps of BM, dimension 2 over N in steps of BN. No local staging: x and W come
+// straight from global memory (x, a few hundred rows, stays in cache; W is read by
+// BM / TM items of a work-group together).
+// The tree over the LK k-lanes is gemm_skinny's: its top levels (strides LK/2 .. P) join
+// lanes of one work-item, which runs its lanes in the tree's order (bit-reversed a) and
+// folds each finished lane into a stack of finished subtrees (part[d]: 2^d lanes) in
+// registers; the last log2(P) levels join the P work-items through local memory. Each
+// lane sums its k in gemm_skinny's order, so every output is bitwise gemm_skinny's.
+// red holds TILED_NO * (P + 1) floats when P > 1.
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *x, // (M, K)
                          __global const wtype *W, // (N, K)
@@ -283,90 +312,69 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global float *y,       // (M, ldy), columns [n_off, n_off + N)
                          const int ldy,
                          const int n_off,
-                         __local float *tile) {
-    const int lane = get_local_id(0), sub = get_local_id(1);
-    const int item = sub * GEMM_LK + lane, nitems = TILED_NI;
+                         __local float *red) {
+    const int g = get_local_id(0), sub = get_local_id(1);
     const int bm = (int)get_group_id(1) * TILED_BM, bn = (int)get_group_id(2) * TILED_BN;
-    const int rm = (sub / TILED_GN) * TILED_TM, rn = (sub % TILED_GN) * TILED_TN;
-    const int KV = K / GEMM_VW, TV = TILED_KC / GEMM_VW; // vectors of k, of a tile
-    __local float *xs = tile, *ws = tile + TILED_BM * TILED_KC; // (BM, KC), (BN, KC)
-    vecf acc[TILED_TM][TILED_TN];
+    const int rm = (sub % TILED_GM) * TILED_TM, rn = (sub / TILED_GM) * TILED_TN;
+    const int KV = K / GEMM_VW; // whole vectors of k
+    size_t xrow[TILED_TM], wrow[TILED_TN]; // rows past M or N repeat the last (not stored)
 #pragma unroll
     for (int i = 0; i < TILED_TM; i++)
+        xrow[i] = (size_t)min(bm + rm + i, M - 1) * K;
 #pragma unroll
-        for (int j = 0; j < TILED_TN; j++)
-            acc[i][j] = (vecf)(0.0f);
-    // The K-tile after the one being multiplied is loaded into registers meanwhile
-    // (px, pw: this item's share of it), so a tile's global loads overlap the previous
-    // tile's fmas instead of following them behind a barrier.
-    vecf px[TILED_PX], pw[TILED_PW];
-    tiled_fetch(px, pw, x, W, M, N, K, bm, bn, 0, item);
-    for (int v0 = 0; v0 < KV; v0 += TV) {
-        barrier(CLK_LOCAL_MEM_FENCE); // the previous tile is consumed
+    for (int j = 0; j < TILED_TN; j++)
+        wrow[j] = (size_t)min(bn + rn + j, N - 1) * K;
+    float part[TILED_LB + 1][TILED_TM][TILED_TN];
 #pragma unroll
-        for (int i = 0; i < TILED_PX; i++) {
-            const int e = item + i * nitems;
-            if (e < TILED_BM * TV)
-                XSTOREV(px[i], xs + (e / TV) * TILED_KC + (e % TV) * GEMM_VW);
-        }
+    for (int t = 0; t < TILED_LA; t++) {
+        const int lane = g + TILED_P * tiled_rev(t);
+        vecf acc[TILED_TM][TILED_TN];
 #pragma unroll
-        for (int i = 0; i < TILED_PW; i++) {
-            const int e = item + i * nitems;
-            if (e < TILED_BN * TV)
-                XSTOREV(pw[i], ws + (e / TV) * TILED_KC + (e % TV) * GEMM_VW);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (v0 + TV < KV)
-            tiled_fetch(px, pw, x, W, M, N, K, bm, bn, v0 + TV, item);
+        for (int i = 0; i < TILED_TM; i++)
 #pragma unroll
-        for (int u = 0; u < TILED_KU; u++) {
-            const int c = (u * GEMM_LK + lane) * GEMM_VW;
-            if (v0 + u * GEMM_LK + lane < KV) { // a lane past K adds nothing (not even 0)
-                vecf w[TILED_TN];
+            for (int j = 0; j < TILED_TN; j++)
+                acc[i][j] = (vecf)(0.0f);
+        int v = lane; // a lane past K adds nothing (not even 0)
+        for (; v + (TILED_KU - 1) * GEMM_LK < KV; v += TILED_KU * GEMM_LK)
+            tiled_steps(acc, x, W, xrow, wrow, v, TILED_KU, K);
+        for (; v < KV; v += GEMM_LK)
+            tiled_steps(acc, x, W, xrow, wrow, v, 1, K);
+        // the lane's sum joins the finished subtrees: t's trailing one bits say which
 #pragma unroll
-                for (int j = 0; j < TILED_TN; j++)
-                    w[j] = XLOADV(ws + (rn + j) * TILED_KC + c);
+        for (int i = 0; i < TILED_TM; i++)
 #pragma unroll
-                for (int i = 0; i < TILED_TM; i++) {
-                    const vecf xv = XLOADV(xs + (rm + i) * TILED_KC + c);
+            for (int j = 0; j < TILED_TN; j++) {
+                float s = lane_sum(acc[i][j], lane, K, x + xrow[i], W, wrow[j]);
+                int d = 0;
 #pragma unroll
-                    for (int j = 0; j < TILED_TN; j++)
-                        acc[i][j] = fma(xv, w[j], acc[i][j]);
-                }
+                for (; d < TILED_LB && ((t >> d) & 1); d++)
+                    s = part[d][i][j] + s;
+                part[d][i][j] = s;
             }
-        }
     }
-    barrier(CLK_LOCAL_MEM_FENCE); // the tree below reuses the tile's memory
-    float s[TILED_TM][TILED_TN];
-#pragma unroll
-    for (int i = 0; i < TILED_TM; i++)
-#pragma unroll
-        for (int j = 0; j < TILED_TN; j++)
-            s[i][j] = lane_sum(acc[i][j], lane, K, x + (size_t)min(bm + rm + i, M - 1) * K, W,
-                               (size_t)min(bn + rn + j, N - 1) * K);
-#if GEMM_LK > 1
-    // The same tree over the LK k-lanes as gemm_skinny's, one output per work-item: the
-    // LK partials of output o (sub-block o / (TM*TN), entry q = i*TN + j) sit at
-    // o*(LK+1) + lane, padded so that neither the writes (a sub-block's lanes) nor the
-    // reads (consecutive outputs) meet in one bank; one barrier instead of log2(LK).
+#if TILED_P > 1
+    // the last levels over the P items, one output per work-item: the P partials of output
+    // o (block o / (TM*TN), entry q = i*TN + j) at o*(P+1) + g, padded so that neither the
+    // writes nor the reads meet in one bank
+    const int item = sub * TILED_P + g;
 #pragma unroll
     for (int q = 0; q < TILED_TM * TILED_TN; q++)
-        tile[(sub * TILED_TM * TILED_TN + q) * (GEMM_LK + 1) + lane] =
-            s[q / TILED_TN][q % TILED_TN];
+        red[(sub * TILED_TM * TILED_TN + q) * (TILED_P + 1) + g] =
+            part[TILED_LB][q / TILED_TN][q % TILED_TN];
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int o = item; o < TILED_GM * TILED_GN * TILED_TM * TILED_TN; o += nitems) {
-        float p[GEMM_LK];
+    for (int o = item; o < TILED_NO; o += TILED_NI) {
+        float p[TILED_P];
 #pragma unroll
-        for (int l = 0; l < GEMM_LK; l++)
-            p[l] = tile[o * (GEMM_LK + 1) + l];
+        for (int l = 0; l < TILED_P; l++)
+            p[l] = red[o * (TILED_P + 1) + l];
 #pragma unroll
-        for (int h = GEMM_LK / 2; h > 0; h /= 2)
+        for (int h = TILED_P / 2; h > 0; h /= 2)
 #pragma unroll
             for (int l = 0; l < h; l++)
                 p[l] += p[l + h];
         const int os = o / (TILED_TM * TILED_TN), q = o % (TILED_TM * TILED_TN);
-        const int m = bm + (os / TILED_GN) * TILED_TM + q / TILED_TN;
-        const int n = bn + (os % TILED_GN) * TILED_TN + q % TILED_TN;
+        const int m = bm + (os % TILED_GM) * TILED_TM + q / TILED_TN;
+        const int n = bn + (os / TILED_GM) * TILED_TN + q % TILED_TN;
         if (m < M && n < N)
             store_out(p[0], b, act, y, ldy, n_off, m, n);
     }
@@ -376,7 +384,8 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
 #pragma unroll
         for (int j = 0; j < TILED_TN; j++)
             if (bm + rm + i < M && bn + rn + j < N)
-                store_out(s[i][j], b, act, y, ldy, n_off, bm + rm + i, bn + rn + j);
+                store_out(part[TILED_LB][i][j], b, act, y, ldy, n_off, bm + rm + i,
+                          bn + rn + j);
 #endif
 }
 

@@ -623,7 +623,8 @@ static didcl_status gemm(didcl_runtime_t rt, int tiled, int M, int N, int K, cl_
         const struct didcl_tiled_tiling *d = &t->tiled[p];
         const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
         lmem = didcl_tuning_tiled_local_bytes(t, d);
-        local[0] = (size_t)t->lk, local[1] = (size_t)d->gm * d->gn, local[2] = 1;
+        local[0] = (size_t)didcl_tuning_tiled_items(t, d);
+        local[1] = (size_t)d->gm * d->gn, local[2] = 1;
         variant += 2 * p;
         global[0] = local[0];
         global[1] = ((size_t)M + bm - 1) / bm * local[1];

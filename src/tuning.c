@@ -8,6 +8,16 @@
 
 #include "tuning.h"
 
+/* d's k-lanes per work-item as built: la, 1 where la is 0 or does not divide lk. */
+static int tiled_la(const struct didcl_gemm_tuning *t, const struct didcl_tiled_tiling *d) {
+    return d->la > 0 && t->lk % d->la == 0 && !(d->la & (d->la - 1)) ? d->la : 1;
+}
+
+int didcl_tuning_tiled_items(const struct didcl_gemm_tuning *t,
+                             const struct didcl_tiled_tiling *d) {
+    return t->lk / tiled_la(t, d);
+}
+
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
     const char *const half[2] = {"", t->half_bits ? " -DDIDCL_WEIGHT_HALF -DDIDCL_HALF_BITS"
                                                   : " -DDIDCL_WEIGHT_HALF"};
@@ -16,9 +26,9 @@ void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t) {
             const struct didcl_tiled_tiling *d = &t->tiled[p];
             snprintf(t->options[p][h], sizeof t->options[p][h],
                      "-DGEMM_TN=%d -DGEMM_TM=%d -DGEMM_VW=%d -DGEMM_LK=%d -DGEMM_KU=%d -DTILED_TM=%d "
-                     "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d%s",
+                     "-DTILED_TN=%d -DTILED_GM=%d -DTILED_GN=%d -DTILED_KU=%d -DTILED_LA=%d%s",
                      t->tn, t->tm, t->vw, t->lk, t->ku, d->tm, d->tn, d->gm, d->gn, d->ku,
-                     half[h]);
+                     tiled_la(t, d), half[h]);
             const struct didcl_wide_tiling *w = &t->wide[p];
             snprintf(t->wide_options[p][h], sizeof t->wide_options[p][h],
                      "-DWIDE_BM=%d -DWIDE_BN=%d -DWIDE_BK=%d -DWIDE_TM=%d -DWIDE_TN=%d%s", w->bm,
@@ -42,9 +52,8 @@ int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M) {
 
 size_t didcl_tuning_tiled_local_bytes(const struct didcl_gemm_tuning *t,
                                       const struct didcl_tiled_tiling *d) {
-    const size_t bm = (size_t)d->gm * d->tm, bn = (size_t)d->gn * d->tn;
-    const size_t stage = (bm + bn) * d->ku * t->lk * t->vw, red = bm * bn * (t->lk + 1);
-    return (stage > red ? stage : red) * sizeof(float);
+    const size_t p = (size_t)didcl_tuning_tiled_items(t, d);
+    return (p > 1 ? (size_t)d->gm * d->tm * d->gn * d->tn * (p + 1) : 1) * sizeof(float);
 }
 
 int didcl_tuning_wide_pick(const struct didcl_gemm_tuning *t, int M, int N) {
@@ -73,7 +82,7 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * tiling tried (PoCL keeps the accumulators of a kernel with barriers in
          * memory): never used; its two tilings serve tests and bench-ops */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8, .ku = 1,
-                                        .tiled = {{4, 2, 1, 2, 2}, {4, 4, 2, 2, 1}},
+                                        .tiled = {{4, 2, 1, 2, 2, 1}, {4, 4, 2, 2, 1, 1}},
                                         .tiled_big_m = 32, .tiled_m = INT_MAX,
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX,
                                         .half_stage_m = 128};
@@ -96,7 +105,7 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * (An unstaged gemm_tiled, 2026-12-04, faulted on the H200 and broke NVIDIA's
          * compiler with half weights; the staged one came back.) */
         *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 4, .vw = 4, .lk = 32, .tiles = 4, .ku = 2,
-                                        .tiled = {{4, 4, 2, 4, 1}, {4, 4, 2, 4, 1}},
+                                        .tiled = {{4, 4, 4, 2, 2, 2}, {4, 4, 4, 4, 2, 4}},
                                         .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
@@ -133,7 +142,8 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
     /* then gemm_tiled's blocks (lk * 1 * 1 fits after the loop above) */
     for (int p = 0; p < 2; p++) {
         struct didcl_tiled_tiling *d = &t->tiled[p];
-        while (info->max_work_group && (uint64_t)t->lk * d->gm * d->gn > info->max_work_group) {
+        while (info->max_work_group &&
+               (uint64_t)didcl_tuning_tiled_items(t, d) * d->gm * d->gn > info->max_work_group) {
             if (d->gn > 1)
                 d->gn /= 2;
             else

@@ -21,12 +21,13 @@ struct didcl_wide_tiling {
     int bm, bn, bk, tm, tn;
 };
 
-/* One tiling of gemm_tiled (cl/gemv.cl): work-groups of gm x gn work-items of the gemm
- * tuning's lk lanes each (lk * gm * gn items), a work-item tm x tn outputs, so a group a
+/* One tiling of gemm_tiled (cl/gemv.cl): work-groups of gm x gn blocks of lk / la
+ * work-items each (the gemm tuning's lk lanes over k, la of them a work-item; la a power
+ * of two dividing lk, 0 taken as 1), a block tm x tn outputs, so a group a
  * (gm * tm) x (gn * tn) block of y; ku k-steps' loads issued before their fmas. The
  * result does not depend on it (only on vw and lk). */
 struct didcl_tiled_tiling {
-    int tm, tn, gm, gn, ku;
+    int tm, tn, gm, gn, ku, la;
 };
 
 struct didcl_gemm_tuning {
@@ -100,11 +101,15 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
  * changes them). */
 void didcl_tuning_gemm_options(struct didcl_gemm_tuning *t);
 
+/* Work-items sharing an output block of gemm_tiled with tiling d under t (lk / la). */
+int didcl_tuning_tiled_items(const struct didcl_gemm_tuning *t,
+                             const struct didcl_tiled_tiling *d);
+
 /* Which of t->tiled gemm_tiled runs a product of M rows in all with: 0 or 1. */
 int didcl_tuning_tiled_pick(const struct didcl_gemm_tuning *t, int M);
 
-/* Bytes of local memory gemm_tiled takes with tiling d under t (its lanes and vectors):
- * the staged K-tile of x and W, or the tree's partials, whichever is larger. */
+/* Bytes of local memory gemm_tiled takes with tiling d under t: the partials of the tree's
+ * last levels (over the lk / la work-items of a block), at least one float. */
 size_t didcl_tuning_tiled_local_bytes(const struct didcl_gemm_tuning *t,
                                       const struct didcl_tiled_tiling *d);
 

@@ -739,8 +739,10 @@ static void gemm_tuning_restore(void) {
 /* A GPU-like tiling on whatever device runs the tests: lanes split k and a tree joins
  * them (the barrier path), vectors of 4, tiles of 3 x 5, 3 k-steps' loads ahead (a tail
  * of 0 to 2); gemm_tiled below 20 rows in
- * blocks of 3 x 2 work-items of 2 x 3 outputs, 2 k-steps' loads at a time, from 20 rows
- * blocks of 2 x 3 items of 3 x 1 outputs, 3 k-steps at a time (a tail of 0 to 2). */
+ * 3 x 2 blocks of 2 x 3 outputs, 2 k-lanes a work-item (the tree's first level in
+ * registers, the second through local memory), 2 k-steps' loads at a time, from 20 rows
+ * 2 x 3 blocks of 3 x 1 outputs, all 4 k-lanes a work-item (the whole tree in
+ * registers), 3 k-steps at a time (a tail of 0 to 2). */
 static void gemm_tuning_lanes(void) {
     rt->gemm.lk = 4;
     rt->gemm.tiles = 2;
@@ -748,15 +750,17 @@ static void gemm_tuning_lanes(void) {
     rt->gemm.tm = 5;
     rt->gemm.tn = 3;
     rt->gemm.ku = 3;
-    rt->gemm.tiled[0] = (struct didcl_tiled_tiling){.tm = 2, .tn = 3, .gm = 3, .gn = 2, .ku = 2};
-    rt->gemm.tiled[1] = (struct didcl_tiled_tiling){.tm = 3, .tn = 1, .gm = 2, .gn = 3, .ku = 3};
+    rt->gemm.tiled[0] =
+        (struct didcl_tiled_tiling){.tm = 2, .tn = 3, .gm = 3, .gn = 2, .ku = 2, .la = 2};
+    rt->gemm.tiled[1] =
+        (struct didcl_tiled_tiling){.tm = 3, .tn = 1, .gm = 2, .gn = 3, .ku = 3, .la = 4};
     rt->gemm.tiled_big_m = 20;
     didcl_tuning_gemm_options(&rt->gemm);
 }
 
-/* Two k-lanes (gemm_tiled's tree read as scalars, LK % 4 != 0) over vectors of 16,
- * both kernels with 4 k-steps' loads ahead (k-loops of K < 128 floats run only
- * the one-step tail). */
+/* Two k-lanes over vectors of 16 (gemm_tiled: both in one work-item below 20 rows, one
+ * each from 20), both kernels with 4 k-steps' loads ahead (k-loops of K < 128 floats run
+ * only the one-step tail). */
 static void gemm_tuning_lanes2(void) {
     gemm_tuning_lanes();
     rt->gemm.lk = 2;
@@ -764,6 +768,8 @@ static void gemm_tuning_lanes2(void) {
     rt->gemm.ku = 4;
     rt->gemm.tiled[0].ku = 4;
     rt->gemm.tiled[1].ku = 4;
+    rt->gemm.tiled[0].la = 2;
+    rt->gemm.tiled[1].la = 1;
     didcl_tuning_gemm_options(&rt->gemm);
 }
 
@@ -1565,13 +1571,17 @@ START_TEST(test_tiled_tuning) {
     ck_assert_int_gt(t.tiled_big_m, 1);
     ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m - 1), 0);
     ck_assert_int_eq(didcl_tuning_tiled_pick(&t, t.tiled_big_m), 1);
-    t.tiled[0] = (struct didcl_tiled_tiling){4, 1, 1, 8, 2};
-    t.tiled[1] = (struct didcl_tiled_tiling){8, 4, 2, 2, 1};
+    t.tiled[0] = (struct didcl_tiled_tiling){4, 1, 1, 8, 2, 8};
+    t.tiled[1] = (struct didcl_tiled_tiling){8, 4, 2, 2, 1, 3}; /* 3 lanes: taken as 1 */
     didcl_tuning_gemm_options(&t);
     ck_assert_ptr_nonnull(strstr(t.options[0][0], "-DTILED_TM=4 -DTILED_TN=1 -DTILED_GM=1 "
-                                                  "-DTILED_GN=8 -DTILED_KU=2"));
+                                                  "-DTILED_GN=8 -DTILED_KU=2 -DTILED_LA=8"));
     ck_assert_ptr_nonnull(strstr(t.options[1][1], "-DTILED_TM=8 -DTILED_TN=4 -DTILED_GM=2 "
-                                                  "-DTILED_GN=2 -DTILED_KU=1"));
+                                                  "-DTILED_GN=2 -DTILED_KU=1 -DTILED_LA=1"));
+    ck_assert_int_eq(didcl_tuning_tiled_items(&t, &t.tiled[0]), t.lk / 8);
+    ck_assert_int_eq(didcl_tuning_tiled_items(&t, &t.tiled[1]), t.lk);
+    ck_assert_uint_eq(didcl_tuning_tiled_local_bytes(&t, &t.tiled[1]),
+                      8 * 4 * 2 * 2 * (t.lk + 1) * sizeof(float));
 }
 END_TEST
 

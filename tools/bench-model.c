@@ -6,7 +6,7 @@
  * nothing asserted. Build with `make tools/bench-model`; run
  *   tools/bench-model --model DIR [--start 1020] [--B 4] [--L 1024] [--reps N]
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
- *                     [--tiled-m M] [--tiled TM,TN,GM,GN,KU] [--wide-kernel 0|1]
+ *                     [--tiled-m M] [--tiled TM,TN,GM,GN,KU[,LA]] [--wide-kernel 0|1]
  *                     [--half-stage 0|1]
  *                     [--half-bits 0|1] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
@@ -119,15 +119,15 @@ static void profile(didcl_model_t m, const didcl_forward *f, uint32_t batch, int
 
 static void row(const char *mode, double ms, double ref) {
     if (ref > 0)
-        printf("%-34s %10.1f ms %10.1f ms %8.2fx\n", mode, ms, ref, ref / ms);
+        printf("%-34s %10.2f ms %10.2f ms %8.2fx\n", mode, ms, ref, ref / ms);
     else
-        printf("%-34s %10.1f ms %13s %9s\n", mode, ms, "-", "-");
+        printf("%-34s %10.2f ms %13s %9s\n", mode, ms, "-", "-");
 }
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *modes = "a,b";
     int start = 1020, B = 4, L = 1024, reps = 0, half = 0, ref = 1, batch = 1, tiled_m = -1,
-        wide = -1, half_stage = -1, half_bits = -1, prof = 0;
+        wide = -1, half_stage = -1, half_bits = -1, prof = 0, split_merge = -1;
     struct didcl_tiled_tiling tiled = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
@@ -140,23 +140,25 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled") && i + 1 < argc &&
-                 sscanf(argv[++i], "%d,%d,%d,%d,%d", &tiled.tm, &tiled.tn, &tiled.gm, &tiled.gn,
-                        &tiled.ku) == 5 && tiled.tm > 0 && tiled.tn > 0 && tiled.gm > 0 &&
+                 sscanf(argv[++i], "%d,%d,%d,%d,%d,%d", &tiled.tm, &tiled.tn, &tiled.gm,
+                        &tiled.gn, &tiled.ku, &tiled.la) >= 5 && tiled.tm > 0 && tiled.tn > 0 && tiled.gm > 0 &&
                  tiled.gn > 0 && tiled.ku > 0) continue;
         else if (!strcmp(argv[i], "--wide-kernel") && i + 1 < argc) wide = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half-stage") && i + 1 < argc)
             half_stage = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half-bits") && i + 1 < argc)
             half_bits = atoi(argv[++i]) != 0;
+        else if (!strcmp(argv[i], "--split-merge") && i + 1 < argc)
+            split_merge = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half")) half = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--no-ref")) ref = 0;
         else {
             fprintf(stderr, "usage: bench-model --model DIR [--start S] [--B B] [--L L] "
                             "[--reps N] [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] "
-                            "[--batch N] [--tiled-m M] [--tiled TM,TN,GM,GN,KU] "
+                            "[--batch N] [--tiled-m M] [--tiled TM,TN,GM,GN,KU[,LA]] "
                             "[--wide-kernel 0|1] [--half-stage 0|1] "
-                            "[--half-bits 0|1] [--profile]\n");
+                            "[--half-bits 0|1] [--split-merge 0|1] [--profile]\n");
             return 2;
         }
     }
@@ -178,6 +180,8 @@ int main(int argc, char **argv) {
         rt->gemm.wide_kernel = wide;
     if (half_stage >= 0)
         rt->gemm.wide_stage_half = half_stage;
+    if (split_merge >= 0)
+        rt->attn.split_merge = split_merge;
     if (half_bits >= 0) { /* before the model builds its kernels */
         rt->gemm.half_bits = half_bits;
         didcl_tuning_gemm_options(&rt->gemm);
@@ -198,10 +202,10 @@ int main(int argc, char **argv) {
            "(load %.1f s)\n",
            rt->info.name, rt->info.platform, dir, c->n_layers, c->hidden, c->n_heads,
            c->vocab_size, half ? "half" : "fp32", now_s() - t0);
-    printf("products: gemm_tiled (%d,%d,%d,%d,%d) from %d rows in all, %s from %d rows of one "
+    printf("products: gemm_tiled (%d,%d,%d,%d,%d,%d) from %d rows in all, %s from %d rows of one "
            "sequence (INT_MAX: never); half weights read by %s, %s\n", rt->gemm.tiled[1].tm,
            rt->gemm.tiled[1].tn, rt->gemm.tiled[1].gm, rt->gemm.tiled[1].gn,
-           rt->gemm.tiled[1].ku, rt->gemm.tiled_m,
+           rt->gemm.tiled[1].ku, rt->gemm.tiled[1].la, rt->gemm.tiled_m,
            rt->gemm.wide_kernel ? "gemm_wide" : "CLBlast",
            half ? rt->gemm.half_wide_m : rt->gemm.wide_m,
            rt->gemm.half_bits ? "bits" : "vload_half",

@@ -10,7 +10,7 @@
  * first, the host's cost of a launch. Figures only, nothing asserted. Build with
  * `make tools/bench-ops`; run
  *   tools/bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64,256]
- *                   [--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[/...]]...
+ *                   [--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[,LA][/...]]...
  *                   [--tiled-sweep] [--layers L] [--no-attention]
  *                   [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]...
  *                   [--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]]
@@ -171,18 +171,16 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
         }                                                                     \
     } while (0)
 
-/* The gemm_tiled sweep's built-in candidates (--tiled-sweep), TM,TN,GM,GN,KU, for a
- * GPU with LK = 32 (work-groups of 32 to 256 items): few rows first (GM = 1, TM = 4:
- * gemm_skinny spread over work-groups; KU 3 or 6 keeps a K = 768 lane's loads all in
- * flight), then blocks for tens of rows. */
+/* The gemm_tiled sweep's built-in candidates (--tiled-sweep), TM,TN,GM,GN,KU,LA, for a
+ * GPU with LK = 32: 4 x 4 blocks with 2 to 32 k-lanes a work-item (32 / LA items an
+ * output block, work-groups of 32 to 256 items), then other block shapes. */
 static const struct didcl_tiled_tiling sweep_default[] = {
-    {4, 1, 1, 1, 2},  {4, 1, 1, 4, 1},  {4, 1, 1, 8, 1},  {4, 1, 1, 8, 2},  {4, 1, 1, 8, 3},
-    {4, 1, 1, 4, 6},  {4, 1, 1, 8, 6},  {4, 2, 1, 4, 1},  {4, 2, 1, 4, 2},  {4, 2, 1, 8, 2},
-    {4, 2, 1, 4, 3},  {4, 4, 1, 2, 1},  {4, 4, 1, 4, 1},  {4, 4, 1, 4, 2},  {4, 4, 2, 2, 1},
-    {4, 4, 2, 4, 1},  {4, 4, 2, 4, 2},  {4, 4, 4, 2, 1},  {4, 8, 2, 2, 1},  {4, 2, 2, 4, 1},
-    {8, 1, 1, 8, 1},  {8, 2, 1, 4, 1},  {8, 2, 1, 8, 1},  {8, 2, 2, 4, 1},  {8, 4, 1, 4, 1},
-    {8, 4, 1, 2, 2},  {8, 4, 2, 2, 1},  {8, 4, 2, 4, 1},  {16, 1, 1, 4, 1}, {16, 2, 1, 4, 1},
-    {4, 4, 2, 4, 3},  {8, 4, 2, 4, 2},  {4, 8, 2, 4, 1},  {4, 8, 2, 4, 2}};
+    {4, 4, 4, 2, 2, 2},  {4, 4, 4, 2, 1, 2},  {4, 4, 4, 4, 2, 2},  {4, 4, 4, 2, 2, 4},
+    {4, 4, 4, 4, 2, 4},  {4, 4, 4, 4, 1, 4},  {4, 4, 2, 4, 2, 4},  {4, 4, 4, 8, 2, 4},
+    {4, 4, 4, 4, 2, 8},  {4, 4, 4, 4, 1, 8},  {4, 4, 16, 2, 2, 8}, {4, 4, 4, 8, 1, 8},
+    {4, 4, 4, 4, 1, 16}, {4, 4, 8, 8, 1, 32}, {4, 2, 4, 4, 2, 4},  {2, 4, 4, 4, 2, 4},
+    {4, 2, 4, 4, 2, 8},  {8, 4, 2, 4, 1, 4},  {4, 8, 4, 2, 1, 4},  {8, 4, 2, 4, 1, 8},
+    {4, 4, 4, 2, 3, 2},  {2, 2, 8, 4, 2, 4},  {4, 1, 4, 8, 2, 2},  {4, 4, 4, 4, 1, 1}};
 
 #define SWEEP_MAX 64
 #define NPROD 5
@@ -250,7 +248,7 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
     }
     printf("\ngemm_tiled sweep, M = %d: us a call (%d queued back to back); step = %d x "
            "(qkv+out+up+down) + head\n", M, reps, layers);
-    printf("%-4s %-14s %8s %8s %8s %8s %9s %10s %6s %6s %10s\n", "#", "TMxTN GMxGN KU",
+    printf("%-4s %-14s %8s %8s %8s %8s %9s %10s %6s %6s %10s\n", "#", "TMxTN GMxGN KU LA",
            "qkv", "out", "up", "down", "head", "step f32", "TF/s", "GB/s", "step f16");
     sweep_row(sk, skh, layers, flops, bytes, "-", "skinny");
     sweep_row(cb, NULL, layers, flops, bytes, "-", "clblast");
@@ -266,9 +264,9 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
                 const enum didcl_wtype wt = h ? DIDCL_WTYPE_F16 : DIDCL_WTYPE_F32;
                 double *t = h ? &th[c][s] : &tf[c][s];
                 /* a tiling the device refuses (local memory beside the kernel's own, the
-                 * work-group) is left out, not fatal */
+                 * work-group) or its compiler fails on is left out, not fatal */
                 if (didcl_ops_gemm_tiled(rt, M, N, K, x[s], h ? Wh[s] : W[s], wt, b[s],
-                                         DIDCL_ACT_NONE, y[s]) == DIDCL_ERR_UNSUPPORTED) {
+                                         DIDCL_ACT_NONE, y[s]) != DIDCL_OK) {
                     printf("  (candidate %d left out: %s)\n", c, didcl_last_error());
                     bad[c] = 2;
                     break;
@@ -293,8 +291,8 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
         if (bad[c] == 2)
             continue;
         char label[40], num[16];
-        snprintf(label, sizeof label, "%dx%d %dx%d %d%s", cand[c].tm, cand[c].tn, cand[c].gm,
-                 cand[c].gn, cand[c].ku, bad[c] ? " !" : "");
+        snprintf(label, sizeof label, "%dx%d %dx%d %d %d%s", cand[c].tm, cand[c].tn,
+                 cand[c].gm, cand[c].gn, cand[c].ku, cand[c].la, bad[c] ? " !" : "");
         snprintf(num, sizeof num, "%d", c);
         const double step = sweep_row(tf[c], th[c], layers, flops, bytes, num, label);
         for (int s = 0; s < NPROD; s++)
@@ -305,25 +303,25 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
     }
     if (c_best < 0)
         return;
-    printf("best M=%d: step #%d (%d,%d,%d,%d,%d) %.1f us; per product:", M, c_best,
+    printf("best M=%d: step #%d (%d,%d,%d,%d,%d,%d) %.1f us; per product:", M, c_best,
            cand[c_best].tm, cand[c_best].tn, cand[c_best].gm, cand[c_best].gn, cand[c_best].ku,
-           step_best * 1e6);
+           cand[c_best].la, step_best * 1e6);
     static const char *const names[NPROD] = {"qkv", "out", "up", "down", "head"};
     for (int s = 0; s < NPROD; s++)
         printf(" %s #%d %.1f", names[s], p_best[s], prod_best[s] * 1e6);
     printf("\n");
 }
 
-/* Parse "TM,TN,GM,GN,KU[/TM,TN,GM,GN,KU...]" into cand (at most SWEEP_MAX in all);
+/* Parse "TM,TN,GM,GN,KU[,LA][/TM,TN,GM,GN,KU[,LA]...]" (LA 1 when left out) into cand (at most SWEEP_MAX in all);
  * 0 on a malformed entry or one the device cannot run. */
 static int parse_tiled(const char *arg, struct didcl_tiled_tiling *cand, int *ncand, int lk,
                        uint64_t max_wg) {
     for (const char *p = arg; *p;) {
-        struct didcl_tiled_tiling d;
+        struct didcl_tiled_tiling d = {.la = 1};
         if (*ncand >= SWEEP_MAX ||
-            sscanf(p, "%d,%d,%d,%d,%d", &d.tm, &d.tn, &d.gm, &d.gn, &d.ku) != 5 || d.tm < 1 ||
-            d.tn < 1 || d.gm < 1 || d.gn < 1 || d.ku < 1 ||
-            (max_wg && (uint64_t)lk * d.gm * d.gn > max_wg))
+            sscanf(p, "%d,%d,%d,%d,%d,%d", &d.tm, &d.tn, &d.gm, &d.gn, &d.ku, &d.la) < 5 ||
+            d.tm < 1 || d.tn < 1 || d.gm < 1 || d.gn < 1 || d.ku < 1 ||
+            (max_wg && (uint64_t)lk * d.gm * d.gn > max_wg * (d.la > 0 ? d.la : 1)))
             return 0;
         cand[(*ncand)++] = d;
         p = strchr(p, '/') ? strchr(p, '/') + 1 : p + strlen(p);
@@ -615,7 +613,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--flash-split") && i + 1 < argc) flash_split = argv[++i];
         else {
             fprintf(stderr, "usage: bench-ops [--reps N] [--hidden H] [--vocab V] [--m 4,16,64] "
-                            "[--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[/...]]... "
+                            "[--tile TN,TM,VW,LK,TILES[,KU]] [--tiled TM,TN,GM,GN,KU[,LA][/...]]... "
                             "[--tiled-sweep] [--layers L] [--no-attention] [--wide-m 64,1024] [--wide-tile BM,BN,BK,TM,TN]... "
                             "[--attn-shape HEADS,HEAD_DIM,KEYS] [--attn-chunk CHUNK[,WG]] "
                             "[--flash-split 1,2,4,g4,g8]\n");
@@ -636,25 +634,27 @@ int main(int argc, char **argv) {
     int ncand_t = 0;
     for (int i = 0; i < nsweep; i++)
         if (!parse_tiled(tiled_args[i], sweep, &ncand_t, rt->gemm.lk, rt->info.max_work_group)) {
-            fprintf(stderr, "bench-ops: --tiled %s: expected TM,TN,GM,GN,KU[/...] of positive "
-                            "numbers with LK x GM x GN within the device's work-group, at most "
+            fprintf(stderr, "bench-ops: --tiled %s: expected TM,TN,GM,GN,KU[,LA][/...] of positive "
+                            "numbers with LK / LA x GM x GN within the device's work-group, at most "
                             "%d in all\n", tiled_args[i], SWEEP_MAX);
             return 2;
         }
     for (size_t c = 0; sweep_default_on && c < sizeof sweep_default / sizeof sweep_default[0] &&
                        ncand_t < SWEEP_MAX; c++)
-        if ((!rt->info.max_work_group || (uint64_t)rt->gemm.lk * sweep_default[c].gm *
-                                                 sweep_default[c].gn <= rt->info.max_work_group) &&
+        if ((!rt->info.max_work_group ||
+             (uint64_t)didcl_tuning_tiled_items(&rt->gemm, &sweep_default[c]) *
+                     sweep_default[c].gm * sweep_default[c].gn <= rt->info.max_work_group) &&
             didcl_tuning_tiled_local_bytes(&rt->gemm, &sweep_default[c]) <= rt->info.local_mem)
             sweep[ncand_t++] = sweep_default[c];
     const struct didcl_gemm_tuning *t = &rt->gemm;
     printf("device: %s (%s)\n", rt->info.name, rt->info.platform);
     printf("gemm_skinny tiling TN=%d TM=%d VW=%d LK=%d tiles=%d KU=%d; gemm_tiled from M=%d in all, "
-           "TM,TN,GM,GN,KU %d,%d,%d,%d,%d below M=%d, %d,%d,%d,%d,%d from it; CLBlast from "
+           "TM,TN,GM,GN,KU,LA %d,%d,%d,%d,%d,%d below M=%d, %d,%d,%d,%d,%d,%d from it; CLBlast from "
            "M=%d (fp32), M=%d (half) of one sequence\n", t->tn, t->tm, t->vw, t->lk, t->tiles,
            t->ku, t->tiled_m, t->tiled[0].tm, t->tiled[0].tn, t->tiled[0].gm, t->tiled[0].gn,
-           t->tiled[0].ku, t->tiled_big_m, t->tiled[1].tm, t->tiled[1].tn, t->tiled[1].gm,
-           t->tiled[1].gn, t->tiled[1].ku, t->wide_m, t->half_wide_m);
+           t->tiled[0].ku, t->tiled[0].la, t->tiled_big_m, t->tiled[1].tm, t->tiled[1].tn,
+           t->tiled[1].gm, t->tiled[1].gn, t->tiled[1].ku, t->tiled[1].la, t->wide_m,
+           t->half_wide_m);
     bench_launch(rt, reps < 5 ? 5 : reps);
     const int shapes[][2] = {{3 * H, H}, {H, H}, {4 * H, H}, {H, 4 * H}, {V, H}};
     for (const char *p = ms; ncand_t && *p;) { /* the sweep replaces the table */
