@@ -105,7 +105,7 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * (An unstaged gemm_tiled, 2026-12-04, faulted on the H200 and broke NVIDIA's
          * compiler with half weights; the staged one came back.) */
         *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 4, .vw = 4, .lk = 32, .tiles = 4, .ku = 2,
-                                        .tiled = {{4, 4, 4, 2, 2, 2}, {4, 4, 4, 4, 2, 4}},
+                                        .tiled = {{4, 4, 4, 2, 2, 2}, {4, 4, 4, 2, 2, 2}},
                                         .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at

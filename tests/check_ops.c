@@ -1560,10 +1560,10 @@ START_TEST(test_tiled_tuning) {
         didcl_tuning_gemm(&gpu, &t);
         for (int p = 0; p < 2; p++) {
             const struct didcl_tiled_tiling *d = &t.tiled[p];
-            ck_assert_uint_le((uint64_t)t.lk * d->gm * d->gn, gpu.max_work_group);
+            ck_assert_uint_le((uint64_t)didcl_tuning_tiled_items(&t, d) * d->gm * d->gn,
+                              gpu.max_work_group);
             ck_assert_int_ge(d->ku, 1);
-            ck_assert_uint_le(d->gm * d->tm * d->gn * d->tn * (t.lk + 4) * sizeof(float),
-                              gpu.local_mem);
+            ck_assert_uint_le(didcl_tuning_tiled_local_bytes(&t, d), gpu.local_mem);
             ck_assert_ptr_nonnull(strstr(t.options[p][1], "-DDIDCL_WEIGHT_HALF"));
             ck_assert_ptr_null(strstr(t.options[p][0], "-DDIDCL_WEIGHT_HALF"));
         }

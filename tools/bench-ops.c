@@ -172,15 +172,14 @@ static void bench_product(didcl_runtime_t rt, int reps, int M, int N, int K) {
     } while (0)
 
 /* The gemm_tiled sweep's built-in candidates (--tiled-sweep), TM,TN,GM,GN,KU,LA, for a
- * GPU with LK = 32: 4 x 4 blocks with 2 to 32 k-lanes a work-item (32 / LA items an
- * output block, work-groups of 32 to 256 items), then other block shapes. */
+ * GPU with LK = 32: around the H200's best (4 x 4 blocks, 2 k-lanes a work-item, 4 x 2
+ * blocks a work-group of 128; 2026-12-04 sweep in docs/performance.md, where LA of 4 to
+ * 32 and 8 x 4 blocks lost by 1.3-5x), with 1 to 4 k-lanes an item. */
 static const struct didcl_tiled_tiling sweep_default[] = {
-    {4, 4, 4, 2, 2, 2},  {4, 4, 4, 2, 1, 2},  {4, 4, 4, 4, 2, 2},  {4, 4, 4, 2, 2, 4},
-    {4, 4, 4, 4, 2, 4},  {4, 4, 4, 4, 1, 4},  {4, 4, 2, 4, 2, 4},  {4, 4, 4, 8, 2, 4},
-    {4, 4, 4, 4, 2, 8},  {4, 4, 4, 4, 1, 8},  {4, 4, 16, 2, 2, 8}, {4, 4, 4, 8, 1, 8},
-    {4, 4, 4, 4, 1, 16}, {4, 4, 8, 8, 1, 32}, {4, 2, 4, 4, 2, 4},  {2, 4, 4, 4, 2, 4},
-    {4, 2, 4, 4, 2, 8},  {8, 4, 2, 4, 1, 4},  {4, 8, 4, 2, 1, 4},  {8, 4, 2, 4, 1, 8},
-    {4, 4, 4, 2, 3, 2},  {2, 2, 8, 4, 2, 4},  {4, 1, 4, 8, 2, 2},  {4, 4, 4, 4, 1, 1}};
+    {4, 4, 4, 2, 2, 2}, {4, 4, 4, 2, 1, 2}, {4, 4, 4, 2, 4, 2}, {4, 4, 2, 2, 2, 2},
+    {4, 4, 4, 1, 2, 2}, {4, 4, 8, 2, 2, 2}, {4, 4, 16, 1, 2, 2}, {2, 4, 4, 2, 2, 2},
+    {2, 4, 8, 2, 2, 2}, {4, 2, 4, 2, 2, 2}, {4, 2, 1, 8, 2, 2}, {4, 4, 2, 2, 2, 1},
+    {4, 4, 4, 2, 2, 1}, {2, 4, 4, 2, 2, 1}, {4, 4, 1, 4, 2, 1}, {4, 4, 4, 2, 2, 4}};
 
 #define SWEEP_MAX 64
 #define NPROD 5
