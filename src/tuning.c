@@ -93,20 +93,22 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
         t->wide[0] = (struct didcl_wide_tiling){64, 64, 16, 4, 4};
         t->wide[1] = (struct didcl_wide_tiling){32, 32, 16, 4, 4};
     } else {
-        /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them. On
-         * the H200 (bench-ops, docs/performance.md) the skinny kernel wins every 110M
-         * product at M = 4, with 2 columns a work-item and 2 k-steps' W loads ahead
-         * (a 12-layer step's products 638 us against 706 for 1 column and 3 steps);
-         * gemm_tiled (the same bits, K staged in local memory) wins 4 of 5 at M = 16
-         * and all at M = 32, so a sequence's or a batch's rows take it from 16 in all.
-         * CLBlast wins from 32 rows of one sequence (the per-sequence switch; a batch
-         * keeps tiled, so each sequence keeps its own bits); other gemm_tiled blocks
-         * (4,4,4,2 / 8,4,2,4 / 4,8,2,4) were within 10% of 4 x 4 blocks of 2 x 4 items.
-         * (An unstaged gemm_tiled, 2026-12-04, faulted on the H200 and broke NVIDIA's
-         * compiler with half weights; the staged one came back.) */
+        /* GPUs: a warp's lanes split k (coalesced float4 loads), a tree joins them.
+         * gemm_tiled (the same bits; bench-ops --tiled-sweep on the H200, 2026-12-04,
+         * docs/performance.md) beats gemm_skinny from 4 rows: a 12-layer step's products
+         * at 4 / 8 / 16 / 64 rows 497 / 606 / 882 / 2018 us against 580 / 957 / 1744 /
+         * 6423 (CLBlast 3099 / 3128 / 3172 / 3039), with 4 x 4 outputs and 2 k-steps of
+         * loads ahead a work-item; below 16 rows a work-item owns one of an output
+         * block's 32 k-lanes and a work-group 4 blocks side by side, from 16 rows 2
+         * k-lanes (16 items a block) and 4 x 2 blocks a group. LA 4 to 32 lost by 1.3-5x
+         * (too few work-items), 8 x 4 blocks by 2x, the K-staged kernel of sessions
+         * 3-6 ran 4037 us at 64 rows. gemm_skinny keeps 1 to 3 rows (2 columns a
+         * work-item, 2 k-steps of W loads ahead: 638 us a step at 4 rows against 706
+         * for 1 column and 3 steps). CLBlast/gemm_wide from 32 rows of one sequence (the
+         * per-sequence switch; a batch keeps tiled, so each sequence keeps its bits). */
         *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 4, .vw = 4, .lk = 32, .tiles = 4, .ku = 2,
-                                        .tiled = {{4, 4, 4, 2, 2, 2}, {4, 4, 4, 2, 2, 2}},
-                                        .tiled_big_m = 32, .tiled_m = 16, .wide_m = 32,
+                                        .tiled = {{4, 4, 1, 4, 2, 1}, {4, 4, 4, 2, 2, 2}},
+                                        .tiled_big_m = 16, .tiled_m = 4, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
          * M = 1024 on the H200. Of nine tilings, 128 x 64 tiles with 8 x 8 blocks were
@@ -176,13 +178,13 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
          * 1, 2, 4, 8 parts): global pass L = 1024 345, 286, 295, 309 (the grid asks 2);
          * the 2L scoring pass 525, 568, 451, 439 (the grid asks 1, 512 keys 4).
          * split_merge (the split's last work-group merging its chunks, saving the combine
-         * launch: 12 of a block step's 111) is off until it has run on a GPU: it rests
-         * on a fence and an atomic count across work-groups, which PoCL passes and no
-         * GPU has been asked yet */
+         * launch: 12 of a block step's 111): check_ops' split cases bitwise both ways on
+         * the H200 (2026-12-04); block step device time 1.29 against 1.42 ms (split +
+         * merge 0.33 ms against 0.15 + 0.24 combine), batch of 16 0.85 against 0.92 */
         *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0,
                                         .flash_split = 0,
                                         .flash_fill = 4 * (int)info->compute_units,
-                                        .flash_keys = 512};
+                                        .flash_keys = 512, .split_merge = 1};
     while (info->max_work_group && (uint64_t)t->wg > info->max_work_group)
         t->wg /= 2;
 }
