@@ -165,11 +165,14 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
         *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 64, .flash_rows = 1,
                                         .flash_split = 1, .split_merge = 1};
     else
-        /* GPUs: the 110M's block step (12 heads, 1024 keys) at batch 1 needs
-         * T_k / chunk * heads >= ~3 work-groups per SM of an H200 (132) to fill it: 32 keys
-         * give 384; 4 warps a group, 24 KB of local memory at 16 queries. Measured there:
-         * 25.4 us a layer at chunks of 32, 28.6 at 64, 25.6 at 128, 33.8 at 16 (was 250 us
-         * with one work-group per query and head). Flash: the
+        /* GPUs: the split path's chunks of 64 keys, 4 warps a group. With its own merge
+         * (split_merge, below) the H200 (bench-ops --attn-chunk, 2026-12-04; us a layer,
+         * a block-4 step at 1024 keys, batch 1 / batch 16) ran 36.0 / 80.4 at 32 keys,
+         * 48.2 / 101.9 at 16, 25.4 / 73.9 at 64, 28.6 / 76.5 at 128, 28.4 / 76.9 at 256
+         * (work-groups of 64: 47.6 at 32 keys; of 256: 28.3 at 64): the merge's partials
+         * grow with the chunk count. (With attention_combine as the merge, 32 keys had
+         * won: 25.4 against 28.6 at 64; it was 250 us with a work-group per query and
+         * head.) Flash: the
          * register-tiled kernel (a query per item leaves an SM 3 warps at L = 1024).
          * Its 32-query tiles x 12 heads are 384 work-groups of 2 warps at L = 1024, ~3 an
          * SM of an H200: latency-bound (339 us a layer, 9.5 TFLOP/s, without parts). Key
@@ -181,7 +184,7 @@ void didcl_tuning_attention(const didcl_device_info *info, struct didcl_attn_tun
          * launch: 12 of a block step's 111): check_ops' split cases bitwise both ways on
          * the H200 (2026-12-04); block step device time 1.29 against 1.42 ms (split +
          * merge 0.33 ms against 0.15 + 0.24 combine), batch of 16 0.85 against 0.92 */
-        *t = (struct didcl_attn_tuning){.chunk = 32, .wg = 128, .flash_rows = 0,
+        *t = (struct didcl_attn_tuning){.chunk = 64, .wg = 128, .flash_rows = 0,
                                         .flash_split = 0,
                                         .flash_fill = 4 * (int)info->compute_units,
                                         .flash_keys = 512, .split_merge = 1};
