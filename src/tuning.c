@@ -78,12 +78,16 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * accumulators in vector registers; work-groups spread over the cores. CLBlast
          * lost to it at every M measured (4 to 512), fp32 and half: never used. Half
          * conversion is slow here, so from 128 rows W is widened once, not per M-tile.
-         * gemm_tiled (staging K in local memory) lost to gemm_skinny at every M and
-         * tiling tried (PoCL keeps the accumulators of a kernel with barriers in
-         * memory): never used; its two tilings serve tests and bench-ops */
+         * gemm_tiled (no barriers either since it stopped staging K) beat it from 16
+         * rows on this 2-core machine (bench-ops --tiled, 110M shapes, 2026-12-04: a
+         * 12-layer step's products 27.3 ms with 4 x 4 blocks one a work-group, 27.1
+         * with 4 x 4 of them, against 36.2 at 16 rows; 82.8 against 99.2 at 64; the
+         * default model's batch-16 step 35.4-35.9 ms against 36.5-38.0). (Staging K,
+         * it had lost at every M: PoCL keeps the accumulators of a kernel with barriers
+         * in memory.) */
         *t = (struct didcl_gemm_tuning){.tn = 4, .tm = 4, .vw = 8, .lk = 1, .tiles = 8, .ku = 1,
-                                        .tiled = {{4, 2, 1, 2, 2, 1}, {4, 4, 2, 2, 1, 1}},
-                                        .tiled_big_m = 32, .tiled_m = INT_MAX,
+                                        .tiled = {{4, 4, 1, 1, 1, 1}, {4, 4, 4, 4, 1, 1}},
+                                        .tiled_big_m = 32, .tiled_m = 16,
                                         .wide_m = INT_MAX, .half_wide_m = INT_MAX,
                                         .half_stage_m = 128};
         /* wide products stay on gemm_skinny: gemm_wide lost to it on PoCL at M = 256

@@ -8,7 +8,7 @@
  *                     [--half] [--modes a,b] [--no-ref] [--ref-device cpu|cuda] [--batch N]
  *                     [--tiled-m M] [--tiled TM,TN,GM,GN,KU[,LA]] [--wide-kernel 0|1]
  *                     [--half-stage 0|1]
- *                     [--half-bits 0|1] [--profile]
+ *                     [--half-bits 0|1] [--split-merge 0|1] [--profile]
  * --batch N adds mode (a) as one batched step of N sequences (didcl_model_forward_batch,
  * N caches, N * B rows of logits read back), timed without a reference. --tiled-m
  * replaces the device's switch to gemm_tiled (rows in all; 0: never), to time a batched
@@ -18,6 +18,8 @@
  * With --half: --half-stage 1 widens half W into the stage before each gemm_wide that
  * it fits whole, 0 reads it directly (wide_stage_half); --half-bits 1 reads half
  * weights as ushort4 and converts them by bits, 0 by vload_half (half_bits).
+ * --split-merge 1 lets attention_split's last work-group merge its chunks, 0 launches
+ * attention_combine for it (split_merge; the same bits either way).
  * Each mode also prints the commands one forward enqueues (kernels, CLBlast calls, copies).
  * --profile adds, per mode, the device time per forward of each command name from
  * OpenCL profiling events (a separate run on a profiling queue, so the timed rows above
@@ -141,8 +143,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tiled-m") && i + 1 < argc) tiled_m = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiled") && i + 1 < argc &&
                  sscanf(argv[++i], "%d,%d,%d,%d,%d,%d", &tiled.tm, &tiled.tn, &tiled.gm,
-                        &tiled.gn, &tiled.ku, &tiled.la) >= 5 && tiled.tm > 0 && tiled.tn > 0 && tiled.gm > 0 &&
-                 tiled.gn > 0 && tiled.ku > 0) continue;
+                        &tiled.gn, &tiled.ku, &tiled.la) >= 5 && tiled.tm > 0 &&
+                 tiled.tn > 0 && tiled.gm > 0 && tiled.gn > 0 && tiled.ku > 0) continue;
         else if (!strcmp(argv[i], "--wide-kernel") && i + 1 < argc) wide = atoi(argv[++i]) != 0;
         else if (!strcmp(argv[i], "--half-stage") && i + 1 < argc)
             half_stage = atoi(argv[++i]) != 0;
