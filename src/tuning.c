@@ -103,15 +103,17 @@ void didcl_tuning_gemm(const didcl_device_info *info, struct didcl_gemm_tuning *
          * at 4 / 8 / 16 / 64 rows 497 / 606 / 882 / 2018 us against 580 / 957 / 1744 /
          * 6423 (CLBlast 3099 / 3128 / 3172 / 3039), with 4 x 4 outputs and 2 k-steps of
          * loads ahead a work-item; below 16 rows a work-item owns one of an output
-         * block's 32 k-lanes and a work-group 4 blocks side by side, from 16 rows 2
-         * k-lanes (16 items a block) and 4 x 2 blocks a group. LA 4 to 32 lost by 1.3-5x
+         * block's 32 k-lanes and a work-group one block (445 / 549 us at 4 / 8 rows
+         * against 466 / 559 with 4 blocks side by side, the first figures above; 18 other
+         * tilings lost), from 16 rows 2 k-lanes (16 items a block) and 4 x 2 blocks a
+         * group. LA 4 to 32 lost by 1.3-5x
          * (too few work-items), 8 x 4 blocks by 2x, the K-staged kernel of sessions
          * 3-6 ran 4037 us at 64 rows. gemm_skinny keeps 1 to 3 rows (2 columns a
          * work-item, 2 k-steps of W loads ahead: 638 us a step at 4 rows against 706
          * for 1 column and 3 steps). CLBlast/gemm_wide from 32 rows of one sequence (the
          * per-sequence switch; a batch keeps tiled, so each sequence keeps its bits). */
         *t = (struct didcl_gemm_tuning){.tn = 2, .tm = 4, .vw = 4, .lk = 32, .tiles = 4, .ku = 2,
-                                        .tiled = {{4, 4, 1, 4, 2, 1}, {4, 4, 4, 2, 2, 2}},
+                                        .tiled = {{4, 4, 1, 1, 2, 1}, {4, 4, 4, 2, 2, 2}},
                                         .tiled_big_m = 16, .tiled_m = 4, .wide_m = 32,
                                         .half_wide_m = 32, .half_stage_m = INT_MAX};
         /* wide products: gemm_wide (bias and GELU fused, no staging), 1.3-2x CLBlast at
