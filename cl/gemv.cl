@@ -74,7 +74,6 @@
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 typedef GEMM_CAT(float, GEMM_VW) vecf;
 #define XLOADV(p) GEMM_CAT(vload, GEMM_VW)(0, (p))
-#define XSTOREV(v, p) GEMM_CAT(vstore, GEMM_VW)((v), 0, (p))
 #if defined(DIDCL_WEIGHT_HALF) && defined(DIDCL_HALF_BITS)
 // half weights by common.cl's bit conversion, 4 at a time: one 8-byte load each where
 // rows are aligned to 4 halves (K % 4 == 0; K is the kernels' argument)

@@ -313,14 +313,14 @@ static void bench_tiled_sweep(didcl_runtime_t rt, int reps, int M, const int sha
 
 /* Parse "TM,TN,GM,GN,KU[,LA][/TM,TN,GM,GN,KU[,LA]...]" (LA 1 when left out) into cand (at most SWEEP_MAX in all);
  * 0 on a malformed entry or one the device cannot run. */
-static int parse_tiled(const char *arg, struct didcl_tiled_tiling *cand, int *ncand, int lk,
-                       uint64_t max_wg) {
+static int parse_tiled(const char *arg, struct didcl_tiled_tiling *cand, int *ncand,
+                       const struct didcl_gemm_tuning *t, uint64_t max_wg) {
     for (const char *p = arg; *p;) {
         struct didcl_tiled_tiling d = {.la = 1};
         if (*ncand >= SWEEP_MAX ||
             sscanf(p, "%d,%d,%d,%d,%d,%d", &d.tm, &d.tn, &d.gm, &d.gn, &d.ku, &d.la) < 5 ||
             d.tm < 1 || d.tn < 1 || d.gm < 1 || d.gn < 1 || d.ku < 1 ||
-            (max_wg && (uint64_t)lk * d.gm * d.gn > max_wg * (d.la > 0 ? d.la : 1)))
+            (max_wg && (uint64_t)didcl_tuning_tiled_items(t, &d) * d.gm * d.gn > max_wg))
             return 0;
         cand[(*ncand)++] = d;
         p = strchr(p, '/') ? strchr(p, '/') + 1 : p + strlen(p);
@@ -632,7 +632,7 @@ int main(int argc, char **argv) {
      * cannot run dropped) */
     int ncand_t = 0;
     for (int i = 0; i < nsweep; i++)
-        if (!parse_tiled(tiled_args[i], sweep, &ncand_t, rt->gemm.lk, rt->info.max_work_group)) {
+        if (!parse_tiled(tiled_args[i], sweep, &ncand_t, &rt->gemm, rt->info.max_work_group)) {
             fprintf(stderr, "bench-ops: --tiled %s: expected TM,TN,GM,GN,KU[,LA][/...] of positive "
                             "numbers with LK / LA x GM x GN within the device's work-group, at most "
                             "%d in all\n", tiled_args[i], SWEEP_MAX);
